@@ -1,0 +1,237 @@
+"""Settings: defaults, the user's TOML config file, environment variables and options, in that order.
+
+The config file is the user's: it is read, never rewritten. State the app changes (the watchlist,
+alerts) lives in the data dir, in ``state.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from engine.errors import ConfigError
+
+APP = "cryptotui"
+DEFAULT_COINS = ("bitcoin", "ethereum", "solana")
+DEMO_COINS = ("bitcoin", "ethereum", "litecoin")
+DEFAULT_HORIZONS = (1, 5, 15, 60)
+
+PUBLIC_API = "https://api.coingecko.com/api/v3"
+PRO_API = "https://pro-api.coingecko.com/api/v3"
+KRAKEN_WS = "wss://ws.kraken.com/v2"
+
+
+@dataclass(frozen=True)
+class Locations:
+    """Where things live. ``--home DIR`` puts everything under DIR."""
+
+    config_dir: Path
+    data_dir: Path
+
+    @classmethod
+    def resolve(cls, home: str | os.PathLike[str] | None = None) -> Locations:
+        home = home or os.environ.get("CRYPTOTUI_HOME") or None
+        if home:
+            root = Path(home).expanduser()
+            return cls(config_dir=root, data_dir=root)
+        return cls(
+            config_dir=Path(platformdirs.user_config_dir(APP)),
+            data_dir=Path(platformdirs.user_data_dir(APP)),
+        )
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / "config.toml"
+
+    @property
+    def state_file(self) -> Path:
+        return self.data_dir / "state.json"
+
+    def database(self, demo: bool = False) -> Path:
+        return self.data_dir / ("demo.sqlite3" if demo else "cryptotui.sqlite3")
+
+    def models_dir(self, demo: bool = False) -> Path:
+        return self.data_dir / ("models-demo" if demo else "models")
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "cryptotui.log"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.data_dir / "exports"
+
+    def ensure(self) -> None:
+        """Create the data dir, or raise ConfigError saying why it cannot be used."""
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.data_dir / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            reason = exc.strerror or exc.__class__.__name__
+            raise ConfigError(f"cannot write to data dir {self.data_dir}: {reason}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    coins: tuple[str, ...] = DEFAULT_COINS
+    vs: str = "usd"
+    source: str = "coingecko"  # "coingecko" | "kraken" | "replay"
+    demo: bool = False
+    replay_files: tuple[Path, ...] = ()
+    speed: float = 10.0  # replay minutes per second
+    horizons: tuple[int, ...] = DEFAULT_HORIZONS
+    api_url: str | None = None  # None: chosen by plan
+    api_key: str | None = field(default=None, repr=False)
+    api_plan: str = "demo"  # "demo" | "pro" (keyless is "demo" without a key)
+    kraken_url: str = KRAKEN_WS
+    poll_seconds: float = 60.0
+    calls_per_minute: int | None = None  # None: plan default
+    calls_per_month: int | None = None
+    log_level: str = "INFO"
+    connect: str | None = None
+    token: str | None = field(default=None, repr=False)
+    shared_model: bool = False
+    train_steps_per_minute: int = 4
+
+    @property
+    def base_url(self) -> str:
+        if self.api_url:
+            return self.api_url.rstrip("/")
+        return PRO_API if self.api_plan == "pro" else PUBLIC_API
+
+    @property
+    def mode(self) -> str:
+        if self.connect:
+            return "REMOTE"
+        return "DEMO" if self.demo or self.source == "replay" else "LIVE"
+
+
+_FILE_KEYS: dict[str, type | tuple[type, ...]] = {
+    "coins": list,
+    "vs": str,
+    "source": str,
+    "speed": (int, float),
+    "horizons": list,
+    "api_url": str,
+    "api_key": str,
+    "api_plan": str,
+    "kraken_url": str,
+    "poll_seconds": (int, float),
+    "calls_per_minute": int,
+    "calls_per_month": int,
+    "log_level": str,
+    "shared_model": bool,
+    "train_steps_per_minute": int,
+}
+
+
+def _toml_line(text: str, key: str) -> int | None:
+    for i, line in enumerate(text.splitlines(), 1):
+        if line.strip().startswith(key) and "=" in line:
+            return i
+    return None
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """Read the user's TOML config; raise ConfigError naming the file, line and key."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.__class__.__name__})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    section = data.get("cryptotui", data)
+    out: dict[str, Any] = {}
+    for key, value in section.items():
+        if key == "cryptotui" or key == "alerts":
+            continue
+        expected = _FILE_KEYS.get(key)
+        line = _toml_line(text, key)
+        where = f"{path}" + (f", line {line}" if line else "")
+        if expected is None:
+            raise ConfigError(f"{where}: unknown key {key!r}")
+        if not isinstance(value, expected) or isinstance(value, bool) and expected is not bool:
+            raise ConfigError(f"{where}: key {key!r} has the wrong type ({type(value).__name__})")
+        out[key] = value
+    return out
+
+
+def parse_coins(value: str | list[Any]) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
+    coins = tuple(dict.fromkeys(c.strip().lower() for c in items if c.strip()))
+    if not coins:
+        raise ConfigError("no coins given")
+    for c in coins:
+        if not all(ch.isalnum() or ch in "-_." for ch in c):
+            raise ConfigError(f"invalid coin id {c!r}")
+    return coins
+
+
+def parse_horizons(value: str | list[Any]) -> tuple[int, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    try:
+        hs = tuple(sorted({int(str(h).strip()) for h in items if str(h).strip()}))
+    except ValueError:
+        raise ConfigError(f"invalid horizons {value!r}: expected minutes like 1,5,15,60") from None
+    if not hs or any(h < 1 or h > 1440 for h in hs):
+        raise ConfigError(f"invalid horizons {value!r}: each must be 1..1440 minutes")
+    return hs
+
+
+def settings_from(file_values: dict[str, Any], env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Merge config file values, environment and explicit overrides (None means not given)."""
+    env = dict(os.environ if env is None else env)
+    s = Settings()
+    vals: dict[str, Any] = {}
+    for key, value in file_values.items():
+        if key == "coins":
+            vals["coins"] = parse_coins(value)
+        elif key == "horizons":
+            vals["horizons"] = parse_horizons(value)
+        else:
+            vals[key] = value
+    if env.get("COINGECKO_API_KEY"):
+        vals["api_key"] = env["COINGECKO_API_KEY"]
+    if env.get("COINGECKO_API_PLAN"):
+        vals["api_plan"] = env["COINGECKO_API_PLAN"].strip().lower()
+    if env.get("COINGECKO_API_URL"):
+        vals["api_url"] = env["COINGECKO_API_URL"]
+    for key, value in overrides.items():
+        if value is not None:
+            vals[key] = value
+    s = replace(s, **vals)
+    if s.api_plan not in ("demo", "pro"):
+        raise ConfigError(f"invalid API plan {s.api_plan!r}: expected demo or pro")
+    if s.source not in ("coingecko", "kraken", "replay"):
+        raise ConfigError(f"invalid source {s.source!r}: expected coingecko, kraken or replay")
+    if not s.speed > 0:
+        raise ConfigError(f"invalid speed {s.speed!r}: must be > 0")
+    return s
+
+
+def load_state(loc: Locations) -> dict[str, Any]:
+    """App-managed state (watchlist, alerts); a damaged file is ignored, never fatal."""
+    try:
+        data = json.loads(loc.state_file.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def save_state(loc: Locations, state: dict[str, Any]) -> None:
+    """Write ``state.json`` atomically (temp file + rename)."""
+    tmp = loc.state_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, loc.state_file)

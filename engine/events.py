@@ -1,0 +1,267 @@
+"""Immutable records that cross threads and the wire: bars, forecasts, metrics, status, errors.
+
+Every event is a frozen dataclass with a ``type`` tag. ``to_dict``/``from_dict`` turn them into the
+JSON objects of the WebSocket feed (protocol ``"v": 1``) and back.
+
+Times are Unix seconds (UTC). A bar's ``ts`` is the open time of its minute (a multiple of 60).
+Forecast values are cumulative *log returns* from the forecast's base price, one per horizon.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar, Union
+
+PROTOCOL_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    coin: str  # CoinGecko id, e.g. "bitcoin"
+    ts: int  # minute open time, Unix seconds, multiple of 60
+    price: float  # last/close price in the quote currency
+    open: float | None = None
+    high: float | None = None
+    low: float | None = None
+    volume: float | None = None
+    source: str = ""  # "coingecko" | "kraken" | "replay" | "demo"
+    filled: bool = False  # resampled/backfilled context: never a training target or scored label
+
+
+@dataclass(frozen=True, slots=True)
+class BarEvent:
+    type: ClassVar[str] = "bar"
+    bar: Bar
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastEvent:
+    """A forecast made at minute ``ts`` from base price ``price``, for each horizon in minutes."""
+
+    type: ClassVar[str] = "forecast"
+    coin: str
+    ts: int
+    price: float
+    horizons: tuple[int, ...]
+    mean: tuple[float, ...]  # predicted cumulative log return per horizon
+    lo80: tuple[float, ...] = ()
+    hi80: tuple[float, ...] = ()
+    lo95: tuple[float, ...] = ()
+    hi95: tuple[float, ...] = ()
+
+    def price_at(self, horizon: int, values: tuple[float, ...] | None = None) -> float | None:
+        """Price implied by ``values`` (default: the mean) at ``horizon`` minutes after ``ts``."""
+        vals = self.mean if values is None else values
+        if horizon not in self.horizons or not vals:
+            return None
+        return self.price * math.exp(vals[self.horizons.index(horizon)])
+
+
+@dataclass(frozen=True, slots=True)
+class HorizonMetrics:
+    horizon: int  # minutes
+    n: int  # scored predictions
+    mae: float  # of the model, on log returns
+    rmse: float
+    mae_persistence: float
+    rmse_persistence: float
+    rel_mae: float  # model / persistence; < 1 means better than "no change"
+    rel_rmse: float
+    dir_acc: float  # share of non-zero moves whose sign the model got right
+    coverage80: float
+    coverage95: float
+    width80: float  # median width of the 80 % interval, log-return units
+    best_lag: int  # lag (minutes) at which predictions best match the actual series
+    mae_drift: float = float("nan")  # the EWMA drift baseline
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsEvent:
+    type: ClassVar[str] = "metrics"
+    coin: str
+    rows: tuple[HorizonMetrics, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainEvent:
+    """Training status of one coin's model."""
+
+    type: ClassVar[str] = "train"
+    coin: str
+    state: str  # "warming up" | "pretraining" | "training" | "paused" | "rolled back" | "idle"
+    step: int = 0
+    loss: float | None = None
+    lr: float | None = None
+    step_ms: float | None = None
+    samples: int = 0
+    progress: float | None = None  # 0..1 while pretraining/warming up
+    device: str = "cpu"
+    message: str = ""
+    losses: tuple[float, ...] = ()  # recent loss history, oldest first (for a sparkline)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusEvent:
+    """State of the data source, in words the status bar can show as they are."""
+
+    type: ClassVar[str] = "status"
+    source: str
+    state: str  # "ok" | "connecting" | "rate limited" | "offline" | "error" | "stale" | "done"
+    message: str = ""
+    last_update: float | None = None  # wall clock of the last good data
+    next_update: float | None = None  # wall clock of the next poll/retry
+    calls_minute: int | None = None
+    calls_month: int | None = None
+    limit_minute: int | None = None
+    limit_month: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorEvent:
+    """A failure shown to the user: a short title and a one-line message (no traceback)."""
+
+    type: ClassVar[str] = "error"
+    title: str
+    msg: str
+    coin: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CoinsEvent:
+    """The watchlist changed, or a coin's state changed (``unknown`` ids CoinGecko does not know)."""
+
+    type: ClassVar[str] = "coins"
+    coins: tuple[str, ...]
+    unknown: tuple[str, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()  # (id, display symbol) pairs
+
+
+@dataclass(frozen=True, slots=True)
+class CoinSnapshot:
+    """Everything a view needs to draw one coin from scratch."""
+
+    coin: str
+    bars: tuple[Bar, ...] = ()
+    forecasts: tuple[ForecastEvent, ...] = ()  # recent forecasts, oldest first
+    metrics: MetricsEvent | None = None
+    train: TrainEvent | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotEvent:
+    type: ClassVar[str] = "snapshot"
+    coins: tuple[CoinSnapshot, ...]
+    status: StatusEvent | None = None
+
+
+Event = Union[
+    BarEvent,
+    ForecastEvent,
+    MetricsEvent,
+    TrainEvent,
+    StatusEvent,
+    ErrorEvent,
+    CoinsEvent,
+    SnapshotEvent,
+]
+
+EVENT_TYPES: dict[str, type] = {
+    cls.type: cls
+    for cls in (
+        BarEvent,
+        ForecastEvent,
+        MetricsEvent,
+        TrainEvent,
+        StatusEvent,
+        ErrorEvent,
+        CoinsEvent,
+        SnapshotEvent,
+    )
+}
+
+
+def _clean(value: Any) -> Any:
+    # JSON has no NaN/inf; they travel as null.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
+
+
+def to_dict(event: Event) -> dict[str, Any]:
+    """The JSON object of an event, with ``v`` and ``type``."""
+    body = _clean(dataclasses.asdict(event))
+    return {"v": PROTOCOL_VERSION, "type": event.type, **body}
+
+
+def _build(cls: type, data: dict[str, Any]) -> Any:
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        kwargs[f.name] = _convert(cls, f, data[f.name])
+    return cls(**kwargs)
+
+
+_NESTED: dict[tuple[type, str], type] = {}
+
+
+def _convert(cls: type, f: dataclasses.Field[Any], value: Any) -> Any:
+    nested = _NESTED.get((cls, f.name))
+    if nested is not None:
+        if value is None:
+            return None
+        if isinstance(value, list):
+            return tuple(_build(nested, v) for v in value)
+        return _build(nested, value)
+    if isinstance(value, list):
+        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    if value is None and f.type in ("float",):
+        return float("nan")
+    return value
+
+
+_NESTED.update(
+    {
+        (BarEvent, "bar"): Bar,
+        (MetricsEvent, "rows"): HorizonMetrics,
+        (CoinSnapshot, "bars"): Bar,
+        (CoinSnapshot, "forecasts"): ForecastEvent,
+        (CoinSnapshot, "metrics"): MetricsEvent,
+        (CoinSnapshot, "train"): TrainEvent,
+        (SnapshotEvent, "coins"): CoinSnapshot,
+        (SnapshotEvent, "status"): StatusEvent,
+    }
+)
+
+
+def from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an event from its JSON object; raises ``ValueError`` on an unknown type."""
+    cls = EVENT_TYPES.get(data.get("type", ""))
+    if cls is None:
+        raise ValueError(f"unknown event type {data.get('type')!r}")
+    return _build(cls, data)  # type: ignore[no-any-return]
+
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "Bar",
+    "BarEvent",
+    "CoinSnapshot",
+    "CoinsEvent",
+    "ErrorEvent",
+    "Event",
+    "ForecastEvent",
+    "HorizonMetrics",
+    "MetricsEvent",
+    "SnapshotEvent",
+    "StatusEvent",
+    "TrainEvent",
+    "from_dict",
+    "to_dict",
+]

@@ -1,0 +1,1 @@
+"""Data sources: each turns some upstream (an API, a socket, a CSV) into minute bars."""

@@ -1,0 +1,279 @@
+"""SQLite store: minute bars and every prediction made, in small WAL transactions.
+
+One connection, guarded by a lock, shared by the engine's threads (each call is one short
+transaction, so a kill -9 loses at most the write in flight). A file that is not a database, or one
+written by a newer version, raises ``StoreError`` naming the file: it is never replaced silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from engine.errors import StoreError
+from engine.events import Bar, ForecastEvent
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+# Each entry upgrades the schema from version i to i + 1; never edit one that has shipped.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE IF NOT EXISTS bars (
+        coin TEXT NOT NULL,
+        ts INTEGER NOT NULL,            -- minute open time, Unix seconds
+        price REAL NOT NULL,
+        open REAL, high REAL, low REAL, volume REAL,
+        source TEXT NOT NULL DEFAULT '',
+        filled INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (coin, ts)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS predictions (
+        coin TEXT NOT NULL,
+        made_ts INTEGER NOT NULL,       -- minute the forecast was made at
+        horizon INTEGER NOT NULL,       -- minutes ahead
+        target_ts INTEGER NOT NULL,     -- minute the forecast is about
+        base_price REAL NOT NULL,
+        mean REAL NOT NULL,             -- predicted cumulative log return
+        lo80 REAL, hi80 REAL, lo95 REAL, hi95 REAL,
+        outcome REAL,                   -- realised log return, once the target minute arrived
+        PRIMARY KEY (coin, made_ts, horizon)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS predictions_target ON predictions (coin, target_ts);
+    """,
+]
+
+
+def _ln(x: float | None) -> float | None:
+    if x is None or not x > 0:
+        return None
+    return math.log(x)
+
+
+class Store:
+    """Bars and predictions of every coin, in one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(
+                str(self.path), timeout=10.0, check_same_thread=False, isolation_level=None
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from None
+        try:
+            self._db.create_function("ln", 1, _ln, deterministic=True)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL is durable against process crashes (kill -9) in WAL mode; only an OS crash
+            # or power loss could lose the last transactions.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StoreError(
+                f"database {self.path} is unreadable ({exc}); it was left untouched - "
+                "move it away to start fresh"
+            ) from None
+
+    def _migrate(self) -> None:
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"database {self.path} has schema version {version}, newer than this cryptotui "
+                f"understands ({SCHEMA_VERSION}); upgrade cryptotui"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            script = MIGRATIONS[target - 1]
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in filter(str.strip, script.split(";")):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version={target}")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            log.info("database %s migrated to schema %d", self.path, target)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # Bars ----------------------------------------------------------------------------------------
+    def add_bars(self, bars: Iterable[Bar]) -> int:
+        """Insert bars; a re-delivered minute is ignored, except that a real bar replaces a filled one.
+
+        Returns how many rows were inserted or upgraded.
+        """
+        rows = [
+            (b.coin, b.ts, b.price, b.open, b.high, b.low, b.volume, b.source, int(b.filled))
+            for b in bars
+        ]
+        if not rows:
+            return 0
+        with self._lock:
+            before = self._db.total_changes
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "INSERT INTO bars VALUES (?,?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT (coin, ts) DO UPDATE SET price=excluded.price, open=excluded.open, "
+                    "high=excluded.high, low=excluded.low, volume=excluded.volume, "
+                    "source=excluded.source, filled=0 "
+                    "WHERE bars.filled=1 AND excluded.filled=0",
+                    rows,
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return self._db.total_changes - before
+
+    def bars(self, coin: str, since: int | None = None, limit: int | None = None) -> list[Bar]:
+        """Bars of ``coin`` in time order: those at or after ``since``, or the newest ``limit``."""
+        sql = "SELECT coin, ts, price, open, high, low, volume, source, filled FROM bars WHERE coin=?"
+        args: list[object] = [coin]
+        if since is not None:
+            sql += " AND ts>=?"
+            args.append(since)
+        if limit is not None:
+            sql = f"SELECT * FROM ({sql} ORDER BY ts DESC LIMIT ?) ORDER BY ts"
+            args.append(limit)
+        else:
+            sql += " ORDER BY ts"
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [Bar(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8])) for r in rows]
+
+    def last_ts(self, coin: str) -> int | None:
+        with self._lock:
+            row = self._db.execute("SELECT MAX(ts) FROM bars WHERE coin=?", (coin,)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def coins(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT DISTINCT coin FROM bars ORDER BY coin")]
+
+    def count_bars(self, coin: str | None = None) -> int:
+        with self._lock:
+            if coin is None:
+                return int(self._db.execute("SELECT COUNT(*) FROM bars").fetchone()[0])
+            return int(
+                self._db.execute("SELECT COUNT(*) FROM bars WHERE coin=?", (coin,)).fetchone()[0]
+            )
+
+    # Predictions ---------------------------------------------------------------------------------
+    def add_forecast(self, fc: ForecastEvent) -> None:
+        """Keep every horizon of a forecast, with the minute it is about."""
+
+        def band(values: tuple[float, ...], i: int) -> float | None:
+            return values[i] if i < len(values) else None
+
+        rows = [
+            (
+                fc.coin,
+                fc.ts,
+                h,
+                fc.ts + 60 * h,
+                fc.price,
+                fc.mean[i],
+                band(fc.lo80, i),
+                band(fc.hi80, i),
+                band(fc.lo95, i),
+                band(fc.hi95, i),
+            )
+            for i, h in enumerate(fc.horizons)
+        ]
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO predictions "
+                    "(coin, made_ts, horizon, target_ts, base_price, mean, lo80, hi80, lo95, hi95) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    rows,
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def record_outcome(self, bar: Bar) -> int:
+        """Fill in the realised log return of every prediction about ``bar``'s minute."""
+        if bar.filled:
+            return 0
+        with self._lock:
+            cur = self._db.execute(
+                "UPDATE predictions SET outcome = ln(? / base_price) "
+                "WHERE coin=? AND target_ts=? AND outcome IS NULL",
+                (bar.price, bar.coin, bar.ts),
+            )
+            return int(cur.rowcount)
+
+    def forecasts(self, coin: str, since: int | None = None) -> list[ForecastEvent]:
+        """Stored forecasts of ``coin`` (made at or after ``since``), rebuilt as events, oldest first."""
+        sql = (
+            "SELECT made_ts, horizon, base_price, mean, lo80, hi80, lo95, hi95 FROM predictions "
+            "WHERE coin=?"
+        )
+        args: list[object] = [coin]
+        if since is not None:
+            sql += " AND made_ts>=?"
+            args.append(since)
+        sql += " ORDER BY made_ts, horizon"
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        out: list[ForecastEvent] = []
+        group: list[Sequence[object]] = []
+
+        def flush() -> None:
+            if not group:
+                return
+            cols = list(zip(*group))
+            bands = [tuple(float("nan") if v is None else v for v in col) for col in cols[4:8]]
+            out.append(
+                ForecastEvent(
+                    coin,
+                    int(group[0][0]),  # type: ignore[call-overload]
+                    float(group[0][2]),  # type: ignore[arg-type]
+                    tuple(int(h) for h in cols[1]),  # type: ignore[call-overload]
+                    tuple(float(m) for m in cols[3]),  # type: ignore[arg-type]
+                    *bands,
+                )
+            )
+
+        for row in rows:
+            if group and row[0] != group[0][0]:
+                flush()
+                group = []
+            group.append(row)
+        flush()
+        return out
+
+    def predictions_rows(self, coin: str) -> list[tuple[object, ...]]:
+        """Raw prediction rows for export: made_ts, horizon, target_ts, base, mean, bands, outcome."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT made_ts, horizon, target_ts, base_price, mean, lo80, hi80, lo95, hi95, outcome "
+                "FROM predictions WHERE coin=? ORDER BY made_ts, horizon",
+                (coin,),
+            ).fetchall()
+
+    def delete_coin(self, coin: str, *, predictions_only: bool = False) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM predictions WHERE coin=?", (coin,))
+            if not predictions_only:
+                self._db.execute("DELETE FROM bars WHERE coin=?", (coin,))
+            self._db.execute("COMMIT")
+
+    def integrity_ok(self) -> bool:
+        with self._lock:
+            return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

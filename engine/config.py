@@ -86,6 +86,7 @@ class Settings:
     source: str = "coingecko"  # "coingecko" | "kraken" | "replay"
     demo: bool = False
     replay_files: tuple[Path, ...] = ()
+    replay_coins: tuple[str, ...] = ()  # the coin each replay file stands for
     speed: float = 10.0  # replay minutes per second
     horizons: tuple[int, ...] = DEFAULT_HORIZONS
     api_url: str | None = None  # None: chosen by plan

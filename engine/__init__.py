@@ -1,0 +1,1 @@
+"""cryptotui engine: sources, store, forecaster, evaluation and the event stream; headless (no Textual)."""

@@ -1,0 +1,616 @@
+"""The engine: wires a source to the store, the rolling windows and the forecasters, and emits events.
+
+Threads (each owns what it mutates; only immutable records cross between them):
+
+    source thread   ── Bar/StatusEvent/... ──▶ inbox
+    dispatch thread   owns the watchlist, windows and bar writes; emits bar/status/coins events
+                      ── bars ──▶ model queue
+    model thread      owns every Forecaster (the only thread that touches torch); emits forecast,
+                      metrics and train events; writes predictions and checkpoints
+
+Listeners are called on the dispatch or model thread and must only hand events over.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.api import CoinMatch, Listener
+from engine.config import DEMO_COINS, Locations, Settings, load_state, save_state
+from engine.errors import CryptotuiError, ModelError
+from engine.events import (
+    Bar,
+    BarEvent,
+    CoinSnapshot,
+    CoinsEvent,
+    ErrorEvent,
+    Event,
+    ForecastEvent,
+    MetricsEvent,
+    SnapshotEvent,
+    StatusEvent,
+    TrainEvent,
+)
+from engine.sources.base import Source, SourceOutput
+from engine.store import Store
+from engine.window import DEFAULT_MAXLEN, RollingWindow
+
+if TYPE_CHECKING:
+    from engine.forecaster import Forecaster
+
+log = logging.getLogger(__name__)
+
+FORECAST_HISTORY = 1500  # forecasts kept per coin for drawing past predictions (24 h + margin)
+CHECKPOINT_EVERY = 15 * 60  # seconds of wall clock between checkpoint saves
+TRAIN_EVENT_EVERY = 0.5  # seconds between training-status events of one coin
+MAX_PENDING_FACTOR = 4  # at most this many minutes' worth of training steps may queue up
+MIN_PRETRAIN_BARS = 120
+
+
+def build_source(settings: Settings, store: Store) -> Source:
+    """The source the settings ask for."""
+    if settings.demo or settings.source == "replay":
+        from engine.sources.replay import DEMO_NAMES, ReplaySource, demo_files
+
+        files = demo_files() if settings.demo else dict(zip(settings.replay_coins, settings.replay_files))
+        return ReplaySource(
+            files,
+            settings.speed,
+            name="demo" if settings.demo else "replay",
+            start_after=store.last_ts,
+            names=DEMO_NAMES if settings.demo else None,
+        )
+    if settings.source == "kraken":
+        from engine.sources.kraken import KrakenSource
+
+        return KrakenSource(settings)  # type: ignore[no-any-return]
+    from engine.sources.coingecko import CoinGeckoSource
+
+    return CoinGeckoSource(settings, last_bar_ts=store.last_ts)  # type: ignore[no-any-return]
+
+
+class _CoinState:
+    """Per-coin view state; the model thread writes forecasts/metrics/train, any thread reads."""
+
+    def __init__(self, coin: str, bars: list[Bar], forecasts: list[ForecastEvent]) -> None:
+        self.window = RollingWindow(coin, bars=bars)
+        self.lock = threading.Lock()
+        self.forecasts: deque[ForecastEvent] = deque(forecasts, maxlen=FORECAST_HISTORY)
+        self.metrics: MetricsEvent | None = None
+        self.train: TrainEvent | None = None
+
+
+class Engine:
+    """The local engine (an ``engine.api.EngineAPI``)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        loc: Locations,
+        *,
+        source: Source | None = None,
+        forecaster_factory: Callable[[str], Forecaster] | None = None,
+        train: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.loc = loc
+        self.mode = settings.mode
+        self.horizons = settings.horizons
+        self.vs_currency = settings.vs
+        self.demo = settings.demo
+        loc.ensure()
+        self.store = Store(loc.database(self.demo))
+        self.models_dir = loc.models_dir(self.demo)
+        self.source = source or build_source(settings, self.store)
+        self._factory = forecaster_factory
+        self._train_enabled = train
+        self._state_key = "demo_coins" if self.demo else "coins"
+        self._notices: list[ErrorEvent] = []
+        if self.demo:
+            self._restart_finished_demo()
+        self._coins: tuple[str, ...] = self._initial_coins()
+        self._unknown: tuple[str, ...] = ()
+        self._labels: dict[str, str] = {}
+        self._listeners: list[Listener] = []
+        self._listeners_lock = threading.Lock()
+        self._states: dict[str, _CoinState] = {}
+        self._states_lock = threading.Lock()
+        self._status: StatusEvent | None = None
+        self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._model_q: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._paused = False
+        self._started = False
+        for coin in self._coins:
+            self._ensure_state(coin)
+
+    # Setup ---------------------------------------------------------------------------------------
+    def _initial_coins(self) -> tuple[str, ...]:
+        explicit = self.settings.coins
+        if self.demo:
+            default = DEMO_COINS
+            if explicit != Settings().coins:
+                default = explicit
+            saved = load_state(self.loc).get(self._state_key)
+            if explicit == Settings().coins and isinstance(saved, list) and saved:
+                return tuple(str(c) for c in saved)
+            return tuple(default)
+        saved = load_state(self.loc).get(self._state_key)
+        if explicit == Settings().coins and isinstance(saved, list) and saved:
+            return tuple(str(c) for c in saved)
+        return tuple(explicit)
+
+    def _restart_finished_demo(self) -> None:
+        remaining = getattr(self.source, "remaining", None)
+        if remaining is None or self.store.count_bars() == 0:
+            return
+        try:
+            left = remaining()
+        except CryptotuiError:
+            return
+        if left:
+            return
+        # The bundled replay was played to the end last time: play it again from the start.
+        for coin in self.store.coins():
+            self.store.delete_coin(coin)
+        if self.models_dir.is_dir():
+            for f in self.models_dir.glob("*.pt"):
+                f.unlink(missing_ok=True)
+        self._notices.append(ErrorEvent("Demo", "the demo had played to the end: replaying it from the start"))
+
+    def _ensure_state(self, coin: str) -> _CoinState:
+        with self._states_lock:
+            st = self._states.get(coin)
+            if st is None:
+                bars = self.store.bars(coin, limit=DEFAULT_MAXLEN)
+                since = bars[-1].ts - FORECAST_HISTORY * 60 if bars else None
+                forecasts = self.store.forecasts(coin, since=since) if bars else []
+                st = _CoinState(coin, bars, forecasts)
+                self._states[coin] = st
+            return st
+
+    # EngineAPI -----------------------------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> None:
+        with self._listeners_lock:
+            self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        with self._listeners_lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def coins(self) -> tuple[str, ...]:
+        return self._coins
+
+    def snapshot(self, coin: str) -> CoinSnapshot:
+        st = self._states.get(coin)
+        if st is None:
+            return CoinSnapshot(coin)
+        with st.lock:
+            return CoinSnapshot(coin, st.window.snapshot(), tuple(st.forecasts), st.metrics, st.train)
+
+    def snapshot_all(self) -> SnapshotEvent:
+        return SnapshotEvent(tuple(self.snapshot(c) for c in self._coins), self._status)
+
+    def status(self) -> StatusEvent | None:
+        return self._status
+
+    def add_coin(self, coin: str) -> None:
+        self._inbox.put(("add", coin.strip().lower()))
+
+    def remove_coin(self, coin: str) -> None:
+        self._inbox.put(("remove", coin))
+
+    def set_paused(self, paused: bool) -> None:
+        self._paused = paused
+        self._model_q.put(("pause", paused))
+
+    def reset_model(self, coin: str) -> None:
+        self._model_q.put(("reset", coin))
+
+    def search(self, query: str) -> list[CoinMatch]:
+        return self.source.search(query)
+
+    def export(self, coin: str, path: Path | None = None) -> Path:
+        if path is None:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            path = self.loc.exports_dir / f"{coin}-{stamp}.csv"
+        return export_csv(self.store, coin, path, self.horizons)
+
+    def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        for notice in self._notices:
+            self._emit(notice)
+        self._emit(CoinsEvent(self._coins))
+        specs: list[tuple[str, Callable[[], None]]] = [
+            ("cryptotui-dispatch", self._dispatch_loop),
+            ("cryptotui-model", self._model_loop),
+            ("cryptotui-source", self._source_loop),
+        ]
+        for name, target in specs:
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if not self._started or self._stop.is_set():
+            return
+        self._stop.set()
+        self._inbox.put(("stop", None))
+        self._model_q.put(("stop", None))
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        self.store.close()
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Block until both queues are drained (for tests and the headless server's shutdown)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._inbox.unfinished_tasks == 0 and self._model_q.unfinished_tasks == 0:
+                return True
+            time.sleep(0.02)
+        return False
+
+    # Emission ------------------------------------------------------------------------------------
+    def _emit(self, event: Event) -> None:
+        with self._listeners_lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:  # a broken view must not stop the engine
+                log.exception("listener failed on %s", event.type)
+
+    # Source thread -------------------------------------------------------------------------------
+    def _source_loop(self) -> None:
+        def emit(item: SourceOutput) -> None:
+            self._inbox.put(("src", item))
+
+        try:
+            self.source.run(self.coins, emit, self._stop)
+        except CryptotuiError as exc:
+            self._inbox.put(("src", ErrorEvent(exc.title, exc.msg)))
+            self._inbox.put(("src", StatusEvent(self.source.name, "error", exc.msg)))
+        except Exception as exc:
+            log.exception("source %s crashed", self.source.name)
+            self._inbox.put(("src", StatusEvent(self.source.name, "error", f"source stopped: {exc}")))
+
+    # Dispatch thread -----------------------------------------------------------------------------
+    def _dispatch_loop(self) -> None:
+        while True:
+            kind, item = self._inbox.get()
+            try:
+                if kind == "stop":
+                    return
+                if kind == "src":
+                    self._on_source(item)
+                elif kind == "add":
+                    self._on_add(item)
+                elif kind == "remove":
+                    self._on_remove(item)
+            except Exception:
+                log.exception("dispatch failed on %s", kind)
+            finally:
+                self._inbox.task_done()
+
+    def _on_source(self, item: SourceOutput) -> None:
+        if isinstance(item, Bar):
+            self._on_bar(item)
+        elif isinstance(item, StatusEvent):
+            self._status = item
+            self._emit(item)
+        elif isinstance(item, CoinsEvent):
+            self._unknown = tuple(c for c in item.unknown if c in self._coins)
+            self._labels.update(dict(item.labels))
+            self._emit(CoinsEvent(self._coins, self._unknown, tuple(self._labels.items())))
+        else:
+            self._emit(item)
+
+    def _on_bar(self, bar: Bar) -> None:
+        if not (isinstance(bar.price, float | int) and math.isfinite(bar.price) and bar.price > 0):
+            log.warning("rejected bar %s@%s: price %r", bar.coin, bar.ts, bar.price)
+            return
+        if bar.ts % 60:
+            bar = Bar(bar.coin, bar.ts - bar.ts % 60, bar.price, bar.open, bar.high, bar.low,
+                      bar.volume, bar.source, bar.filled)
+        if bar.coin not in self._coins:
+            return
+        self.store.add_bars([bar])
+        st = self._ensure_state(bar.coin)
+        if not st.window.append(bar):
+            return
+        if bar.coin in self._unknown:
+            self._unknown = tuple(c for c in self._unknown if c != bar.coin)
+            self._emit(CoinsEvent(self._coins, self._unknown, tuple(self._labels.items())))
+        self.store.record_outcome(bar)
+        self._emit(BarEvent(bar))
+        self._model_q.put(("bar", bar))
+
+    def _on_add(self, coin: str) -> None:
+        if not coin or coin in self._coins:
+            return
+        self._coins = self._coins + (coin,)
+        self._ensure_state(coin)
+        self._save_watchlist()
+        files = getattr(self.source, "files", None)
+        if isinstance(files, dict) and coin not in files:
+            self._unknown = self._unknown + (coin,)
+            self._emit(ErrorEvent("Unknown coin", f"no recorded data for {coin!r} in this replay", coin))
+        self._emit(CoinsEvent(self._coins, self._unknown, tuple(self._labels.items())))
+        self._model_q.put(("add", coin))
+
+    def _on_remove(self, coin: str) -> None:
+        if coin not in self._coins:
+            return
+        self._coins = tuple(c for c in self._coins if c != coin)
+        self._unknown = tuple(c for c in self._unknown if c != coin)
+        self._save_watchlist()
+        self._emit(CoinsEvent(self._coins, self._unknown, tuple(self._labels.items())))
+        self._model_q.put(("remove", coin))
+
+    def _save_watchlist(self) -> None:
+        try:
+            state = load_state(self.loc)
+            state[self._state_key] = list(self._coins)
+            save_state(self.loc, state)
+        except OSError as exc:
+            self._emit(ErrorEvent("Settings", f"cannot save the watchlist: {exc.strerror or exc}"))
+
+    # Model thread --------------------------------------------------------------------------------
+    def _model_loop(self) -> None:
+        worker = _ModelWorker(self)
+        try:
+            worker.run()
+        except Exception as exc:
+            log.exception("model worker crashed")
+            self._emit(ErrorEvent("Model", f"training stopped: {exc}"))
+
+
+class _ModelWorker:
+    """Runs on the model thread: owns the forecasters, paces training, saves checkpoints."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.e = engine
+        self.fcs: dict[str, Forecaster] = {}
+        self.pending: dict[str, int] = {}
+        self.last_train_emit: dict[str, float] = {}
+        self.last_save = time.monotonic()
+        self.paused = engine._paused
+        self.metrics_dirty: set[str] = set()
+        self._rr = 0
+
+    def _factory(self) -> Callable[[str], Forecaster]:
+        if self.e._factory is not None:
+            return self.e._factory
+        import torch
+
+        from engine.forecaster import ForecastConfig, Forecaster
+
+        torch.set_num_threads(1)
+        cfg = ForecastConfig(horizons=self.e.horizons)
+
+        def make(coin: str) -> Forecaster:
+            return Forecaster(coin, cfg)
+
+        self.e._factory = make
+        return make
+
+    def _path(self, coin: str) -> Path:
+        return self.e.models_dir / f"{coin}.pt"
+
+    def _get(self, coin: str) -> Forecaster:
+        fc = self.fcs.get(coin)
+        if fc is not None:
+            return fc
+        make = self._factory()
+        fc = make(coin)
+        path = self._path(coin)
+        loaded = False
+        if path.exists():
+            try:
+                fc = type(fc).load(path, coin, fc.config)
+                loaded = True
+            except ModelError as exc:
+                aside = path.with_name(f"{path.name}.bad-{int(time.time())}")
+                os.replace(path, aside)
+                self.e._emit(ErrorEvent("Model", f"{exc.msg}; set aside as {aside.name}, starting fresh", coin))
+        self.fcs[coin] = fc
+        self._warm(coin, fc, loaded)
+        return fc
+
+    def _warm(self, coin: str, fc: Forecaster, loaded: bool) -> None:
+        """Give a new or reloaded model the history the store has."""
+        bars = list(self.e.snapshot(coin).bars)
+        if not bars:
+            return
+        warm = getattr(fc, "warm", None)
+        if loaded and callable(warm):
+            warm(bars)
+            return
+        if not loaded and len(bars) >= MIN_PRETRAIN_BARS and self.e._train_enabled:
+
+            def progress(p: float) -> None:
+                self._publish_train(coin, TrainEvent(coin, "pretraining", progress=p,
+                                                      message=f"pre-training on {len(bars)} minutes of history"))
+
+            status = fc.pretrain(bars, progress)
+            self._publish_train(coin, status, force=True)
+        elif callable(warm):
+            warm(bars)
+
+    def run(self) -> None:
+        for coin in self.e.coins():
+            self._get(coin)
+            self._publish_train(coin, self.fcs[coin].status(), force=True)
+        q = self.e._model_q
+        while True:
+            try:
+                kind, item = q.get(timeout=0.5 if not self._has_work() else 0.0)
+            except queue.Empty:
+                kind, item = "", None
+            if kind:
+                try:
+                    if kind == "stop":
+                        self._save_all()
+                        return
+                    self._handle(kind, item)
+                except Exception as exc:
+                    log.exception("model worker failed on %s", kind)
+                    self.e._emit(ErrorEvent("Model", f"{kind}: {exc}"))
+                finally:
+                    q.task_done()
+                if not q.empty():
+                    continue
+            self._flush_metrics()
+            if self._has_work():
+                self._train_one()
+            if time.monotonic() - self.last_save > CHECKPOINT_EVERY:
+                self._save_all()
+
+    def _has_work(self) -> bool:
+        return not self.paused and self.e._train_enabled and any(v > 0 for v in self.pending.values())
+
+    def _handle(self, kind: str, item: Any) -> None:
+        if kind == "bar":
+            self._on_bar(item)
+        elif kind == "pause":
+            self.paused = bool(item)
+            for coin, fc in self.fcs.items():
+                ev = fc.status()
+                if self.paused:
+                    ev = TrainEvent(coin, "paused", ev.step, ev.loss, ev.lr, ev.step_ms, ev.samples,
+                                    None, ev.device, "training paused (p resumes)", ev.losses)
+                self._publish_train(coin, ev, force=True)
+        elif kind == "reset":
+            self._reset(item)
+        elif kind == "add":
+            self._get(item)
+        elif kind == "remove":
+            fc = self.fcs.pop(item, None)
+            if fc is not None:
+                self._save(item, fc)
+            self.pending.pop(item, None)
+
+    def _on_bar(self, bar: Bar) -> None:
+        if bar.coin not in self.e.coins():
+            return
+        fc = self._get(bar.coin)
+        forecast = fc.observe(bar)
+        st = self.e._ensure_state(bar.coin)
+        if forecast is not None:
+            self.e.store.add_forecast(forecast)
+            with st.lock:
+                st.forecasts.append(forecast)
+            self.e._emit(forecast)
+        if not bar.filled:
+            cap = MAX_PENDING_FACTOR * fc.config.steps_per_minute
+            self.pending[bar.coin] = min(cap, self.pending.get(bar.coin, 0) + fc.config.steps_per_minute)
+            self.metrics_dirty.add(bar.coin)
+
+    def _flush_metrics(self) -> None:
+        for coin in list(self.metrics_dirty):
+            fc = self.fcs.get(coin)
+            if fc is None:
+                continue
+            m = fc.metrics()
+            st = self.e._ensure_state(coin)
+            with st.lock:
+                st.metrics = m
+            self.e._emit(m)
+            ev = fc.status()
+            if self.paused:
+                ev = TrainEvent(coin, "paused", ev.step, ev.loss, ev.lr, ev.step_ms, ev.samples,
+                                None, ev.device, "training paused (p resumes)", ev.losses)
+            self._publish_train(coin, ev)
+        self.metrics_dirty.clear()
+
+    def _train_one(self) -> None:
+        coins = [c for c, n in self.pending.items() if n > 0 and c in self.fcs]
+        if not coins:
+            return
+        self._rr = (self._rr + 1) % len(coins)
+        coin = coins[self._rr]
+        self.pending[coin] -= 1
+        ev = self.fcs[coin].train(1)
+        if ev is not None:
+            self._publish_train(coin, ev, force=ev.state == "rolled back")
+            if ev.state == "rolled back" and ev.message:
+                self.e._emit(ErrorEvent("Model", ev.message, coin))
+
+    def _publish_train(self, coin: str, ev: TrainEvent, force: bool = False) -> None:
+        st = self.e._ensure_state(coin)
+        with st.lock:
+            st.train = ev
+        now = time.monotonic()
+        if force or now - self.last_train_emit.get(coin, 0.0) >= TRAIN_EVENT_EVERY:
+            self.last_train_emit[coin] = now
+            self.e._emit(ev)
+
+    def _reset(self, coin: str) -> None:
+        self.fcs.pop(coin, None)
+        self.pending.pop(coin, None)
+        self._path(coin).unlink(missing_ok=True)
+        self.e.store.delete_coin(coin, predictions_only=True)
+        st = self.e._ensure_state(coin)
+        with st.lock:
+            st.forecasts.clear()
+            st.metrics = None
+        fc = self._get(coin)
+        self._publish_train(coin, fc.status(), force=True)
+        self.e._emit(ErrorEvent("Model", f"{coin}: model reset, learning from scratch", coin))
+
+    def _save(self, coin: str, fc: Forecaster) -> None:
+        try:
+            self.e.models_dir.mkdir(parents=True, exist_ok=True)
+            fc.save(self._path(coin))
+        except (OSError, CryptotuiError) as exc:
+            self.e._emit(ErrorEvent("Model", f"cannot save the {coin} model: {exc}", coin))
+
+    def _save_all(self) -> None:
+        self.last_save = time.monotonic()
+        for coin, fc in list(self.fcs.items()):
+            self._save(coin, fc)
+
+
+def export_csv(store: Store, coin: str, path: Path, horizons: tuple[int, ...]) -> Path:
+    """Write a coin's bars and, per horizon, the prediction made for each minute, as CSV."""
+    bars = store.bars(coin)
+    preds: dict[tuple[int, int], tuple[object, ...]] = {}
+    for made, h, target, base, mean, lo80, hi80, _lo95, _hi95, _out in store.predictions_rows(coin):
+        preds[(int(target), int(h))] = (base, mean, lo80, hi80)  # type: ignore[call-overload]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        header = ["time_utc", "timestamp", "price", "open", "high", "low", "volume", "source", "filled"]
+        for h in horizons:
+            header += [f"pred_{h}m", f"lo80_{h}m", f"hi80_{h}m"]
+        w.writerow(header)
+        for b in bars:
+            iso = datetime.fromtimestamp(b.ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            row: list[object] = [iso, b.ts, b.price, b.open, b.high, b.low, b.volume, b.source, int(b.filled)]
+            for h in horizons:
+                p = preds.get((b.ts, h))
+                if p is None:
+                    row += ["", "", ""]
+                    continue
+                base, mean, lo, hi = (float(x) if x is not None else math.nan for x in p)  # type: ignore[arg-type]
+                row += [f"{base * math.exp(mean):.10g}", f"{base * math.exp(lo):.10g}", f"{base * math.exp(hi):.10g}"]
+            w.writerow(row)
+    os.replace(tmp, path)
+    return path

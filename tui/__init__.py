@@ -1,0 +1,1 @@
+"""cryptotui terminal UI (Textual)."""

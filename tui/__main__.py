@@ -1,0 +1,327 @@
+"""The ``cryptotui`` command: the TUI, and the ``serve``, ``backtest`` and ``export`` subcommands.
+
+Textual is imported only on the TUI path and torch only inside the engine's model thread, so
+``serve``, ``export`` and the first frame stay fast. Bad input ends with one line on stderr and
+exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.handlers
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, NoReturn
+
+from engine.config import Locations, Settings, load_config_file, parse_coins, parse_horizons, settings_from
+from engine.errors import CryptotuiError
+
+PROG = "cryptotui"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad option in one line and exits 2."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(f"{message} (see '{self.prog} --help')")
+
+
+def fail(message: str, status: int = 2) -> NoReturn:
+    sys.stderr.write(f"{PROG}: error: {message}\n")
+    raise SystemExit(status)
+
+
+def _speed(value: str) -> float:
+    try:
+        speed = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid speed {value!r}: a number of minutes per second") from None
+    if not (speed > 0 and speed < 1e6):
+        raise argparse.ArgumentTypeError(f"invalid speed {value!r}: must be between 0 and 1000000")
+    return speed
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {value!r}: must be 0..65535")
+    return port
+
+
+def _checked(fn: Any) -> Any:
+    def parse(value: str) -> Any:
+        try:
+            return fn(value)
+        except CryptotuiError as exc:
+            raise argparse.ArgumentTypeError(exc.msg) from None
+
+    parse.__name__ = fn.__name__
+    return parse
+
+
+def _replay(value: str) -> tuple[str, Path]:
+    coin, sep, path = value.partition("=")
+    if not sep or not coin.strip() or not path.strip():
+        raise argparse.ArgumentTypeError(f"invalid replay {value!r}: expected COIN=FILE.csv")
+    return coin.strip().lower(), Path(path.strip())
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--coins", type=_checked(parse_coins), help="CoinGecko ids, comma-separated (default: bitcoin,ethereum,solana)")
+    p.add_argument("--vs", help="quote currency (default: usd)")
+    p.add_argument("--home", help="where config, database and models live (env CRYPTOTUI_HOME)")
+    p.add_argument("--api-url", help="CoinGecko base URL (env COINGECKO_API_URL; default by plan)")
+    p.add_argument("--source", choices=("coingecko", "kraken", "replay"), help="data source (default: coingecko)")
+    p.add_argument("--demo", action="store_true", help="replay the bundled real minute data, offline")
+    p.add_argument("--replay", type=_replay, action="append", metavar="COIN=FILE.csv", help="replay a CSV (timestamp_ms,open,high,low,close,volume) as COIN")
+    p.add_argument("--speed", type=_speed, help="replay speed in minutes per second (default: 10)")
+    p.add_argument("--horizons", type=_checked(parse_horizons), help="forecast horizons in minutes (default: 1,5,15,60)")
+    p.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, help="log detail (default: INFO)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog=PROG,
+        description="Live crypto prices with an online-learning LSTM forecast, in the terminal.",
+        epilog="Subcommands: serve, backtest, export (try 'cryptotui serve --help').",
+    )
+    _common(p)
+    p.add_argument("--connect", metavar="URL", help="show a remote engine (ws://HOST:8765) instead of running one")
+    p.add_argument("--token", help="token for --connect (sent as Authorization: Bearer)")
+    return p
+
+
+def build_serve_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=f"{PROG} serve", description="Run the engine headless and feed it to WebSocket clients.")
+    _common(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=_port, default=8765, help="port (default: 8765)")
+    p.add_argument("--token", help="required when binding anything but loopback")
+    return p
+
+
+def build_export_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=f"{PROG} export", description="Write a coin's stored prices and predictions as CSV.")
+    p.add_argument("--coin", required=True, help="CoinGecko id, e.g. bitcoin")
+    p.add_argument("--out", type=Path, help="output file (default: exports/ in the data dir; '-' for stdout)")
+    p.add_argument("--home", help="data dir (env CRYPTOTUI_HOME)")
+    p.add_argument("--demo", action="store_true", help="export from the demo database")
+    p.add_argument("--horizons", type=_checked(parse_horizons), help="horizons to include (default: 1,5,15,60)")
+    return p
+
+
+def make_settings(args: argparse.Namespace, loc: Locations) -> Settings:
+    file_values = load_config_file(loc.config_file)
+    replay = dict(args.replay or [])
+    source = args.source
+    if replay and source is None:
+        source = "replay"
+    if source == "replay" and not replay and not args.demo:
+        raise CryptotuiError("--source replay needs at least one --replay COIN=FILE.csv")
+    coins = args.coins
+    if replay and coins is None:
+        coins = tuple(replay)
+    settings = settings_from(
+        file_values,
+        coins=coins,
+        vs=args.vs.lower() if args.vs else None,
+        api_url=args.api_url,
+        source=source,
+        demo=True if args.demo else None,
+        speed=args.speed,
+        horizons=args.horizons,
+        log_level=args.log_level,
+        connect=getattr(args, "connect", None),
+        token=getattr(args, "token", None),
+    )
+    if replay:
+        from dataclasses import replace
+
+        for path in replay.values():
+            if not path.is_file():
+                raise CryptotuiError(f"replay file not found: {path}")
+        settings = replace(settings, replay_files=tuple(replay.values()), replay_coins=tuple(replay))
+    return settings
+
+
+class _Redact(logging.Filter):
+    """Keeps the API key and the server token out of every log line."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            msg = record.getMessage()
+            for s in self.secrets:
+                msg = msg.replace(s, "***")
+            record.msg, record.args = msg, None
+        return True
+
+
+def setup_logging(loc: Locations, settings: Settings, *, stderr: bool) -> None:
+    root = logging.getLogger()
+    root.setLevel(settings.log_level)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    redact = _Redact([settings.api_key or "", settings.token or ""])
+    handlers: list[logging.Handler] = []
+    try:
+        handlers.append(logging.handlers.RotatingFileHandler(loc.log_file, maxBytes=2_000_000, backupCount=2, encoding="utf-8"))
+    except OSError:
+        pass
+    if stderr:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    for h in handlers:
+        h.setFormatter(fmt)
+        h.addFilter(redact)
+        root.addHandler(h)
+
+
+def _open(args: argparse.Namespace, *, stderr_logs: bool) -> tuple[Locations, Settings]:
+    try:
+        loc = Locations.resolve(args.home)
+        loc.ensure()
+        settings = make_settings(args, loc)
+    except CryptotuiError as exc:
+        fail(exc.msg)
+    setup_logging(loc, settings, stderr=stderr_logs)
+    return loc, settings
+
+
+def run_tui(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if args.connect:
+        if not args.connect.startswith(("ws://", "wss://")):
+            fail(f"invalid --connect URL {args.connect!r}: expected ws://HOST:PORT")
+        loc = Locations.resolve(args.home)
+        from engine.remote import RemoteEngine
+
+        engine: Any = RemoteEngine(args.connect, token=args.token)
+        state_path = loc.data_dir / "ui-remote.json" if _writable(loc) else None
+    else:
+        loc, settings = _open(args, stderr_logs=False)
+        from engine.engine import Engine
+
+        try:
+            engine = Engine(settings, loc)
+        except CryptotuiError as exc:
+            fail(exc.msg)
+        state_path = loc.data_dir / ("ui-demo.json" if settings.demo else "ui.json")
+    from tui.app import CryptoApp
+
+    app = CryptoApp(engine, state_path=state_path)
+    try:
+        app.run()
+    finally:
+        engine.stop()
+    return int(app.return_code or 0)
+
+
+def _writable(loc: Locations) -> bool:
+    try:
+        loc.ensure()
+        return True
+    except CryptotuiError:
+        return False
+
+
+def run_serve(argv: list[str]) -> int:
+    args = build_serve_parser().parse_args(argv)
+    loopback = args.host in ("127.0.0.1", "localhost", "::1") or args.host.startswith("127.")
+    if not loopback and not args.token:
+        fail(f"binding {args.host} exposes the feed beyond this machine: give --token")
+    loc, settings = _open(args, stderr_logs=True)
+    from engine.engine import Engine
+    from engine.server import serve_forever
+
+    try:
+        engine = Engine(settings, loc)
+    except CryptotuiError as exc:
+        fail(exc.msg)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        serve_forever(engine, args.host, args.port, args.token, stop_event=stop)
+    except CryptotuiError as exc:
+        fail(exc.msg, 1)
+    except OSError as exc:
+        fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", 1)
+    finally:
+        engine.stop()
+    return 0
+
+
+def run_export(argv: list[str]) -> int:
+    args = build_export_parser().parse_args(argv)
+    from engine.engine import export_csv
+    from engine.store import Store
+
+    loc = Locations.resolve(args.home)
+    db = loc.database(args.demo)
+    if not db.exists():
+        fail(f"no database at {db}: run cryptotui first")
+    try:
+        store = Store(db)
+    except CryptotuiError as exc:
+        fail(exc.msg)
+    if store.count_bars(args.coin) == 0:
+        known = ", ".join(store.coins()) or "none"
+        fail(f"no data for {args.coin!r} in {db} (coins stored: {known})")
+    horizons = args.horizons or Settings().horizons
+    try:
+        if args.out is not None and str(args.out) == "-":
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                out = export_csv(store, args.coin, Path(tmp) / "x.csv", horizons)
+                sys.stdout.write(out.read_text(encoding="utf-8"))
+            return 0
+        from datetime import datetime
+
+        out = args.out or loc.exports_dir / f"{args.coin}-{datetime.now():%Y%m%d-%H%M%S}.csv"
+        path = export_csv(store, args.coin, out, horizons)
+    except OSError as exc:
+        fail(f"cannot write {args.out}: {exc.strerror or exc}", 1)
+    finally:
+        store.close()
+    sys.stdout.write(f"{path}\n")
+    return 0
+
+
+def run_backtest(argv: list[str]) -> int:
+    from engine.backtest import main as backtest_main
+
+    return int(backtest_main(argv))
+
+
+COMMANDS = {"serve": run_serve, "backtest": run_backtest, "export": run_export}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = COMMANDS.get(argv[0]) if argv else None
+    try:
+        if command is not None:
+            return command(argv[1:])
+        return run_tui(argv)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    raise SystemExit(main())

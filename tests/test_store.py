@@ -1,0 +1,84 @@
+"""Store: idempotent bar writes, filled upgrades, predictions with outcomes, schema and corruption."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from engine.errors import StoreError
+from engine.events import Bar, ForecastEvent
+from engine.store import SCHEMA_VERSION, Store
+
+
+def bar(ts: int, price: float = 100.0, filled: bool = False, coin: str = "bitcoin") -> Bar:
+    return Bar(coin, ts, price, source="test", filled=filled)
+
+
+def test_redelivered_bars_are_not_duplicated(tmp_path: Path) -> None:
+    s = Store(tmp_path / "db.sqlite3")
+    assert s.add_bars([bar(60), bar(120)]) == 2
+    assert s.add_bars([bar(60, 999.0), bar(120)]) == 0
+    assert [b.price for b in s.bars("bitcoin")] == [100.0, 100.0]
+    assert s.count_bars() == 2
+
+
+def test_real_bar_replaces_filled_but_not_the_reverse(tmp_path: Path) -> None:
+    s = Store(tmp_path / "db.sqlite3")
+    s.add_bars([bar(60, 1.0, filled=True), bar(120, 2.0)])
+    assert s.add_bars([bar(60, 1.5), bar(120, 9.0, filled=True)]) == 1
+    got = {b.ts: (b.price, b.filled) for b in s.bars("bitcoin")}
+    assert got == {60: (1.5, False), 120: (2.0, False)}
+
+
+def test_bars_since_and_limit_keep_time_order(tmp_path: Path) -> None:
+    s = Store(tmp_path / "db.sqlite3")
+    s.add_bars([bar(t * 60, float(t)) for t in range(1, 11)])
+    assert [b.ts for b in s.bars("bitcoin", limit=3)] == [480, 540, 600]
+    assert [b.ts for b in s.bars("bitcoin", since=540)] == [540, 600]
+    assert s.last_ts("bitcoin") == 600
+    assert s.last_ts("ethereum") is None
+
+
+def test_forecast_round_trip_and_outcome(tmp_path: Path) -> None:
+    s = Store(tmp_path / "db.sqlite3")
+    fc = ForecastEvent("bitcoin", 600, 100.0, (1, 5), (0.01, -0.02), (0.0, -0.03), (0.02, -0.01),
+                       (-0.01, -0.04), (0.03, 0.0))
+    s.add_forecast(fc)
+    assert s.forecasts("bitcoin") == [fc]
+    assert s.record_outcome(bar(660, 110.0)) == 1
+    assert s.record_outcome(bar(900, 90.0, filled=True)) == 0  # filled bars never score
+    rows = {r[1]: r[-1] for r in s.predictions_rows("bitcoin")}
+    assert rows[1] == pytest.approx(math.log(1.1))
+    assert rows[5] is None
+
+
+def test_reopen_keeps_data_and_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    Store(path).add_bars([bar(60)])
+    s = Store(path)
+    assert s.count_bars() == 1
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert s.integrity_ok()
+
+
+def test_corrupt_database_is_named_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    path.write_bytes(b"this is not a database at all" * 100)
+    before = path.read_bytes()
+    with pytest.raises(StoreError) as err:
+        Store(path)
+    assert str(path) in err.value.msg
+    assert path.read_bytes() == before
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    con = sqlite3.connect(path)
+    con.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    con.close()
+    with pytest.raises(StoreError, match="newer"):
+        Store(path)

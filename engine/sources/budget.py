@@ -1,0 +1,216 @@
+"""One request budget for everything that calls CoinGecko: per-minute and per-month counters, 429 waits.
+
+The budget counts calls *sent* (a 429 or a 5xx still cost a call upstream), keeps a sliding
+one-minute window and a calendar-month counter (UTC, as CoinGecko bills), and remembers a
+"blocked until" time set by a 429. It never sleeps itself: ``reserve()`` either grants a call (and
+counts it) or says how long to wait, so the caller can wait on its stop event and stay responsive.
+Thread-safe: the poller and the search worker share one budget.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+# Plan defaults (calls per minute, calls per month; None: no monthly cap). Keyless is per IP and
+# shared with everyone behind it (roughly 5-15/min and it varies), so stay at the low end.
+PLAN_LIMITS: dict[str, tuple[int, int | None]] = {
+    "keyless": (10, None),
+    "demo": (30, 10_000),
+    "pro": (500, 500_000),  # the smallest paid plan (Analyst); set calls_per_* for others
+}
+
+MINUTE = 60.0
+
+
+def plan_name(settings: Any) -> str:
+    """``"keyless"``, ``"demo"`` or ``"pro"`` for the given settings (a key decides demo vs keyless)."""
+    if getattr(settings, "api_plan", "demo") == "pro":
+        return "pro"
+    return "demo" if getattr(settings, "api_key", None) else "keyless"
+
+
+def limits_for(settings: Any) -> tuple[int, int | None]:
+    """(calls per minute, calls per month) from the settings, falling back to the plan defaults."""
+    per_minute, per_month = PLAN_LIMITS[plan_name(settings)]
+    if getattr(settings, "calls_per_minute", None):
+        per_minute = int(settings.calls_per_minute)
+    if getattr(settings, "calls_per_month", None):
+        per_month = int(settings.calls_per_month)
+    return per_minute, per_month
+
+
+def month_key(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m")
+
+
+def next_month_start(ts: float) -> float:
+    d = datetime.fromtimestamp(ts, tz=timezone.utc)
+    year, month = (d.year + 1, 1) if d.month == 12 else (d.year, d.month + 1)
+    return datetime(year, month, 1, tzinfo=timezone.utc).timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """The answer of ``Budget.reserve``: ``wait == 0`` means the call was granted and counted."""
+
+    wait: float
+    reason: str = ""  # "" | "minute" | "month" | "blocked"
+
+    @property
+    def granted(self) -> bool:
+        return self.wait <= 0
+
+
+class Budget:
+    """Per-minute (sliding window) and per-month counters plus a 429 block, all on one clock."""
+
+    def __init__(
+        self,
+        limit_minute: int,
+        limit_month: int | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        month_used: int = 0,
+        month: str | None = None,
+    ) -> None:
+        if limit_minute < 1:
+            raise ValueError("limit_minute must be >= 1")
+        self.limit_minute = limit_minute
+        self.limit_month = limit_month
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._recent: deque[float] = deque()  # send times within the last minute
+        now = clock()
+        self._month = month or month_key(now)
+        # A persisted count from another month is stale: the month has reset since.
+        self._month_used = month_used if self._month == month_key(now) else 0
+        self._month = month_key(now)
+        self._blocked_until = 0.0
+
+    @classmethod
+    def for_settings(cls, settings: Any, *, clock: Callable[[], float] = time.time) -> Budget:
+        per_minute, per_month = limits_for(settings)
+        return cls(per_minute, per_month, clock=clock)
+
+    def _roll(self, now: float) -> None:
+        while self._recent and now - self._recent[0] >= MINUTE:
+            self._recent.popleft()
+        key = month_key(now)
+        if key != self._month:
+            self._month, self._month_used = key, 0
+
+    def reserve(self) -> Reservation:
+        """Grant and count one call now, or say how many seconds to wait and why."""
+        with self._lock:
+            now = self._clock()
+            self._roll(now)
+            if now < self._blocked_until:
+                return Reservation(self._blocked_until - now, "blocked")
+            if self.limit_month is not None and self._month_used >= self.limit_month:
+                return Reservation(max(1.0, next_month_start(now) - now), "month")
+            if len(self._recent) >= self.limit_minute:
+                return Reservation(max(0.05, self._recent[0] + MINUTE - now), "minute")
+            self._recent.append(now)
+            self._month_used += 1
+            return Reservation(0.0)
+
+    def block_for(self, seconds: float) -> None:
+        """Send nothing for ``seconds`` (a 429 said so); never shortens an existing block."""
+        with self._lock:
+            self._blocked_until = max(self._blocked_until, self._clock() + max(0.0, seconds))
+
+    def blocked_for(self) -> float:
+        with self._lock:
+            return max(0.0, self._blocked_until - self._clock())
+
+    def counts(self) -> tuple[int, int]:
+        """(calls in the last minute, calls this month)."""
+        with self._lock:
+            self._roll(self._clock())
+            return len(self._recent), self._month_used
+
+    def state(self) -> dict[str, Any]:
+        """What to persist so the monthly count survives a restart: ``Budget(..., **state)``."""
+        with self._lock:
+            return {"month": self._month, "month_used": self._month_used}
+
+
+def backoff_delay(
+    attempt: int,
+    *,
+    base: float = 2.0,
+    cap: float = 300.0,
+    rng: Callable[[], float] = random.random,
+) -> float:
+    """Exponential backoff with jitter: half the step fixed, half random, so clients spread out."""
+    step = min(cap, base * (2 ** max(0, attempt)))
+    return step / 2 + rng() * step / 2
+
+
+def _parse_date(value: str) -> float | None:
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        parsed = None
+    if parsed is None:
+        # CoinGecko's x-ratelimit-reset looks like "2025-07-25 14:54:00 +0000".
+        for fmt in ("%Y-%m-%d %H:%M:%S %z", "%Y-%m-%dT%H:%M:%S%z"):
+            try:
+                parsed = datetime.strptime(value, fmt)
+                break
+            except ValueError:
+                continue
+    if parsed is None:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
+
+
+def _seconds_from(value: str | None, now: float) -> float | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        when = _parse_date(value)
+        return None if when is None else max(0.0, when - now)
+    if number != number or number < 0:  # NaN or negative: ignore
+        return None
+    # A large number is an absolute Unix time, a small one a delay.
+    return max(0.0, number - now) if number > 1e9 else number
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds to wait from ``retry-after`` (delay or HTTP date) or ``x-ratelimit-reset``."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    for name in ("retry-after", "x-ratelimit-reset"):
+        seconds = _seconds_from(lowered.get(name), now)
+        if seconds is not None:
+            return seconds
+    return None
+
+
+__all__ = [
+    "PLAN_LIMITS",
+    "Budget",
+    "Reservation",
+    "backoff_delay",
+    "limits_for",
+    "month_key",
+    "next_month_start",
+    "plan_name",
+    "retry_after_seconds",
+]
+

@@ -1,0 +1,146 @@
+"""Engine plumbing with a stub forecaster: replay -> store/window -> forecasts -> events, restart, export."""
+
+from __future__ import annotations
+
+import csv
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from engine.config import Locations, Settings
+from engine.engine import Engine
+from engine.events import BarEvent, CoinsEvent, ErrorEvent, ForecastEvent, StatusEvent
+from tests.stub_forecaster import StubForecaster
+
+HEADER = "timestamp_ms,open,high,low,close,volume\n"
+
+
+def make_csv(path: Path, minutes: int, start: int = 1_600_000_020) -> Path:
+    start -= start % 60
+    rows = "".join(f"{(start + 60 * m) * 1000},1,1,1,{100 + m % 7},1\n" for m in range(minutes))
+    path.write_text(HEADER + rows)
+    return path
+
+
+def engine_for(home: Path, files: dict[str, Path], speed: float = 1e5) -> Engine:
+    settings = Settings(source="replay", replay_files=tuple(files.values()), replay_coins=tuple(files),
+                        coins=tuple(files), speed=speed)
+    return Engine(settings, Locations.resolve(home), forecaster_factory=lambda c: StubForecaster(c))
+
+
+def run_until(engine: Engine, pred, timeout: float = 20.0) -> list:  # type: ignore[no-untyped-def]
+    seen: list = []
+    done = threading.Event()
+
+    def listen(ev) -> None:  # type: ignore[no-untyped-def]
+        seen.append(ev)
+        if pred(ev):
+            done.set()
+
+    engine.subscribe(listen)
+    engine.start()
+    assert done.wait(timeout), f"timed out; last events: {seen[-3:]}"
+    engine.wait_idle()
+    return seen
+
+
+def finished(ev) -> bool:  # type: ignore[no-untyped-def]
+    return isinstance(ev, StatusEvent) and ev.state == "done"
+
+
+def test_replay_end_to_end_stores_bars_and_predictions(tmp_path: Path) -> None:
+    files = {"bitcoin": make_csv(tmp_path / "b.csv", 50), "ethereum": make_csv(tmp_path / "e.csv", 30)}
+    e = engine_for(tmp_path / "home", files)
+    seen = run_until(e, finished)
+    bars = [ev for ev in seen if isinstance(ev, BarEvent)]
+    fcs = [ev for ev in seen if isinstance(ev, ForecastEvent)]
+    assert len(bars) == 80
+    assert len(fcs) == 80 - 2 * 4  # the stub warms up on 4 bars per coin
+    snap = e.snapshot("bitcoin")
+    assert len(snap.bars) == 50 and len(snap.forecasts) == 46
+    assert snap.train is not None and snap.metrics is not None
+    assert e.store.count_bars() == 80
+    # every prediction is kept with the minute it is about
+    rows = e.store.predictions_rows("bitcoin")
+    assert all(target == made + 60 * h for made, h, target, *_ in rows)
+    e.stop()
+
+
+def test_restart_shows_stored_history_and_resumes(tmp_path: Path) -> None:
+    files = {"bitcoin": make_csv(tmp_path / "b.csv", 40)}
+    home = tmp_path / "home"
+    e = engine_for(home, files, speed=1e5)
+    run_until(e, finished)
+    e.stop()
+    assert (home / "models" / "bitcoin.pt").exists()  # checkpoint written on stop
+    e2 = engine_for(home, files)
+    snap = e2.snapshot("bitcoin")
+    assert len(snap.bars) == 40 and len(snap.forecasts) == 36  # before start: from the store
+    seen = run_until(e2, finished)
+    assert not [ev for ev in seen if isinstance(ev, BarEvent)]  # nothing replayed twice
+    assert e2.store.count_bars() == 40
+    e2.stop()
+
+
+def test_unknown_coin_is_reported_while_others_update(tmp_path: Path) -> None:
+    files = {"bitcoin": make_csv(tmp_path / "b.csv", 20)}
+    settings = Settings(source="replay", replay_files=(files["bitcoin"],), replay_coins=("bitcoin",),
+                        coins=("bitcoin", "notacoin"), speed=1e5)
+    e = Engine(settings, Locations.resolve(tmp_path / "h"), forecaster_factory=StubForecaster)
+    seen = run_until(e, finished)
+    assert any(isinstance(ev, CoinsEvent) and "notacoin" in ev.unknown for ev in seen)
+    assert any(isinstance(ev, ErrorEvent) and "notacoin" in ev.msg for ev in seen)
+    assert len([ev for ev in seen if isinstance(ev, BarEvent)]) == 20
+    e.stop()
+
+
+def test_watchlist_changes_are_remembered(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    files = {"bitcoin": make_csv(tmp_path / "b.csv", 5), "ethereum": make_csv(tmp_path / "e.csv", 5)}
+    e = engine_for(home, files, speed=1e5)
+    run_until(e, finished)
+    e.remove_coin("ethereum")
+    e.add_coin("litecoin")
+    e.wait_idle()
+    assert e.coins() == ("bitcoin", "litecoin")
+    e.stop()
+    settings = Settings(source="replay", replay_files=(files["bitcoin"],), replay_coins=("bitcoin",), speed=1e5)
+    e2 = Engine(settings, Locations.resolve(home), forecaster_factory=StubForecaster)
+    assert e2.coins() == ("bitcoin", "litecoin")
+
+
+def test_export_has_bars_and_aligned_predictions(tmp_path: Path) -> None:
+    files = {"bitcoin": make_csv(tmp_path / "b.csv", 30)}
+    e = engine_for(tmp_path / "h", files)
+    run_until(e, finished)
+    out = e.export("bitcoin", tmp_path / "out.csv")
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 30
+    assert rows[0]["pred_1m"] == ""  # nothing predicted for the first minutes
+    assert float(rows[10]["pred_1m"]) == float(rows[9]["price"])  # the stub predicts no change
+    e.stop()
+
+
+def test_pause_and_reset_reach_the_model(tmp_path: Path) -> None:
+    files = {"bitcoin": make_csv(tmp_path / "b.csv", 30)}
+    e = engine_for(tmp_path / "h", files, speed=1e5)
+    run_until(e, finished)
+    e.set_paused(True)
+    e.wait_idle()
+    time.sleep(0.1)
+    assert e.snapshot("bitcoin").train.state == "paused"  # type: ignore[union-attr]
+    e.reset_model("bitcoin")
+    e.wait_idle()
+    assert e.snapshot("bitcoin").forecasts == ()
+    assert e.store.predictions_rows("bitcoin") == []
+    e.stop()
+
+
+def test_demo_settings_use_bundled_data(tmp_path: Path) -> None:
+    s = replace(Settings(), demo=True, speed=1e5)
+    e = Engine(s, Locations.resolve(tmp_path / "h"), forecaster_factory=StubForecaster)
+    assert e.mode == "DEMO"
+    assert e.coins() == ("bitcoin", "ethereum", "litecoin")
+    assert e.store.path.name == "demo.sqlite3"
+    assert [m.id for m in e.search("btc")] == ["bitcoin"]

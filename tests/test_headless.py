@@ -1,0 +1,38 @@
+"""The engine is headless: importing it (and running the serve/export paths) never loads Textual or torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CODE = """
+import sys, importlib, pkgutil, engine, engine.sources
+names = ['engine.' + m.name for m in pkgutil.iter_modules(engine.__path__)]
+names += ['engine.sources.' + m.name for m in pkgutil.iter_modules(engine.sources.__path__)]
+heavy = {'engine.model', 'engine.forecaster', 'engine.backtest'}
+for name in names:
+    if name not in heavy:
+        importlib.import_module(name)
+bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'tui', 'textual_plotext', 'plotext'))
+print('UI:', bad)
+print('torch:', 'torch' in sys.modules)
+for name in heavy:
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError:
+        pass
+bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'tui', 'textual_plotext', 'plotext'))
+print('UI after model:', bad)
+"""
+
+
+def test_engine_never_imports_the_ui_and_torch_stays_lazy() -> None:
+    r = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "UI: []"
+    assert lines[1] == "torch: False"
+    assert lines[2] == "UI after model: []"

@@ -498,6 +498,7 @@ async def _serve(
     ready: Callable[[FeedServer], None] | None,
     options: dict[str, Any],
 ) -> None:
+    start_engine = options.pop("start_engine", True)
     server = FeedServer(engine, host, port, token, **options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -512,6 +513,9 @@ async def _serve(
                 pass
     try:
         await server.start()
+        if start_engine:
+            # After subscribing, so no early event is missed; Engine.start is idempotent.
+            engine.start()
         if ready is not None:
             ready(server)
         while not stop.is_set():
@@ -540,10 +544,12 @@ def serve_forever(
 ) -> None:
     """Serve ``engine`` until SIGINT/SIGTERM (main thread only) or ``stop_event`` is set.
 
-    The caller owns the engine's lifecycle (``start``/``stop``). Raises ConfigError before binding
+    The engine is started once the server listens (``start_engine=False`` to leave that to the
+    caller); stopping it stays with the caller. Raises ConfigError before binding
     if ``host`` is not loopback and no token is given, and OSError if the port cannot be bound.
     ``ready(server)`` is called once listening (``server.port`` is the bound port). ``options``
-    go to FeedServer (``max_clients``, ``queue_size``, ``max_op_bytes``, ``ping_interval``).
+    go to FeedServer (``max_clients``, ``queue_size``, ``max_op_bytes``, ``ping_interval``), plus
+    ``start_engine``.
     """
     check_bind(host, token)
     asyncio.run(_serve(engine, host, port, token, stop_event, ready, options))

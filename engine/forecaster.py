@@ -1,0 +1,609 @@
+"""Per-coin online forecaster: multi-horizon log-return forecasts with calibrated bands, learning live.
+
+Per observed bar (``observe``, cheap, one forward pass):
+  1. matured predictions are scored (model, persistence, EWMA drift) by ``engine.evaluate``; the
+     conformal trackers and the skill factor update on them; the samples get their labels and enter
+     the replay buffer;
+  2. the bar becomes a feature row (``engine.features``), and a forecast is made from the last
+     ``window`` rows with the EMA copy of the weights.
+``train`` then does a few gradient steps on batches mixing recent and replayed samples.
+
+Honesty rules: inputs, scales, calibration and the skill factor use only data from before the
+forecast; filled (backfilled) bars are context, never a target nor a scored label.
+
+Served mean = k_h * raw, where raw is the network's mean and k_h in [0, 1] is the candidate factor
+with the lowest past error relative to "no change" (follow the leader over matured predictions,
+k=0 until a k > 0 has proved better by a margin). Intervals are mean +- q * spread, spread being the
+network's sigma times vol*sqrt(h); q follows the conformal quantile tracker
+(q += eta * (miss - alpha)), so coverage holds when volatility shifts.
+
+Shared mode (``make_forecaster_factory(shared=True)``): the per-coin Forecasters share one
+``Learner`` (network, EMA, optimiser, replay buffer, divergence guard); features, calibration,
+skill and scores stay per coin.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import logging
+import math
+import os
+import random
+import time
+import warnings
+from collections import deque
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+# torch warns at import when numpy is absent; the project does not use numpy, so it is noise.
+warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+import torch  # noqa: E402
+
+from engine.errors import ModelError  # noqa: E402
+from engine.evaluate import Evaluator  # noqa: E402
+from engine.events import Bar, ForecastEvent, MetricsEvent, TrainEvent  # noqa: E402
+from engine.features import N_FEATURES, Normaliser, scaled_target  # noqa: E402
+from engine.model import ForecastNet, ModelConfig, beta_nll  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = 1
+Z80 = 1.2815515655446004  # standard normal quantiles: the trackers' starting points
+Z95 = 1.959963984540054
+SKILL_GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    horizons: tuple[int, ...] = (1, 5, 15, 60)  # in bars (minutes with the default 1-minute bar)
+    bar_seconds: int = 60  # the bar grid; the backtest's --bar 5m/1h changes it
+    window: int = 30  # input rows per forecast
+    hidden: int = 24  # LSTM width
+    steps_per_minute: int = 2  # gradient steps per new bar (live and backtest alike)
+    batch: int = 32
+    lr: float = 1e-3  # constant Adam learning rate
+    grad_clip: float = 1.0
+    beta: float = 0.5  # beta-NLL weight exponent
+    ema_decay: float = 0.99  # serving copy of the weights
+    recent_size: int = 256  # replay: ring of the newest samples
+    reservoir_size: int = 2048  # replay: uniform reservoir of everything older
+    recent_share: float = 0.5  # share of each batch drawn from the ring
+    min_samples: int = 32  # no training before this many labelled samples
+    vol_halflife: float = 30.0  # bars, EWMA volatility used to scale inputs and targets
+    conformal_eta: float = 0.03  # step of the conformal quantile tracker (vol units)
+    skill_halflife: float = 2000.0  # matured predictions, memory of the skill factor's scores
+    skill_min_n: int = 200  # matured predictions before any k > 0 may be served
+    skill_margin: float = 0.003  # k > 0 must beat "no change" by this relative margin
+    spike_factor: float = 8.0  # divergence guard: loss above ewma + factor * (spread + 0.5)
+    guard_every: int = 50  # steps between snapshots of the last good state
+    cooldown_steps: int = 200  # steps at lowered learning rate after a rollback
+    cooldown_lr_factor: float = 0.1
+
+
+@dataclass
+class _Sample:
+    x: torch.Tensor  # (window, N_FEATURES)
+    y: torch.Tensor  # (H,) scaled targets, NaN until the horizon matures
+    in_buffer: bool = False
+
+
+@dataclass
+class _Pending:
+    """A forecast waiting for its labels."""
+
+    price: float
+    filled: bool
+    scale: tuple[float, ...]
+    raw: tuple[float, ...]
+    mean: tuple[float, ...]
+    spread: tuple[float, ...]
+    drift: tuple[float, ...]
+    lo80: tuple[float, ...]
+    hi80: tuple[float, ...]
+    lo95: tuple[float, ...]
+    hi95: tuple[float, ...]
+    q80: tuple[float, ...]
+    q95: tuple[float, ...]
+    sample: _Sample | None
+
+
+class ReplayBuffer:
+    """Recent ring plus a reservoir (Algorithm R) of older samples; sampling is seeded."""
+
+    def __init__(self, recent: int, reservoir: int, rng: random.Random) -> None:
+        self.recent: deque[_Sample] = deque(maxlen=recent)
+        self.reservoir: list[_Sample] = []
+        self.capacity = reservoir
+        self.seen = 0
+        self.rng = rng
+
+    def __len__(self) -> int:
+        return self.seen
+
+    def add(self, s: _Sample) -> None:
+        self.recent.append(s)
+        self.seen += 1
+        if len(self.reservoir) < self.capacity:
+            self.reservoir.append(s)
+        else:
+            j = self.rng.randrange(self.seen)
+            if j < self.capacity:
+                self.reservoir[j] = s
+
+    def batch(self, size: int, recent_share: float) -> list[_Sample]:
+        n_recent = max(1, round(size * recent_share)) if self.reservoir else size
+        rec = list(self.recent)
+        out = [rec[self.rng.randrange(len(rec))] for _ in range(n_recent)]
+        out += [self.reservoir[self.rng.randrange(len(self.reservoir))] for _ in range(size - n_recent)]
+        return out
+
+
+class Learner:
+    """Network, EMA copy, optimiser, replay buffer and divergence guard (shareable between coins)."""
+
+    def __init__(self, config: ForecastConfig, seed: int = 0) -> None:
+        self.config = config
+        self.model_config = ModelConfig(
+            n_features=N_FEATURES, n_horizons=len(config.horizons), hidden=config.hidden
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.model = ForecastNet(self.model_config)
+        self.ema = copy.deepcopy(self.model)
+        for p in self.ema.parameters():
+            p.requires_grad_(False)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.rng = random.Random(seed)
+        self.buffer = ReplayBuffer(config.recent_size, config.reservoir_size, self.rng)
+        self.step = 0
+        self.losses: deque[float] = deque(maxlen=120)
+        self.loss_ewma: float | None = None
+        self.loss_dev = 0.0
+        self.cooldown = 0
+        self.rollbacks = 0
+        self.last_step_ms: float | None = None
+        self.message = ""
+        self._good: dict[str, Any] = self._snapshot()
+
+    # -- serving ---------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> tuple[list[float], list[float]]:
+        """Mean and sigma per horizon, vol units, from the EMA weights. ``x`` is (window, F)."""
+        mu, log_sigma = self.ema(x.unsqueeze(0))  # (1, H) each
+        return mu[0].tolist(), log_sigma[0].exp().tolist()
+
+    # -- training --------------------------------------------------------------------------------
+
+    @property
+    def lr(self) -> float:
+        c = self.config
+        return c.lr * (c.cooldown_lr_factor if self.cooldown > 0 else 1.0)
+
+    def _snapshot(self) -> dict[str, Any]:
+        return {
+            "model": copy.deepcopy(self.model.state_dict()),
+            "ema": copy.deepcopy(self.ema.state_dict()),
+            "opt": copy.deepcopy(self.opt.state_dict()),
+            "step": self.step,
+        }
+
+    def _finite_weights(self) -> bool:
+        return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+
+    def _rollback(self, why: str) -> None:
+        good = self._good
+        self.model.load_state_dict(good["model"])
+        self.ema.load_state_dict(good["ema"])
+        self.opt.load_state_dict(good["opt"])
+        self.cooldown = self.config.cooldown_steps
+        self.rollbacks += 1
+        self.message = (
+            f"{why} at step {self.step}: rolled back to step {good['step']}, "
+            f"learning rate lowered to {self.lr:g} for {self.cooldown} steps"
+        )
+        log.warning("divergence guard: %s", self.message)
+
+    def train_steps(self, steps: int) -> tuple[float, bool] | None:
+        """Run ``steps`` steps; returns (mean loss, rolled_back) or None with nothing to learn."""
+        c = self.config
+        if len(self.buffer) < c.min_samples:
+            return None
+        t0 = time.perf_counter()
+        total, done, rolled = 0.0, 0, False
+        for _ in range(steps):
+            batch = self.buffer.batch(c.batch, c.recent_share)
+            x = torch.stack([s.x for s in batch])  # (B, T, F)
+            y = torch.stack([s.y for s in batch])  # (B, H)
+            mask = torch.isfinite(y)
+            for g in self.opt.param_groups:
+                g["lr"] = self.lr
+            mu, log_sigma = self.model(x)
+            loss = beta_nll(mu, log_sigma, y, mask, c.beta)
+            lv = float(loss.detach())
+            why = ""
+            if not math.isfinite(lv):
+                why = "loss is not finite"
+            elif (
+                self.loss_ewma is not None
+                and self.step > c.guard_every
+                and lv > self.loss_ewma + c.spike_factor * (self.loss_dev + 0.5)
+            ):
+                why = f"loss spike ({lv:.3g} vs {self.loss_ewma:.3g})"
+            if not why:
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
+                if not math.isfinite(float(gnorm)):
+                    why = "gradients are not finite"
+                else:
+                    self.opt.step()
+                    if not self._finite_weights():
+                        why = "weights are not finite"
+            if why:
+                self._rollback(why)
+                rolled = True
+                break
+            self.step += 1
+            done += 1
+            total += lv
+            if self.cooldown > 0:
+                self.cooldown -= 1
+                if self.cooldown == 0:
+                    self.message = ""
+            with torch.no_grad():
+                for pe, pm in zip(self.ema.parameters(), self.model.parameters()):
+                    pe.lerp_(pm, 1.0 - c.ema_decay)
+            if self.loss_ewma is None:
+                self.loss_ewma = lv
+            else:
+                self.loss_dev = 0.98 * self.loss_dev + 0.02 * abs(lv - self.loss_ewma)
+                self.loss_ewma = 0.98 * self.loss_ewma + 0.02 * lv
+            self.losses.append(lv)
+            if self.step % c.guard_every == 0:
+                self._good = self._snapshot()
+        self.last_step_ms = (time.perf_counter() - t0) * 1000.0 / max(done + rolled, 1)
+        mean_loss = total / done if done else float("nan")
+        return mean_loss, rolled
+
+    # -- checkpoint ------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "step": self.step,
+            "loss_ewma": self.loss_ewma,
+            "loss_dev": self.loss_dev,
+            "cooldown": self.cooldown,
+            "losses": list(self.losses),
+        }
+
+    def load_state(self, st: dict[str, Any]) -> None:
+        self.model.load_state_dict(st["model"])
+        self.ema.load_state_dict(st["ema"])
+        self.opt.load_state_dict(st["optimizer"])
+        self.step = int(st["step"])
+        self.loss_ewma = None if st["loss_ewma"] is None else float(st["loss_ewma"])
+        self.loss_dev = float(st["loss_dev"])
+        self.cooldown = int(st["cooldown"])
+        self.losses.clear()
+        self.losses.extend(float(v) for v in st["losses"])
+        if not self._finite_weights():
+            raise ModelError("checkpoint holds non-finite weights")
+        self._good = self._snapshot()
+
+
+@dataclass
+class _Skill:
+    """Decayed error sums of each candidate shrink factor k (follow the leader, past data only)."""
+
+    abs_err: list[float] = field(default_factory=lambda: [0.0] * len(SKILL_GRID))
+    sq_err: list[float] = field(default_factory=lambda: [0.0] * len(SKILL_GRID))
+    n: int = 0
+    k: float = 0.0
+
+    def update(self, raw: float, y: float, decay: float, min_n: int, margin: float) -> None:
+        for i, k in enumerate(SKILL_GRID):
+            e = y - k * raw
+            self.abs_err[i] = decay * self.abs_err[i] + abs(e)
+            self.sq_err[i] = decay * self.sq_err[i] + e * e
+        self.n += 1
+        a0, s0 = self.abs_err[0], self.sq_err[0]
+        best_k, best = 0.0, 1.0 - margin
+        if self.n >= min_n and a0 > 0 and s0 > 0:
+            for i, k in enumerate(SKILL_GRID[1:], 1):
+                # Both MAE and MSE must beat "no change": the served mean must not lose on either.
+                r = max(self.abs_err[i] / a0, self.sq_err[i] / s0)
+                if r < best:
+                    best_k, best = k, r
+        self.k = best_k
+
+
+class Forecaster:
+    """One coin's forecaster (see the module docstring)."""
+
+    def __init__(
+        self,
+        coin: str,
+        config: ForecastConfig | None = None,
+        *,
+        seed: int = 0,
+        learner: Learner | None = None,
+    ) -> None:
+        self.coin = coin
+        self.config = config or ForecastConfig()
+        c = self.config
+        if learner is not None and learner.config.horizons != c.horizons:
+            raise ValueError("a shared learner must use the same horizons")
+        self.learner = learner or Learner(c, seed)
+        self.shared = learner is not None
+        self.seed = seed
+        self.norm = Normaliser(step_seconds=c.bar_seconds, vol_halflife=c.vol_halflife)
+        self.rows: deque[list[float]] = deque(maxlen=c.window)
+        self.pending: dict[int, _Pending] = {}
+        self.evaluator = Evaluator(c.horizons)
+        self.q80 = [Z80] * len(c.horizons)
+        self.q95 = [Z95] * len(c.horizons)
+        self.skill = [_Skill() for _ in c.horizons]
+        self.last_ts: int | None = None
+        self.bars_seen = 0
+        self.state = "warming up"
+        self.last_loss: float | None = None
+        self._skill_decay = 0.5 ** (1.0 / c.skill_halflife)
+
+    # -- the online loop -------------------------------------------------------------------------
+
+    def observe(self, bar: Bar, ref: float | None = None) -> ForecastEvent | None:
+        """Ingest one bar; return the forecast made at ``bar.ts`` (None while warming up).
+
+        ``ref`` is an optional cross-coin input: another coin's (e.g. BTC's) latest log return
+        divided by its volatility, for the same minute. The bar is never modified.
+        """
+        if bar.coin != self.coin:
+            raise ValueError(f"bar for {bar.coin!r} given to the {self.coin!r} forecaster")
+        if self.last_ts is not None and bar.ts <= self.last_ts:
+            return None  # duplicates and out-of-order bars carry nothing new
+        if not (bar.price > 0 and math.isfinite(bar.price)):
+            return None
+        c = self.config
+        t = self.norm.index(bar.ts)
+        self._score_matured(t, bar)
+        self.rows.append(self.norm.update(bar.ts, bar.price, bar.high, bar.low, ref))
+        self.last_ts = bar.ts
+        self.bars_seen += 1
+        self._drop_old(t)
+        if len(self.rows) < c.window:
+            return None
+        if self.state == "warming up":
+            self.state = "idle"
+        x = torch.tensor(list(self.rows), dtype=torch.float32)  # (T, F)
+        mu_z, sig_z = self.learner.predict(x)
+        scale = tuple(self.norm.scale(h) for h in c.horizons)
+        raw = tuple(m * s for m, s in zip(mu_z, scale))
+        mean = tuple(sk.k * r for sk, r in zip(self.skill, raw))
+        spread = tuple(sg * s for sg, s in zip(sig_z, scale))
+        q80, q95 = tuple(self.q80), tuple(self.q95)
+        lo80 = tuple(m - q * s for m, q, s in zip(mean, q80, spread))
+        hi80 = tuple(m + q * s for m, q, s in zip(mean, q80, spread))
+        lo95 = tuple(m - q * s for m, q, s in zip(mean, q95, spread))
+        hi95 = tuple(m + q * s for m, q, s in zip(mean, q95, spread))
+        drift = tuple(self.norm.drift * h for h in c.horizons)
+        sample = None
+        if not bar.filled:
+            nan = float("nan")
+            sample = _Sample(x=x, y=torch.full((len(c.horizons),), nan))
+        self.pending[t] = _Pending(
+            bar.price, bar.filled, scale, raw, mean, spread, drift, lo80, hi80, lo95, hi95, q80, q95,
+            sample,
+        )
+        return ForecastEvent(self.coin, bar.ts, bar.price, c.horizons, mean, lo80, hi80, lo95, hi95)
+
+    def _score_matured(self, t: int, bar: Bar) -> None:
+        if bar.filled:
+            return  # a filled price is never a label
+        c = self.config
+        for i, h in enumerate(c.horizons):
+            p = self.pending.get(t - h)
+            if p is None or p.filled or p.sample is None:
+                continue
+            y = math.log(bar.price / p.price)
+            self.evaluator.score(
+                h, t - h, y, p.mean[i], p.raw[i], p.drift[i], p.lo80[i], p.hi80[i], p.lo95[i], p.hi95[i]
+            )
+            # Conformal quantile tracker on vol-scaled residuals, using the q that was issued.
+            s = abs(y - p.mean[i]) / max(p.spread[i], 1e-12)
+            eta = c.conformal_eta
+            self.q80[i] = max(0.0, self.q80[i] + eta * ((s > p.q80[i]) - 0.2))
+            self.q95[i] = max(0.0, self.q95[i] + eta * ((s > p.q95[i]) - 0.05))
+            self.skill[i].update(p.raw[i], y, self._skill_decay, c.skill_min_n, c.skill_margin)
+            p.sample.y[i] = scaled_target(p.price, bar.price, p.scale[i])
+            if not p.sample.in_buffer:
+                p.sample.in_buffer = True
+                self.learner.buffer.add(p.sample)
+
+    def _drop_old(self, t: int) -> None:
+        horizon = max(self.config.horizons)
+        if len(self.pending) > horizon + 1:
+            for k in [k for k in self.pending if k < t - horizon]:
+                del self.pending[k]
+
+    def train(self, steps: int | None = None) -> TrainEvent | None:
+        """Do ``steps`` (default ``config.steps_per_minute``) gradient steps on matured samples.
+
+        Returns None when there is nothing to learn yet; a ``"rolled back"`` event when the
+        divergence guard fired.
+        """
+        steps = self.config.steps_per_minute if steps is None else steps
+        if steps <= 0:
+            return None
+        out = self.learner.train_steps(steps)
+        if out is None:
+            return None
+        loss, rolled = out
+        if math.isfinite(loss):
+            self.last_loss = loss
+        self.state = "rolled back" if rolled else "training"
+        return self.status()
+
+    def pretrain(
+        self, bars: Sequence[Bar], progress: Callable[[float], None] | None = None
+    ) -> TrainEvent:
+        """Cold start on the history available: the same observe-then-train loop as live.
+
+        Filled bars only warm the features up (they are never targets), so a history made only of
+        backfill gives nothing to learn and the model stays at its persistence-like start.
+        """
+        n = len(bars)
+        self.state = "pretraining"
+        for i, bar in enumerate(bars):
+            self.observe(bar)
+            self.learner.train_steps(self.config.steps_per_minute)
+            if progress is not None and (i % 50 == 0 or i == n - 1):
+                progress((i + 1) / n)
+        if progress is not None and n == 0:
+            progress(1.0)
+        self.state = "training" if self.learner.step else (
+            "idle" if len(self.rows) >= self.config.window else "warming up"
+        )
+        return self.status()
+
+    # -- reporting -------------------------------------------------------------------------------
+
+    def status(self) -> TrainEvent:
+        lr = self.learner
+        state = self.state
+        if lr.cooldown > 0 and state == "training":
+            state = "rolled back"
+        warm = None
+        if state == "warming up":
+            warm = min(1.0, len(self.rows) / self.config.window)
+        return TrainEvent(
+            coin=self.coin,
+            state=state,
+            step=lr.step,
+            loss=self.last_loss,
+            lr=lr.lr,
+            step_ms=lr.last_step_ms,
+            samples=len(lr.buffer),
+            progress=warm,
+            device="cpu",
+            message=lr.message,
+            losses=tuple(lr.losses),
+        )
+
+    def metrics(self) -> MetricsEvent:
+        return MetricsEvent(self.coin, self.evaluator.rows())
+
+    @property
+    def skill_factors(self) -> tuple[float, ...]:
+        """The shrink factor k per horizon currently applied to the network's mean."""
+        return tuple(s.k for s in self.skill)
+
+    # -- checkpoints -----------------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        """Write one checkpoint dict atomically (temp file in the same dir, then os.replace)."""
+        ckpt = {
+            "format": CHECKPOINT_FORMAT,
+            "coin": self.coin,
+            "config": _config_dict(self.config),
+            "learner": self.learner.state(),
+            "normaliser": self.norm.state(),
+            "rows": list(self.rows),
+            "q80": list(self.q80),
+            "q95": list(self.q95),
+            "skill": [[s.abs_err, s.sq_err, s.n, s.k] for s in self.skill],
+            "evaluator": self.evaluator.state(),
+            "last_ts": self.last_ts,
+            "bars_seen": self.bars_seen,
+            "seed": self.seed,
+        }
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        buf = io.BytesIO()
+        torch.save(ckpt, buf)
+        with open(tmp, "wb") as fh:
+            fh.write(buf.getvalue())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(
+        cls,
+        path: Path,
+        coin: str,
+        config: ForecastConfig | None = None,
+        *,
+        learner: Learner | None = None,
+    ) -> Forecaster:
+        """Rebuild a forecaster; raises ModelError when the file is unreadable or incompatible."""
+        try:
+            ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise ModelError(f"no checkpoint at {path}") from None
+        except Exception as exc:  # torch raises many types for a damaged file
+            raise ModelError(f"{path}: unreadable checkpoint ({exc.__class__.__name__})") from None
+        try:
+            if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+                raise ModelError(f"{path}: not a cryptotui checkpoint of format {CHECKPOINT_FORMAT}")
+            saved = _config_from(ckpt["config"])
+            cfg = config or saved
+            if _shape_keys(cfg) != _shape_keys(saved):
+                raise ModelError(f"{path}: checkpoint was made with a different model configuration")
+            fc = cls(coin, cfg, seed=int(ckpt["seed"]), learner=learner)
+            if learner is None:
+                fc.learner.load_state(ckpt["learner"])
+            fc.norm = Normaliser.from_state(dict(ckpt["normaliser"]))
+            fc.rows.clear()
+            fc.rows.extend([float(v) for v in r] for r in ckpt["rows"])
+            fc.q80 = [float(v) for v in ckpt["q80"]]
+            fc.q95 = [float(v) for v in ckpt["q95"]]
+            for s, (a, q, n, k) in zip(fc.skill, ckpt["skill"]):
+                s.abs_err, s.sq_err, s.n, s.k = list(a), list(q), int(n), float(k)
+            fc.evaluator.load_state(ckpt["evaluator"])
+            fc.last_ts = ckpt["last_ts"]
+            fc.bars_seen = int(ckpt["bars_seen"])
+            fc.state = "idle" if len(fc.rows) >= cfg.window else "warming up"
+            if fc.learner.step:
+                fc.state = "training"
+            return fc
+        except ModelError:
+            raise
+        except Exception as exc:  # missing keys, wrong shapes: an incompatible file
+            raise ModelError(f"{path}: incompatible checkpoint ({exc.__class__.__name__}: {exc})") from None
+
+
+def _config_dict(cfg: ForecastConfig) -> dict[str, Any]:
+    d = asdict(cfg)
+    d["horizons"] = list(cfg.horizons)
+    return d
+
+
+def _config_from(d: dict[str, Any]) -> ForecastConfig:
+    names = {f.name for f in fields(ForecastConfig)}
+    kw = {k: v for k, v in d.items() if k in names}
+    if "horizons" in kw:
+        kw["horizons"] = tuple(int(h) for h in kw["horizons"])
+    return ForecastConfig(**kw)
+
+
+def _shape_keys(cfg: ForecastConfig) -> tuple[Any, ...]:
+    # What the weights and the saved state depend on; the rest may change between runs.
+    return (cfg.horizons, cfg.window, cfg.hidden, cfg.bar_seconds)
+
+
+def make_forecaster_factory(
+    config: ForecastConfig | None = None, shared: bool = False, seed: int = 0
+) -> Callable[[str], Forecaster]:
+    """A ``coin -> Forecaster`` factory; with ``shared=True`` all coins train one model."""
+    cfg = config or ForecastConfig()
+    if not shared:
+        return lambda coin: Forecaster(coin, cfg, seed=seed)
+    learner = Learner(cfg, seed)
+    return lambda coin: Forecaster(coin, cfg, seed=seed, learner=learner)

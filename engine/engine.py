@@ -24,11 +24,11 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from engine.api import CoinMatch, Listener
 from engine.config import DEMO_COINS, Locations, Settings, load_state, save_state
-from engine.errors import CryptotuiError, ModelError
+from engine.errors import CryptotuiError, ModelError, StoreError
 from engine.events import (
     Bar,
     BarEvent,
@@ -110,7 +110,12 @@ class Engine:
         self.vs_currency = settings.vs
         self.demo = settings.demo
         loc.ensure()
-        self.store = Store(loc.database(self.demo))
+        self._lock_file = _acquire_instance_lock(loc.database(self.demo).with_suffix(".lock"))
+        try:
+            self.store = Store(loc.database(self.demo))
+        except StoreError:
+            self.close()
+            raise
         self.models_dir = loc.models_dir(self.demo)
         self.source = source or build_source(settings, self.store)
         self._factory = forecaster_factory
@@ -247,7 +252,12 @@ class Engine:
             self._threads.append(t)
 
     def stop(self, timeout: float = 5.0) -> None:
-        if not self._started or self._stop.is_set():
+        if self._stop.is_set():
+            return
+        if not self._started:
+            self._stop.set()
+            self.store.close()
+            self.close()
             return
         self._stop.set()
         self._inbox.put(("stop", None))
@@ -256,6 +266,13 @@ class Engine:
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
         self.store.close()
+        self.close()
+
+    def close(self) -> None:
+        """Release the data dir for another instance (stop() does this too)."""
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Block until both queues are drained (for tests and the headless server's shutdown)."""
@@ -585,6 +602,30 @@ class _ModelWorker:
         self.last_save = time.monotonic()
         for coin, fc in list(self.fcs.items()):
             self._save(coin, fc)
+
+
+def _acquire_instance_lock(path: Path) -> IO[str] | None:
+    """Hold an exclusive lock on the data dir, or raise StoreError naming the other process."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; SQLite's own locking still protects the file
+        return None
+    fh = open(path, "a+", encoding="utf-8")
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.seek(0)
+        other = fh.read().strip() or "?"
+        fh.close()
+        raise StoreError(
+            f"another cryptotui (pid {other}) is using {path.parent}; close it first, "
+            "or use --home DIR for a separate data dir, or --connect to share its engine"
+        ) from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
 
 
 def export_csv(store: Store, coin: str, path: Path, horizons: tuple[int, ...]) -> Path:

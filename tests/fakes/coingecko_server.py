@@ -73,6 +73,7 @@ class Recorded:
     query: dict[str, list[str]]
     headers: dict[str, str]  # lower-cased names
     fault: str | None = None
+    at: float = 0.0  # the server clock when the request arrived
 
 
 @dataclass
@@ -286,6 +287,7 @@ class FakeCoinGecko:
                 Recorded(
                     "GET", path, query, {k.lower(): v for k, v in h.headers.items()},
                     fault.kind if fault else None,
+                    self.clock(),
                 )
             )
         if fault is not None and self._apply_fault(h, fault, path):

@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 FORECAST_HISTORY = 1500  # forecasts kept per coin for drawing past predictions (24 h + margin)
 CHECKPOINT_EVERY = 15 * 60  # seconds of wall clock between checkpoint saves
 TRAIN_EVENT_EVERY = 0.5  # seconds between training-status events of one coin
+METRICS_EVERY = 0.5  # seconds between metrics events of one coin
 MAX_PENDING_FACTOR = 4  # at most this many minutes' worth of training steps may queue up
 MIN_PRETRAIN_BARS = 120
 
@@ -406,6 +407,7 @@ class _ModelWorker:
         self.fcs: dict[str, Forecaster] = {}
         self.pending: dict[str, int] = {}
         self.last_train_emit: dict[str, float] = {}
+        self.last_metrics_emit: dict[str, float] = {}
         self.last_save = time.monotonic()
         self.paused = engine._paused
         self.metrics_dirty: set[str] = set()
@@ -477,7 +479,10 @@ class _ModelWorker:
         q = self.e._model_q
         while True:
             try:
-                kind, item = q.get(timeout=0.5 if not self._has_work() else 0.0)
+                if self._has_work():
+                    kind, item = q.get_nowait()
+                else:
+                    kind, item = q.get(timeout=0.2 if self.metrics_dirty else 0.5)
             except queue.Empty:
                 kind, item = "", None
             if kind:
@@ -540,10 +545,16 @@ class _ModelWorker:
             self.metrics_dirty.add(bar.coin)
 
     def _flush_metrics(self) -> None:
+        now = time.monotonic()
         for coin in list(self.metrics_dirty):
             fc = self.fcs.get(coin)
             if fc is None:
+                self.metrics_dirty.discard(coin)
                 continue
+            if now - self.last_metrics_emit.get(coin, 0.0) < METRICS_EVERY:
+                continue
+            self.last_metrics_emit[coin] = now
+            self.metrics_dirty.discard(coin)
             m = fc.metrics()
             st = self.e._ensure_state(coin)
             with st.lock:
@@ -554,7 +565,6 @@ class _ModelWorker:
                 ev = TrainEvent(coin, "paused", ev.step, ev.loss, ev.lr, ev.step_ms, ev.samples,
                                 None, ev.device, "training paused (p resumes)", ev.losses)
             self._publish_train(coin, ev)
-        self.metrics_dirty.clear()
 
     def _train_one(self) -> None:
         coins = [c for c, n in self.pending.items() if n > 0 and c in self.fcs]

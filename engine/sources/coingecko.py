@@ -61,6 +61,12 @@ ERROR_CODES: dict[int, str] = {
 }
 
 
+class BudgetExhausted(RateLimited):
+    """The monthly allowance is used up: nothing is sent until the month turns."""
+
+    title = "Request budget"
+
+
 class _Stopped(Exception):
     """The stop event was set while waiting; unwinds a cycle quietly."""
 
@@ -224,7 +230,7 @@ class CoinGeckoSource:
             if r.granted:
                 return
             if r.reason == "month":
-                raise RateLimited(
+                raise BudgetExhausted(
                     f"the monthly budget of {self.budget.limit_month} calls is used up; CoinGecko "
                     f"polling resumes in {fmt_seconds(r.wait)} (raise calls_per_month if your plan "
                     "allows more)",
@@ -331,10 +337,15 @@ class CoinGeckoSource:
                     wait = backoff_delay(failures - 1, base=10.0, cap=600.0, rng=self._rng)
                     self.budget.block_for(wait)
                 next_poll = self._clock() + wait
-                self._status("rate limited", f"rate limited, retrying in {fmt_seconds(wait)}",
-                             next_update=next_poll)
+                if isinstance(exc, BudgetExhausted):
+                    self._status("rate limited", exc.msg, next_update=next_poll)
+                else:
+                    self._status("rate limited", f"rate limited, retrying in {fmt_seconds(wait)}",
+                                 next_update=next_poll)
                 if exc.msg != last_error:
                     log.warning("%s", redact(exc.msg))
+                    if isinstance(exc, BudgetExhausted):
+                        self._emit(ErrorEvent(title=exc.title, msg=exc.msg))
                     last_error = exc.msg
                 continue
             except SourceError as exc:
@@ -570,4 +581,4 @@ class CoinGeckoSource:
         return out
 
 
-__all__ = ["ERROR_CODES", "CoinGeckoSource", "fmt_seconds", "resample_minutes"]
+__all__ = ["ERROR_CODES", "BudgetExhausted", "CoinGeckoSource", "fmt_seconds", "resample_minutes"]

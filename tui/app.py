@@ -1,0 +1,549 @@
+"""The Textual app: wires an engine's events to the watchlist, chart, panels and status bar."""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Iterable
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from engine.api import EngineAPI
+from engine.errors import CryptotuiError
+from engine.events import (
+    BarEvent,
+    CoinsEvent,
+    CoinSnapshot,
+    ErrorEvent,
+    Event,
+    ForecastEvent,
+    MetricsEvent,
+    SnapshotEvent,
+    StatusEvent,
+    TrainEvent,
+)
+from tui.alerts import AlertChecker
+from tui.chart_data import WINDOWS, build_chart
+from tui.commands import COMMANDS, all_bindings
+from tui.notices import notice_for
+from tui.prefs import Prefs, load_prefs, save_prefs
+from tui.widgets.header_bar import HeaderBar
+from tui.widgets.metrics_panel import MetricsPanel
+from tui.widgets.model_panel import ModelPanel
+from tui.widgets.price_chart import ChartPlot, PriceChart
+from tui.widgets.status_bar import StatusBar
+from tui.widgets.watchlist import CoinRow, Watchlist
+
+log = logging.getLogger(__name__)
+
+# Redraws are coalesced: events only mark parts dirty, a timer repaints at most this often.
+REDRAW_INTERVAL = 0.1
+HISTORY_MINUTES = 1440
+WINDOW_ORDER = ("1h", "6h", "24h")
+SURPRISE_TOAST_SECONDS = 60.0
+
+
+class EngineEvent(Message):
+    """An engine event handed to the UI thread (``post_message`` is safe from any thread)."""
+
+    def __init__(self, event: Event) -> None:
+        super().__init__()
+        self.event = event
+
+
+@dataclass
+class CoinState:
+    """What the UI keeps per coin for the watchlist; owned and mutated by the UI thread only."""
+
+    prices: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=HISTORY_MINUTES))
+    forecast: ForecastEvent | None = None
+    metrics: MetricsEvent | None = None
+    train: TrainEvent | None = None
+
+    def add_price(self, ts: int, price: float) -> None:
+        if self.prices and self.prices[-1][0] == ts:
+            self.prices[-1] = (ts, price)
+        elif not self.prices or self.prices[-1][0] < ts:
+            self.prices.append((ts, price))
+
+
+def coin_name(coin: str) -> str:
+    """A readable name from a CoinGecko id: "wrapped-bitcoin" -> "Wrapped Bitcoin"."""
+    return " ".join(part.capitalize() for part in coin.replace("_", "-").split("-"))
+
+
+class CryptoApp(App[None]):
+    """Watchlist, chart of price vs prediction, model and metrics panels, status bar."""
+
+    # Absolute, so subclasses defined elsewhere (tests, runners) still find it.
+    CSS_PATH = Path(__file__).with_name("app.tcss")
+    TITLE = "cryptotui"
+    BINDINGS = all_bindings()
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
+
+    def __init__(self, engine: EngineAPI, *, state_path: Path | None = None) -> None:
+        super().__init__()
+        self.engine = engine
+        self.state_path = state_path
+        self.prefs: Prefs = load_prefs(state_path)
+        self.horizons: tuple[int, ...] = tuple(engine.horizons) or (1,)
+        if self.prefs.horizon not in self.horizons:
+            self.prefs.horizon = 5 if 5 in self.horizons else self.horizons[0]
+        self.coins: tuple[str, ...] = ()
+        self.selected: str | None = None
+        self.paused = False
+        self.states: dict[str, CoinState] = {}
+        self.unknown: set[str] = set()
+        self.labels: dict[str, str] = {}
+        self.names: dict[str, str] = {}
+        self.status: StatusEvent | None = None
+        self.alerts = AlertChecker()
+        self.stop_thread: threading.Thread | None = None
+        self._dirty: set[str] = set()
+        self._flush_timer: object | None = None
+        self._last_flush = 0.0
+        self._last_error: tuple[str, str, float] | None = None
+        self._stopped = False
+        self._last_surprise = -math.inf
+
+    # Properties the tests and the widgets read -----------------------------------------------
+    @property
+    def horizon(self) -> int:
+        return self.prefs.horizon or self.horizons[0]
+
+    @property
+    def window(self) -> str:
+        return self.prefs.window
+
+    def label(self, coin: str) -> str:
+        return self.labels.get(coin) or coin[:10]
+
+    def coin_title(self, coin: str) -> str:
+        return self.names.get(coin) or coin_name(coin)
+
+    # Layout -------------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(id="header")
+        with Horizontal(id="body"):
+            with Vertical(id="side"):
+                yield Watchlist(id="watchlist")
+                yield MetricsPanel(id="metrics")
+                yield ModelPanel(id="model")
+            yield PriceChart(id="chart")
+        yield StatusBar(id="status")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#watchlist").border_title = "Watchlist"
+        self.query_one("#model").border_title = "Model"
+        self.query_one("#metrics").border_title = "Score vs \"no change\""
+        self.engine.subscribe(self._listener)
+        self._set_coins(self.engine.coins())
+        pick = self.prefs.coin if self.prefs.coin in self.coins else None
+        self.selected = pick or (self.coins[0] if self.coins else None)
+        self.theme_changed_signal.subscribe(self, lambda _theme: self._mark("all"))
+        self.engine.start()
+        self._mark("all")
+        self.flush()
+
+    def on_unmount(self) -> None:
+        self._stop_engine()
+        self.prefs.coin = self.selected
+        save_prefs(self.state_path, self.prefs)
+
+    def _stop_engine(self) -> None:
+        """Unsubscribe and stop the engine in a thread: the terminal is restored without waiting.
+
+        The thread is not a daemon, so the process still lets the engine finish its last writes.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            self.engine.unsubscribe(self._listener)
+        except Exception:  # a dead remote engine must not block quitting
+            log.exception("unsubscribe failed")
+
+        def stop() -> None:
+            try:
+                self.engine.stop()
+            except Exception:
+                log.exception("engine stop failed")
+
+        self.stop_thread = threading.Thread(target=stop, name="engine-stop")
+        self.stop_thread.start()
+
+    # Engine events --------------------------------------------------------------------------------
+    def _listener(self, event: Event) -> None:
+        # Runs on an engine thread (or, with the fake engine, on ours): hand over, nothing else.
+        self.post_message(EngineEvent(event))
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        ev = message.event
+        if isinstance(ev, BarEvent):
+            bar = ev.bar
+            st = self.states.get(bar.coin)
+            if st is None:
+                return
+            st.add_price(bar.ts, bar.price)
+            self._check_alerts(bar)
+            self._mark("watchlist", "chart" if bar.coin == self.selected else "")
+        elif isinstance(ev, ForecastEvent):
+            st = self.states.get(ev.coin)
+            if st is None:
+                return
+            st.forecast = ev
+            self.alerts.add_forecast(ev)
+            self._mark("watchlist", "chart" if ev.coin == self.selected else "")
+        elif isinstance(ev, MetricsEvent):
+            if ev.coin in self.states:
+                self.states[ev.coin].metrics = ev
+                self._mark("watchlist", "metrics" if ev.coin == self.selected else "")
+        elif isinstance(ev, TrainEvent):
+            if ev.coin in self.states:
+                self.states[ev.coin].train = ev
+                self._mark("watchlist", "model" if ev.coin == self.selected else "")
+                if ev.coin == self.selected and ev.state in ("warming up", "pretraining"):
+                    self._mark("chart")
+        elif isinstance(ev, StatusEvent):
+            self.status = ev
+            self._mark("status", "chart")
+        elif isinstance(ev, ErrorEvent):
+            self._show_error(ev.title, ev.msg)
+        elif isinstance(ev, CoinsEvent):
+            self.unknown |= set(ev.unknown)
+            self.labels.update(dict(ev.labels))
+            self._set_coins(ev.coins)
+            self._mark("all")
+        elif isinstance(ev, SnapshotEvent):
+            for snap in ev.coins:
+                if snap.coin in self.states:
+                    self._seed(snap)
+            if ev.status is not None:
+                self.status = ev.status
+            self._mark("all")
+
+    def _set_coins(self, coins: Iterable[str]) -> None:
+        coins = tuple(coins)
+        old = self.coins
+        self.coins = coins
+        for coin in coins:
+            if coin not in self.states:
+                self.states[coin] = CoinState()
+                self._seed(self.engine.snapshot(coin))
+        for coin in set(self.states) - set(coins):
+            del self.states[coin]
+            self.alerts.forget(coin)
+        self.unknown &= set(coins)
+        if self.selected not in coins:
+            if not coins:
+                self.selected = None
+            else:
+                # Keep the position in the list: the coin that took the removed one's place.
+                i = old.index(self.selected) if self.selected in old else 0
+                self.selected = coins[min(i, len(coins) - 1)]
+
+    def _seed(self, snap: CoinSnapshot) -> None:
+        st = self.states.setdefault(snap.coin, CoinState())
+        st.prices.clear()
+        for b in snap.bars[-HISTORY_MINUTES:]:
+            st.add_price(b.ts, b.price)
+        st.forecast = snap.forecasts[-1] if snap.forecasts else None
+        for f in snap.forecasts[-61:]:
+            self.alerts.add_forecast(f)
+        st.metrics = snap.metrics
+        st.train = snap.train
+
+    def _check_alerts(self, bar: object) -> None:
+        from engine.events import Bar
+
+        assert isinstance(bar, Bar)
+        levels = self.prefs.levels.get(bar.coin, [])
+        for alert in self.alerts.check(bar, levels, self.horizon, self.prefs.surprise,
+                                       self.coin_title(bar.coin)):
+            severity = "warning" if alert.kind == "surprise" else "information"
+            if alert.kind == "surprise":
+                # A fast replay can cross the band many times a second; one toast a minute is news.
+                now = time.monotonic()
+                if now - self._last_surprise < SURPRISE_TOAST_SECONDS:
+                    continue
+                self._last_surprise = now
+            self.notify(alert.message, title=alert.title, severity=severity, timeout=8)
+            if self.prefs.bell:
+                self.bell()
+
+    def _show_error(self, title: str, msg: str) -> None:
+        # The same failure repeated every poll would bury the screen; say it again after a while.
+        now = time.monotonic()
+        if self._last_error and self._last_error[:2] == (title, msg) and now - self._last_error[2] < 30:
+            return
+        self._last_error = (title, msg, now)
+        self.notify(msg, title=title, severity="error", timeout=10)
+
+    # Redraw ---------------------------------------------------------------------------------------
+    def _mark(self, *parts: str) -> None:
+        self._dirty.update(p for p in parts if p)
+        if self._flush_timer is None and self._dirty:
+            # A zero delay would divide by zero inside Textual's Timer.
+            delay = max(0.01, self._last_flush + REDRAW_INTERVAL - time.monotonic())
+            self._flush_timer = self.set_timer(delay, self.flush, name="redraw")
+
+    def flush(self) -> None:
+        """Repaint what changed since the last flush (tests call this to skip the timer)."""
+        if self._flush_timer is not None:
+            self._flush_timer.stop()  # type: ignore[attr-defined]
+            self._flush_timer = None
+        self._last_flush = time.monotonic()
+        dirty, self._dirty = self._dirty, set()
+        if not dirty:
+            return
+        everything = "all" in dirty
+        coin = self.selected
+        st = self.states.get(coin) if coin else None
+        if everything or "header" in dirty:
+            self.query_one(HeaderBar).show(self.engine.mode, self.coin_title(coin) if coin else "no coin",
+                                           self.window, self.horizon, self.paused)
+        if everything or "watchlist" in dirty:
+            wl = self.query_one(Watchlist)
+            wl.set_rows(self._rows(), self.horizon, self.window)
+            wl.selected = coin
+        if everything or "chart" in dirty:
+            self._draw_chart()
+        if everything or "model" in dirty:
+            self.query_one(ModelPanel).show(st.train if st else None)
+        if everything or "metrics" in dirty:
+            self.query_one(MetricsPanel).show(st.metrics if st else None, self.horizon)
+        if everything or "status" in dirty:
+            self.query_one(StatusBar).show(self.status)
+
+    def _draw_chart(self) -> None:
+        chart = self.query_one(PriceChart)
+        coin = self.selected
+        cols, rows = chart.plot_size
+        if coin is None:
+            snap = CoinSnapshot(coin="")
+        else:
+            snap = self.engine.snapshot(coin)
+        data = build_chart(snap, self.horizon, WINDOWS[self.window], cols, rows)
+        st = self.states.get(coin) if coin else None
+        notice = notice_for(
+            mode=self.engine.mode,
+            coin=coin,
+            name=self.coin_title(coin) if coin else "",
+            status=self.status,
+            has_data=not data.empty,
+            unknown=coin in self.unknown,
+            train=st.train if st else None,
+        )
+        title = self.coin_title(coin) if coin else "no coin"
+        if coin in self.labels:
+            title += f" ({self.labels[coin].upper()})"
+        chart.show(data, title, self.horizon, notice)
+
+    def _rows(self) -> tuple[CoinRow, ...]:
+        rows = []
+        window = WINDOWS[self.window]
+        for coin in self.coins:
+            st = self.states.get(coin) or CoinState()
+            price = st.prices[-1][1] if st.prices else None
+            change = None
+            spark: tuple[float, ...] = ()
+            if st.prices:
+                now = st.prices[-1][0]
+                i = bisect.bisect_left(st.prices, (now - window, -math.inf))
+                first = st.prices[i][1] if i < len(st.prices) else None
+                if first and price is not None and len(st.prices) - i > 1:
+                    change = price / first - 1
+                spark = tuple(p for _, p in list(st.prices)[i:])
+            fc = None
+            f = st.forecast
+            if f is not None and st.prices and f.ts >= st.prices[-1][0] - 180:
+                p = f.price_at(self.horizon)
+                if p is not None and f.price:
+                    fc = p / f.price - 1
+            rel = None
+            if st.metrics:
+                row = next((r for r in st.metrics.rows if r.horizon == self.horizon), None)
+                if row is not None and row.n > 0:
+                    rel = row.rel_mae
+            rows.append(CoinRow(coin, self.label(coin).upper() if coin in self.labels else self.label(coin),
+                                price, change, fc, rel, spark, coin in self.unknown,
+                                st.train.state if st.train else ""))
+        return tuple(rows)
+
+    @on(ChartPlot.Resized)
+    def _chart_resized(self) -> None:
+        self._mark("chart", "watchlist", "metrics", "header")
+
+    @on(Watchlist.Clicked)
+    def _clicked(self, message: Watchlist.Clicked) -> None:
+        self.select(message.coin)
+
+    # Actions (the keys; see tui/commands.py) --------------------------------------------------------
+    def select(self, coin: str | None) -> None:
+        if coin == self.selected or (coin is not None and coin not in self.coins):
+            return
+        self.selected = coin
+        self._mark("all")
+        self.flush()
+
+    def _step(self, delta: int) -> None:
+        if not self.coins:
+            return
+        i = self.coins.index(self.selected) if self.selected in self.coins else 0
+        self.select(self.coins[(i + delta) % len(self.coins)])
+
+    def action_next_coin(self) -> None:
+        self._step(1)
+
+    def action_prev_coin(self) -> None:
+        self._step(-1)
+
+    def action_jump(self, n: int) -> None:
+        if 1 <= n <= len(self.coins):
+            self.select(self.coins[n - 1])
+
+    def action_cycle_window(self) -> None:
+        i = WINDOW_ORDER.index(self.window) if self.window in WINDOW_ORDER else 0
+        self.prefs.window = WINDOW_ORDER[(i + 1) % len(WINDOW_ORDER)]
+        save_prefs(self.state_path, self.prefs)
+        self._mark("all")
+        self.flush()
+
+    def action_cycle_horizon(self) -> None:
+        i = self.horizons.index(self.horizon) if self.horizon in self.horizons else 0
+        self.prefs.horizon = self.horizons[(i + 1) % len(self.horizons)]
+        save_prefs(self.state_path, self.prefs)
+        self._mark("all")
+        self.flush()
+
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+        self.engine.set_paused(self.paused)
+        self.notify("Training paused: forecasts continue from the current weights."
+                    if self.paused else "Training resumed.", timeout=4)
+        self._mark("header", "model")
+
+    def action_add_coin(self) -> None:
+        from tui.screens.add_coin import AddCoinScreen
+
+        def added(coin: str | None) -> None:
+            if coin:
+                self.engine.add_coin(coin)
+                self.notify(f"Added {self.coin_title(coin)}.", timeout=4)
+
+        self.push_screen(AddCoinScreen(self.engine, exclude=self.coins), added)
+
+    def action_remove_coin(self) -> None:
+        from tui.screens.confirm import ConfirmScreen
+
+        coin = self.selected
+        if coin is None:
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.engine.remove_coin(coin)
+
+        self.push_screen(
+            ConfirmScreen(f"Remove {self.coin_title(coin)} from the watchlist?",
+                          "Its stored history and model stay on disk.", yes="Remove"),
+            confirmed,
+        )
+
+    def action_reset_model(self) -> None:
+        from tui.screens.confirm import ConfirmScreen
+
+        coin = self.selected
+        if coin is None:
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.engine.reset_model(coin)
+                self.notify(f"{self.coin_title(coin)}: model reset; it warms up again.", timeout=5)
+
+        self.push_screen(
+            ConfirmScreen(f"Reset the model for {self.coin_title(coin)}?",
+                          "Its learned weights and calibration are discarded; it starts again "
+                          "from the stored history.", yes="Reset"),
+            confirmed,
+        )
+
+    def action_export(self) -> None:
+        if self.selected is not None:
+            self.notify(f"Exporting {self.coin_title(self.selected)}…", timeout=3)
+            self._export(self.selected)
+
+    @work(thread=True, exclusive=True, group="export")
+    def _export(self, coin: str) -> None:
+        try:
+            path = self.engine.export(coin)
+        except (CryptotuiError, OSError) as exc:
+            title = getattr(exc, "title", "Export failed")
+            self.call_from_thread(self._show_error, title, str(exc))
+            return
+        self.call_from_thread(self.notify, f"{path}", title=f"Exported {self.coin_title(coin)}", timeout=10)
+
+    def action_alerts(self) -> None:
+        from tui.screens.alerts import AlertSettings, AlertsScreen
+
+        coin = self.selected
+        if coin is None:
+            return
+        st = self.states.get(coin)
+        price = st.prices[-1][1] if st and st.prices else None
+
+        def done(result: AlertSettings | None) -> None:
+            if result is None:
+                return
+            if result.levels:
+                self.prefs.levels[coin] = list(result.levels)
+            else:
+                self.prefs.levels.pop(coin, None)
+            self.prefs.surprise = result.surprise
+            self.prefs.bell = result.bell
+            save_prefs(self.state_path, self.prefs)
+            self.notify(f"Alerts for {self.coin_title(coin)} saved.", timeout=3)
+
+        current = AlertSettings(tuple(self.prefs.levels.get(coin, ())), self.prefs.surprise,
+                                self.prefs.bell)
+        self.push_screen(AlertsScreen(self.coin_title(coin), price, current), done)
+
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        self._stop_engine()
+        self.exit()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # App keys act on the main screen only; a modal keeps its own keys (q still quits).
+        if len(self.screen_stack) > 1 and action not in ("quit", "command_palette"):
+            return False
+        return True
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        seen: set[str] = set()
+        for cmd in COMMANDS:
+            if not cmd.palette or cmd.action in seen or cmd.action == "quit":
+                continue
+            seen.add(cmd.action)
+            yield SystemCommand(f"{cmd.label} ({cmd.key_display})", cmd.description,
+                                partial(self.run_action, cmd.action))

@@ -1,0 +1,186 @@
+"""Pure chart preparation: snapshot -> downsampled, gap-aware series for one coin (no Textual here)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from engine.events import CoinSnapshot, ForecastEvent
+
+Point = tuple[float, float]
+Segment = list[Point]
+
+WINDOWS: dict[str, int] = {"1h": 3600, "6h": 6 * 3600, "24h": 24 * 3600}
+
+
+def downsample(points: Iterable[Point], x0: float, x1: float, buckets: int, gap: float) -> list[Segment]:
+    """Keep the last point per time bucket inside [x0, x1] and cut where the data has a gap.
+
+    ``points`` must be in time order. Two neighbours further apart than ``gap`` (or than one
+    bucket, whichever is wider) start a new segment, so a missing stretch is drawn as a hole
+    rather than a straight line across it.
+    """
+    if buckets < 1 or x1 <= x0:
+        return []
+    width = (x1 - x0) / buckets
+    limit = max(gap, 1.5 * width)
+    segments: list[Segment] = []
+    current: Segment = []
+    last_bucket = -1
+    prev_x: float | None = None
+    for x, y in points:
+        if x < x0 or x > x1 or not math.isfinite(y):
+            continue
+        if prev_x is not None and x - prev_x > limit and current:
+            segments.append(current)
+            current = []
+            last_bucket = -1
+        prev_x = x
+        b = min(buckets - 1, int((x - x0) / width))
+        if b == last_bucket and current:
+            current[-1] = (x, y)
+        else:
+            current.append((x, y))
+            last_bucket = b
+    if current:
+        segments.append(current)
+    return segments
+
+
+@dataclass(frozen=True)
+class ChartData:
+    """Everything the chart widget draws, already in plot coordinates (Unix seconds, price)."""
+
+    x0: float
+    x1: float
+    now: float | None
+    price: list[Segment] = field(default_factory=list)
+    predicted: list[Segment] = field(default_factory=list)
+    forward: Segment = field(default_factory=list)
+    band: list[Point] = field(default_factory=list)  # shading dots inside the forward 80 % band
+    band_edges: tuple[Segment, Segment] = ((), ())  # type: ignore[assignment]
+    y_range: tuple[float, float] | None = None
+    last_price: float | None = None
+    n_bars: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return not self.price
+
+
+def forward_horizons(horizons: Sequence[int], horizon: int, window_s: int) -> list[int]:
+    """Horizons drawn ahead of "now": the selected one and those short enough for the window."""
+    cap = max(horizon * 60, window_s // 4)
+    return [h for h in horizons if h * 60 <= cap]
+
+
+def latest_forecast(snap: CoinSnapshot, now: float) -> ForecastEvent | None:
+    """The newest forecast, if it is recent enough to start from "now" (not from a stale model)."""
+    if not snap.forecasts:
+        return None
+    f = snap.forecasts[-1]
+    return f if f.ts >= now - 180 else None
+
+
+def build_chart(
+    snap: CoinSnapshot,
+    horizon: int,
+    window_s: int,
+    cols: int,
+    rows: int,
+) -> ChartData:
+    """Prepare the series of ``snap`` for a plot ``cols`` x ``rows`` cells (braille: 2x4 dots each)."""
+    bars = snap.bars
+    if not bars:
+        return ChartData(0.0, float(window_s), None)
+    now = float(bars[-1].ts)
+    f = latest_forecast(snap, now)
+    ahead = forward_horizons(f.horizons if f else (), horizon, window_s)
+    future = max([60 * h for h in ahead], default=0)
+    # Leave a little room right of "now" even without a forecast, so the last price is visible.
+    future = max(future, window_s // 30)
+    x0, x1 = now - window_s, now + future
+    buckets = max(8, cols * 2)
+    price = downsample(((float(b.ts), b.price) for b in bars), x0, x1, buckets, 90.0)
+    pred_points = []
+    for fc in snap.forecasts:
+        p = fc.price_at(horizon)
+        if p is not None:
+            pred_points.append((float(fc.ts + 60 * horizon), p))
+    pred_points.sort()
+    predicted = downsample(pred_points, x0, x1, buckets, 90.0)
+    forward: Segment = []
+    lo_edge: Segment = []
+    hi_edge: Segment = []
+    if f is not None and ahead:
+        forward.append((float(f.ts), f.price))
+        lo_edge.append((float(f.ts), f.price))
+        hi_edge.append((float(f.ts), f.price))
+        for h in ahead:
+            x = float(f.ts + 60 * h)
+            mid = f.price_at(h)
+            lo = f.price_at(h, f.lo80) if f.lo80 else None
+            hi = f.price_at(h, f.hi80) if f.hi80 else None
+            if mid is not None:
+                forward.append((x, mid))
+            if lo is not None and hi is not None:
+                lo_edge.append((x, lo))
+                hi_edge.append((x, hi))
+    ys = [y for seg in price + predicted for _, y in seg] + [y for _, y in forward]
+    ys += [y for _, y in lo_edge + hi_edge]
+    y_range: tuple[float, float] | None = None
+    if ys:
+        lo_y, hi_y = min(ys), max(ys)
+        pad = (hi_y - lo_y) * 0.06 or abs(hi_y) * 0.001 or 1.0
+        y_range = (lo_y - pad, hi_y + pad)
+    band = _band_dots(lo_edge, hi_edge, x0, x1, cols, rows, y_range) if len(lo_edge) > 1 else []
+    return ChartData(
+        x0=x0,
+        x1=x1,
+        now=now,
+        price=price,
+        predicted=predicted,
+        forward=forward,
+        band=band,
+        band_edges=(lo_edge, hi_edge),
+        y_range=y_range,
+        last_price=bars[-1].price,
+        n_bars=len(bars),
+    )
+
+
+def _interp(edge: Segment, x: float) -> float:
+    for (xa, ya), (xb, yb) in zip(edge, edge[1:]):
+        if xa <= x <= xb:
+            t = (x - xa) / (xb - xa) if xb > xa else 0.0
+            return ya + t * (yb - ya)
+    return edge[-1][1]
+
+
+def _band_dots(
+    lo_edge: Segment,
+    hi_edge: Segment,
+    x0: float,
+    x1: float,
+    cols: int,
+    rows: int,
+    y_range: tuple[float, float] | None,
+) -> list[Point]:
+    """A grid of dots filling the band, one per character cell, so the band reads as a shade."""
+    if y_range is None or cols < 2 or rows < 2:
+        return []
+    dx = (x1 - x0) / cols
+    dy = (y_range[1] - y_range[0]) / rows
+    start, end = lo_edge[0][0], lo_edge[-1][0]
+    dots: list[Point] = []
+    x = x0 + dx * math.ceil((start - x0) / dx)
+    while x <= end + 1e-9:
+        lo, hi = _interp(lo_edge, x), _interp(hi_edge, x)
+        y = y_range[0] + dy * (math.floor((lo - y_range[0]) / dy) + 0.5)
+        while y <= hi:
+            if y >= lo:
+                dots.append((x, y))
+            y += dy
+        x += dx
+    return dots

@@ -1,0 +1,68 @@
+"""The one list of user commands: it drives the key bindings, the footer, the help screen and the palette."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class Command:
+    keys: tuple[str, ...]  # Textual key names; each becomes a binding
+    action: str  # app action, without the "action_" prefix; "{key}" is replaced by the key
+    label: str  # short footer text
+    description: str  # help screen and command palette text
+    key_display: str  # how the help screen writes the keys
+    footer: bool = False  # shown in the footer (space there is short at 80 columns)
+    palette: bool = True  # offered in the command palette
+
+    def action_for(self, key: str) -> str:
+        return self.action.replace("{key}", key)
+
+    def bindings(self) -> list[Binding]:
+        return [
+            Binding(
+                key,
+                self.action_for(key),
+                self.label,
+                show=self.footer and i == 0,
+                key_display=self.key_display if i == 0 else None,
+            )
+            for i, key in enumerate(self.keys)
+        ]
+
+
+COMMANDS: tuple[Command, ...] = (
+    # Quit and help come first so the footer never cuts them off on a narrow terminal.
+    Command(("q",), "quit", "Quit", "Quit (the engine stops in the background)", "q",
+            footer=True),
+    Command(("question_mark",), "help", "Help", "Show the keys and what they do", "?",
+            footer=True),
+    Command(("down", "j"), "next_coin", "Next", "Select the next coin", "↓ j"),
+    Command(("up", "k"), "prev_coin", "Prev", "Select the previous coin", "↑ k"),
+    Command(("right_square_bracket",), "next_coin", "Next", "Next coin", "]", palette=False),
+    Command(("left_square_bracket",), "prev_coin", "Prev", "Previous coin", "[", palette=False),
+    Command(tuple(str(i) for i in range(1, 10)), "jump({key})", "Jump", "Jump to coin 1-9",
+            "1-9", palette=False),
+    Command(("a",), "add_coin", "Add", "Add a coin (search by name or symbol)", "a", footer=True),
+    Command(("x",), "remove_coin", "Remove", "Remove the selected coin (asks first)", "x",
+            footer=True),
+    Command(("w",), "cycle_window", "Window", "Chart window: 1h / 6h / 24h", "w", footer=True),
+    Command(("h",), "cycle_horizon", "Horizon", "Forecast horizon: 1 / 5 / 15 / 60 min", "h",
+            footer=True),
+    Command(("p",), "toggle_pause", "Pause", "Pause or resume training", "p", footer=True),
+    Command(("R",), "reset_model", "Reset", "Reset the selected coin's model (asks first)", "R",
+            footer=True),
+    Command(("e",), "export", "Export", "Export the coin's bars and predictions to CSV", "e",
+            footer=True),
+    Command(("A",), "alerts", "Alerts", "Price and surprise alerts for the selected coin", "A",
+            footer=True),
+    Command(("ctrl+p",), "command_palette", "Palette", "Open the command palette", "^p",
+            footer=True, palette=False),
+)
+
+
+def all_bindings() -> list[Binding]:
+    """The app's bindings, in the order of ``COMMANDS``."""
+    return [b for cmd in COMMANDS for b in cmd.bindings()]

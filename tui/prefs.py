@@ -1,0 +1,85 @@
+"""UI preferences the user sets (horizon, window, alerts), kept in the app's state JSON file.
+
+The file may hold other keys (the engine's watchlist): only the ``"ui"`` key is ours, and the
+rest is written back untouched. A damaged file is ignored, never fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+KEY = "ui"
+
+
+@dataclass
+class Prefs:
+    horizon: int | None = None  # minutes; None: the engine's second horizon (or first)
+    window: str = "6h"
+    coin: str | None = None  # last selected coin
+    levels: dict[str, list[float]] = field(default_factory=dict)  # coin -> price levels to watch
+    surprise: bool = True  # notify when the price leaves the 95 % band
+    bell: bool = False  # ring the terminal bell with alerts
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Prefs:
+        p = cls()
+        if not isinstance(data, dict):
+            return p
+        if isinstance(data.get("horizon"), int):
+            p.horizon = data["horizon"]
+        if data.get("window") in ("1h", "6h", "24h"):
+            p.window = data["window"]
+        if isinstance(data.get("coin"), str):
+            p.coin = data["coin"]
+        levels = data.get("levels")
+        if isinstance(levels, dict):
+            for coin, vals in levels.items():
+                if isinstance(vals, list):
+                    clean = [float(v) for v in vals if isinstance(v, (int, float)) and v > 0]
+                    if clean:
+                        p.levels[str(coin)] = sorted(set(clean))
+        for key in ("surprise", "bell"):
+            if isinstance(data.get(key), bool):
+                setattr(p, key, data[key])
+        return p
+
+
+def load_prefs(path: Path | None) -> Prefs:
+    if path is None:
+        return Prefs()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Prefs()
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring unreadable state file %s: %s", path, exc)
+        return Prefs()
+    return Prefs.from_dict(data.get(KEY) if isinstance(data, dict) else None)
+
+
+def save_prefs(path: Path | None, prefs: Prefs) -> None:
+    """Merge our key into the state file and replace it atomically."""
+    if path is None:
+        return
+    try:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                data = {}
+        except (OSError, ValueError):
+            data = {}
+        data[KEY] = asdict(prefs)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".ui.tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        # Losing a preference is not worth stopping the app for; the log says why.
+        log.warning("cannot save UI state to %s: %s", path, exc)

@@ -1,0 +1,123 @@
+"""The add-coin modal: type a name or symbol, pick from the engine's lookup results as you type."""
+
+from __future__ import annotations
+
+import logging
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.timer import Timer
+from textual.widgets import Input, Label, OptionList
+from textual.widgets.option_list import Option
+
+from engine.api import CoinMatch, EngineAPI
+from engine.errors import CryptotuiError
+
+log = logging.getLogger(__name__)
+
+# Wait for a pause in typing before asking the engine (a CoinGecko lookup costs budget).
+DEBOUNCE = 0.3
+
+
+class AddCoinScreen(ModalScreen[str | None]):
+    DEFAULT_CSS = """
+    AddCoinScreen { align: center middle; }
+    AddCoinScreen > Vertical { width: 64; max-width: 95%; height: auto; max-height: 90%;
+                               border: thick $primary; background: $surface; padding: 0 1; }
+    AddCoinScreen OptionList { height: auto; max-height: 12; border: none; }
+    AddCoinScreen #add-hint { color: $text-muted; }
+    """
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("down", "focus_results", "Results", show=False),
+    ]
+
+
+    def __init__(self, engine: EngineAPI, exclude: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.engine = engine
+        self.exclude = set(exclude)
+        self.matches: list[CoinMatch] = []
+        self._timer: Timer | None = None
+        self.searches = 0  # how many lookups reached the engine (tests check debouncing)
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = "Add a coin"
+            box.border_subtitle = "enter to add · esc to cancel"
+            yield Input(placeholder="name, symbol or CoinGecko id (e.g. solana, SOL)", id="add-query")
+            yield Label("Type to search.", id="add-hint")
+            yield OptionList(id="add-results")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Changed, "#add-query")
+    def _changed(self, event: Input.Changed) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        query = event.value.strip()
+        if not query:
+            self._show([], "Type to search.")
+            return
+        self._timer = self.set_timer(DEBOUNCE, lambda: self.search(query))
+
+    def search(self, query: str) -> None:
+        """Ask the engine now (the debounce timer calls this; tests may too)."""
+        self.query_one("#add-hint", Label).update(f"Searching for {query!r}…")
+        self._lookup(query)
+
+    @work(thread=True, exclusive=True, group="coin-search")
+    def _lookup(self, query: str) -> None:
+        self.searches += 1
+        try:
+            matches = self.engine.search(query)
+        except (CryptotuiError, OSError) as exc:
+            self.app.call_from_thread(self._show, [], f"Search failed: {exc}")
+            return
+        self.app.call_from_thread(self._results, query, matches)
+
+    def _results(self, query: str, matches: list[CoinMatch]) -> None:
+        if self.query_one(Input).value.strip() != query:
+            return  # typed on since: a newer search is coming
+        hint = f"{len(matches)} found for {query!r}." if matches else f"Nothing found for {query!r}."
+        self._show(matches, hint)
+
+    def _show(self, matches: list[CoinMatch], hint: str) -> None:
+        self.matches = matches
+        self.query_one("#add-hint", Label).update(hint)
+        ol = self.query_one(OptionList)
+        ol.clear_options()
+        for m in matches:
+            mark = "  (watching)" if m.id in self.exclude else ""
+            rank = f"  #{m.rank}" if m.rank else ""
+            ol.add_option(Option(f"{m.name} ({m.symbol.upper()}){rank}  {m.id}{mark}", id=m.id))
+        if matches:
+            ol.highlighted = 0
+
+    @on(Input.Submitted, "#add-query")
+    def _submitted(self) -> None:
+        ol = self.query_one(OptionList)
+        if self.matches:
+            index = ol.highlighted if ol.highlighted is not None else 0
+            self._pick(self.matches[index].id)
+
+    @on(OptionList.OptionSelected, "#add-results")
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id:
+            self._pick(event.option.id)
+
+    def _pick(self, coin: str) -> None:
+        if coin in self.exclude:
+            self.notify(f"{coin} is already in the watchlist.", timeout=3)
+            return
+        self.dismiss(coin)
+
+    def action_focus_results(self) -> None:
+        self.query_one(OptionList).focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

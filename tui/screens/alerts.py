@@ -1,0 +1,122 @@
+"""The alerts modal: price levels to watch for the selected coin, surprise alerts, terminal bell."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, Switch
+from textual.widgets.option_list import Option
+
+from tui.format import format_price
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    levels: tuple[float, ...]
+    surprise: bool
+    bell: bool
+
+
+def parse_level(text: str) -> float | None:
+    """A price typed by the user ("70,000", "0.00001234", "7e4"), or None if it is not one."""
+    try:
+        value = float(text.strip().replace(",", "").replace("_", ""))
+    except ValueError:
+        return None
+    return value if value > 0 and value != float("inf") else None
+
+
+class AlertsScreen(ModalScreen[AlertSettings | None]):
+    DEFAULT_CSS = """
+    AlertsScreen { align: center middle; }
+    AlertsScreen > Vertical { width: 64; max-width: 95%; height: auto; max-height: 95%;
+                              border: thick $primary; background: $surface; padding: 0 1; }
+    AlertsScreen OptionList { height: auto; max-height: 6; border: none; }
+    AlertsScreen Horizontal { height: auto; }
+    AlertsScreen Switch { margin-right: 1; }
+    AlertsScreen .row-label { padding-top: 1; }
+    AlertsScreen #alerts-hint { color: $text-muted; }
+    AlertsScreen #alerts-buttons { align-horizontal: right; }
+    AlertsScreen Button { margin-left: 2; }
+    """
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("delete,backspace", "delete_level", "Delete level", show=False),
+        Binding("ctrl+s", "save", "Save"),
+    ]
+
+    def __init__(self, name: str, price: float | None, current: AlertSettings) -> None:
+        super().__init__()
+        self.coin_name = name
+        self.price = price
+        self.levels: list[float] = sorted(current.levels)
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = f"Alerts: {self.coin_name}"
+            box.border_subtitle = "enter adds a level · del removes · ctrl+s saves · esc cancels"
+            now = f" (now {format_price(self.price)})" if self.price is not None else ""
+            yield Label(f"Notify when the price crosses a level{now}:")
+            yield Input(placeholder="price level, e.g. 70000", id="alerts-level")
+            yield OptionList(id="alerts-levels")
+            yield Label("", id="alerts-hint")
+            with Horizontal():
+                yield Switch(value=self.current.surprise, id="alerts-surprise")
+                yield Label("Surprise: price leaves the 95 % band", classes="row-label")
+            with Horizontal():
+                yield Switch(value=self.current.bell, id="alerts-bell")
+                yield Label("Ring the terminal bell", classes="row-label")
+            with Horizontal(id="alerts-buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Save", id="save", variant="primary")
+
+    def on_mount(self) -> None:
+        self._refresh_levels()
+        self.query_one(Input).focus()
+
+    def _refresh_levels(self) -> None:
+        ol = self.query_one(OptionList)
+        ol.clear_options()
+        for level in self.levels:
+            ol.add_option(Option(format_price(level)))
+        hint = "No levels yet." if not self.levels else f"{len(self.levels)} level(s)."
+        self.query_one("#alerts-hint", Label).update(hint)
+
+    @on(Input.Submitted, "#alerts-level")
+    def _add(self, event: Input.Submitted) -> None:
+        level = parse_level(event.value)
+        if level is None:
+            self.query_one("#alerts-hint", Label).update(f"{event.value!r} is not a price.")
+            return
+        if level not in self.levels:
+            self.levels = sorted(self.levels + [level])
+        event.input.value = ""
+        self._refresh_levels()
+
+    def action_delete_level(self) -> None:
+        ol = self.query_one(OptionList)
+        if self.focused is ol and ol.highlighted is not None and self.levels:
+            del self.levels[ol.highlighted]
+            self._refresh_levels()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "save":
+            self.action_save()
+        else:
+            self.action_cancel()
+
+    def action_save(self) -> None:
+        self.dismiss(AlertSettings(
+            tuple(self.levels),
+            self.query_one("#alerts-surprise", Switch).value,
+            self.query_one("#alerts-bell", Switch).value,
+        ))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

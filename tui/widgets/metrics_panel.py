@@ -1,0 +1,87 @@
+"""The scoreboard: per horizon, model vs persistence ("no change"), with a verdict in plain words."""
+
+from __future__ import annotations
+
+import math
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from engine.events import HorizonMetrics, MetricsEvent
+from tui.format import format_percent
+from tui.widgets.palette import Palette
+
+
+def _pct(v: float, signed: bool = False) -> str:
+    return format_percent(v, signed=signed) if math.isfinite(v) else "–"
+
+
+def _share(v: float) -> str:
+    return f"{v * 100:.0f}%" if math.isfinite(v) else "–"
+
+
+def verdict(row: HorizonMetrics | None, horizon: int) -> tuple[str, str]:
+    """One sentence on how good the model is at ``horizon``, and its tone ("good", "bad", "wait")."""
+    if row is None or row.n == 0:
+        return (f"No {horizon}-min forecast scored yet: each is scored {horizon} min after it is made.",
+                "wait")
+    if not math.isfinite(row.rel_mae):
+        return (f"{row.n} forecasts scored at {horizon} min; no baseline to compare with yet.", "wait")
+    if row.best_lag > 0:
+        return (f"At {horizon} min the predictions follow the price {row.best_lag} min late: "
+                "a lagged copy, not foresight.", "bad")
+    if row.rel_mae >= 1:
+        worse = (row.rel_mae - 1) * 100
+        return (f"At {horizon} min the model is worse than \"no change\" (errors {worse:.0f}% larger, "
+                f"n={row.n}): do not trust its direction.", "bad")
+    better = (1 - row.rel_mae) * 100
+    return (f"At {horizon} min the model beats \"no change\" by {better:.0f}% "
+            f"(n={row.n}).", "good")
+
+
+class MetricsPanel(Static):
+    DEFAULT_CSS = """
+    MetricsPanel { height: auto; }
+    """
+
+    def show(self, metrics: MetricsEvent | None, horizon: int) -> None:
+        pal = Palette.of(self)
+        width = self.size.width or 60
+        wide = width >= 58
+        table = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False, expand=False)
+        table.add_column("h", justify="right", no_wrap=True)
+        if wide:
+            table.add_column("n", justify="right", no_wrap=True)
+        table.add_column("MAE", justify="right", no_wrap=True)
+        table.add_column("no chg", justify="right", no_wrap=True)
+        table.add_column("rel", justify="right", no_wrap=True)
+        table.add_column("dir", justify="right", no_wrap=True)
+        table.add_column("cov80", justify="right", no_wrap=True)
+        if wide:
+            table.add_column("cov95", justify="right", no_wrap=True)
+        rows = metrics.rows if metrics else ()
+        for r in rows:
+            rel_style = pal.up if r.rel_mae < 1 else pal.down if math.isfinite(r.rel_mae) else "dim"
+            cells: list[str | Text] = [f"{r.horizon}m"]
+            if wide:
+                cells.append(f"{r.n:,}")
+            cells += [
+                _pct(r.mae),
+                _pct(r.mae_persistence),
+                Text(f"{r.rel_mae:.2f}" if math.isfinite(r.rel_mae) else "–", style=rel_style),
+                _share(r.dir_acc),
+                _share(r.coverage80),
+            ]
+            if wide:
+                cells.append(_share(r.coverage95))
+            table.add_row(*cells, style="reverse" if r.horizon == horizon else "")
+        current = next((r for r in rows if r.horizon == horizon), None)
+        sentence, tone = verdict(current, horizon)
+        colour = {"good": pal.up, "bad": pal.down}.get(tone, "dim")
+        body = Text(sentence, style=colour)
+        if not rows:
+            self.update(Group(Text("no scores yet", style="dim"), body))
+        else:
+            self.update(Group(table, body))

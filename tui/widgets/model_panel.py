@@ -1,0 +1,76 @@
+"""The model panel: training state (with progress while warming up), steps, loss sparkline, step time, lr."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import ProgressBar, Sparkline, Static
+
+from engine.events import TrainEvent
+from tui.format import format_compact
+from tui.widgets.palette import Palette
+
+_STATE_WORDS = {
+    "warming up": "warming up",
+    "pretraining": "pre-training on stored history",
+    "training": "training online",
+    "paused": "paused (press p to resume)",
+    "rolled back": "rolled back to the last good weights",
+    "idle": "idle",
+}
+
+
+class ModelPanel(Vertical):
+    DEFAULT_CSS = """
+    ModelPanel { height: auto; }
+    ModelPanel > #model-state { height: auto; }
+    ModelPanel > ProgressBar { height: 1; display: none; }
+    ModelPanel.-progress > ProgressBar { display: block; }
+    ModelPanel > Sparkline { height: 1; }
+    ModelPanel > #model-stats { height: auto; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="model-state")
+        yield ProgressBar(total=1.0, show_eta=False, id="model-progress")
+        yield Sparkline([], id="model-loss")
+        yield Static(id="model-stats")
+
+    def show(self, train: TrainEvent | None) -> None:
+        pal = Palette.of(self)
+        state = self.query_one("#model-state", Static)
+        stats = self.query_one("#model-stats", Static)
+        spark = self.query_one(Sparkline)
+        if train is None:
+            state.update(Text("no model status yet", style="dim"))
+            stats.update("")
+            spark.data = []
+            self.set_class(False, "-progress")
+            return
+        colour = {"training": pal.up, "paused": pal.warning, "rolled back": pal.down}.get(
+            train.state, pal.accent
+        )
+        words = _STATE_WORDS.get(train.state, train.state)
+        line = Text.assemble(("● ", colour), (words, f"bold {colour}"))
+        if train.message:
+            line.append(f"\n{train.message}", style="dim")
+        state.update(line)
+        show_progress = train.progress is not None and train.state in ("warming up", "pretraining")
+        self.set_class(show_progress, "-progress")
+        if show_progress:
+            self.query_one(ProgressBar).update(total=1.0, progress=max(0.0, min(1.0, train.progress or 0.0)))
+        spark.data = list(train.losses)
+        loss = format_compact(train.loss) if train.loss is not None else "–"
+        step_ms = f"{train.step_ms:.1f} ms" if train.step_ms is not None else "–"
+        lr = f"{train.lr:.0e}" if train.lr is not None else "–"
+        stats.update(
+            Text.assemble(
+                ("steps ", "dim"), f"{train.step:,}  ",
+                ("loss ", "dim"), f"{loss}  ",
+                ("step ", "dim"), f"{step_ms}\n",
+                ("lr ", "dim"), f"{lr}  ",
+                ("samples ", "dim"), f"{train.samples:,}  ",
+                ("device ", "dim"), train.device,
+            )
+        )

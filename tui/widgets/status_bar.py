@@ -1,0 +1,53 @@
+"""The status line: data source, its message as the engine wrote it, update times and request budget."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from engine.events import StatusEvent
+from tui.format import format_clock
+from tui.widgets.palette import Palette
+
+_BAD = {"offline", "error", "rate limited"}
+
+
+def budget_text(s: StatusEvent) -> str:
+    """Request counters, e.g. "calls 3/30 min · 1,204/10,000 month" (only what the source reports)."""
+    parts = []
+    if s.calls_minute is not None:
+        lim = f"/{s.limit_minute}" if s.limit_minute else ""
+        parts.append(f"{s.calls_minute}{lim}/min")
+    if s.calls_month is not None:
+        lim = f"/{s.limit_month:,}" if s.limit_month else ""
+        parts.append(f"{s.calls_month:,}{lim}/month")
+    return ("calls " + " · ".join(parts)) if parts else ""
+
+
+class StatusBar(Static):
+    DEFAULT_CSS = """
+    StatusBar { height: 1; background: $panel; padding: 0 1; }
+    """
+
+    def show(self, status: StatusEvent | None, extra: str = "") -> None:
+        pal = Palette.of(self)
+        if status is None:
+            self.update(Text("connecting to the engine…", style="dim"))
+            return
+        colour = pal.down if status.state in _BAD else pal.warning if status.state != "ok" else pal.up
+        parts: list[tuple[str, str] | str] = [
+            (f"● {status.source} ", colour),
+            (f"{status.state} ", f"bold {colour}"),
+        ]
+        if status.message:
+            parts.append(status.message + "  ")
+        if status.last_update is not None:
+            parts.append((f"last {format_clock(status.last_update, seconds=True)}  ", "dim"))
+        if status.next_update is not None:
+            parts.append((f"next {format_clock(status.next_update, seconds=True)}  ", "dim"))
+        budget = budget_text(status)
+        if budget:
+            parts.append((budget + "  ", "dim"))
+        if extra:
+            parts.append((extra, "dim"))
+        self.update(Text.assemble(*parts, no_wrap=True, overflow="ellipsis"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import functools
 import os
 import time
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 import pytest
+
+from engine.events import ErrorEvent, StatusEvent
 
 from tests.fake_engine import FakeEngine
 from tui.app import CryptoApp
@@ -31,12 +34,12 @@ def utc() -> None:
     time.tzset()
 
 
-def sync(fn: Callable[[], Awaitable[None]]) -> Callable[[], None]:
+def sync(fn: Callable[..., Awaitable[None]]) -> Callable[..., None]:
     """Run an async Pilot test with asyncio (no async pytest plugin is installed)."""
 
     @functools.wraps(fn)
-    def run() -> None:
-        asyncio.run(fn())
+    def run(**kwargs: object) -> None:
+        asyncio.run(fn(**kwargs))
 
     return run
 
@@ -164,3 +167,312 @@ async def test_quit_stops_engine_and_exits() -> None:
     assert app.stop_thread is not None
     app.stop_thread.join(5)
     assert not engine.started
+
+
+def notices(app: CryptoApp) -> list[str]:
+    return [f"{n.title}: {n.message}" for n in app._notifications]
+
+
+@sync
+async def test_add_coin_search_as_you_type() -> None:
+    engine, app = make()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        from tui.screens.add_coin import AddCoinScreen
+
+        screen = app.screen
+        assert isinstance(screen, AddCoinScreen)
+        await pilot.press(*"sol")
+        await pilot.pause(0.5)  # the debounce, then the lookup worker
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert [m.id for m in screen.matches] == ["solana"]
+        assert screen.searches == 1  # three keystrokes, one lookup
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert not isinstance(app.screen, AddCoinScreen)
+        assert engine.coins()[-1] == "solana"
+        assert [r.coin for r in app.query_one(Watchlist).rows][-1] == "solana"
+
+
+@sync
+async def test_add_coin_escape_adds_nothing() -> None:
+    engine, app = make()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("a", "d", "o", "g", "escape")
+        await settle(app, pilot)
+        assert engine.coins() == ("bitcoin", "ethereum", "litecoin")
+        assert len(app.screen_stack) == 1
+
+
+@sync
+async def test_unknown_coin_is_shown_as_such_and_others_keep_updating() -> None:
+    engine, app = make()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        engine.add_coin("dogecoin")  # the fake engine has no data for it: reported unknown
+        engine.advance(2)
+        await settle(app, pilot)
+        rows = {r.coin: r for r in app.query_one(Watchlist).rows}
+        assert rows["dogecoin"].unknown
+        assert rows["bitcoin"].price == engine.snapshot("bitcoin").bars[-1].price
+        assert any("Unknown coin" in n for n in notices(app))
+        await pilot.press("4")
+        await settle(app, pilot)
+        text = str(app.query_one("#chart-notice").render())
+        assert "Unknown coin" in text and "x to remove" in text
+
+
+@sync
+async def test_remove_asks_first() -> None:
+    engine, app = make()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("2", "x")
+        await pilot.pause()
+        from tui.screens.confirm import ConfirmScreen
+
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert "ethereum" in engine.coins()
+        await pilot.press("x")
+        await pilot.pause()
+        await pilot.press("enter")  # focus starts on Cancel: a stray Enter removes nothing
+        await settle(app, pilot)
+        assert "ethereum" in engine.coins()
+        await pilot.press("x", "y")
+        await settle(app, pilot)
+        assert engine.coins() == ("bitcoin", "litecoin")
+        assert app.selected == "litecoin"  # the coin that took its place
+        assert plot(app).title_text.startswith("Litecoin")
+
+
+@sync
+async def test_reset_model_asks_first() -> None:
+    engine, app = make()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("R", "escape")
+        await settle(app, pilot)
+        assert engine.resets == []
+        await pilot.press("R", "y")
+        await settle(app, pilot)
+        assert engine.resets == ["bitcoin"]
+        assert "warming up" in str(app.query_one("#model-state").render())
+
+
+@sync
+async def test_window_and_horizon_cycle_and_persist(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"watchlist": ["bitcoin"]}))
+    engine, app = make(state=state)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        assert (app.window, app.horizon) == ("6h", 5)
+        span = plot(app).data.x1 - plot(app).data.x0
+        await pilot.press("w")
+        await settle(app, pilot)
+        assert app.window == "24h"
+        assert plot(app).data.x1 - plot(app).data.x0 > span
+        await pilot.press("w", "w")
+        await settle(app, pilot)
+        assert app.window == "6h"
+        await pilot.press("h")
+        await settle(app, pilot)
+        assert app.horizon == 15
+        assert "15m fc" in str(app.query_one(Watchlist).render().columns[4].header)
+        await pilot.press("q")
+    saved = json.loads(state.read_text())
+    assert saved["watchlist"] == ["bitcoin"]  # the engine's part of the file is kept
+    assert saved["ui"]["horizon"] == 15 and saved["ui"]["window"] == "6h"
+    # And the next start picks them up.
+    engine2, app2 = make(state=state)
+    async with app2.run_test(size=(100, 30)) as pilot:
+        await settle(app2, pilot)
+        assert (app2.window, app2.horizon) == ("6h", 15)
+
+
+@sync
+async def test_pause_resume_training() -> None:
+    engine, app = make()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("p")
+        await settle(app, pilot)
+        assert engine.paused
+        assert "paused" in str(app.query_one("#model-state").render())
+        assert "paused" in str(app.query_one("#header").render())
+        await pilot.press("p")
+        await settle(app, pilot)
+        assert not engine.paused
+        assert "training" in str(app.query_one("#model-state").render())
+
+
+@sync
+async def test_export_shows_the_path(tmp_path: Path) -> None:
+    engine, app = make()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("e")
+        await app.workers.wait_for_complete()
+        await settle(app, pilot)
+        assert engine.exports and engine.exports[0][0] == "bitcoin"
+        path = engine.exports[0][1]
+        assert any(str(path) in n for n in notices(app))
+
+
+@sync
+async def test_help_lists_every_command() -> None:
+    from tui.commands import COMMANDS
+    from tui.screens.help import HelpScreen
+
+    engine, app = make()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        from rich.console import Console
+
+        from tui.screens.help import help_table
+
+        console = Console(width=100, record=True, file=open(os.devnull, "w"))
+        console.print(help_table())
+        rendered = console.export_text()
+        for cmd in COMMANDS:
+            assert cmd.description in rendered
+        await pilot.press("j")  # app keys are inert behind a modal
+        assert app.selected == "bitcoin"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+
+
+@sync
+async def test_palette_offers_the_commands() -> None:
+    engine, app = make()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for label in ("Add (a)", "Remove (x)", "Window (w)", "Horizon (h)", "Pause (p)",
+                      "Reset (R)", "Export (e)", "Alerts (A)", "Help (?)"):
+            assert label in titles
+        # Running one from the palette does what the key does.
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Horizon")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        await settle(app, pilot)
+        assert app.horizon == 15
+
+
+@sync
+async def test_alerts_modal_and_level_crossing(tmp_path: Path) -> None:
+    from tui.screens.alerts import AlertsScreen
+
+    state = tmp_path / "state.json"
+    engine, app = make(state=state)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("A")
+        await pilot.pause()
+        assert isinstance(app.screen, AlertsScreen)
+        price = engine.snapshot("bitcoin").bars[-1].price
+        # A level just above the price and one just below: the next moves will cross one.
+        nxt = [b.price for b in engine._data["bitcoin"][engine._pos["bitcoin"]:][:200]]
+        level = next(p for p in nxt if p != price)
+        level = (level + price) / 2
+        await pilot.press(*f"{level:.3f}", "enter")
+        await pilot.press(*"abc", "enter")
+        await pilot.pause()
+        assert app.screen.levels == [pytest.approx(level, abs=1e-3)]
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert app.prefs.levels["bitcoin"] == [pytest.approx(level, abs=1e-3)]
+        assert json.loads(state.read_text())["ui"]["levels"]["bitcoin"]
+        engine.advance(200)
+        await settle(app, pilot)
+        assert any("Bitcoin above" in n or "Bitcoin below" in n for n in notices(app))
+
+
+@sync
+async def test_errors_become_notifications_not_tracebacks() -> None:
+    engine, app = make()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        engine.emit(ErrorEvent("Network", "connection refused by api.coingecko.com"))
+        engine.emit(ErrorEvent("Network", "connection refused by api.coingecko.com"))
+        await settle(app, pilot)
+        hits = [n for n in notices(app) if "connection refused" in n]
+        assert len(hits) == 1  # the repeat is not stacked
+
+
+@sync
+async def test_status_states_say_what_to_do() -> None:
+    engine, app = make(history=0, mode="LIVE")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        notice = str(app.query_one("#chart-notice").render())
+        assert "Waiting for the first prices of Bitcoin" in notice
+        engine.emit(StatusEvent("coingecko", "rate limited", "HTTP 429 from CoinGecko",
+                                next_update=time.time() + 119, calls_minute=31, limit_minute=30))
+        await settle(app, pilot)
+        notice = str(app.query_one("#chart-notice").render())
+        assert "Rate limited" in notice and "COINGECKO_API_KEY" in notice
+        status = str(app.query_one("#status").render())
+        assert "HTTP 429 from CoinGecko" in status and "31/30/min" in status
+        engine.emit(StatusEvent("coingecko", "offline", "cannot reach api.coingecko.com"))
+        engine.advance(5)
+        await settle(app, pilot)
+        # With data on screen the chart stays and the notice becomes a banner above it.
+        assert not plot(app).data.empty
+        assert "Offline" in str(app.query_one("#chart-banner").render())
+        assert app.query_one("#chart-banner").display
+
+
+@sync
+async def test_remote_engine_gone() -> None:
+    engine, app = make(history=60, mode="REMOTE")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        assert "REMOTE" in str(app.query_one("#header").render())
+        engine.emit(StatusEvent("remote", "offline", "connection to ws://10.0.0.2:8765 lost"))
+        await settle(app, pilot)
+        assert "remote engine is gone" in str(app.query_one("#chart-banner").render())
+
+
+@sync
+async def test_no_coins_left() -> None:
+    engine, app = make(coins=("bitcoin",))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("x", "y")
+        await settle(app, pilot)
+        assert app.selected is None
+        assert "press a" in str(app.query_one("#chart-notice").render()).lower()
+        await pilot.press("j", "w", "h", "e", "R", "A")  # nothing to act on: no crash, no modal
+        await settle(app, pilot)
+        assert len(app.screen_stack) == 1
+
+
+@sync
+async def test_resize_redraws_for_the_new_width() -> None:
+    engine, app = make(history=400)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        small = sum(len(s) for s in plot(app).data.price)
+        await pilot.resize_terminal(200, 60)
+        await pilot.pause(0.3)
+        await settle(app, pilot)
+        big = sum(len(s) for s in plot(app).data.price)
+        assert big > small  # downsampled to the plot width
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.3)
+        await settle(app, pilot)
+        assert sum(len(s) for s in plot(app).data.price) == small

@@ -5,11 +5,11 @@ rows. Everything is in log-return units. For each horizon it keeps running sums 
 model, of persistence -- "no change", which predicts 0 -- and of an EWMA drift), interval hits, and
 a bounded recent history for the median width and the lag diagnostic.
 
-Direction accuracy and the best lag use the model's *raw* mean (before the skill shrinkage of the
-forecaster): shrinking by a factor k > 0 changes neither a sign nor a correlation, and with k = 0
-the raw mean still says what the network believes.
+Direction accuracy uses the model's *raw* mean (before the skill shrinkage of the forecaster):
+shrinking by k > 0 does not change a sign, and with k = 0 the raw mean still says what the network
+believes. The best lag describes the forecast served (the shrunk mean), the one a user sees.
 
-``best_lag`` is the shift L (in bars, 0..max(2, h)) maximising the correlation between the raw
+``best_lag`` is the shift L (in bars, 0..max(2, h)) maximising the correlation between the served
 prediction made at t and the realised label of the prediction made at t - L. A model that copies the
 last realised move (the classic "price shifted by one step") shows up at L >= 1; a shift only counts
 when it beats lag 0 by more than sampling noise (two standard errors of a correlation).
@@ -42,7 +42,7 @@ class _Acc:
     dir_n: int = 0
     in80: int = 0
     in95: int = 0
-    recent: deque[tuple[int, float, float]] = field(default_factory=deque)  # (t, raw, y)
+    recent: deque[tuple[int, float, float]] = field(default_factory=deque)  # (t, pred, y)
     widths: deque[float] = field(default_factory=deque)
 
 
@@ -72,10 +72,10 @@ def best_lag(records: Iterable[tuple[int, float, float]], max_lag: int) -> int:
     for lag in range(max_lag + 1):
         xs: list[float] = []
         ys: list[float] = []
-        for t, raw, _ in recs:
+        for t, pred, _ in recs:
             y = labels.get(t - lag)
             if y is not None:
-                xs.append(raw)
+                xs.append(pred)
                 ys.append(y)
         corrs.append(_corr(xs, ys))
         counts.append(len(xs))
@@ -133,7 +133,7 @@ class Evaluator:
                 a.dir_hits += 1.0
         a.in80 += lo80 <= y <= hi80
         a.in95 += lo95 <= y <= hi95
-        a.recent.append((t, raw, y))
+        a.recent.append((t, pred, y))
         a.widths.append(hi80 - lo80)
 
     def row(self, horizon: int) -> HorizonMetrics:

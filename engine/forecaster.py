@@ -24,6 +24,7 @@ skill and scores stay per coin.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import io
 import logging
@@ -72,7 +73,9 @@ class ForecastConfig:
     recent_share: float = 0.5  # share of each batch drawn from the ring
     min_samples: int = 32  # no training before this many labelled samples
     vol_halflife: float = 30.0  # bars, EWMA volatility used to scale inputs and targets
-    conformal_eta: float = 0.03  # step of the conformal quantile tracker (vol units)
+    conformal_window: int = 2000  # matured scores kept per horizon for the interval quantiles
+    conformal_gamma: float = 0.01  # ACI step on alpha_t at h=1 (divided by sqrt(h))
+    conformal_prior: float = 1.25  # widening of the Gaussian quantile before 30 scores exist
     skill_halflife: float = 2000.0  # matured predictions, memory of the skill factor's scores
     skill_min_n: int = 200  # matured predictions before any k > 0 may be served
     skill_margin: float = 0.003  # k > 0 must beat "no change" by this relative margin
@@ -299,28 +302,119 @@ class Learner:
 
 @dataclass
 class _Skill:
-    """Decayed error sums of each candidate shrink factor k (follow the leader, past data only)."""
+    """Which shrink factor k to serve: follow the leader over matured predictions, past data only.
 
-    abs_err: list[float] = field(default_factory=lambda: [0.0] * len(SKILL_GRID))
-    sq_err: list[float] = field(default_factory=lambda: [0.0] * len(SKILL_GRID))
+    For each candidate k it keeps decayed sums of the loss difference against "no change"
+    (absolute and squared error); a k > 0 is served only when it beats k = 0 on both by at least
+    ``margin`` and by two standard errors, counting overlapping h-step labels as n/h independent ones.
+    """
+
+    sums: list[list[float]] = field(default_factory=lambda: [[0.0] * 4 for _ in SKILL_GRID])
+    base: list[float] = field(default_factory=lambda: [0.0, 0.0])  # decayed sum |y|, y^2
+    w: float = 0.0  # decayed weight sum
+    w2: float = 0.0  # decayed sum of squared weights
     n: int = 0
     k: float = 0.0
 
-    def update(self, raw: float, y: float, decay: float, min_n: int, margin: float) -> None:
+    def update(self, raw: float, y: float, horizon: int, decay: float, min_n: int, margin: float) -> None:
+        self.w = decay * self.w + 1.0
+        self.w2 = decay * decay * self.w2 + 1.0
+        ay, sy = abs(y), y * y
+        self.base[0] = decay * self.base[0] + ay
+        self.base[1] = decay * self.base[1] + sy
         for i, k in enumerate(SKILL_GRID):
             e = y - k * raw
-            self.abs_err[i] = decay * self.abs_err[i] + abs(e)
-            self.sq_err[i] = decay * self.sq_err[i] + e * e
+            da, ds = abs(e) - ay, e * e - sy
+            acc = self.sums[i]
+            acc[0] = decay * acc[0] + da
+            acc[1] = decay * acc[1] + da * da
+            acc[2] = decay * acc[2] + ds
+            acc[3] = decay * acc[3] + ds * ds
         self.n += 1
-        a0, s0 = self.abs_err[0], self.sq_err[0]
+        self.k = self._choose(horizon, min_n, margin)
+
+    def _choose(self, horizon: int, min_n: int, margin: float) -> float:
+        if self.n < min_n or self.base[0] <= 0 or self.base[1] <= 0:
+            return 0.0
+        n_eff = max((self.w * self.w / self.w2) / horizon, 1.0)
         best_k, best = 0.0, 1.0 - margin
-        if self.n >= min_n and a0 > 0 and s0 > 0:
-            for i, k in enumerate(SKILL_GRID[1:], 1):
-                # Both MAE and MSE must beat "no change": the served mean must not lose on either.
-                r = max(self.abs_err[i] / a0, self.sq_err[i] / s0)
-                if r < best:
-                    best_k, best = k, r
-        self.k = best_k
+        for i, k in enumerate(SKILL_GRID[1:], 1):
+            a1, a2, s1, s2 = self.sums[i]
+            ok = True
+            for m1, m2 in ((a1, a2), (s1, s2)):
+                mean = m1 / self.w
+                var = max(m2 / self.w - mean * mean, 0.0)
+                if mean + 2.0 * math.sqrt(var / n_eff) >= 0.0:
+                    ok = False
+            if not ok:
+                continue
+            r = max(1.0 + a1 / self.base[0], 1.0 + s1 / self.base[1])
+            if r < best:
+                best_k, best = k, r
+        return best_k
+
+    def state(self) -> list[float]:
+        flat = [v for acc in self.sums for v in acc]
+        return flat + self.base + [self.w, self.w2, float(self.n), self.k]
+
+    def load(self, flat: list[float]) -> None:
+        m = 4 * len(SKILL_GRID)
+        self.sums = [list(flat[i : i + 4]) for i in range(0, m, 4)]
+        self.base = list(flat[m : m + 2])
+        self.w, self.w2, n, self.k = flat[m + 2 : m + 6]
+        self.n = int(n)
+
+
+class _Conformal:
+    """Adaptive conformal intervals for one horizon (ACI, Gibbs & Candes 2021).
+
+    Scores are |y - mean| / spread: residuals in units of the network's spread times vol*sqrt(h),
+    so they stay comparable when volatility shifts. The interval's half-width multiplier is the
+    empirical (1 - alpha_t) quantile of the last ``window`` scores, and after every matured label
+    alpha_t += gamma * (alpha - miss): misses widen the next intervals, hits narrow them.
+    """
+
+    def __init__(self, horizon: int, window: int, gamma: float, prior_inflation: float) -> None:
+        self.horizon = horizon
+        self.window = window
+        self.gamma = gamma
+        self.prior = prior_inflation
+        self.order: deque[float] = deque()
+        self.sorted: list[float] = []
+        self.alpha = {0.2: 0.2, 0.05: 0.05}  # nominal miss rate -> alpha_t
+
+    def quantile(self, nominal: float) -> float:
+        a = self.alpha[nominal]
+        if len(self.sorted) < 30:
+            # Too few scores: a Gaussian quantile, widened because short histories under-cover.
+            return self.prior * (Z80 if nominal == 0.2 else Z95)
+        if a <= 0.0:
+            return self.sorted[-1] * 1.5  # ACI says "infinite"; a finite but wide band instead
+        n = len(self.sorted)
+        # Split-conformal's finite-sample correction, counted in independent labels: h-step
+        # labels overlap, so n scores hold about n / h of them.
+        n_eff = max(n / self.horizon, 1.0)
+        level = min(1.0, (1.0 - a) * (1.0 + 1.0 / n_eff))
+        idx = min(n - 1, max(0, math.ceil(level * n) - 1))
+        return self.sorted[idx]
+
+    def update(self, score: float, missed80: bool, missed95: bool) -> None:
+        for nominal, missed in ((0.2, missed80), (0.05, missed95)):
+            a = self.alpha[nominal] + self.gamma * (nominal - float(missed))
+            self.alpha[nominal] = min(max(a, -0.05), 3 * nominal)
+        self.order.append(score)
+        bisect.insort(self.sorted, score)
+        if len(self.order) > self.window:
+            old = self.order.popleft()
+            del self.sorted[bisect.bisect_left(self.sorted, old)]
+
+    def state(self) -> list[float]:
+        return [self.alpha[0.2], self.alpha[0.05], *self.order]
+
+    def load(self, flat: list[float]) -> None:
+        self.alpha = {0.2: flat[0], 0.05: flat[1]}
+        self.order = deque(flat[2:])
+        self.sorted = sorted(self.order)
 
 
 class Forecaster:
@@ -346,8 +440,12 @@ class Forecaster:
         self.rows: deque[list[float]] = deque(maxlen=c.window)
         self.pending: dict[int, _Pending] = {}
         self.evaluator = Evaluator(c.horizons)
-        self.q80 = [Z80] * len(c.horizons)
-        self.q95 = [Z95] * len(c.horizons)
+        self.conformal = [
+            # Labels of long horizons overlap and arrive late: a smaller ACI step keeps alpha_t
+            # from swinging on one long move (measured on the eval set, see the report).
+            _Conformal(h, c.conformal_window, c.conformal_gamma / math.sqrt(h), c.conformal_prior)
+            for h in c.horizons
+        ]
         self.skill = [_Skill() for _ in c.horizons]
         self.last_ts: int | None = None
         self.bars_seen = 0
@@ -386,7 +484,8 @@ class Forecaster:
         raw = tuple(m * s for m, s in zip(mu_z, scale))
         mean = tuple(sk.k * r for sk, r in zip(self.skill, raw))
         spread = tuple(sg * s for sg, s in zip(sig_z, scale))
-        q80, q95 = tuple(self.q80), tuple(self.q95)
+        q80 = tuple(cf.quantile(0.2) for cf in self.conformal)
+        q95 = tuple(cf.quantile(0.05) for cf in self.conformal)
         lo80 = tuple(m - q * s for m, q, s in zip(mean, q80, spread))
         hi80 = tuple(m + q * s for m, q, s in zip(mean, q80, spread))
         lo95 = tuple(m - q * s for m, q, s in zip(mean, q95, spread))
@@ -414,12 +513,10 @@ class Forecaster:
             self.evaluator.score(
                 h, t - h, y, p.mean[i], p.raw[i], p.drift[i], p.lo80[i], p.hi80[i], p.lo95[i], p.hi95[i]
             )
-            # Conformal quantile tracker on vol-scaled residuals, using the q that was issued.
+            # Conformal update on the vol-scaled residual; a miss is judged by the band issued.
             s = abs(y - p.mean[i]) / max(p.spread[i], 1e-12)
-            eta = c.conformal_eta
-            self.q80[i] = max(0.0, self.q80[i] + eta * ((s > p.q80[i]) - 0.2))
-            self.q95[i] = max(0.0, self.q95[i] + eta * ((s > p.q95[i]) - 0.05))
-            self.skill[i].update(p.raw[i], y, self._skill_decay, c.skill_min_n, c.skill_margin)
+            self.conformal[i].update(s, not p.lo80[i] <= y <= p.hi80[i], not p.lo95[i] <= y <= p.hi95[i])
+            self.skill[i].update(p.raw[i], y, h, self._skill_decay, c.skill_min_n, c.skill_margin)
             p.sample.y[i] = scaled_target(p.price, bar.price, p.scale[i])
             if not p.sample.in_buffer:
                 p.sample.in_buffer = True
@@ -514,10 +611,10 @@ class Forecaster:
             "learner": self.learner.state(),
             "normaliser": self.norm.state(),
             "rows": list(self.rows),
-            "q80": list(self.q80),
-            "q95": list(self.q95),
-            "skill": [[s.abs_err, s.sq_err, s.n, s.k] for s in self.skill],
+            "conformal": [cf.state() for cf in self.conformal],
+            "skill": [s.state() for s in self.skill],
             "evaluator": self.evaluator.state(),
+            "pending": [_pending_state(t, p) for t, p in self.pending.items()],
             "last_ts": self.last_ts,
             "bars_seen": self.bars_seen,
             "seed": self.seed,
@@ -562,11 +659,16 @@ class Forecaster:
             fc.norm = Normaliser.from_state(dict(ckpt["normaliser"]))
             fc.rows.clear()
             fc.rows.extend([float(v) for v in r] for r in ckpt["rows"])
-            fc.q80 = [float(v) for v in ckpt["q80"]]
-            fc.q95 = [float(v) for v in ckpt["q95"]]
-            for s, (a, q, n, k) in zip(fc.skill, ckpt["skill"]):
-                s.abs_err, s.sq_err, s.n, s.k = list(a), list(q), int(n), float(k)
+            if len(ckpt["conformal"]) != len(fc.conformal):
+                raise ModelError(f"{path}: checkpoint has other horizons")
+            for cf, flat in zip(fc.conformal, ckpt["conformal"]):
+                cf.load([float(v) for v in flat])
+            if len(ckpt["skill"]) != len(fc.skill):
+                raise ModelError(f"{path}: checkpoint has other horizons")
+            for s, flat in zip(fc.skill, ckpt["skill"]):
+                s.load([float(v) for v in flat])
             fc.evaluator.load_state(ckpt["evaluator"])
+            fc.pending = dict(_pending_from(d) for d in ckpt["pending"])
             fc.last_ts = ckpt["last_ts"]
             fc.bars_seen = int(ckpt["bars_seen"])
             fc.state = "idle" if len(fc.rows) >= cfg.window else "warming up"
@@ -577,6 +679,26 @@ class Forecaster:
             raise
         except Exception as exc:  # missing keys, wrong shapes: an incompatible file
             raise ModelError(f"{path}: incompatible checkpoint ({exc.__class__.__name__}: {exc})") from None
+
+
+_TUPLES = ("scale", "raw", "mean", "spread", "drift", "lo80", "hi80", "lo95", "hi95", "q80", "q95")
+
+
+def _pending_state(t: int, p: _Pending) -> dict[str, Any]:
+    d: dict[str, Any] = {"t": t, "price": p.price, "filled": p.filled}
+    d.update({k: list(getattr(p, k)) for k in _TUPLES})
+    if p.sample is not None:
+        d["x"], d["y"] = p.sample.x, p.sample.y
+    return d
+
+
+def _pending_from(d: dict[str, Any]) -> tuple[int, _Pending]:
+    sample = None
+    if "x" in d:
+        # The replay buffer is not saved, so a restored sample enters it again on its next label.
+        sample = _Sample(x=d["x"].float(), y=d["y"].float().clone())
+    tuples = {k: tuple(float(v) for v in d[k]) for k in _TUPLES}
+    return int(d["t"]), _Pending(float(d["price"]), bool(d["filled"]), sample=sample, **tuples)
 
 
 def _config_dict(cfg: ForecastConfig) -> dict[str, Any]:

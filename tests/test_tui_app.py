@@ -269,7 +269,7 @@ async def test_reset_model_asks_first() -> None:
 async def test_window_and_horizon_cycle_and_persist(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     state.write_text(json.dumps({"watchlist": ["bitcoin"]}))
-    engine, app = make(state=state)
+    engine, app = make(history=500, state=state)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
         assert (app.window, app.horizon) == ("6h", 5)
@@ -278,7 +278,11 @@ async def test_window_and_horizon_cycle_and_persist(tmp_path: Path) -> None:
         await settle(app, pilot)
         assert app.window == "24h"
         assert plot(app).data.x1 - plot(app).data.x0 > span
-        await pilot.press("w", "w")
+        await pilot.press("w")
+        await settle(app, pilot)
+        assert app.window == "1h"
+        assert plot(app).data.x1 - plot(app).data.x0 < span
+        await pilot.press("w")
         await settle(app, pilot)
         assert app.window == "6h"
         await pilot.press("h")

@@ -100,7 +100,10 @@ def build_chart(
     future = max([60 * h for h in ahead], default=0)
     # Leave a little room right of "now" even without a forecast, so the last price is visible.
     future = max(future, window_s // 30)
-    x0, x1 = now - window_s, now + future
+    # A young history fills the plot instead of hugging its right edge (at least 30 minutes).
+    span = min(window_s, max(1800.0, now - bars[0].ts))
+    future = min(future, max(int(span) // 4, 60 * horizon))
+    x0, x1 = now - span, now + future
     buckets = max(8, cols * 2)
     price = downsample(((float(b.ts), b.price) for b in bars), x0, x1, buckets, 90.0)
     pred_points = []
@@ -128,10 +131,16 @@ def build_chart(
                 lo_edge.append((x, lo))
                 hi_edge.append((x, hi))
     ys = [y for seg in price + predicted for _, y in seg] + [y for _, y in forward]
-    ys += [y for _, y in lo_edge + hi_edge]
     y_range: tuple[float, float] | None = None
     if ys:
         lo_y, hi_y = min(ys), max(ys)
+        # The band counts too, but a wide early band may not squash the price into a flat line:
+        # it may add at most half the data's own span on each side (beyond that it is clipped).
+        reach = max(hi_y - lo_y, abs(hi_y) * 0.002) * 0.5
+        band_ys = [y for _, y in lo_edge + hi_edge]
+        if band_ys:
+            lo_y = max(min(lo_y, min(band_ys)), lo_y - reach)
+            hi_y = min(max(hi_y, max(band_ys)), hi_y + reach)
         pad = (hi_y - lo_y) * 0.06 or abs(hi_y) * 0.001 or 1.0
         y_range = (lo_y - pad, hi_y + pad)
     band = _band_dots(lo_edge, hi_edge, x0, x1, cols, rows, y_range) if len(lo_edge) > 1 else []
@@ -178,8 +187,8 @@ def _band_dots(
     while x <= end + 1e-9:
         lo, hi = _interp(lo_edge, x), _interp(hi_edge, x)
         y = y_range[0] + dy * (math.floor((lo - y_range[0]) / dy) + 0.5)
-        while y <= hi:
-            if y >= lo:
+        while y <= min(hi, y_range[1]):
+            if y >= max(lo, y_range[0]):
                 dots.append((x, y))
             y += dy
         x += dx

@@ -32,7 +32,9 @@ def verdict(row: HorizonMetrics | None, horizon: int) -> tuple[str, str]:
     if row.best_lag > 0:
         return (f"At {horizon} min the predictions follow the price {row.best_lag} min late: "
                 "a lagged copy, not foresight.", "bad")
-    if row.rel_mae >= 1:
+    if abs(row.rel_mae - 1) < 0.005:
+        return (f"At {horizon} min the model is no better than \"no change\" yet (n={row.n}).", "bad")
+    if row.rel_mae > 1:
         worse = (row.rel_mae - 1) * 100
         return (f"At {horizon} min the model is worse than \"no change\" (errors {worse:.0f}% larger, "
                 f"n={row.n}): do not trust its direction.", "bad")

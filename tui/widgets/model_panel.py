@@ -28,6 +28,9 @@ class ModelPanel(Vertical):
     ModelPanel > ProgressBar { height: 1; display: none; }
     ModelPanel.-progress > ProgressBar { display: block; }
     ModelPanel > Sparkline { height: 1; }
+    ModelPanel.-no-loss > Sparkline { display: none; }
+    .-tall ModelPanel > Sparkline { height: 3; }
+    ModelPanel ProgressBar Bar { width: 20; }
     ModelPanel > #model-stats { height: auto; }
     """
 
@@ -47,6 +50,7 @@ class ModelPanel(Vertical):
             stats.update("")
             spark.data = []
             self.set_class(False, "-progress")
+            self.set_class(True, "-no-loss")
             return
         colour = {"training": pal.up, "paused": pal.warning, "rolled back": pal.down}.get(
             train.state, pal.accent
@@ -61,6 +65,7 @@ class ModelPanel(Vertical):
         if show_progress:
             self.query_one(ProgressBar).update(total=1.0, progress=max(0.0, min(1.0, train.progress or 0.0)))
         spark.data = list(train.losses)
+        self.set_class(not train.losses, "-no-loss")
         loss = format_compact(train.loss) if train.loss is not None else "–"
         step_ms = f"{train.step_ms:.1f} ms" if train.step_ms is not None else "–"
         lr = f"{train.lr:.0e}" if train.lr is not None else "–"

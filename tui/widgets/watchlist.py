@@ -64,7 +64,7 @@ class Watchlist(Widget, can_focus=True):
 
     def columns(self, width: int) -> list[str]:
         """The optional columns that fit in ``width`` cells, most useful first."""
-        label_w = max([len(r.label) for r in self.rows] + [4])
+        label_w = min(10, max([len(r.label) for r in self.rows] + [4]))
         price_w = max([len(format_price(r.price)) for r in self.rows] + [8])
         used = 2 + label_w + 1 + price_w + 1 + 7
         cols = []
@@ -77,9 +77,11 @@ class Watchlist(Widget, can_focus=True):
     def render(self) -> Table:
         width = self.size.width or 40
         cols = self.columns(width)
-        table = Table(box=None, padding=(0, 1), pad_edge=False, expand=True, show_edge=False)
+        table = Table(box=None, padding=(0, 1), collapse_padding=True, pad_edge=False,
+                      expand=False, show_edge=False)
         table.add_column("#", style="dim", width=1, no_wrap=True)
-        table.add_column("coin", no_wrap=True, overflow="ellipsis", ratio=1, min_width=4)
+        label_w = min(10, max([len(r.label) for r in self.rows] + [4]))
+        table.add_column("coin", no_wrap=True, overflow="ellipsis", min_width=label_w)
         table.add_column("price", justify="right", no_wrap=True)
         table.add_column(self.window, justify="right", no_wrap=True, min_width=6)
         if "fc" in cols:

@@ -1,0 +1,130 @@
+"""Snapshot tests (pytest-textual-snapshot) of the main states at 80x24 and 160x48, on the fake engine.
+
+Update after an intended visual change with ``pytest tests/test_tui_snapshots.py --snapshot-update``
+and look at the SVGs before committing them. The Textual version is pinned for these to stay valid.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable
+
+import pytest
+
+from engine.events import ErrorEvent, StatusEvent
+from tests.fake_engine import FakeEngine
+from tui.app import CryptoApp
+
+SIZES = [(80, 24), (160, 48)]
+# A fixed wall clock for the status times, so the pictures do not change from run to run.
+T0 = 1_522_900_000.0
+
+
+@pytest.fixture(autouse=True)
+def utc() -> Any:
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if old is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
+
+
+def app_with(history: int, mode: str = "DEMO", **kw: Any) -> tuple[FakeEngine, CryptoApp]:
+    engine = FakeEngine(history=history, mode=mode, **kw)
+    return engine, CryptoApp(engine)
+
+
+def settle(app: CryptoApp, then: Callable[[], None] | None = None) -> Callable[[Any], Any]:
+    async def run_before(pilot: Any) -> None:
+        await pilot.pause()
+        if then is not None:
+            then()
+        await pilot.pause()
+        app.flush()
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_main(snap_compare: Any, size: tuple[int, int]) -> None:
+    _, app = app_with(400)
+    assert snap_compare(app, terminal_size=size, run_before=settle(app))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_first_start_no_data(snap_compare: Any, size: tuple[int, int]) -> None:
+    engine, app = app_with(0, mode="LIVE")
+    status = StatusEvent("coingecko", "connecting", "first poll of 3 coins", next_update=T0 + 42)
+    assert snap_compare(app, terminal_size=size, run_before=settle(app, lambda: engine.emit(status)))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_warming_up(snap_compare: Any, size: tuple[int, int]) -> None:
+    _, app = app_with(12)
+    assert snap_compare(app, terminal_size=size, run_before=settle(app))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_rate_limited_without_data(snap_compare: Any, size: tuple[int, int]) -> None:
+    engine, app = app_with(0, mode="LIVE")
+    status = StatusEvent("coingecko", "rate limited", "HTTP 429: retry after 119 s",
+                         last_update=T0 - 300, next_update=T0 + 119, calls_minute=30,
+                         calls_month=1204, limit_minute=30, limit_month=10000)
+    assert snap_compare(app, terminal_size=size, run_before=settle(app, lambda: engine.emit(status)))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_offline_with_data(snap_compare: Any, size: tuple[int, int]) -> None:
+    engine, app = app_with(300, mode="LIVE")
+    status = StatusEvent("coingecko", "offline", "cannot reach api.coingecko.com",
+                         last_update=T0, next_update=T0 + 30)
+    assert snap_compare(app, terminal_size=size, run_before=settle(app, lambda: engine.emit(status)))
+
+
+def test_remote_engine_gone(snap_compare: Any) -> None:
+    engine, app = app_with(200, mode="REMOTE")
+    status = StatusEvent("remote", "offline", "connection to ws://127.0.0.1:8765 lost")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settle(app, lambda: engine.emit(status)))
+
+
+def test_unknown_coin(snap_compare: Any) -> None:
+    engine, app = app_with(200)
+
+    def add() -> None:
+        engine.add_coin("notacoin")
+        app.select("notacoin")
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settle(app, add))
+
+
+def test_error_notification(snap_compare: Any) -> None:
+    engine, app = app_with(200)
+    err = ErrorEvent("Rate limited", "CoinGecko answered 429; waiting 119 s before the next call")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settle(app, lambda: engine.emit(err)))
+
+
+@pytest.mark.parametrize("keys", [("question_mark",), ("x",), ("R",), ("A",)],
+                         ids=["help", "remove", "reset", "alerts"])
+def test_modals(snap_compare: Any, keys: tuple[str, ...]) -> None:
+    _, app = app_with(200)
+    assert snap_compare(app, terminal_size=(80, 24), press=keys, run_before=settle(app))
+
+
+def test_add_coin_results(snap_compare: Any) -> None:
+    _, app = app_with(200)
+
+    async def run_before(pilot: Any) -> None:
+        await settle(app)(pilot)
+        await pilot.press("a", *"coin")
+        screen = app.screen
+        screen.search("coin")  # type: ignore[attr-defined]
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

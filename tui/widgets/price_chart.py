@@ -75,10 +75,11 @@ class ChartPlot(PlotextPlot):
         if data.band:
             plt.scatter([p[0] for p in data.band], [p[1] for p in data.band], marker="·",
                         color=pal.rgb("primary"))
-        for seg in data.predicted:
-            plt.plot([p[0] for p in seg], [p[1] for p in seg], marker="braille", color=pal.rgb("warning"))
         for seg in data.price:
             plt.plot([p[0] for p in seg], [p[1] for p in seg], marker="braille", color=pal.rgb("accent"))
+        # Predictions go over the price, so a prediction that merely lags the price shows as such.
+        for seg in data.predicted:
+            plt.plot([p[0] for p in seg], [p[1] for p in seg], marker="braille", color=pal.rgb("warning"))
         if len(data.forward) > 1:
             plt.plot([p[0] for p in data.forward], [p[1] for p in data.forward], marker="braille",
                      color=pal.rgb("up"))

@@ -11,7 +11,8 @@ import logging
 import math
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from engine.errors import StoreError
@@ -106,6 +107,30 @@ class Store:
         with self._lock:
             self._db.close()
 
+    @contextmanager
+    def _write(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction under the lock; a failed write becomes a StoreError that says why.
+
+        SQLite rolls a transaction back by itself on some errors (a full disk among them), so an
+        unconditional ROLLBACK would raise "no transaction is active" and hide the real reason.
+        """
+        with self._lock:
+            try:
+                self._db.execute("BEGIN")
+                yield self._db
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                hint = ""
+                if any(w in str(exc) for w in ("disk", "full", "readonly")):
+                    hint = " (is the disk full, or the data dir read-only?)"
+                raise StoreError(f"cannot {what} in {self.path}: {exc}{hint}") from None
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
     # Bars ----------------------------------------------------------------------------------------
     def add_bars(self, bars: Iterable[Bar]) -> int:
         """Insert bars; a re-delivered minute is ignored, except that a real bar replaces a filled one.
@@ -118,23 +143,18 @@ class Store:
         ]
         if not rows:
             return 0
-        with self._lock:
-            before = self._db.total_changes
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany(
-                    "INSERT INTO bars VALUES (?,?,?,?,?,?,?,?,?) "
-                    "ON CONFLICT (coin, ts) DO UPDATE SET price=excluded.price, open=excluded.open, "
-                    "high=excluded.high, low=excluded.low, volume=excluded.volume, "
-                    "source=excluded.source, filled=0 "
-                    "WHERE bars.filled=1 AND excluded.filled=0",
-                    rows,
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            return self._db.total_changes - before
+        with self._write("store bars") as db:
+            before = db.total_changes
+            db.executemany(
+                "INSERT INTO bars VALUES (?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (coin, ts) DO UPDATE SET price=excluded.price, open=excluded.open, "
+                "high=excluded.high, low=excluded.low, volume=excluded.volume, "
+                "source=excluded.source, filled=0 "
+                "WHERE bars.filled=1 AND excluded.filled=0",
+                rows,
+            )
+            changed = db.total_changes - before
+        return changed
 
     def bars(self, coin: str, since: int | None = None, limit: int | None = None) -> list[Bar]:
         """Bars of ``coin`` in time order: those at or after ``since``, or the newest ``limit``."""
@@ -191,31 +211,26 @@ class Store:
             )
             for i, h in enumerate(fc.horizons)
         ]
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO predictions "
-                    "(coin, made_ts, horizon, target_ts, base_price, mean, lo80, hi80, lo95, hi95) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    rows,
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._write("store a forecast") as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO predictions "
+                "(coin, made_ts, horizon, target_ts, base_price, mean, lo80, hi80, lo95, hi95) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
 
     def record_outcome(self, bar: Bar) -> int:
         """Fill in the realised log return of every prediction about ``bar``'s minute."""
         if bar.filled:
             return 0
-        with self._lock:
-            cur = self._db.execute(
+        with self._write("record an outcome") as db:
+            cur = db.execute(
                 "UPDATE predictions SET outcome = ln(? / base_price) "
                 "WHERE coin=? AND target_ts=? AND outcome IS NULL",
                 (bar.price, bar.coin, bar.ts),
             )
-            return int(cur.rowcount)
+            changed = int(cur.rowcount)
+        return changed
 
     def forecasts(self, coin: str, since: int | None = None) -> list[ForecastEvent]:
         """Stored forecasts of ``coin`` (made at or after ``since``), rebuilt as events, oldest first."""
@@ -267,12 +282,10 @@ class Store:
             ).fetchall()
 
     def delete_coin(self, coin: str, *, predictions_only: bool = False) -> None:
-        with self._lock:
-            self._db.execute("BEGIN")
-            self._db.execute("DELETE FROM predictions WHERE coin=?", (coin,))
+        with self._write(f"delete {coin}") as db:
+            db.execute("DELETE FROM predictions WHERE coin=?", (coin,))
             if not predictions_only:
-                self._db.execute("DELETE FROM bars WHERE coin=?", (coin,))
-            self._db.execute("COMMIT")
+                db.execute("DELETE FROM bars WHERE coin=?", (coin,))
 
     def integrity_ok(self) -> bool:
         with self._lock:

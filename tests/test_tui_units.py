@@ -1,0 +1,125 @@
+"""Unit tests of the TUI's pure parts: chart preparation, alert rules, saved preferences, notices."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from engine.events import Bar, CoinSnapshot, ForecastEvent, StatusEvent
+from tests.fake_engine import FakeEngine
+from tui.alerts import AlertChecker
+from tui.chart_data import build_chart, downsample
+from tui.commands import COMMANDS, all_bindings
+from tui.notices import notice_for
+from tui.prefs import Prefs, load_prefs, save_prefs
+
+
+def test_downsample_keeps_last_per_bucket_and_cuts_gaps() -> None:
+    pts = [(float(60 * i), float(i)) for i in range(100)]
+    pts += [(float(60 * i), float(i)) for i in range(200, 300)]  # 100 missing minutes
+    segs = downsample(pts, 0.0, 60.0 * 300, 50, 90.0)
+    assert len(segs) == 2  # the hole is a hole, not a line across it
+    assert sum(len(s) for s in segs) <= 50
+    assert segs[0][-1] == (60.0 * 99, 99.0)  # each segment ends on its real last point
+    assert segs[1][-1] == (60.0 * 299, 299.0)
+
+
+def test_downsample_one_missing_minute_is_visible_only_when_wider_than_a_column() -> None:
+    pts = [(60.0 * i, 1.0) for i in range(10)] + [(60.0 * i, 1.0) for i in range(11, 20)]
+    assert len(downsample(pts, 0, 60 * 20, 100, 90.0)) == 2
+    assert len(downsample(pts, 0, 60 * 20, 4, 90.0)) == 1
+
+
+def test_chart_of_real_demo_data_has_the_overnight_gap() -> None:
+    engine = FakeEngine(coins=("bitcoin",), history=1200)  # crosses the 16:50 -> 00:00 gap
+    snap = engine.snapshot("bitcoin")
+    data = build_chart(snap, 5, 24 * 3600, 100, 20)
+    assert len(data.price) >= 2
+    assert data.now == snap.bars[-1].ts
+    assert data.last_price == snap.bars[-1].price
+
+
+def test_forward_forecast_and_band() -> None:
+    bars = tuple(Bar("x", 60 * i, 100.0 + (i % 3)) for i in range(120))
+    f = ForecastEvent("x", 60 * 119, 101.0, (1, 5, 15, 60), (0.0, 0.001, 0.002, 0.004),
+                      (-0.001, -0.002, -0.004, -0.008), (0.001, 0.004, 0.008, 0.016))
+    data = build_chart(CoinSnapshot("x", bars, (f,)), 5, 3600, 60, 20)
+    xs = [x for x, _ in data.forward]
+    assert xs[0] == f.ts and xs[1] == f.ts + 60
+    assert data.forward[1][1] == f.price_at(1)
+    lo, hi = data.band_edges
+    assert all(lo_y <= m <= hi_y for (_, lo_y), (_, hi_y), (_, m) in zip(lo, hi, data.forward))
+    assert data.band and all(f.ts <= x <= data.x1 for x, _ in data.band)
+    # A stale forecast (model reset, source stalled) is not drawn from "now".
+    old = ForecastEvent("x", 60 * 100, 101.0, (1, 5), (0.0, 0.001))
+    assert build_chart(CoinSnapshot("x", bars, (old,)), 5, 3600, 60, 20).forward == []
+
+
+def test_empty_snapshot() -> None:
+    data = build_chart(CoinSnapshot("x"), 5, 3600, 60, 20)
+    assert data.empty and data.y_range is None
+
+
+def test_level_alert_fires_on_crossing_only() -> None:
+    ch = AlertChecker()
+    bars = [Bar("b", 60 * i, p) for i, p in enumerate([99.0, 99.5, 100.5, 101.0, 99.0])]
+    fired = [a for b in bars for a in ch.check(b, [100.0], 5, False, "B")]
+    assert [a.title for a in fired] == ["B above 100.00", "B below 100.00"]
+
+
+def test_surprise_alert_outside_95_band_and_quiet_after() -> None:
+    ch = AlertChecker()
+    f = ForecastEvent("b", 0, 100.0, (1,), (0.0,), (-0.01,), (0.01,), (-0.02,), (0.02,))
+    ch.add_forecast(f)
+    assert ch.check(Bar("b", 60, 101.0), [], 1, True, "B") == []  # inside the band
+    ch.add_forecast(ForecastEvent("b", 60, 101.0, (1,), (0.0,), lo95=(-0.02,), hi95=(0.02,)))
+    out = ch.check(Bar("b", 120, 110.0), [], 1, True, "B")
+    assert [a.kind for a in out] == ["surprise"]
+    ch.add_forecast(ForecastEvent("b", 120, 110.0, (1,), (0.0,), lo95=(-0.02,), hi95=(0.02,)))
+    assert ch.check(Bar("b", 180, 130.0), [], 1, True, "B") == []  # quiet period
+    assert ch.check(Bar("b", 240, 130.0), [], 1, False, "B") == []  # switched off
+
+
+def test_prefs_round_trip_and_keep_other_keys(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps({"watchlist": ["bitcoin"], "ui": {"window": "bogus"}}))
+    p = load_prefs(path)
+    assert p.window == "6h"  # an invalid value falls back to the default
+    p.horizon, p.window, p.levels, p.bell = 15, "24h", {"bitcoin": [70000.0]}, True
+    save_prefs(path, p)
+    data = json.loads(path.read_text())
+    assert data["watchlist"] == ["bitcoin"]
+    assert load_prefs(path) == p
+
+
+def test_prefs_survive_a_damaged_file(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    path.write_text("{not json")
+    assert load_prefs(path) == Prefs()
+    save_prefs(tmp_path / "missing-dir" / "state.json", Prefs(window="1h"))
+    assert load_prefs(tmp_path / "missing-dir" / "state.json").window == "1h"
+
+
+def test_every_command_has_a_binding_and_keys_are_unique() -> None:
+    keys = [b.key for b in all_bindings()]
+    assert len(keys) == len(set(keys))
+    for required in ("up", "down", "j", "k", "left_square_bracket", "right_square_bracket",
+                     "1", "9", "a", "x", "w", "h", "p", "R", "e", "q", "question_mark", "A"):
+        assert required in keys
+    assert all(c.description for c in COMMANDS)
+
+
+def test_notices_say_what_to_do() -> None:
+    rl = StatusEvent("coingecko", "rate limited", "HTTP 429")
+    head, body = notice_for(mode="LIVE", coin="bitcoin", name="Bitcoin", status=rl,
+                            has_data=False, unknown=False) or ("", "")
+    assert head == "Rate limited" and "COINGECKO_API_KEY" in body
+    assert notice_for(mode="LIVE", coin="bitcoin", name="Bitcoin",
+                      status=StatusEvent("coingecko", "ok"), has_data=True, unknown=False) is None
+    head, _ = notice_for(mode="LIVE", coin="bitcoin", name="Bitcoin",
+                         status=StatusEvent("coingecko", "ok", "backfilling 1 day"),
+                         has_data=False, unknown=False) or ("", "")
+    assert head.startswith("Fetching recent history")
+    head, _ = notice_for(mode="DEMO", coin=None, name="", status=None, has_data=False,
+                         unknown=False) or ("", "")
+    assert head == "No coins in the watchlist"

@@ -76,11 +76,31 @@ class Store:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=10000")
             self._migrate()
+            self._probe_write()
+        except StoreError:
+            self._db.close()
+            raise
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise StoreError(
                 f"database {self.path} is unreadable ({exc}); it was left untouched - "
                 "move it away to start fresh"
+            ) from None
+
+    def _probe_write(self) -> None:
+        # A read-only file (or dir) opens and reads fine and only fails at the first write, which
+        # would lose every bar quietly; rewriting the header's version finds out now.
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(f"PRAGMA user_version={version}")
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise StoreError(
+                f"database {self.path} cannot be written ({exc}); check the permissions of the "
+                "file and its folder"
             ) from None
 
     def _migrate(self) -> None:

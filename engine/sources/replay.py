@@ -55,7 +55,9 @@ class CsvReport:
 def read_csv(path: Path, coin: str, source: str = "replay") -> CsvReport:
     """Parse a bar CSV; raise ConfigError if the file cannot be used at all."""
     try:
-        fh = open(path, newline="", encoding="utf-8")
+        # Undecodable bytes become U+FFFD so only their row is rejected ("not a number"); strict
+        # decoding fails a whole 8 KiB block at once, and with it the entire file.
+        fh = open(path, newline="", encoding="utf-8", errors="replace")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror or exc.__class__.__name__})") from None
     bars: list[Bar] = []

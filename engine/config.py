@@ -7,7 +7,10 @@ alerts) lives in the data dir, in ``state.json``.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
+import stat
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,6 +24,7 @@ APP = "cryptotui"
 DEFAULT_COINS = ("bitcoin", "ethereum", "solana")
 DEMO_COINS = ("bitcoin", "ethereum", "litecoin")
 DEFAULT_HORIZONS = (1, 5, 15, 60)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 PUBLIC_API = "https://api.coingecko.com/api/v3"
 PRO_API = "https://pro-api.coingecko.com/api/v3"
@@ -135,9 +139,46 @@ _FILE_KEYS: dict[str, type | tuple[type, ...]] = {
 
 
 def _toml_line(text: str, key: str) -> int | None:
+    # A bare or quoted key at the start of a line; "vs" must not match "vs_extra = ...".
+    pattern = re.compile(rf"""^\s*(["']?){re.escape(key)}\1\s*=""")
     for i, line in enumerate(text.splitlines(), 1):
-        if line.strip().startswith(key) and "=" in line:
+        if pattern.match(line):
             return i
+    return None
+
+
+def _decode_error_line(text: str, exc: tomllib.TOMLDecodeError) -> str:
+    # Python 3.11's tomllib says "at end of document" without a line number; name the last line.
+    message = str(exc)
+    if "at end of document" in message:
+        return f"{message}, line {max(1, len(text.splitlines()))}"
+    return message
+
+
+def _check_value(key: str, value: Any) -> str | None:
+    """Why a (well-typed) config value is unusable, or None."""
+    if key in ("speed", "poll_seconds"):
+        if not (math.isfinite(value) and value > 0):
+            return "must be a number > 0"
+    elif key in ("calls_per_minute", "calls_per_month") and value < 1:
+        return "must be at least 1"
+    elif key == "train_steps_per_minute" and value < 0:
+        return "must be 0 or more"
+    elif key == "log_level" and value.upper() not in LOG_LEVELS:
+        return f"expected one of {', '.join(LOG_LEVELS)}"
+    elif key == "api_plan" and value.strip().lower() not in ("demo", "pro"):
+        return "expected demo or pro"
+    elif key == "source" and value not in ("coingecko", "kraken", "replay"):
+        return "expected coingecko, kraken or replay"
+    elif key == "vs" and not (value.strip() and value.strip().isalnum()):
+        return "expected a currency code like usd"
+    elif key == "api_url" and not value.startswith(("http://", "https://")):
+        return "expected an http:// or https:// URL"
+    elif key == "kraken_url" and not value.startswith(("ws://", "wss://")):
+        return "expected a ws:// or wss:// URL"
+    elif key == "api_key" and (not value or any(ch.isspace() or not ch.isprintable() for ch in value)):
+        # Never echo the value: it is a secret.
+        return "must be a non-empty key without spaces or control characters"
     return None
 
 
@@ -152,8 +193,12 @@ def load_config_file(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        raise ConfigError(f"{path}: invalid TOML: {_decode_error_line(text, exc)}") from None
     section = data.get("cryptotui", data)
+    if not isinstance(section, dict):
+        line = _toml_line(text, "cryptotui")
+        where = f"{path}" + (f", line {line}" if line else "")
+        raise ConfigError(f"{where}: key 'cryptotui' must be a table ([cryptotui])")
     out: dict[str, Any] = {}
     for key, value in section.items():
         if key == "cryptotui" or key == "alerts":
@@ -165,8 +210,53 @@ def load_config_file(path: Path) -> dict[str, Any]:
             raise ConfigError(f"{where}: unknown key {key!r}")
         if not isinstance(value, expected) or isinstance(value, bool) and expected is not bool:
             raise ConfigError(f"{where}: key {key!r} has the wrong type ({type(value).__name__})")
+        try:
+            if key == "coins":
+                parse_coins(value)
+            elif key == "horizons":
+                parse_horizons(value)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: key {key!r}: {exc.msg}") from None
+        problem = _check_value(key, value)
+        if problem:
+            raise ConfigError(f"{where}: key {key!r} {problem}")
+        if key == "log_level":
+            value = value.upper()
+        elif key == "api_plan":
+            value = value.strip().lower()
         out[key] = value
     return out
+
+
+def check_permissions(path: Path) -> str | None:
+    """A warning when the config file holds an API key and others may read it, else None.
+
+    The CLI calls this once at start and shows the message; nothing is changed on disk (the file
+    is the user's).
+    """
+    if os.name != "posix":
+        return None  # NTFS ACLs do not map to mode bits
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    if not mode & 0o077:
+        return None
+    try:
+        data = tomllib.loads(text)
+        section = data.get("cryptotui", data)
+        has_key = isinstance(section, dict) and bool(section.get("api_key"))
+    except tomllib.TOMLDecodeError:
+        # Unparsable files are reported elsewhere; still warn if a key seems to be in there.
+        has_key = _toml_line(text, "api_key") is not None
+    if not has_key:
+        return None
+    who = "everyone" if mode & 0o007 else "your group"
+    return (
+        f"{path} holds an API key and is readable by {who} (mode {stat.S_IMODE(mode):o}); "
+        f"run: chmod 600 {path}"
+    )
 
 
 def parse_coins(value: str | list[Any]) -> tuple[str, ...]:

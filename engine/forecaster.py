@@ -64,9 +64,10 @@ class ForecastConfig:
     hidden: int = 24  # LSTM width
     steps_per_minute: int = 2  # gradient steps per new bar (live and backtest alike)
     batch: int = 32
-    lr: float = 1e-3  # constant Adam learning rate
+    lr: float = 3e-4  # constant Adam learning rate
     grad_clip: float = 1.0
     beta: float = 0.5  # beta-NLL weight exponent
+    mean_penalty: float = 1.0  # ridge on the predicted mean (vol units): "no change" unless learned
     ema_decay: float = 0.99  # serving copy of the weights
     recent_size: int = 256  # replay: ring of the newest samples
     reservoir_size: int = 2048  # replay: uniform reservoir of everything older
@@ -77,7 +78,7 @@ class ForecastConfig:
     conformal_gamma: float = 0.01  # ACI step on alpha_t at h=1 (divided by sqrt(h))
     conformal_prior: float = 1.25  # widening of the Gaussian quantile before 30 scores exist
     skill_halflife: float = 2000.0  # matured predictions, memory of the skill factor's scores
-    skill_min_n: int = 200  # matured predictions before any k > 0 may be served
+    skill_min_n: int = 100  # independent labels (matured / h) before any k > 0 may be served
     skill_margin: float = 0.003  # k > 0 must beat "no change" by this relative margin
     spike_factor: float = 8.0  # divergence guard: loss above ewma + factor * (spread + 0.5)
     guard_every: int = 50  # steps between snapshots of the last good state
@@ -225,6 +226,8 @@ class Learner:
                 g["lr"] = self.lr
             mu, log_sigma = self.model(x)
             loss = beta_nll(mu, log_sigma, y, mask, c.beta)
+            if c.mean_penalty > 0:
+                loss = loss + c.mean_penalty * (mu**2).mean()
             lv = float(loss.detach())
             why = ""
             if not math.isfinite(lv):
@@ -306,7 +309,8 @@ class _Skill:
 
     For each candidate k it keeps decayed sums of the loss difference against "no change"
     (absolute and squared error); a k > 0 is served only when it beats k = 0 on both by at least
-    ``margin`` and by two standard errors, counting overlapping h-step labels as n/h independent ones.
+    ``margin`` and by 2.5 standard errors, counting overlapping h-step labels as n/h independent
+    ones, and only once ``min_n`` such independent labels exist.
     """
 
     sums: list[list[float]] = field(default_factory=lambda: [[0.0] * 4 for _ in SKILL_GRID])
@@ -334,9 +338,9 @@ class _Skill:
         self.k = self._choose(horizon, min_n, margin)
 
     def _choose(self, horizon: int, min_n: int, margin: float) -> float:
-        if self.n < min_n or self.base[0] <= 0 or self.base[1] <= 0:
+        n_eff = (self.w * self.w / self.w2) / horizon
+        if n_eff < min_n or self.base[0] <= 0 or self.base[1] <= 0:
             return 0.0
-        n_eff = max((self.w * self.w / self.w2) / horizon, 1.0)
         best_k, best = 0.0, 1.0 - margin
         for i, k in enumerate(SKILL_GRID[1:], 1):
             a1, a2, s1, s2 = self.sums[i]
@@ -344,7 +348,7 @@ class _Skill:
             for m1, m2 in ((a1, a2), (s1, s2)):
                 mean = m1 / self.w
                 var = max(m2 / self.w - mean * mean, 0.0)
-                if mean + 2.0 * math.sqrt(var / n_eff) >= 0.0:
+                if mean + 2.5 * math.sqrt(var / n_eff) >= 0.0:
                     ok = False
             if not ok:
                 continue

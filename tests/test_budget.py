@@ -15,6 +15,7 @@ from engine.sources.budget import (
     Budget,
     backoff_delay,
     limits_for,
+    load_state,
     next_month_start,
     plan_name,
     retry_after_seconds,
@@ -149,3 +150,25 @@ def test_ten_minute_run_stops_at_the_monthly_budget_and_says_so():
     assert last.message.startswith("the monthly budget of 6 calls is used up; CoinGecko polling")
     errors = [e for e in out if isinstance(e, ErrorEvent)]
     assert len(errors) == 1 and errors[0].title == "Request budget"
+
+
+def test_the_monthly_count_survives_a_restart(tmp_path):
+    path = tmp_path / "budget.json"
+    sim = Sim()
+    with FakeCoinGecko(clock=sim.clock) as cg:
+        settings = Settings(api_url=cg.url, api_key="CG-" + "x" * 20)
+
+        def make() -> CoinGeckoSource:
+            return CoinGeckoSource(
+                settings, clock=sim.clock, sleep=sim.sleep, last_bar_ts=lambda c: None,
+                budget_file=path,
+            )
+
+        sim.run(make(), ("bitcoin",), 180)  # 3 polls + 1 backfill
+        assert load_state(path) == {"month": "2026-09", "month_used": 4}
+        second = make()
+        assert second.budget.counts() == (0, 4)
+        sim.run(second, ("bitcoin",), 60)
+    assert load_state(path)["month_used"] == 6  # a poll and (no store here) a backfill again
+    path.write_text("{not json")
+    assert load_state(path) == {}

@@ -173,6 +173,7 @@ def test_429_variants_are_honoured(cg, sim, fault, options, wait):
         ("status", {"status": 500}, "error", "CoinGecko server error (HTTP 500)"),
         ("status", {"status": 502}, "error", "CoinGecko server error (HTTP 502)"),
         ("html_5xx", {"status": 503}, "error", "HTTP 503, an HTML error page"),
+        ("html_5xx", {"status": 200}, "error", "got an HTML page instead of JSON (HTTP 200)"),
         ("truncated", {}, "error", "not valid JSON (truncated?)"),
         ("wrong_shape", {}, "error", "unexpected shape"),
         ("reset", {}, "offline", "connection reset"),

@@ -118,7 +118,7 @@ def test_survives_a_dropped_connection_and_re_subscribes_without_duplicates(kr):
         assert [b.ts for b in run.bars(coin)] == [MINUTES[i] for i in (0, 1, 3, 4, 5)]
     assert kr.subscribed(1) == kr.subscribed(2) == {"BTC/USD", "ETH/USD"}
     offline = [s for s in run.out if isinstance(s, StatusEvent) and s.state == "offline"]
-    assert offline[0].message.startswith("offline: connection closed by Kraken (code 1006)")
+    assert offline[0].message.startswith("offline: connection lost (code 1006)")
     assert "reconnecting in 1 s" in offline[0].message
     assert waits and waits[0] == pytest.approx(0.75)  # backoff 1 s step, jittered with rng=0.5
     errors = [e for e in run.out if isinstance(e, ErrorEvent)]

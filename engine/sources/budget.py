@@ -10,6 +10,8 @@ Thread-safe: the poller and the search worker share one budget.
 from __future__ import annotations
 
 import email.utils
+import json
+import os
 import random
 import threading
 import time
@@ -17,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 # Plan defaults (calls per minute, calls per month; None: no monthly cap). Keyless is per IP and
@@ -96,9 +99,16 @@ class Budget:
         self._blocked_until = 0.0
 
     @classmethod
-    def for_settings(cls, settings: Any, *, clock: Callable[[], float] = time.time) -> Budget:
+    def for_settings(
+        cls,
+        settings: Any,
+        *,
+        clock: Callable[[], float] = time.time,
+        month_used: int = 0,
+        month: str | None = None,
+    ) -> Budget:
         per_minute, per_month = limits_for(settings)
-        return cls(per_minute, per_month, clock=clock)
+        return cls(per_minute, per_month, clock=clock, month_used=month_used, month=month)
 
     def _roll(self, now: float) -> None:
         while self._recent and now - self._recent[0] >= MINUTE:
@@ -141,6 +151,30 @@ class Budget:
         """What to persist so the monthly count survives a restart: ``Budget(..., **state)``."""
         with self._lock:
             return {"month": self._month, "month_used": self._month_used}
+
+
+def load_state(path: Path | None) -> dict[str, Any]:
+    """The persisted monthly count (``Budget.state()``); a missing or damaged file counts as none."""
+    if path is None:
+        return {}
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    month, used = data.get("month"), data.get("month_used")
+    if not isinstance(month, str) or not isinstance(used, int) or isinstance(used, bool) or used < 0:
+        return {}
+    return {"month": month, "month_used": used}
+
+
+def save_state(path: Path, state: dict[str, Any]) -> None:
+    """Write the monthly count atomically (temp file + rename), so a crash never leaves half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(state), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def backoff_delay(
@@ -208,9 +242,11 @@ __all__ = [
     "Reservation",
     "backoff_delay",
     "limits_for",
+    "load_state",
     "month_key",
     "next_month_start",
     "plan_name",
     "retry_after_seconds",
+    "save_state",
 ]
 

@@ -20,6 +20,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -31,7 +32,14 @@ from engine.errors import ApiError, NetworkError, ParseError, RateLimited, Sourc
 from engine.events import Bar, CoinsEvent, ErrorEvent, StatusEvent
 from engine.redact import redact, register_secret
 from engine.sources.base import Emit
-from engine.sources.budget import Budget, backoff_delay, plan_name, retry_after_seconds
+from engine.sources.budget import (
+    Budget,
+    backoff_delay,
+    load_state,
+    plan_name,
+    retry_after_seconds,
+    save_state,
+)
 from engine.sources.coins import symbol_of
 
 log = logging.getLogger(__name__)
@@ -173,6 +181,7 @@ class CoinGeckoSource:
         backfill_after: float = 3600.0,
         max_fill_gap: float = 900.0,
         stale_after: float = 180.0,
+        budget_file: Path | None = None,
     ) -> None:
         register_secret(settings.api_key)
         self.settings = settings
@@ -184,7 +193,12 @@ class CoinGeckoSource:
         self._clock = clock
         self._sleep = sleep
         self._last_bar_ts = last_bar_ts
-        self.budget = budget or Budget.for_settings(settings, clock=clock)
+        # budget_file keeps the monthly count across restarts (the engine passes one in the
+        # data dir); without it a restart would forget what the month has used.
+        self._budget_file = budget_file
+        self.budget = budget or Budget.for_settings(settings, clock=clock, **load_state(budget_file))
+        self._saved_budget: dict[str, Any] = self.budget.state()
+        self._http_lock = threading.Lock()  # the poller and a search worker share one session
         self._rng = rng
         self._timeout = timeout
         self._backfill_after = backfill_after
@@ -264,9 +278,10 @@ class CoinGeckoSource:
         url = self.base_url + path
         log.debug("GET %s %s", path, params)
         try:
-            resp = self._session.get(
-                url, params=params, headers=self.headers(), timeout=self._timeout
-            )
+            with self._http_lock:
+                resp = self._session.get(
+                    url, params=params, headers=self.headers(), timeout=self._timeout
+                )
         except requests.Timeout:
             raise NetworkError(
                 f"{what}: no answer from {self._host} within {self._timeout[1]:g} s"
@@ -323,6 +338,7 @@ class CoinGeckoSource:
         self._status("connecting", f"connecting to {self._host}")
         next_poll = self._clock()
         while not stop.is_set():
+            self._save_budget()
             if not self._wait(next_poll - self._clock(), stop):
                 break
             started = self._clock()
@@ -371,6 +387,7 @@ class CoinGeckoSource:
             # Keep a fixed cadence from the poll's start so slow answers do not drift the grid.
             next_poll = max(started + self.settings.poll_seconds, self._clock() + 1.0)
             self._status_after_poll(next_poll)
+        self._save_budget()
         self._status("offline", "stopped")
 
     def _cycle(self, ids: tuple[str, ...], stop: threading.Event) -> None:
@@ -498,6 +515,18 @@ class CoinGeckoSource:
         if bars:
             self._last_minute[coin] = max(self._last_minute.get(coin, -1), bars[-1][0])
         log.info("backfilled %d minutes of %s", len(bars), coin)
+
+    def _save_budget(self) -> None:
+        if self._budget_file is None:
+            return
+        state = self.budget.state()
+        if state == self._saved_budget:
+            return
+        try:
+            save_state(self._budget_file, state)
+            self._saved_budget = state
+        except OSError as exc:
+            log.warning("cannot save the request budget to %s: %s", self._budget_file, exc.strerror)
 
     # -- events -----------------------------------------------------------------------------
 

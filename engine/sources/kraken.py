@@ -53,8 +53,9 @@ def parse_time(value: str) -> int:
 
 def _translate(exc: BaseException) -> NetworkError:
     if isinstance(exc, websockets.exceptions.ConnectionClosed):
-        code = exc.rcvd.code if exc.rcvd is not None else 1006
-        return NetworkError(f"connection closed by Kraken (code {code})")
+        if exc.rcvd is None:  # no close frame: the network or the server went away
+            return NetworkError("connection lost (code 1006)")
+        return NetworkError(f"connection closed by Kraken (code {exc.rcvd.code})")
     if isinstance(exc, websockets.exceptions.InvalidStatus):
         return NetworkError(f"Kraken refused the connection (HTTP {exc.response.status_code})")
     if isinstance(exc, websockets.exceptions.InvalidURI):

@@ -100,6 +100,7 @@ class FakeKraken:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
+        self._beats: asyncio.Task[None] | None = None
         snap = _load("kraken_v2_ohlc_snapshot_real_2026.json")["data"]
         upd = _load("kraken_v2_ohlc_update_real_shape_2026.json")["data"]
         self._recorded = [*snap, *upd]  # 17:40, 17:41, 17:43 (17:42 had no trade), 17:44
@@ -134,7 +135,7 @@ class FakeKraken:
         async def boot() -> None:
             self._server = await serve(self._handler, self.host, self._port, ping_interval=None)
             self._port = self._server.sockets[0].getsockname()[1]
-            loop.create_task(self._heartbeats())
+            self._beats = loop.create_task(self._heartbeats())
 
         loop.run_until_complete(boot())
         self._ready.set()
@@ -147,6 +148,8 @@ class FakeKraken:
             return
 
         async def shutdown() -> None:
+            if self._beats is not None:
+                self._beats.cancel()
             self._server.close()
             for ws in list(self._subs):
                 ws.transport.abort()

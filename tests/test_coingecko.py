@@ -354,3 +354,27 @@ def test_settings_repr_and_status_never_show_the_key(cg, sim):
     src = make_source(cg, sim, settings=settings)
     out = sim.run(src, ("bitcoin",), 60)
     assert all(KEY not in repr(e) for e in out)
+
+
+def test_a_coin_added_back_after_hours_is_backfilled_again(cg, sim):
+    store: dict[str, int] = {}
+
+    def last(coin: str) -> int | None:
+        return store.get(coin)
+
+    src = make_source(cg, sim, last_bar_ts=last)
+    watch = ["bitcoin"]
+    stop = sim.stop
+    out: list[Any] = []
+
+    def emit(item: Any) -> None:
+        out.append(item)
+        if isinstance(item, Bar):
+            store[item.coin] = item.ts
+
+    sim.call_at(START + 120, lambda: watch.remove("bitcoin"))
+    sim.call_at(START + 3 * 3600, lambda: watch.append("bitcoin"))
+    sim.end = START + 3 * 3600 + 60
+    src.run(lambda: tuple(watch), emit, stop)
+    assert len(cg.calls("/coins/bitcoin/market_chart")) == 2
+    assert_honest(out, cg)

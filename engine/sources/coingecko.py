@@ -391,6 +391,8 @@ class CoinGeckoSource:
         self._status("offline", "stopped")
 
     def _cycle(self, ids: tuple[str, ...], stop: threading.Event) -> None:
+        # A coin dropped from the watchlist and added back later gets its gap checked again.
+        self._checked &= set(ids)
         if not ids:
             self._quotes = {}
             return

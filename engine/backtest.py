@@ -212,12 +212,15 @@ def _aggregate(runs: Sequence[_Run]) -> list[dict[str, Any]]:
     for r in runs:
         for m in r.rows:
             if m.n:
-                acc = pooled.setdefault((r.mode, m.horizon), [0, 0.0, 0.0, 0, 0])
+                acc = pooled.setdefault((r.mode, m.horizon), [0.0] * 8)
                 acc[0] += m.n
                 acc[1] += m.coverage80 * m.n
                 acc[2] += m.coverage95 * m.n
-                acc[3] += m.rel_mae <= 1.0
+                acc[3] += m.rel_mae <= 1.0 and m.rel_rmse <= 1.0
                 acc[4] += 1
+                acc[5] += m.mae * m.n
+                acc[6] += m.mae_persistence * m.n
+                acc[7] += (m.dir_acc if math.isfinite(m.dir_acc) else 0.5) * m.n
     return [
         {
             "mode": mode,
@@ -225,7 +228,9 @@ def _aggregate(runs: Sequence[_Run]) -> list[dict[str, Any]]:
             "n": int(a[0]),
             "coverage80": a[1] / a[0],
             "coverage95": a[2] / a[0],
-            "files_rel_mae_le_1": f"{int(a[3])}/{int(a[4])}",
+            "rel_mae": a[5] / a[6] if a[6] > 0 else None,
+            "dir_acc": a[7] / a[0],
+            "files_rel_le_1": f"{int(a[3])}/{int(a[4])}",
         }
         for (mode, h), a in sorted(pooled.items())
     ]
@@ -251,11 +256,16 @@ def _print_tables(runs: Sequence[_Run], agg: list[dict[str, Any]], speed: float,
                 f"{m.best_lag:>4}{_fmt(m.mae, '.3e'):>10}{_fmt(m.mae_persistence, '.3e'):>10}\n"
             )
     out.write("\npooled over all files\n")
-    out.write(f"{'mode':<8}{'h':>4}{'n':>8}{'cov80':>8}{'cov95':>8}{'relMAE<=1':>11}\n")
+    out.write(
+        f"{'mode':<8}{'h':>4}{'n':>8}{'cov80':>8}{'cov95':>8}{'relMAE':>8}{'dirAcc':>8}"
+        f"  files with rel MAE and RMSE <= 1\n"
+    )
     for a in agg:
+        rel = a["rel_mae"] if a["rel_mae"] is not None else math.nan
         out.write(
             f"{a['mode']:<8}{a['horizon']:>4}{a['n']:>8}{100 * a['coverage80']:>8.1f}"
-            f"{100 * a['coverage95']:>8.1f}{a['files_rel_mae_le_1']:>11}\n"
+            f"{100 * a['coverage95']:>8.1f}{_fmt(rel, '.4f'):>8}{100 * a['dir_acc']:>8.1f}"
+            f"  {a['files_rel_le_1']}\n"
         )
     out.write(f"\nspeed: {speed:.0f} simulated bars (minutes at 1m) per second\n")
 

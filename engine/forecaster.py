@@ -31,6 +31,7 @@ import logging
 import math
 import os
 import random
+import threading
 import time
 import warnings
 from collections import deque
@@ -169,6 +170,9 @@ class Learner:
         self.rollbacks = 0
         self.last_step_ms: float | None = None
         self.message = ""
+        # observe() may run on the engine thread while train() runs on a trainer thread; one
+        # lock per learner (shared mode: per model) keeps the weights and the buffer consistent.
+        self.lock = threading.RLock()
         self._good: dict[str, Any] = self._snapshot()
 
     # -- serving ---------------------------------------------------------------------------------
@@ -176,7 +180,8 @@ class Learner:
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> tuple[list[float], list[float]]:
         """Mean and sigma per horizon, vol units, from the EMA weights. ``x`` is (window, F)."""
-        mu, log_sigma = self.ema(x.unsqueeze(0))  # (1, H) each
+        with self.lock:
+            mu, log_sigma = self.ema(x.unsqueeze(0))  # (1, H) each
         return mu[0].tolist(), log_sigma[0].exp().tolist()
 
     # -- training --------------------------------------------------------------------------------
@@ -212,6 +217,10 @@ class Learner:
 
     def train_steps(self, steps: int) -> tuple[float, bool] | None:
         """Run ``steps`` steps; returns (mean loss, rolled_back) or None with nothing to learn."""
+        with self.lock:
+            return self._train_steps(steps)
+
+    def _train_steps(self, steps: int) -> tuple[float, bool] | None:
         c = self.config
         if len(self.buffer) < c.min_samples:
             return None
@@ -521,10 +530,11 @@ class Forecaster:
             s = abs(y - p.mean[i]) / max(p.spread[i], 1e-12)
             self.conformal[i].update(s, not p.lo80[i] <= y <= p.hi80[i], not p.lo95[i] <= y <= p.hi95[i])
             self.skill[i].update(p.raw[i], y, h, self._skill_decay, c.skill_min_n, c.skill_margin)
-            p.sample.y[i] = scaled_target(p.price, bar.price, p.scale[i])
-            if not p.sample.in_buffer:
-                p.sample.in_buffer = True
-                self.learner.buffer.add(p.sample)
+            with self.learner.lock:  # the sample may sit in a batch being built on another thread
+                p.sample.y[i] = scaled_target(p.price, bar.price, p.scale[i])
+                if not p.sample.in_buffer:
+                    p.sample.in_buffer = True
+                    self.learner.buffer.add(p.sample)
 
     def _drop_old(self, t: int) -> None:
         horizon = max(self.config.horizons)
@@ -608,11 +618,13 @@ class Forecaster:
 
     def save(self, path: Path) -> None:
         """Write one checkpoint dict atomically (temp file in the same dir, then os.replace)."""
+        with self.learner.lock:
+            learner_state = copy.deepcopy(self.learner.state())
         ckpt = {
             "format": CHECKPOINT_FORMAT,
             "coin": self.coin,
             "config": _config_dict(self.config),
-            "learner": self.learner.state(),
+            "learner": learner_state,
             "normaliser": self.norm.state(),
             "rows": list(self.rows),
             "conformal": [cf.state() for cf in self.conformal],

@@ -140,3 +140,11 @@ def test_quality_on_real_data(name: str, capsys: pytest.CaptureFixture[str]) -> 
         assert r["dir_acc"] < 0.6, r  # from prices alone, more would mean a leak
         if r["horizon"] <= 5:  # long horizons on one short file are too few to judge alone
             assert abs(r["coverage80"] - 0.80) < 0.05 and abs(r["coverage95"] - 0.95) < 0.03, r
+
+
+def test_bar_option_aggregates_before_forecasting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    csv = write_csv(tmp_path / "fc_agg.csv", 400)
+    assert main([str(csv), "--bar", "5m", "--horizons", "1,2", "--json", "--steps", "0"]) == 0
+    rows = json.loads(capsys.readouterr().out)["results"]
+    assert {r["bar"] for r in rows} == {"5m"}
+    assert rows[0]["n"] == 80 - 29 - 1  # 80 five-minute bars, first forecast at bar 29, 1 ahead

@@ -213,3 +213,39 @@ def test_cross_coin_input_changes_the_forecast() -> None:
     for bar in bars:
         ea, eb = a.observe(bar), b.observe(bar, ref=2.0)
     assert ea is not None and eb is not None and ea.hi80 != eb.hi80
+
+
+def test_a_forecast_cannot_see_later_bars() -> None:
+    bars = walk(80)
+    other = bars[:50] + walk(30, seed=99, start=bars[50].ts)  # a different future
+    a = run(Forecaster("bitcoin", SMALL), bars)
+    b = run(Forecaster("bitcoin", SMALL), other)
+    assert a[:50] == b[:50]
+    assert a[50:] != b[50:]
+
+
+def test_training_on_another_thread_while_observing() -> None:
+    import threading
+
+    fc = Forecaster("bitcoin", SMALL)
+    run(fc, walk(40), train=False)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def trainer() -> None:
+        try:
+            while not stop.is_set():
+                fc.train(1)
+        except BaseException as exc:  # surfaced by the assert below
+            errors.append(exc)
+
+    th = threading.Thread(target=trainer)
+    th.start()
+    try:
+        outs = run(fc, walk(150, start=T0 + 40 * 60, seed=11), train=False)
+    finally:
+        stop.set()
+        th.join()
+    assert not errors
+    assert fc.learner.step > 0
+    assert all(o is not None and all(math.isfinite(v) for v in o.mean + o.lo95) for o in outs)

@@ -378,3 +378,22 @@ def test_a_coin_added_back_after_hours_is_backfilled_again(cg, sim):
     src.run(lambda: tuple(watch), emit, stop)
     assert len(cg.calls("/coins/bitcoin/market_chart")) == 2
     assert_honest(out, cg)
+
+
+def test_an_unexpected_failure_is_reported_and_the_poller_goes_on(cg, sim):
+    import requests
+
+    class Flaky(requests.Session):
+        calls = 0
+
+        def get(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            Flaky.calls += 1
+            if Flaky.calls == 1:
+                raise RuntimeError("a bug")
+            return super().get(*args, **kwargs)
+
+    src = make_source(cg, sim, session=Flaky())
+    out = sim.run(src, ("bitcoin",), 120)
+    errors = [e for e in out if isinstance(e, ErrorEvent)]
+    assert [e.msg for e in errors] == ["internal error (RuntimeError), see the log"]
+    assert len(bars(out)) == 2

@@ -382,6 +382,16 @@ class CoinGeckoSource:
                     self._emit(ErrorEvent(title=exc.title, msg=msg))
                     last_error = msg
                 continue
+            except Exception as exc:  # a bug must not silently kill the poller: say so, go on
+                failures += 1
+                log.exception("CoinGecko poll failed unexpectedly")
+                wait = backoff_delay(failures - 1, base=5.0, cap=300.0, rng=self._rng)
+                next_poll = self._clock() + wait
+                msg = f"internal error ({exc.__class__.__name__}), see the log"
+                self._status("error", f"error: {msg}, retrying in {fmt_seconds(wait)}",
+                             next_update=next_poll)
+                self._emit(ErrorEvent(title="Data source", msg=msg))
+                continue
             failures = 0
             last_error = ""
             # Keep a fixed cadence from the poll's start so slow answers do not drift the grid.

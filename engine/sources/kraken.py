@@ -204,6 +204,9 @@ class KrakenSource:
                 error: SourceError = exc
             except (OSError, websockets.exceptions.WebSocketException, TimeoutError) as exc:
                 error = _translate(exc)
+            except Exception as exc:  # a bug must not silently kill the stream: say so, reconnect
+                log.exception("Kraken session failed unexpectedly")
+                error = SourceError(f"internal error ({exc.__class__.__name__}), see the log")
             if stop.is_set():
                 break
             # A session that delivered data resets the backoff: this is a fresh drop.

@@ -81,6 +81,8 @@ class RemoteEngine:
         if not url.startswith(("ws://", "wss://")):
             raise ConfigError(f"invalid --connect URL {url!r}: expected ws://HOST:PORT or wss://...")
         self.url = url
+        # Ask for batch frames: under a burst, one message carries what piled up.
+        self._connect_url = url + ("&" if "?" in url else "?") + "batch=1"
         self._token = token  # never logged
         self.horizons: tuple[int, ...] = DEFAULT_HORIZONS
         self.vs_currency = "usd"
@@ -277,7 +279,7 @@ class RemoteEngine:
                 self._emit(StatusEvent(source="remote", state="connecting",
                                        message=f"connecting to engine at {self.url}"))
                 async with connect(
-                    self.url,
+                    self._connect_url,
                     additional_headers=headers,
                     open_timeout=self._open_timeout,
                     max_size=self._max_size,
@@ -336,19 +338,28 @@ class RemoteEngine:
                 continue
             if not isinstance(data, dict):
                 continue
-            kind = data.get("type")
-            if kind == "hello":
-                self._on_hello(data)
-            elif kind == "reply":
-                self._on_reply(data)
+            if data.get("type") == "batch":
+                for frame in data.get("frames") or ():
+                    if isinstance(frame, dict):
+                        self._on_frame(frame)
             else:
-                try:
-                    event = from_dict(data)
-                except (ValueError, TypeError):
-                    log.warning("ignored an unknown %r frame from %s", kind, self.url)
-                    continue
-                for out in self._apply(event):
-                    self._emit(out)
+                self._on_frame(data)
+
+    def _on_frame(self, data: dict[str, Any]) -> None:
+        """One protocol frame (a batch's frames come here one by one)."""
+        kind = data.get("type")
+        if kind == "hello":
+            self._on_hello(data)
+        elif kind == "reply":
+            self._on_reply(data)
+        else:
+            try:
+                event = from_dict(data)
+            except (ValueError, TypeError):
+                log.warning("ignored an unknown %r frame from %s", kind, self.url)
+                return
+            for out in self._apply(event):
+                self._emit(out)
 
     def _on_hello(self, data: dict[str, Any]) -> None:
         if data.get("v") != PROTOCOL_VERSION:

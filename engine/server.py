@@ -3,22 +3,27 @@
 Protocol ``"v": 1`` (see docs/protocol.md and engine/data/protocol.schema.json). On connect a client
 gets ``hello`` then a ``snapshot``; afterwards every engine event as one JSON text frame. Clients
 send small JSON ops (``watch``, ``unwatch``, ``resync``, ``pause``, ``reset``, ``search``,
-``export``); an op carrying an ``id`` is answered by a ``reply`` frame with the same id.
+``export``); an op carrying an ``id`` is answered by a ``reply`` frame with the same id. A client
+connecting with ``?batch=1`` accepts ``batch`` frames: whatever piled up in its queue, in one message.
 
-Thread rule: engine listeners run on engine threads and only hand the event to the asyncio loop
-with ``call_soon_threadsafe``. Everything else (client queues, the snapshot cache) is owned by the
-loop thread. Each client has a bounded queue; when it overflows, that client's backlog is dropped,
-it is told so (an ``error`` frame) and resynced with a fresh snapshot. Nobody else waits for it.
+Thread rule: engine listeners run on engine threads and only append the event to an inbox that
+one ``call_soon_threadsafe`` callback drains on the asyncio loop. Everything else is owned by the
+loop thread: events are encoded once into a shared ring of the last ``queue_size`` frames, and each
+client's sender reads the ring at its own cursor, so a client's backlog is bounded by the ring. A
+client the ring overtakes has its backlog dropped, is told so (an ``error`` frame) and resynced
+with a fresh snapshot. The engine and the other clients never wait for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import hmac
 import ipaddress
 import json
 import logging
+import math
 import re
 import signal
 import threading
@@ -26,6 +31,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -54,11 +60,18 @@ except Exception:  # not installed (running from a checkout)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 DEFAULT_MAX_CLIENTS = 200
-DEFAULT_QUEUE_SIZE = 2048  # frames per client: ~2.5 minutes of events for 50 coins
+# The longest backlog a client may have, in frames (the ring's size): ~10 minutes of events for
+# 50 coins at 4 events a minute, or 3.4 s of the 600x demo replay of 3 coins.
+DEFAULT_QUEUE_SIZE = 8192
 MAX_OP_BYTES = 4096  # a client op larger than this gets an ``error`` frame
 # Hard cap enforced by websockets itself (close code 1009): beyond it we do not even buffer the frame.
 TRANSPORT_MAX_SIZE = 64 * 1024
 MAX_EXPORT_BYTES = 64 * 1024 * 1024
+# A client that asked for ``?batch=1`` gets what piled up in its queue as one ``batch`` frame:
+# per-message costs (framing, a syscall, the client's recv) are then paid once per batch.
+MAX_BATCH_FRAMES = 512
+MAX_CONTROL_FRAMES = 256  # unread replies a client may pile up before it is closed
+_BATCH_HEAD = b'{"v":%d,"type":"batch","frames":[' % PROTOCOL_VERSION
 
 OPS = ("watch", "unwatch", "resync", "pause", "reset", "search", "export")
 _COIN_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
@@ -107,73 +120,113 @@ def check_bind(host: str, token: str | None) -> None:
         )
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready copy of an event value: what ``events._clean(dataclasses.asdict(...))`` gives.
+
+    ``asdict`` deep-copies every leaf; for 7200 events a second to 50 clients that copy was the
+    server's whole CPU budget. Events are immutable, so a shallow walk is enough.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, int)):
+        return value
+    if isinstance(value, (tuple, list)):
+        if value and type(value[0]) is float:
+            try:  # the common case (series of finite floats) at C speed
+                if all(map(math.isfinite, value)):
+                    return list(value)
+            except TypeError:
+                pass
+        return [_plain(v) for v in value]
+    cls = type(value)
+    names = _FIELDS.get(cls)
+    if names is None:
+        if not dataclasses.is_dataclass(value):
+            return value
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(value))
+    return {name: _plain(getattr(value, name)) for name in names}
+
+
+def event_dict(event: Event) -> dict[str, Any]:
+    """The same object as ``engine.events.to_dict(event)``, built without deep copies."""
+    return {"v": PROTOCOL_VERSION, "type": event.type, **_plain(event)}
+
+
 def _encode(obj: dict[str, Any]) -> bytes:
     # allow_nan=False: a NaN that slipped past events._clean must fail here, not on the client.
     return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
 def _error_frame(title: str, msg: str, coin: str | None = None) -> bytes:
-    return _encode(to_dict(ErrorEvent(title, msg, coin)))
+    return _encode(event_dict(ErrorEvent(title, msg, coin)))
 
 
 class _BadOp(Exception):
     """A client op we refuse; its message goes back to that client."""
 
 
+class _Ring:
+    """The last ``size`` encoded event frames, numbered; every client reads it at its own cursor.
+
+    One shared ring instead of a queue per client: appending an event costs the same for 1 or 200
+    clients, and a client's backlog (``head - cursor``) is bounded by ``size``. A client the ring
+    has overtaken (its cursor fell off the tail) lost events: it is told and resynced.
+    """
+
+    __slots__ = ("size", "slots", "head")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.slots: list[bytes] = [b""] * size
+        self.head = 0  # sequence number of the next frame
+
+    @property
+    def tail(self) -> int:
+        """Oldest sequence number still held."""
+        return max(0, self.head - self.size)
+
+    def append(self, frame: bytes) -> None:
+        self.slots[self.head % self.size] = frame
+        self.head += 1
+
+    def read(self, cursor: int, limit: int) -> list[bytes]:
+        """Frames from ``cursor`` (>= tail) on, at most ``limit``, without wrapping copies."""
+        end = min(self.head, cursor + limit)
+        i, j = cursor % self.size, end % self.size
+        if end - cursor <= 0:
+            return []
+        if i < j:
+            return self.slots[i:j]
+        return self.slots[i:] + self.slots[:j]
+
+
 class _Client:
-    """One connection: its bounded queue and resync state (owned by the loop thread)."""
+    """One connection: its cursor in the ring, its own frames (hello, replies), its wake-up."""
 
-    # Queue items: ("frame", bytes) an event; ("reply", bytes) an answer to an op (survives a
-    # backlog drop, a client waits for it); ("resync", reason) build and send a snapshot now.
-    __slots__ = ("ws", "peer", "queue", "resync_pending", "dropped", "resyncs", "sender")
+    __slots__ = ("ws", "peer", "batch", "cursor", "control", "resync", "waiter", "sender",
+                 "resyncs")
 
-    def __init__(self, ws: ServerConnection, peer: str, queue_size: int) -> None:
+    def __init__(self, ws: ServerConnection, peer: str, batch: bool = False) -> None:
         self.ws = ws
         self.peer = peer
-        self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=queue_size)
-        self.resync_pending = False
-        self.dropped = 0
-        self.resyncs = 0
+        self.batch = batch  # the client accepts ``batch`` frames (asked with ?batch=1)
+        self.cursor = 0  # next ring sequence number to send
+        # Frames for this client only (hello, replies, errors about its ops), sent before events.
+        self.control: collections.deque[bytes] = collections.deque()
+        self.resync: str | None = "connect"  # a snapshot is due: "connect" | "request"
+        self.waiter: asyncio.Future[None] | None = None
         self.sender: asyncio.Task[None] | None = None
+        self.resyncs = 0
 
-    def offer(self, kind: str, payload: Any) -> bool:
-        """Queue an item without waiting; False if the backlog had to be dropped."""
-        if kind == "frame" and self.resync_pending:
-            # The snapshot built when the pending resync is sent will include this event.
-            self.dropped += 1
-            return True
-        if kind == "resync" and self.resync_pending:
-            return True
-        try:
-            self.queue.put_nowait((kind, payload))
-            if kind == "resync":
-                self.resync_pending = True
-            return True
-        except asyncio.QueueFull:
-            self._overflow(kind, payload)
-            return False
-
-    def _overflow(self, kind: str, payload: Any) -> None:
-        kept: list[tuple[str, Any]] = []
-        dropped = 1 if kind == "frame" else 0
-        while not self.queue.empty():
-            item = self.queue.get_nowait()
-            if item[0] == "reply":
-                kept.append(item)
-            elif item[0] == "frame":
-                dropped += 1
-        if kind == "reply":
-            kept.append((kind, payload))
-        if len(kept) >= self.queue.maxsize:
-            # Only a client that sends ops and never reads the answers gets here.
-            kept = kept[-(self.queue.maxsize - 1):]
-            asyncio.ensure_future(self.ws.close(1008, "too many unread replies"))
-        self.dropped += dropped
-        self.resync_pending = True
-        self.resyncs += 1
-        self.queue.put_nowait(("resync", "overflow"))
-        for item in kept:
-            self.queue.put_nowait(item)
+    def wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
 
 class FeedServer:
@@ -203,8 +256,13 @@ class FeedServer:
         self._clients: set[_Client] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: Server | None = None
-        self._seq = 0  # events dispatched so far: the snapshot cache key
-        self._snapshot_cache: tuple[int, bytes] | None = None
+        self._ring = _Ring(queue_size)
+        self._idle: set[_Client] = set()  # clients waiting for the next event
+        # Events from engine threads wait here; one loop callback drains them all.
+        self._inbox: collections.deque[Event] = collections.deque()
+        self._drain_scheduled = False
+        self._snapshot_cache: tuple[int, bytes] | None = None  # (ring head, frame)
+        self._batches: dict[tuple[int, int], bytes] = {}  # recent batch frames by ring range
         self._last_status: StatusEvent | None = None
         self.stats: dict[str, int] = {
             "connections": 0,
@@ -212,6 +270,9 @@ class FeedServer:
             "refused_full": 0,
             "events": 0,
             "frames_sent": 0,
+            "messages_sent": 0,
+            "batches_sent": 0,
+            "batches_built": 0,
             "resyncs": 0,
             "dropped": 0,
             "bad_ops": 0,
@@ -265,32 +326,38 @@ class FeedServer:
         loop = self._loop
         if loop is None:
             return
-        try:
-            loop.call_soon_threadsafe(self._dispatch, event)
-        except RuntimeError:  # loop already closed during shutdown
-            pass
+        # Append, then check the flag (the loop clears it, then drains): no event is stranded.
+        self._inbox.append(event)
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            try:
+                loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:  # loop already closed during shutdown
+                pass
 
     # Loop thread ---------------------------------------------------------------------------------
+    def _drain(self) -> None:
+        self._drain_scheduled = False
+        inbox = self._inbox
+        while inbox:
+            self._dispatch(inbox.popleft())
+        if self._idle:
+            for client in self._idle:
+                client.wake()
+            self._idle.clear()
+
     def _dispatch(self, event: Event) -> None:
-        self._seq += 1
         self.stats["events"] += 1
         if isinstance(event, StatusEvent):
             self._last_status = event
-        if not self._clients:
-            return
         try:
-            frame = _encode(to_dict(event))
+            frame = _encode(event_dict(event))
         except (TypeError, ValueError):
             log.exception("cannot serialise %s event; dropped", event.type)
             return
-        for client in self._clients:
-            before = client.resyncs
-            client.offer("frame", frame)
-            if client.resyncs != before:
-                self.stats["resyncs"] += 1
-                log.warning("client %s too slow: backlog dropped, resync queued", client.peer)
+        self._ring.append(frame)
 
-    def _hello_frame(self) -> bytes:
+    def _hello_frame(self, batch: bool) -> bytes:
         return _encode(
             {
                 "v": PROTOCOL_VERSION,
@@ -304,19 +371,50 @@ class FeedServer:
                 "ops": list(OPS),
                 "max_op_bytes": self.max_op_bytes,
                 "queue_size": self.queue_size,
+                "batch": batch,
             }
         )
 
-    def _snapshot_frame(self) -> bytes:
-        # Built on the loop thread, so no dispatch interleaves: every event dispatched after this
-        # point is queued behind it, and the ones before are in the engine state it copies.
+    def _snapshot_frame(self, fresh: bool = False) -> tuple[bytes, int]:
+        """A snapshot of every watched coin, and the ring position it is current at.
+
+        ``fresh``: not one taken before the latest event (an explicit ``resync``)."""
+        # Built on the loop thread, so no dispatch interleaves: events after ``head`` come after
+        # it, and the ones before are in the engine state it copies.
+        head = self._ring.head
         cached = self._snapshot_cache
-        if cached is not None and cached[0] == self._seq:
-            return cached[1]
+        # A snapshot stays good while the events after it are still in the ring: the client
+        # gets it and then the ring from where it was taken. When many clients resync at once
+        # (a load spike), one build serves them all instead of each build deepening the spike.
+        reuse = 0 if fresh else self._ring.size // 4
+        if cached is not None and head - cached[0] <= reuse:
+            return cached[1], cached[0]
         coins = tuple(self.engine.snapshot(c) for c in self.engine.coins())
-        frame = _encode(to_dict(SnapshotEvent(coins=coins, status=self._last_status)))
-        self._snapshot_cache = (self._seq, frame)
+        frame = _encode(event_dict(SnapshotEvent(coins=coins, status=self._last_status)))
+        self._snapshot_cache = (head, frame)
+        return frame, head
+
+    def _batch(self, start: int, end: int) -> bytes:
+        """The batch frame of ring[start:end]; clients that keep up all ask for the same range."""
+        key = (start, end)
+        frame = self._batches.get(key)
+        if frame is None:
+            frame = b"".join((_BATCH_HEAD, b",".join(self._ring.read(start, end - start)), b"]}"))
+            if len(self._batches) >= 64:
+                self._batches.pop(next(iter(self._batches)))  # the oldest
+            self._batches[key] = frame
+            self.stats["batches_built"] += 1
         return frame
+
+    def _send_own(self, client: _Client, frame: bytes) -> None:
+        """Queue a frame for this client only (hello, a reply, an error about its op)."""
+        if len(client.control) >= MAX_CONTROL_FRAMES:
+            # Only a client that keeps sending ops and never reads the answers gets here.
+            log.warning("client %s does not read its replies; closing it", client.peer)
+            asyncio.ensure_future(client.ws.close(1008, "too many unread replies"))
+            return
+        client.control.append(frame)
+        client.wake()
 
     def _reply(self, client: _Client, rid: Any, op: str, ok: bool, result: Any = None,
                error: str | None = None) -> None:
@@ -325,7 +423,7 @@ class FeedServer:
             body["result"] = result
         else:
             body["error"] = error or "failed"
-        client.offer("reply", _encode(body))
+        self._send_own(client, _encode(body))
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         peer = _peer(connection)
@@ -351,12 +449,12 @@ class FeedServer:
         if len(self._clients) >= self.max_clients:  # lost a race with other handshakes
             await ws.close(1013, "too many clients")
             return
-        client = _Client(ws, peer, self.queue_size)
+        query = parse_qs(urlsplit(ws.request.path if ws.request else "").query)
+        client = _Client(ws, peer, batch=query.get("batch", [""])[0] in ("1", "true"))
         self._clients.add(client)
         self.stats["connections"] += 1
         log.info("client %s connected (%d now)", peer, len(self._clients))
-        client.offer("reply", self._hello_frame())
-        client.offer("resync", "connect")
+        client.control.append(self._hello_frame(client.batch))
         client.sender = asyncio.create_task(self._sender(client))
         try:
             async for message in ws:
@@ -365,33 +463,66 @@ class FeedServer:
             pass
         finally:
             self._clients.discard(client)
+            self._idle.discard(client)
             client.sender.cancel()
-            self.stats["dropped"] += client.dropped
             log.info("client %s disconnected (%d now)", peer, len(self._clients))
 
     async def _sender(self, client: _Client) -> None:
         ws = client.ws
+        ring = self._ring
+        stats = self.stats
+        loop = asyncio.get_running_loop()
         try:
             while True:
-                kind, payload = await client.queue.get()
-                if kind == "resync":
-                    frames = []
-                    if payload == "overflow":
-                        frames.append(_error_frame(
+                if client.control:
+                    frame = client.control.popleft()
+                    await ws.send(frame, text=True)
+                    stats["frames_sent"] += 1
+                    stats["messages_sent"] += 1
+                    continue
+                lost = ring.tail - client.cursor
+                if client.resync is not None or lost > 0:
+                    if lost > 0 and client.resync != "connect":
+                        client.resyncs += 1
+                        stats["resyncs"] += 1
+                        stats["dropped"] += lost
+                        log.warning("client %s too slow: %d events dropped, resyncing",
+                                    client.peer, lost)
+                        await ws.send(_error_frame(
                             "Too slow",
-                            f"this client fell behind: {client.dropped} queued events were "
-                            "dropped; a fresh snapshot follows",
-                        ))
-                    client.dropped = 0
-                    # Clear the flag before building: later events queue behind this snapshot.
-                    client.resync_pending = False
-                    frames.append(self._snapshot_frame())
-                    for frame in frames:
+                            f"this client fell behind: {lost} events were dropped; a fresh "
+                            "snapshot follows",
+                        ), text=True)
+                    fresh = client.resync == "request"
+                    client.resync = None
+                    frame, client.cursor = self._snapshot_frame(fresh)
+                    await ws.send(frame, text=True)
+                    stats["frames_sent"] += 1
+                    stats["messages_sent"] += 1
+                    continue
+                if client.cursor < ring.head:
+                    if client.batch:
+                        start = client.cursor
+                        end = min(ring.head, start + MAX_BATCH_FRAMES)
+                        client.cursor = end
+                        if end - start == 1:
+                            await ws.send(ring.read(start, 1)[0], text=True)
+                        else:
+                            await ws.send(self._batch(start, end), text=True)
+                            stats["batches_sent"] += 1
+                        stats["frames_sent"] += end - start
+                        stats["messages_sent"] += 1
+                    else:
+                        frame = ring.read(client.cursor, 1)[0]
+                        client.cursor += 1
                         await ws.send(frame, text=True)
-                        self.stats["frames_sent"] += 1
-                else:
-                    await ws.send(payload, text=True)
-                    self.stats["frames_sent"] += 1
+                        stats["frames_sent"] += 1
+                        stats["messages_sent"] += 1
+                    continue
+                waiter = loop.create_future()
+                client.waiter = waiter
+                self._idle.add(client)
+                await waiter
         except ConnectionClosed:
             pass
         except asyncio.CancelledError:
@@ -438,11 +569,12 @@ class FeedServer:
         if rid is not None:
             self._reply(client, rid, op, False, error=msg)
         else:
-            client.offer("reply", _error_frame(title, msg))
+            self._send_own(client, _error_frame(title, msg))
 
     async def _run_op(self, client: _Client, op: str, data: dict[str, Any]) -> Any:
         if op == "resync":
-            client.offer("resync", "request")
+            client.resync = "request"
+            client.wake()
             return None
         if op == "pause":
             paused = data.get("paused")

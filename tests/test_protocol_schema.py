@@ -151,8 +151,14 @@ def test_every_frame_from_a_real_server_validates() -> None:
         collect(ws, "reply", frames)
         ws.send("{broken")
         collect(ws, "error", frames)
+        with client(st.url + "/?batch=1") as bws:
+            collect(bws, "snapshot", frames)
+            assert st.server is not None and st.server._loop is not None
+            st.server._loop.call_soon_threadsafe(engine.advance, 5)  # queued together: a batch
+            collect(bws, "batch", frames)
     seen = {f["type"] for f in frames}
-    assert seen == FRAME_TYPES
+    assert seen == FRAME_TYPES | {"batch"}
+    assert not FRAME.is_valid({"v": 1, "type": "batch", "frames": [frames[0], {"v": 1}]})
     for frame in frames:
         errors = sorted(FRAME.iter_errors(frame), key=lambda e: e.path)
         assert not errors, (frame["type"], [e.message for e in errors][:3])

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -268,21 +269,23 @@ def test_slow_client_is_resynced_and_does_not_delay_others(engine: FakeEngine) -
         slow = stalled_client(st.url, st.port)
         got: list[tuple[str, int]] = []
         # The engine runs ahead of the fast client by at most 10 minutes (120 events < 256), and
-        # never waits for the stalled one, who falls 7200 events behind.
+        # never waits for the stalled one, who falls 7200 events behind: the ring overtakes it.
         for _ in range(60):
             engine.advance(10)
             while len(got) < len(engine.coins()) * 10 * (1 + _):
                 f = recv(fast)
                 if f["type"] == "bar":
                     got.append((f["bar"]["coin"], f["bar"]["ts"]))
-        assert st.server.stats["resyncs"] >= 1
         # The fast client got every bar of every coin, in order, none missing.
         for coin in engine.coins():
             expected = [b.ts for b in engine.snapshot(coin).bars[-600:]]
             assert [ts for c, ts in got if c == coin] == expected
         # Now the slow client reads: frames it had, then the notice, then a fresh snapshot.
         err, _ = recv_until(slow, lambda f: f["type"] == "error")
-        assert err["title"] == "Too slow" and "dropped" in err["msg"]
+        assert err["title"] == "Too slow"
+        dropped = int(re.search(r"(\d+) events were dropped", err["msg"]).group(1))  # type: ignore[union-attr]
+        assert dropped > 0 and st.server.stats["resyncs"] == 1
+        assert st.server.stats["dropped"] == dropped
         snap = recv(slow)
         assert snap["type"] == "snapshot"
         btc = [c for c in snap["coins"] if c["coin"] == "bitcoin"][0]
@@ -350,3 +353,24 @@ def test_status_events_reach_clients_and_the_next_snapshot(server: ServerThread,
     snap, _ = recv_until(ws, lambda f: f["type"] == "snapshot")
     assert snap["status"]["state"] == "rate limited"
     ws.close()
+
+
+def test_batch_client_gets_the_same_stream_in_fewer_messages(server: ServerThread,
+                                                             engine: FakeEngine) -> None:
+    plain = open_client(server.url)
+    ws = _CLIENTS.enter_context(connect(server.url + "/?batch=1", max_size=None, close_timeout=1))
+    hello = recv(ws)
+    assert hello["batch"] is True and recv(ws)["type"] == "snapshot"
+    assert server.server is not None and server.server._loop is not None
+    # Run the engine on the server's loop: all 600 events are waiting before any is sent.
+    server.server._loop.call_soon_threadsafe(engine.advance, 50)
+    batched: list[dict[str, Any]] = []
+    messages = 0
+    while len(batched) < 600:
+        msg = recv(ws)
+        messages += 1
+        batched.extend(msg["frames"] if msg["type"] == "batch" else [msg])
+    assert messages < 10
+    assert [recv(plain) for _ in range(600)] == batched
+    assert [f["bar"]["ts"] for f in batched if f["type"] == "bar" and f["bar"]["coin"] == "bitcoin"] \
+        == [b.ts for b in engine.snapshot("bitcoin").bars[-50:]]

@@ -24,7 +24,7 @@ def register_secret(secret: str | None) -> None:
 
 
 def redact(text: object, *extra: str | None) -> str:
-    """``text`` as a string with every registered secret (and ``extra`` ones) replaced by ``***``."""
+    """``text`` as a string, every registered secret (and ``extra`` ones) replaced by ``***``."""
     out = str(text)
     with _lock:
         secrets = set(_secrets)

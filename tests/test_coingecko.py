@@ -1,4 +1,4 @@
-"""CoinGecko source against a real local HTTP server: bars, staleness, 429s, faults, keys, backfill."""
+"""CoinGecko source against a real local HTTP server: bars, staleness, 429s, faults, keys."""
 
 from __future__ import annotations
 
@@ -137,7 +137,8 @@ def test_429_retry_after_5_waits_5_s_says_so_and_resumes_without_duplicates(cg, 
     assert 5.0 in sim.sleeps
     assert statuses(out)[-2].state == "ok"  # resumed
     live = bars(out, filled=False)
-    assert [b.ts for b in live if b.coin == "bitcoin"] == [START // 60 * 60 + 60 * i for i in range(6)]
+    expected = [START // 60 * 60 + 60 * i for i in range(6)]
+    assert [b.ts for b in live if b.coin == "bitcoin"] == expected
     assert_honest(out, cg)
 
 
@@ -265,7 +266,8 @@ def test_key_goes_in_the_demo_header_and_nowhere_else(cg, sim, caplog):
     settings = Settings(api_url=cg.url, api_key=KEY)
     src = make_source(cg, sim, settings=settings, last_bar_ts=lambda coin: None)
     cg.add_fault("status", path="/simple/price", status=502)
-    cg.add_fault("error_code", path="/simple/price", file="error_400_10011_demo_key_on_pro_host.json")
+    wrong_host = "error_400_10011_demo_key_on_pro_host.json"
+    cg.add_fault("error_code", path="/simple/price", file=wrong_host)
     out = sim.run(src, ("bitcoin", "notacoin"), 400)
     src.search("bit")
     for r in cg.requests:

@@ -28,7 +28,8 @@ class Run:
         self.out: list[Any] = []
         self.stop = threading.Event()
         self._cond = threading.Condition()
-        self.thread = threading.Thread(target=source.run, args=(lambda: self.coins, self._emit, self.stop))
+        args = (lambda: self.coins, self._emit, self.stop)
+        self.thread = threading.Thread(target=source.run, args=args)
 
     def _emit(self, item: Any) -> None:
         with self._cond:
@@ -73,7 +74,9 @@ def kr() -> Iterator[FakeKraken]:
         yield server
 
 
-def source(kr: FakeKraken, now: float = T + 4 * 60 + 30, **kw: Any) -> tuple[KrakenSource, list[float]]:
+def source(
+    kr: FakeKraken, now: float = T + 4 * 60 + 30, **kw: Any
+) -> tuple[KrakenSource, list[float]]:
     clock = kw.pop("clock", lambda: now)
     waits: list[float] = []
     src = KrakenSource(
@@ -87,7 +90,8 @@ def test_snapshot_candles_become_final_bars_and_the_open_one_waits(kr):
     src, _ = source(kr)
     with Run(src, ("bitcoin",)) as run:
         run.wait_for(has_bar("bitcoin", MINUTES[3]))
-        assert [b.ts for b in run.bars()] == [MINUTES[0], MINUTES[1], MINUTES[3]]  # 17:42: no trades
+        # 17:42 had no trades: it stays a gap.
+        assert [b.ts for b in run.bars()] == [MINUTES[0], MINUTES[1], MINUTES[3]]
         kr.tick("BTC/USD", 77500.0)  # the open 17:44 candle moves: still not final
         kr.advance(["BTC/USD"])  # 17:45 begins: 17:44 is final now
         run.wait_for(has_bar("bitcoin", MINUTES[4]))
@@ -99,7 +103,8 @@ def test_snapshot_candles_become_final_bars_and_the_open_one_waits(kr):
     assert (first.open, first.high, first.low, first.price) == (77363.9, 77363.9, 77324.6, 77326.4)
     sub = kr.subscriptions[0]
     assert sub.method == "subscribe" and sub.symbols == ("BTC/USD",) and sub.interval == 1
-    assert any(isinstance(s, StatusEvent) and s.state == "ok" and "BTC/USD" in s.message for s in run.out)
+    oks = [s for s in run.out if isinstance(s, StatusEvent) and s.state == "ok"]
+    assert oks and oks[0].message == "live: BTC/USD"
 
 
 def test_survives_a_dropped_connection_and_re_subscribes_without_duplicates(kr):
@@ -170,7 +175,9 @@ def test_refused_connection_backs_off_and_stop_is_honoured():
         url = kr.url
     src = KrakenSource(Settings(kraken_url=url), sleep=None, rng=lambda: 0.5)
     with Run(src, ("bitcoin",)) as run:
-        run.wait_for(lambda out: any(isinstance(s, StatusEvent) and s.state == "offline" for s in out))
+        run.wait_for(
+            lambda out: any(isinstance(s, StatusEvent) and s.state == "offline" for s in out)
+        )
     offline = [s for s in run.out if isinstance(s, StatusEvent) and s.state == "offline"]
     assert offline[0].message == "offline: connection refused, reconnecting in 1 s"
     assert offline[-1].message == "stopped"

@@ -1,4 +1,4 @@
-"""One request budget for everything that calls CoinGecko: per-minute and per-month counters, 429 waits.
+"""One request budget for every CoinGecko call: per-minute and per-month counters, 429 waits.
 
 The budget counts calls *sent* (a 429 or a 5xx still cost a call upstream), keeps a sliding
 one-minute window and a calendar-month counter (UTC, as CoinGecko bills), and remembers a
@@ -34,7 +34,7 @@ MINUTE = 60.0
 
 
 def plan_name(settings: Any) -> str:
-    """``"keyless"``, ``"demo"`` or ``"pro"`` for the given settings (a key decides demo vs keyless)."""
+    """``"keyless"``, ``"demo"`` or ``"pro"`` (on the demo plan, a key makes it demo)."""
     if getattr(settings, "api_plan", "demo") == "pro":
         return "pro"
     return "demo" if getattr(settings, "api_key", None) else "keyless"
@@ -154,7 +154,7 @@ class Budget:
 
 
 def load_state(path: Path | None) -> dict[str, Any]:
-    """The persisted monthly count (``Budget.state()``); a missing or damaged file counts as none."""
+    """The persisted monthly count (``Budget.state()``); a missing or damaged file gives none."""
     if path is None:
         return {}
     try:
@@ -164,13 +164,13 @@ def load_state(path: Path | None) -> dict[str, Any]:
     if not isinstance(data, dict):
         return {}
     month, used = data.get("month"), data.get("month_used")
-    if not isinstance(month, str) or not isinstance(used, int) or isinstance(used, bool) or used < 0:
+    if not isinstance(month, str) or type(used) is not int or used < 0:
         return {}
     return {"month": month, "month_used": used}
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
-    """Write the monthly count atomically (temp file + rename), so a crash never leaves half a file."""
+    """Write the monthly count atomically (temp file + rename): a crash never leaves half a file."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(state), encoding="utf-8")

@@ -196,7 +196,9 @@ class CoinGeckoSource:
         # budget_file keeps the monthly count across restarts (the engine passes one in the
         # data dir); without it a restart would forget what the month has used.
         self._budget_file = budget_file
-        self.budget = budget or Budget.for_settings(settings, clock=clock, **load_state(budget_file))
+        self.budget = budget or Budget.for_settings(
+            settings, clock=clock, **load_state(budget_file)
+        )
         self._saved_budget: dict[str, Any] = self.budget.state()
         self._http_lock = threading.Lock()  # the poller and a search worker share one session
         self._rng = rng
@@ -304,7 +306,9 @@ class CoinGeckoSource:
                 self.budget.block_for(wait)
             page = " (an HTML page)" if body is None and _looks_html(resp) else ""
             when = f", retry in {fmt_seconds(wait)}" if wait is not None else ""
-            raise RateLimited(f"{what}: CoinGecko rate limit (HTTP 429{page}){when}", retry_after=wait)
+            raise RateLimited(
+                f"{what}: CoinGecko rate limit (HTTP 429{page}){when}", retry_after=wait
+            )
         if status >= 400:
             code = _find(body, "error_code")
             code = code if isinstance(code, int) and not isinstance(code, bool) else None
@@ -367,7 +371,7 @@ class CoinGeckoSource:
             except SourceError as exc:
                 failures += 1
                 # A 4xx other than 429 will not heal by retrying soon (bad key, wrong host).
-                permanent = isinstance(exc, ApiError) and exc.status is not None and exc.status < 500
+                permanent = isinstance(exc, ApiError) and (exc.status or 500) < 500
                 if permanent:
                     wait = 300.0
                 else:
@@ -489,7 +493,8 @@ class CoinGeckoSource:
 
     def _backfill_failed(self, coin: str, exc: SourceError) -> None:
         self._checked.add(coin)
-        msg = f"could not load the last day of {coin}: {redact(exc.msg, self._key)}; live prices only"
+        reason = redact(exc.msg, self._key)
+        msg = f"could not load the last day of {coin}: {reason}; live prices only"
         log.warning("%s", msg)
         self._emit(ErrorEvent(title="History", msg=msg, coin=coin))
 
@@ -553,7 +558,10 @@ class CoinGeckoSource:
         self._emit(CoinsEvent(coins=ids, unknown=unknown, labels=labels))
         for coin in unknown:
             if coin not in before:
-                msg = f"CoinGecko does not know the coin id {coin!r}; search for it by name or symbol"
+                msg = (
+                    f"CoinGecko does not know the coin id {coin!r}; "
+                    "search for it by name or symbol"
+                )
                 log.warning("%s", msg)
                 self._emit(ErrorEvent(title="Unknown coin", msg=msg, coin=coin))
 

@@ -52,13 +52,13 @@ BY_ID: dict[str, CoinInfo] = {c.id: c for c in COINS}
 
 
 def symbol_of(coin: str) -> str:
-    """Display symbol of a CoinGecko id (the id itself, upper-cased, when it is not in the table)."""
+    """Display symbol of a CoinGecko id (the id upper-cased when it is not in the table)."""
     info = BY_ID.get(coin)
     return info.symbol if info else coin.upper()
 
 
 def kraken_pair(coin: str, vs: str) -> str | None:
-    """Kraken v2 symbol (``"BTC/USD"``) for a CoinGecko id and vs currency, or None if there is none."""
+    """Kraken v2 symbol (``"BTC/USD"``) for a CoinGecko id and vs currency; None if none."""
     info = BY_ID.get(coin)
     vs = vs.lower()
     if info is None or vs not in info.quotes:
@@ -81,7 +81,10 @@ def no_pair_reason(coin: str, vs: str) -> str:
     """One line telling the user why a coin cannot be streamed from Kraken."""
     info = BY_ID.get(coin)
     if info is None:
-        return f"Kraken: no pair known for {coin!r} (the Kraken source covers {len(COINS)} common coins)"
+        return (
+            f"Kraken: no pair known for {coin!r} "
+            f"(the Kraken source covers {len(COINS)} common coins)"
+        )
     quotes = ", ".join(q.upper() for q in info.quotes)
     return f"Kraken: no {info.symbol}/{vs.upper()} pair (try --vs with one of {quotes})"
 

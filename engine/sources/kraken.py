@@ -229,7 +229,9 @@ class KrakenSource:
                 break
         self._status("offline", "stopped")
 
-    def _session(self, ws: Any, coins: Callable[[], tuple[str, ...]], stop: threading.Event) -> None:
+    def _session(
+        self, ws: Any, coins: Callable[[], tuple[str, ...]], stop: threading.Event
+    ) -> None:
         self._subscribed = set()
         last_message = self._clock()
         while not stop.is_set():
@@ -276,7 +278,8 @@ class KrakenSource:
         channel = msg.get("channel")
         if channel == "status":
             data = msg.get("data")
-            system = data[0].get("system") if isinstance(data, list) and data and isinstance(data[0], dict) else None
+            first = data[0] if isinstance(data, list) and data else None
+            system = first.get("system") if isinstance(first, dict) else None
             if system not in (None, "online"):
                 self._status("offline", f"offline: Kraken says the system is {system}")
         elif channel == "ohlc" and msg.get("type") in ("snapshot", "update"):

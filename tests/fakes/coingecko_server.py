@@ -148,7 +148,9 @@ class FakeCoinGecko:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def add_fault(self, kind: str, *, path: str | None = None, times: int = 1, **options: Any) -> None:
+    def add_fault(
+        self, kind: str, *, path: str | None = None, times: int = 1, **options: Any
+    ) -> None:
         """Answer the next ``times`` requests (matching ``path`` prefix) with a fault."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; one of {FAULT_KINDS}")
@@ -174,7 +176,8 @@ class FakeCoinGecko:
     def price(self, coin: str, vs: str, minute: int) -> float:
         """A deterministic price that moves every minute."""
         base = self.known[coin][3] * FX.get(vs, 1.0)
-        return round(base * (1.0 + 0.002 * math.sin(minute / 600.0) + 0.0005 * math.sin(minute / 60.0 * 7)), 8)
+        wave = 0.002 * math.sin(minute / 600.0) + 0.0005 * math.sin(minute * 7 / 60.0)
+        return round(base * (1.0 + wave), 8)
 
     def last_updated_at(self) -> int:
         now = int(self.clock())
@@ -185,7 +188,9 @@ class FakeCoinGecko:
         updated = now // 60 * 60 + self.update_offset
         return updated if updated <= now else updated - 60
 
-    def simple_price(self, ids: list[str], vs_list: list[str], with_updated: bool) -> dict[str, Any]:
+    def simple_price(
+        self, ids: list[str], vs_list: list[str], with_updated: bool
+    ) -> dict[str, Any]:
         updated = self.last_updated_at()
         out: dict[str, Any] = {}
         for coin in ids:

@@ -295,8 +295,8 @@ class FakeKraken:
         try:
             msg = json.loads(raw)
         except ValueError:
-            await ws.send(json.dumps({"error": "Malformed request", "success": False, "time_in": now,
-                                      "time_out": now}))
+            bad = {"error": "Malformed request", "success": False, "time_in": now, "time_out": now}
+            await ws.send(json.dumps(bad))
             return
         method = msg.get("method")
         req_id = msg.get("req_id")
@@ -307,7 +307,8 @@ class FakeKraken:
         params = msg.get("params") or {}
         symbols = tuple(params.get("symbol") or ())
         with self._lock:
-            self.subscriptions.append(Subscription(number, str(method), symbols, params.get("interval")))
+            sub = Subscription(number, str(method), symbols, params.get("interval"))
+            self.subscriptions.append(sub)
         if method not in ("subscribe", "unsubscribe") or params.get("channel") != "ohlc":
             return
         for sym in symbols:
@@ -347,7 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8998)
     parser.add_argument("--minute-seconds", type=float, default=60.0,
                         help="real seconds between new candles (60: real time)")
-    parser.add_argument("--drop-every", type=int, default=0, help="drop connections every N candles")
+    parser.add_argument(
+        "--drop-every", type=int, default=0, help="drop connections every N candles"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     stop = threading.Event()

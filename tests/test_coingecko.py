@@ -399,3 +399,14 @@ def test_an_unexpected_failure_is_reported_and_the_poller_goes_on(cg, sim):
     errors = [e for e in out if isinstance(e, ErrorEvent)]
     assert [e.msg for e in errors] == ["internal error (RuntimeError), see the log"]
     assert len(bars(out)) == 2
+
+
+def test_a_long_outage_says_how_old_the_data_is(cg, sim):
+    src = make_source(cg, sim)
+    outage = {"path": "/simple/price", "status": 503, "times": 50}
+    sim.call_at(START + 30, lambda: cg.add_fault("status", **outage))
+    out = sim.run(src, ("bitcoin",), 600)
+    failing = [s for s in statuses(out) if s.state == "error"]
+    assert failing[0].message.endswith("retrying in 2 s")  # the data is still fresh
+    assert failing[-1].message.endswith("data is 9 min old")
+    assert failing[-1].last_update == START // 60 * 60 + 7  # the last good quote's time

@@ -360,8 +360,11 @@ class CoinGeckoSource:
                 if isinstance(exc, BudgetExhausted):
                     self._status("rate limited", exc.msg, next_update=next_poll)
                 else:
-                    self._status("rate limited", f"rate limited, retrying in {fmt_seconds(wait)}",
-                                 next_update=next_poll)
+                    self._status(
+                        "rate limited",
+                        f"rate limited, retrying in {fmt_seconds(wait)}{self._age_note()}",
+                        next_update=next_poll,
+                    )
                 if exc.msg != last_error:
                     log.warning("%s", redact(exc.msg))
                     if isinstance(exc, BudgetExhausted):
@@ -379,8 +382,11 @@ class CoinGeckoSource:
                 next_poll = self._clock() + wait
                 state = "offline" if isinstance(exc, NetworkError) else "error"
                 msg = redact(exc.msg, self._key)
-                self._status(state, f"{state}: {msg}, retrying in {fmt_seconds(wait)}",
-                             next_update=next_poll)
+                self._status(
+                    state,
+                    f"{state}: {msg}, retrying in {fmt_seconds(wait)}{self._age_note()}",
+                    next_update=next_poll,
+                )
                 if msg != last_error:
                     log.warning("%s", msg)
                     self._emit(ErrorEvent(title=exc.title, msg=msg))
@@ -581,6 +587,13 @@ class CoinGeckoSource:
         if event != self._last_status:
             self._last_status = event
             self._emit(event)
+
+    def _age_note(self) -> str:
+        """``"; data is 5 min old"`` while failures keep the last good data from being fresh."""
+        if self._last_update is None:
+            return ""
+        age = self._clock() - self._last_update
+        return f"; data is {fmt_seconds(age)} old" if age > self._stale_after else ""
 
     def _status_after_poll(self, next_poll: float) -> None:
         quotes = self._quotes

@@ -142,7 +142,7 @@ class KrakenSource:
 
     def _send(self, ws: Any, method: str, pairs: list[str]) -> None:
         self._req_id += 1
-        msg = {
+        msg: dict[str, Any] = {
             "method": method,
             "params": {"channel": "ohlc", "symbol": sorted(pairs), "interval": 1},
             "req_id": self._req_id,

@@ -403,7 +403,7 @@ def test_an_unexpected_failure_is_reported_and_the_poller_goes_on(cg, sim):
 
 def test_a_long_outage_says_how_old_the_data_is(cg, sim):
     src = make_source(cg, sim)
-    outage = {"path": "/simple/price", "status": 503, "times": 50}
+    outage: dict[str, Any] = {"path": "/simple/price", "status": 503, "times": 50}
     sim.call_at(START + 30, lambda: cg.add_fault("status", **outage))
     out = sim.run(src, ("bitcoin",), 600)
     failing = [s for s in statuses(out) if s.state == "error"]

@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = 1
 Z80 = 1.2815515655446004  # standard normal quantiles: the trackers' starting points
 Z95 = 1.959963984540054
-SKILL_GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)
+SKILL_GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0)
 
 
 @dataclass(frozen=True)
@@ -312,14 +312,22 @@ class Learner:
         self._good = self._snapshot()
 
 
+def _beats(s1: float, s2: float, w: float, n_eff: float, n_se: float) -> bool:
+    """True when a decayed mean loss difference is below zero by ``n_se`` standard errors."""
+    mean = s1 / w
+    var = max(s2 / w - mean * mean, 0.0)
+    return mean + n_se * math.sqrt(var / n_eff) < 0.0
+
+
 @dataclass
 class _Skill:
     """Which shrink factor k to serve: follow the leader over matured predictions, past data only.
 
-    For each candidate k it keeps decayed sums of the loss difference against "no change"
-    (absolute and squared error); a k > 0 is served only when it beats k = 0 on both by at least
-    ``margin`` and by 2.5 standard errors, counting overlapping h-step labels as n/h independent
-    ones, and only once ``min_n`` such independent labels exist.
+    For each candidate k (k > 1 undoes the ridge on the network's mean) it keeps decayed sums of
+    the loss difference against "no change" (absolute and squared error). A k > 0 is served only
+    when its squared error beats k = 0 by ``margin`` and by 2.5 standard errors and its absolute
+    error is lower too (by one standard error), counting overlapping h-step labels as n/h
+    independent ones, and only once ``min_n`` such independent labels exist.
     """
 
     sums: list[list[float]] = field(default_factory=lambda: [[0.0] * 4 for _ in SKILL_GRID])
@@ -353,17 +361,13 @@ class _Skill:
         best_k, best = 0.0, 1.0 - margin
         for i, k in enumerate(SKILL_GRID[1:], 1):
             a1, a2, s1, s2 = self.sums[i]
-            ok = True
-            for m1, m2 in ((a1, a2), (s1, s2)):
-                mean = m1 / self.w
-                var = max(m2 / self.w - mean * mean, 0.0)
-                if mean + 2.5 * math.sqrt(var / n_eff) >= 0.0:
-                    ok = False
-            if not ok:
+            # Squared error must improve clearly (2.5 standard errors); absolute error, which a
+            # point mass of unchanged minutes makes hard to beat, must improve at 1 standard error.
+            if not (_beats(a1, a2, self.w, n_eff, 1.0) and _beats(s1, s2, self.w, n_eff, 2.5)):
                 continue
-            r = max(1.0 + a1 / self.base[0], 1.0 + s1 / self.base[1])
-            if r < best:
-                best_k, best = k, r
+            rel_mae, rel_mse = 1.0 + a1 / self.base[0], 1.0 + s1 / self.base[1]
+            if rel_mse < best and rel_mae < 1.0:
+                best_k, best = k, rel_mse
         return best_k
 
     def state(self) -> list[float]:

@@ -105,6 +105,7 @@ def run_phase(args: argparse.Namespace, stalled: bool) -> dict[str, Any]:
             line = proc.stdout.readline().strip()
             if line != "ready":
                 raise SystemExit(f"client worker failed to start: {line!r}")
+            load0 = os.getloadavg()[0]
             t0, cpu0 = time.monotonic(), time.process_time()
             done = feed(engine, args.rate, args.duration)
             fed_s = time.monotonic() - t0
@@ -126,6 +127,8 @@ def run_phase(args: argparse.Namespace, stalled: bool) -> dict[str, Any]:
         "minutes_fed": done,
         "feed_seconds": round(fed_s, 2),
         "server_cpu_seconds": round(cpu, 2),  # engine + server process, while feeding
+        # The machine's 1-minute load average before and after: other work shares these cores.
+        "loadavg": [round(load0, 2), round(os.getloadavg()[0], 2)],
         "achieved_rate": round(done / fed_s, 1),
         "bars_emitted": len(clock.times),
         "server": stats,
@@ -293,7 +296,8 @@ def main() -> None:
               f"in order: {r['all_in_order']}; none missing: {r['all_complete']}; "
               f"fast clients resynced: {r['fast_clients_resynced']}")
         print(f"  CPU seconds while feeding: engine+server {r['server_cpu_seconds']}, "
-              f"all clients {r['clients_cpu_seconds']} (the clients' includes the drain after)")
+              f"all clients {r['clients_cpu_seconds']} (the clients' includes the drain after); "
+              f"load average {r['loadavg'][0]} -> {r['loadavg'][1]} on {os.cpu_count()} CPUs")
         print(f"  fast-client bar latency ms: p50 {lat['p50']}  p99 {lat['p99']}  max {lat['max']}  "
               f"mean {lat['mean']}")
         if stalled:

@@ -60,9 +60,9 @@ except Exception:  # not installed (running from a checkout)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 DEFAULT_MAX_CLIENTS = 200
-# The longest backlog a client may have, in frames (the ring's size): ~10 minutes of events for
-# 50 coins at 4 events a minute, or 3.4 s of the 600x demo replay of 3 coins.
-DEFAULT_QUEUE_SIZE = 8192
+# The longest backlog a client may have, in frames (the ring's size, ~25 MB of typical frames):
+# over two hours of events for 50 coins at 4 events a minute, 4.5 s of the 600x demo of 3 coins.
+DEFAULT_QUEUE_SIZE = 32768
 MAX_OP_BYTES = 4096  # a client op larger than this gets an ``error`` frame
 # Hard cap enforced by websockets itself (close code 1009): beyond it we do not even buffer the frame.
 TRANSPORT_MAX_SIZE = 64 * 1024
@@ -262,6 +262,8 @@ class FeedServer:
         self._inbox: collections.deque[Event] = collections.deque()
         self._drain_scheduled = False
         self._snapshot_cache: tuple[int, bytes] | None = None  # (ring head, frame)
+        # A build under way: (ring head it starts from, its future), shared by whoever waits.
+        self._snapshot_task: tuple[int, asyncio.Future[tuple[bytes, int]]] | None = None
         self._batches: dict[tuple[int, int], bytes] = {}  # recent batch frames by ring range
         self._last_status: StatusEvent | None = None
         self.stats: dict[str, int] = {
@@ -375,12 +377,11 @@ class FeedServer:
             }
         )
 
-    def _snapshot_frame(self, fresh: bool = False) -> tuple[bytes, int]:
-        """A snapshot of every watched coin, and the ring position it is current at.
+    async def _snapshot_frame(self, fresh: bool = False) -> tuple[bytes, int]:
+        """A snapshot of every watched coin, and the ring position from which events follow it.
 
-        ``fresh``: not one taken before the latest event (an explicit ``resync``)."""
-        # Built on the loop thread, so no dispatch interleaves: events after ``head`` come after
-        # it, and the ones before are in the engine state it copies.
+        ``fresh``: not one taken before the latest event (an explicit ``resync``).
+        """
         head = self._ring.head
         cached = self._snapshot_cache
         # A snapshot stays good while the events after it are still in the ring: the client
@@ -389,9 +390,29 @@ class FeedServer:
         reuse = 0 if fresh else self._ring.size // 4
         if cached is not None and head - cached[0] <= reuse:
             return cached[1], cached[0]
-        coins = tuple(self.engine.snapshot(c) for c in self.engine.coins())
-        frame = _encode(event_dict(SnapshotEvent(coins=coins, status=self._last_status)))
-        self._snapshot_cache = (head, frame)
+        building = self._snapshot_task
+        if building is None or (fresh and building[0] < head):
+            building = (head, asyncio.ensure_future(self._build_snapshot(head)))
+            self._snapshot_task = building
+        return await asyncio.shield(building[1])
+
+    async def _build_snapshot(self, head: int) -> tuple[bytes, int]:
+        # Events up to ``head`` were emitted before this build starts, so the engine state it
+        # copies includes them; later ones may be in it too (clients drop what they already
+        # have), none is missing. Built off the loop: a big snapshot must not stall the senders.
+        status = self._last_status
+
+        def build() -> bytes:
+            coins = tuple(self.engine.snapshot(c) for c in self.engine.coins())
+            return _encode(event_dict(SnapshotEvent(coins=coins, status=status)))
+
+        try:
+            frame = await asyncio.to_thread(build)
+        finally:
+            if self._snapshot_task is not None and self._snapshot_task[0] == head:
+                self._snapshot_task = None
+        if self._snapshot_cache is None or self._snapshot_cache[0] < head:
+            self._snapshot_cache = (head, frame)
         return frame, head
 
     def _batch(self, start: int, end: int) -> bytes:
@@ -495,7 +516,7 @@ class FeedServer:
                         ), text=True)
                     fresh = client.resync == "request"
                     client.resync = None
-                    frame, client.cursor = self._snapshot_frame(fresh)
+                    frame, client.cursor = await self._snapshot_frame(fresh)
                     await ws.send(frame, text=True)
                     stats["frames_sent"] += 1
                     stats["messages_sent"] += 1

@@ -23,8 +23,27 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from engine.errors import ConfigError
-from engine.events import StatusEvent
-from engine.server import MAX_OP_BYTES, ServerThread, check_bind, is_loopback, serve_forever
+from engine.events import (
+    Bar,
+    BarEvent,
+    CoinsEvent,
+    ErrorEvent,
+    ForecastEvent,
+    SnapshotEvent,
+    StatusEvent,
+    TrainEvent,
+    to_dict,
+)
+from engine.server import (
+    MAX_OP_BYTES,
+    ServerThread,
+    _encode,
+    _Ring,
+    check_bind,
+    event_dict,
+    is_loopback,
+    serve_forever,
+)
 from tests.fake_engine import FakeEngine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -374,3 +393,37 @@ def test_batch_client_gets_the_same_stream_in_fewer_messages(server: ServerThrea
     assert [recv(plain) for _ in range(600)] == batched
     assert [f["bar"]["ts"] for f in batched if f["type"] == "bar" and f["bar"]["coin"] == "bitcoin"] \
         == [b.ts for b in engine.snapshot("bitcoin").bars[-50:]]
+
+
+# Pure parts -----------------------------------------------------------------------------------------
+def test_ring_keeps_the_last_frames_in_order_across_wraparound() -> None:
+    ring = _Ring(4)
+    assert ring.read(0, 10) == [] and ring.tail == 0
+    for i in range(10):
+        ring.append(b"%d" % i)
+    assert (ring.tail, ring.head) == (6, 10)
+    assert ring.read(6, 10) == [b"6", b"7", b"8", b"9"]  # wraps inside the slots
+    assert ring.read(7, 2) == [b"7", b"8"]
+    assert ring.read(9, 5) == [b"9"] and ring.read(10, 5) == []
+
+
+def test_event_dict_is_exactly_to_dict() -> None:
+    engine = FakeEngine(history=45)
+    events: list[Any] = []
+    engine.subscribe(events.append)
+    engine.advance(3)
+    engine.set_paused(True)
+    events += [
+        SnapshotEvent(tuple(engine.snapshot(c) for c in engine.coins()), StatusEvent("demo", "ok")),
+        StatusEvent("coingecko", "rate limited", "429", 1.0, float("inf"), 3, 4, 30, 10000),
+        ErrorEvent("T", "m"),
+        CoinsEvent(("a", "b"), ("b",), (("a", "A"),)),
+        ForecastEvent("x", 60, 1.0, (1, 5), (float("nan"), 0.1), (0.0, -1.0)),
+        TrainEvent("x", "training", losses=(0.5, float("nan"), 0.2)),
+        BarEvent(Bar("x", 60, 1.0)),
+    ]
+    assert {e.type for e in events} == {"bar", "forecast", "metrics", "train", "snapshot", "status",
+                                        "error", "coins"}
+    for event in events:
+        assert event_dict(event) == to_dict(event)
+        assert _encode(event_dict(event)) == json.dumps(to_dict(event), separators=(",", ":")).encode()

@@ -1,4 +1,4 @@
-"""Benchmark of the WebSocket feed: N clients on one server fed by a fast engine, with and without a stalled client.
+"""Benchmark of the WebSocket feed: N clients of one fast engine, with and without a stalled client.
 
     python bench/bench_serve.py              # 50 clients, 600 minutes/s, 60 s per phase
     python bench/bench_serve.py --quick      # 5 s per phase
@@ -39,7 +39,7 @@ from engine.server import DEFAULT_QUEUE_SIZE  # noqa: E402  (after the sys.path 
 BAR_RE = re.compile(rb'\{"v":1,"type":"bar","bar":\{"coin":"([^"]+)","ts":(\d+)')
 
 
-# Engine side ---------------------------------------------------------------------------------------
+# Engine side --------------------------------------------------------------------------------------
 def looping_engine(minutes: int) -> Any:
     """A FakeEngine whose demo data repeats (shifted in time) to last ``minutes`` minutes."""
     from engine.events import Bar
@@ -97,8 +97,8 @@ def run_phase(args: argparse.Namespace, stalled: bool) -> dict[str, Any]:
     with ServerThread(engine, queue_size=args.queue, ping_interval=None) as st:
         assert st.server is not None
         emit_file = ROOT / "bench" / "results" / f".emit-{os.getpid()}.json"
-        cmd = [sys.executable, __file__, "--worker", st.url, str(args.clients), "1" if stalled else "0",
-               str(emit_file), "0" if args.no_batch else "1"]
+        cmd = [sys.executable, __file__, "--worker", st.url, str(args.clients),
+               "1" if stalled else "0", str(emit_file), "0" if args.no_batch else "1"]
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
             assert proc.stdout is not None and proc.stdin is not None
@@ -136,7 +136,7 @@ def run_phase(args: argparse.Namespace, stalled: bool) -> dict[str, Any]:
     return result
 
 
-# Client side (child process) -----------------------------------------------------------------------
+# Client side (child process) ----------------------------------------------------------------------
 async def worker(url: str, n: int, stalled: bool, emit_file: str, batch: bool) -> dict[str, Any]:
     from websockets.asyncio.client import connect
 
@@ -249,7 +249,7 @@ async def worker(url: str, n: int, stalled: bool, emit_file: str, batch: bool) -
     }
 
 
-# Main ----------------------------------------------------------------------------------------------
+# Main ---------------------------------------------------------------------------------------------
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         url, n, stalled, emit_file = sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5]
@@ -289,16 +289,20 @@ def main() -> None:
         phases.append(r)
         lat = r["latency_ms"]
         print(f"\n{'with' if stalled else 'without'} a stalled client:")
-        print(f"  fed {r['minutes_fed']} minutes in {r['feed_seconds']} s ({r['achieved_rate']} min/s), "
+        print(f"  fed {r['minutes_fed']} minutes in {r['feed_seconds']} s "
+              f"({r['achieved_rate']} min/s), "
               f"{r['bars_emitted']} bars, {r['server']['events']} events, "
-              f"{r['server']['frames_sent']} frames sent in {r['server']['messages_sent']} messages")
-        print(f"  bars per fast client: {r['bars_min']}..{r['bars_max']} of {r['bars_expected_per_client']}; "
+              f"{r['server']['frames_sent']} frames sent in "
+              f"{r['server']['messages_sent']} messages")
+        print(f"  bars per fast client: {r['bars_min']}..{r['bars_max']} "
+              f"of {r['bars_expected_per_client']}; "
               f"in order: {r['all_in_order']}; none missing: {r['all_complete']}; "
               f"fast clients resynced: {r['fast_clients_resynced']}")
         print(f"  CPU seconds while feeding: engine+server {r['server_cpu_seconds']}, "
               f"all clients {r['clients_cpu_seconds']} (the clients' includes the drain after); "
               f"load average {r['loadavg'][0]} -> {r['loadavg'][1]} on {os.cpu_count()} CPUs")
-        print(f"  fast-client bar latency ms: p50 {lat['p50']}  p99 {lat['p99']}  max {lat['max']}  "
+        print(f"  fast-client bar latency ms: p50 {lat['p50']}  p99 {lat['p99']}  "
+              f"max {lat['max']}  "
               f"mean {lat['mean']}")
         if stalled:
             print(f"  stalled client: server resyncs {r['server']['resyncs']}, "

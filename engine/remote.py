@@ -79,7 +79,8 @@ class RemoteEngine:
         max_size: int | None = 256 * 1024 * 1024,
     ) -> None:
         if not url.startswith(("ws://", "wss://")):
-            raise ConfigError(f"invalid --connect URL {url!r}: expected ws://HOST:PORT or wss://...")
+            raise ConfigError(f"invalid --connect URL {url!r}: expected ws://HOST:PORT or "
+                              "wss://...")
         self.url = url
         # Ask for batch frames: under a burst, one message carries what piled up.
         self._connect_url = url + ("&" if "?" in url else "?") + "batch=1"
@@ -145,7 +146,7 @@ class RemoteEngine:
         """Block until the first snapshot has arrived; False on timeout."""
         return self._ready.wait(timeout)
 
-    # EngineAPI: state ------------------------------------------------------------------------------
+    # EngineAPI: state -----------------------------------------------------------------------------
     def coins(self) -> tuple[str, ...]:
         with self._lock:
             return self._coins
@@ -157,7 +158,7 @@ class RemoteEngine:
                 return CoinSnapshot(coin=coin)
             return CoinSnapshot(coin, tuple(st.bars), tuple(st.forecasts), st.metrics, st.train)
 
-    # EngineAPI: commands (sent to the server) ------------------------------------------------------
+    # EngineAPI: commands (sent to the server) -----------------------------------------------------
     def add_coin(self, coin: str) -> None:
         self._send_op({"op": "watch", "coin": coin}, f"add {coin}")
 
@@ -165,7 +166,8 @@ class RemoteEngine:
         self._send_op({"op": "unwatch", "coin": coin}, f"remove {coin}")
 
     def set_paused(self, paused: bool) -> None:
-        self._send_op({"op": "pause", "paused": bool(paused)}, "pause training" if paused else "resume training")
+        what = "pause training" if paused else "resume training"
+        self._send_op({"op": "pause", "paused": bool(paused)}, what)
 
     def reset_model(self, coin: str) -> None:
         self._send_op({"op": "reset", "coin": coin}, f"reset the {coin} model")
@@ -247,7 +249,7 @@ class RemoteEngine:
                 fut.set_exception(NetworkError(msg))
             self._pending.pop(rid, None)
 
-    # Client thread ---------------------------------------------------------------------------------
+    # Client thread --------------------------------------------------------------------------------
     def _run(self, started: threading.Event) -> None:
         async def main() -> None:
             self._loop = asyncio.get_running_loop()
@@ -321,7 +323,8 @@ class RemoteEngine:
             self._emit(StatusEvent(
                 source="remote",
                 state="offline",
-                message=f"engine at {self.url} unreachable, reconnecting in {max(1, round(wait))} s",
+                message=f"engine at {self.url} unreachable, "
+                        f"reconnecting in {max(1, round(wait))} s",
                 last_update=self._status.last_update if self._status else None,
                 next_update=time.time() + wait,
             ))
@@ -370,7 +373,8 @@ class RemoteEngine:
         self.vs_currency = str(data.get("vs_currency") or self.vs_currency)
         self.connected = True
         log.info("connected to %s (%s, %s engine)", self.url, data.get("server"), data.get("mode"))
-        self._emit(StatusEvent(source="remote", state="ok", message=f"connected to engine at {self.url}",
+        self._emit(StatusEvent(source="remote", state="ok",
+                               message=f"connected to engine at {self.url}",
                                last_update=time.time()))
 
     def _on_reply(self, data: dict[str, Any]) -> None:
@@ -380,7 +384,8 @@ class RemoteEngine:
         if data.get("ok"):
             fut.set_result(data.get("result"))
         else:
-            fut.set_exception(CryptotuiError(str(data.get("error", "failed")), title="Remote engine"))
+            error = str(data.get("error", "failed"))
+            fut.set_exception(CryptotuiError(error, title="Remote engine"))
 
     def _apply(self, event: Event) -> list[Event]:
         """Fold an event into the local state; the events to pass on (duplicates are not)."""

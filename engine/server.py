@@ -4,7 +4,7 @@ Protocol ``"v": 1`` (see docs/protocol.md and engine/data/protocol.schema.json).
 gets ``hello`` then a ``snapshot``; afterwards every engine event as one JSON text frame. Clients
 send small JSON ops (``watch``, ``unwatch``, ``resync``, ``pause``, ``reset``, ``search``,
 ``export``); an op carrying an ``id`` is answered by a ``reply`` frame with the same id. A client
-connecting with ``?batch=1`` accepts ``batch`` frames: whatever piled up in its queue, in one message.
+connecting with ``?batch=1`` accepts ``batch`` frames: whatever piled up for it, in one message.
 
 Thread rule: engine listeners run on engine threads and only append the event to an inbox that
 one ``call_soon_threadsafe`` callback drains on the asyncio loop. Everything else is owned by the
@@ -45,7 +45,6 @@ from engine.events import (
     Event,
     SnapshotEvent,
     StatusEvent,
-    to_dict,
 )
 
 log = logging.getLogger(__name__)
@@ -64,7 +63,7 @@ DEFAULT_MAX_CLIENTS = 200
 # over two hours of events for 50 coins at 4 events a minute, 4.5 s of the 600x demo of 3 coins.
 DEFAULT_QUEUE_SIZE = 32768
 MAX_OP_BYTES = 4096  # a client op larger than this gets an ``error`` frame
-# Hard cap enforced by websockets itself (close code 1009): beyond it we do not even buffer the frame.
+# Hard cap enforced by websockets itself (close code 1009): beyond it the frame is not even read.
 TRANSPORT_MAX_SIZE = 64 * 1024
 MAX_EXPORT_BYTES = 64 * 1024 * 1024
 # A client that asked for ``?batch=1`` gets what piled up in its queue as one ``batch`` frame:
@@ -281,7 +280,8 @@ class FeedServer:
         }
 
     def __repr__(self) -> str:
-        return f"FeedServer(host={self.host!r}, port={self.port}, token={'set' if self._token else None})"
+        token = "set" if self._token else None
+        return f"FeedServer(host={self.host!r}, port={self.port}, token={token})"
 
     @property
     def url(self) -> str:
@@ -439,7 +439,8 @@ class FeedServer:
 
     def _reply(self, client: _Client, rid: Any, op: str, ok: bool, result: Any = None,
                error: str | None = None) -> None:
-        body: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": "reply", "id": rid, "op": op, "ok": ok}
+        body: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": "reply", "id": rid, "op": op,
+                                "ok": ok}
         if ok:
             body["result"] = result
         else:
@@ -559,7 +560,8 @@ class FeedServer:
             if isinstance(message, bytes):
                 raise _BadOp("binary frames are not part of the protocol; send JSON text")
             if len(message.encode("utf-8")) > self.max_op_bytes:
-                raise _BadOp(f"frame too large ({len(message)} chars; limit {self.max_op_bytes} bytes)")
+                raise _BadOp(f"frame too large ({len(message)} chars; "
+                             f"limit {self.max_op_bytes} bytes)")
             try:
                 data = json.loads(message)
             except ValueError:

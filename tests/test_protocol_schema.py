@@ -1,4 +1,4 @@
-"""Every frame the feed sends, and every op a client sends, validates against the protocol schema."""
+"""Every frame the feed sends, and every op a client sends, validates against the schema."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ from tests.fake_engine import FakeEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "engine" / "data" / "protocol.schema.json").read_text())
-FRAME_TYPES = {"hello", "snapshot", "bar", "forecast", "metrics", "train", "status", "error", "coins",
-               "reply"}
+FRAME_TYPES = {"hello", "snapshot", "bar", "forecast", "metrics", "train", "status", "error",
+               "coins", "reply"}
 
 
 def validator(ref: str | None = None) -> jsonschema.Draft202012Validator:
@@ -96,8 +96,9 @@ def test_schema_rejects_what_it_should() -> None:
 
 def test_ops_schema() -> None:
     assert set(SCHEMA["$defs"]["op"]["properties"]["op"]["enum"]) == set(OPS)
-    for op in ({"op": "watch", "coin": "bitcoin"}, {"op": "resync"}, {"op": "pause", "paused": False},
-               {"op": "search", "query": "eth", "id": 3}, {"op": "export", "coin": "x", "id": "a"}):
+    for op in ({"op": "watch", "coin": "bitcoin"}, {"op": "resync"},
+               {"op": "pause", "paused": False}, {"op": "search", "query": "eth", "id": 3},
+               {"op": "export", "coin": "x", "id": "a"}):
         assert OP.is_valid(op), op
     for op in ({"op": "watch"}, {"op": "fly"}, {"op": "export", "coin": "x"}, {"op": "pause"},
                {"op": "watch", "coin": "BTC!"}, {"op": "resync", "extra": 1}):
@@ -115,7 +116,7 @@ def test_events_round_trip_through_json() -> None:
         assert to_dict(from_dict(frame)) == frame
 
 
-# Every frame type from a real server ---------------------------------------------------------------
+# Every frame type from a real server --------------------------------------------------------------
 @contextlib.contextmanager
 def client(url: str) -> Iterator[ClientConnection]:
     with connect(url, max_size=None, close_timeout=1) as ws:

@@ -85,7 +85,8 @@ def test_rejects_a_non_websocket_url() -> None:
         RemoteEngine("http://example.com")
 
 
-def test_mirrors_the_engine_state(remote: tuple[RemoteEngine, Recorder], engine: FakeEngine) -> None:
+def test_mirrors_the_engine_state(remote: tuple[RemoteEngine, Recorder],
+                                  engine: FakeEngine) -> None:
     r, rec = remote
     assert r.mode == "REMOTE" and r.horizons == engine.horizons and r.vs_currency == "usd"
     assert r.server_info["mode"] == "DEMO"
@@ -154,10 +155,12 @@ def test_reconnects_after_restart_and_keeps_data_meanwhile(engine: FakeEngine) -
         wait_for(lambda: len(r.snapshot("bitcoin").bars) == 43)
         before = r.snapshot("bitcoin")
         st.stop()
-        wait_for(lambda: any(isinstance(e, StatusEvent) and e.state == "offline" for e in rec.events))
+        wait_for(lambda: any(isinstance(e, StatusEvent) and e.state == "offline"
+                             for e in rec.events))
         offline = [e for e in rec.of(StatusEvent) if e.state == "offline"][0]
         assert offline.source == "remote"
-        assert offline.message.startswith(f"engine at ws://127.0.0.1:{port} unreachable, reconnecting in ")
+        prefix = f"engine at ws://127.0.0.1:{port} unreachable, reconnecting in "
+        assert offline.message.startswith(prefix)
         assert offline.message.endswith(" s")
         assert r.connected is False
         # The last data stays while the engine is away, and commands say they cannot go through.
@@ -185,7 +188,8 @@ def test_reconnects_after_restart_and_keeps_data_meanwhile(engine: FakeEngine) -
         st.stop()
 
 
-def test_wrong_token_is_reported_and_retried(engine: FakeEngine, caplog: pytest.LogCaptureFixture) -> None:
+def test_wrong_token_is_reported_and_retried(engine: FakeEngine,
+                                             caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     secret = "tok-abcdef-123456"
     with ServerThread(engine, token=secret) as st:
@@ -210,7 +214,8 @@ def test_stale_events_after_a_snapshot_are_not_passed_on() -> None:
     # A snapshot overtakes events that were in flight: those must not reach the views twice.
     r = RemoteEngine("ws://127.0.0.1:1")
     b1, b2, b3 = (Bar("bitcoin", ts, 1.0 + ts) for ts in (60, 120, 180))
-    assert r._apply(SnapshotEvent((CoinSnapshot("bitcoin", (b1, b2)),)))[1] == CoinsEvent(("bitcoin",))
+    out = r._apply(SnapshotEvent((CoinSnapshot("bitcoin", (b1, b2)),)))
+    assert out[1] == CoinsEvent(("bitcoin",))
     assert r._apply(BarEvent(b1)) == []
     assert r._apply(BarEvent(b2)) == []
     assert r._apply(BarEvent(b3)) == [BarEvent(b3)]

@@ -1,4 +1,4 @@
-"""The WebSocket feed against real clients on 127.0.0.1: auth, ops, bad frames, slow clients, shutdown."""
+"""The WebSocket feed with real clients on 127.0.0.1: auth, ops, bad frames, slow clients, stop."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -105,7 +104,7 @@ def server(engine: FakeEngine) -> Iterator[ServerThread]:
         yield st
 
 
-# Binding and auth ----------------------------------------------------------------------------------
+# Binding and auth ---------------------------------------------------------------------------------
 def test_loopback_detection() -> None:
     assert is_loopback("127.0.0.1") and is_loopback("127.3.2.1") and is_loopback("::1")
     assert is_loopback("localhost")
@@ -166,7 +165,7 @@ def test_client_count_is_bounded(engine: FakeEngine) -> None:
         c.close()
 
 
-# Frames and ops -------------------------------------------------------------------------------------
+# Frames and ops -----------------------------------------------------------------------------------
 def test_hello_then_snapshot_then_events_in_order(server: ServerThread, engine: FakeEngine) -> None:
     with connect(server.url, max_size=None) as ws:
         hello = recv(ws)
@@ -272,13 +271,14 @@ def test_huge_frame_closes_only_that_connection(server: ServerThread, engine: Fa
     other.close()
 
 
-# Back-pressure -------------------------------------------------------------------------------------
+# Back-pressure ------------------------------------------------------------------------------------
 def stalled_client(url: str, port: int) -> ClientConnection:
     """A client whose socket buffers are tiny and who does not read until told to."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", port))
-    return _CLIENTS.enter_context(connect(url, sock=sock, max_size=None, max_queue=4, close_timeout=0.5))
+    return _CLIENTS.enter_context(
+        connect(url, sock=sock, max_size=None, max_queue=4, close_timeout=0.5))
 
 
 def test_slow_client_is_resynced_and_does_not_delay_others(engine: FakeEngine) -> None:
@@ -302,7 +302,9 @@ def test_slow_client_is_resynced_and_does_not_delay_others(engine: FakeEngine) -
         # Now the slow client reads: frames it had, then the notice, then a fresh snapshot.
         err, _ = recv_until(slow, lambda f: f["type"] == "error")
         assert err["title"] == "Too slow"
-        dropped = int(re.search(r"(\d+) events were dropped", err["msg"]).group(1))  # type: ignore[union-attr]
+        found = re.search(r"(\d+) events were dropped", err["msg"])
+        assert found is not None
+        dropped = int(found.group(1))
         assert dropped > 0 and st.server.stats["resyncs"] == 1
         assert st.server.stats["dropped"] == dropped
         snap = recv(slow)
@@ -317,7 +319,7 @@ def test_slow_client_is_resynced_and_does_not_delay_others(engine: FakeEngine) -
         slow.close()
 
 
-# Shutdown -------------------------------------------------------------------------------------------
+# Shutdown -----------------------------------------------------------------------------------------
 def test_stop_event_closes_clients_and_detaches(engine: FakeEngine) -> None:
     st = ServerThread(engine).start()
     ws = open_client(st.url)
@@ -391,11 +393,11 @@ def test_batch_client_gets_the_same_stream_in_fewer_messages(server: ServerThrea
         batched.extend(msg["frames"] if msg["type"] == "batch" else [msg])
     assert messages < 10
     assert [recv(plain) for _ in range(600)] == batched
-    assert [f["bar"]["ts"] for f in batched if f["type"] == "bar" and f["bar"]["coin"] == "bitcoin"] \
-        == [b.ts for b in engine.snapshot("bitcoin").bars[-50:]]
+    btc = [f["bar"]["ts"] for f in batched if f["type"] == "bar" and f["bar"]["coin"] == "bitcoin"]
+    assert btc == [b.ts for b in engine.snapshot("bitcoin").bars[-50:]]
 
 
-# Pure parts -----------------------------------------------------------------------------------------
+# Pure parts ---------------------------------------------------------------------------------------
 def test_ring_keeps_the_last_frames_in_order_across_wraparound() -> None:
     ring = _Ring(4)
     assert ring.read(0, 10) == [] and ring.tail == 0
@@ -426,4 +428,5 @@ def test_event_dict_is_exactly_to_dict() -> None:
                                         "error", "coins"}
     for event in events:
         assert event_dict(event) == to_dict(event)
-        assert _encode(event_dict(event)) == json.dumps(to_dict(event), separators=(",", ":")).encode()
+        wire = json.dumps(to_dict(event), separators=(",", ":")).encode()
+        assert _encode(event_dict(event)) == wire

@@ -480,3 +480,18 @@ async def test_resize_redraws_for_the_new_width() -> None:
         await pilot.pause(0.3)
         await settle(app, pilot)
         assert sum(len(s) for s in plot(app).data.price) == small
+
+
+@sync
+async def test_events_while_a_modal_is_open() -> None:
+    engine, app = make()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        engine.advance(3)  # the engine does not wait for the user to close the help
+        await settle(app, pilot)
+        await pilot.pause(0.3)
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert plot(app).data.last_price == engine.snapshot("bitcoin").bars[-1].price

@@ -23,6 +23,7 @@ from textual.widgets import Footer
 from engine.api import EngineAPI
 from engine.errors import CryptotuiError
 from engine.events import (
+    Bar,
     BarEvent,
     CoinsEvent,
     CoinSnapshot,
@@ -117,6 +118,7 @@ class CryptoApp(App[None]):
         self._last_flush = 0.0
         self._last_error: tuple[str, str, float] | None = None
         self._stopped = False
+        self._main: Screen[None] | None = None  # the main screen, set on mount
         self._last_surprise = -math.inf
 
     # Properties the tests and the widgets read -----------------------------------------------
@@ -147,9 +149,12 @@ class CryptoApp(App[None]):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.query_one("#watchlist").border_title = "Watchlist"
-        self.query_one("#model").border_title = "Model"
-        self.query_one("#metrics").border_title = "Score vs \"no change\""
+        # Widgets are looked up on the main screen: App.query_one searches the active screen,
+        # which is a modal whenever one is open, and events keep arriving meanwhile.
+        self._main = main = self.screen
+        main.query_one("#watchlist").border_title = "Watchlist"
+        main.query_one("#model").border_title = "Model"
+        main.query_one("#metrics").border_title = "Score vs \"no change\""
         self.engine.subscribe(self._listener)
         self._set_coins(self.engine.coins())
         pick = self.prefs.coin if self.prefs.coin in self.coins else None
@@ -267,10 +272,7 @@ class CryptoApp(App[None]):
         st.metrics = snap.metrics
         st.train = snap.train
 
-    def _check_alerts(self, bar: object) -> None:
-        from engine.events import Bar
-
-        assert isinstance(bar, Bar)
+    def _check_alerts(self, bar: Bar) -> None:
         levels = self.prefs.levels.get(bar.coin, [])
         for alert in self.alerts.check(bar, levels, self.horizon, self.prefs.surprise,
                                        self.coin_title(bar.coin)):
@@ -308,29 +310,31 @@ class CryptoApp(App[None]):
             self._flush_timer = None
         self._last_flush = time.monotonic()
         dirty, self._dirty = self._dirty, set()
-        if not dirty:
+        main = self._main
+        if not dirty or self._stopped or main is None or not main.is_attached:
             return
         everything = "all" in dirty
         coin = self.selected
         st = self.states.get(coin) if coin else None
         if everything or "header" in dirty:
-            self.query_one(HeaderBar).show(self.engine.mode, self.coin_title(coin) if coin else "no coin",
+            main.query_one(HeaderBar).show(self.engine.mode, self.coin_title(coin) if coin else "no coin",
                                            self.window, self.horizon, self.paused)
         if everything or "watchlist" in dirty:
-            wl = self.query_one(Watchlist)
+            wl = main.query_one(Watchlist)
             wl.set_rows(self._rows(), self.horizon, self.window)
             wl.selected = coin
         if everything or "chart" in dirty:
             self._draw_chart()
         if everything or "model" in dirty:
-            self.query_one(ModelPanel).show(st.train if st else None)
+            main.query_one(ModelPanel).show(st.train if st else None)
         if everything or "metrics" in dirty:
-            self.query_one(MetricsPanel).show(st.metrics if st else None, self.horizon)
+            main.query_one(MetricsPanel).show(st.metrics if st else None, self.horizon)
         if everything or "status" in dirty:
-            self.query_one(StatusBar).show(self.status)
+            main.query_one(StatusBar).show(self.status)
 
     def _draw_chart(self) -> None:
-        chart = self.query_one(PriceChart)
+        assert self._main is not None
+        chart = self._main.query_one(PriceChart)
         coin = self.selected
         cols, rows = chart.plot_size
         if coin is None:

@@ -437,6 +437,10 @@ class _Conformal:
 class Forecaster:
     """One coin's forecaster (see the module docstring)."""
 
+    # Set on the subclass made by make_forecaster_factory(shared=True), so that ``load`` (a
+    # classmethod the engine calls as ``type(fc).load``) attaches to the same shared model.
+    _shared_learner: Learner | None = None
+
     def __init__(
         self,
         coin: str,
@@ -450,6 +454,7 @@ class Forecaster:
         c = self.config
         if learner is not None and learner.config.horizons != c.horizons:
             raise ValueError("a shared learner must use the same horizons")
+        learner = learner or self._shared_learner
         self.learner = learner or Learner(c, seed)
         self.shared = learner is not None
         self.seed = seed
@@ -564,6 +569,19 @@ class Forecaster:
         self.state = "rolled back" if rolled else "training"
         return self.status()
 
+    def warm(self, bars: Sequence[Bar]) -> ForecastEvent | None:
+        """Observe history without training (a reloaded model catching up); the last forecast.
+
+        Bars at or before the last one seen are skipped, so giving the whole stored window to a
+        model restored from a checkpoint only feeds it the minutes it missed.
+        """
+        last = None
+        for bar in bars:
+            out = self.observe(bar)
+            if out is not None:
+                last = out
+        return last
+
     def pretrain(
         self, bars: Sequence[Bar], progress: Callable[[float], None] | None = None
     ) -> TrainEvent:
@@ -674,7 +692,8 @@ class Forecaster:
             if _shape_keys(cfg) != _shape_keys(saved):
                 raise ModelError(f"{path}: checkpoint was made with a different model configuration")
             fc = cls(coin, cfg, seed=int(ckpt["seed"]), learner=learner)
-            if learner is None:
+            if not fc.shared or fc.learner.step == 0:
+                # A shared model takes its weights from the first checkpoint loaded into it.
                 fc.learner.load_state(ckpt["learner"])
             fc.norm = Normaliser.from_state(dict(ckpt["normaliser"]))
             fc.rows.clear()
@@ -743,9 +762,16 @@ def _shape_keys(cfg: ForecastConfig) -> tuple[Any, ...]:
 def make_forecaster_factory(
     config: ForecastConfig | None = None, shared: bool = False, seed: int = 0
 ) -> Callable[[str], Forecaster]:
-    """A ``coin -> Forecaster`` factory; with ``shared=True`` all coins train one model."""
+    """A ``coin -> Forecaster`` factory; with ``shared=True`` all coins train one model.
+
+    In shared mode ``type(fc).load(path, coin)`` keeps the coin on the shared model (the first
+    checkpoint loaded supplies its weights); features, calibration and scores stay per coin.
+    """
     cfg = config or ForecastConfig()
     if not shared:
         return lambda coin: Forecaster(coin, cfg, seed=seed)
-    learner = Learner(cfg, seed)
-    return lambda coin: Forecaster(coin, cfg, seed=seed, learner=learner)
+
+    class SharedForecaster(Forecaster):
+        _shared_learner = Learner(cfg, seed)
+
+    return lambda coin: SharedForecaster(coin, cfg, seed=seed)

@@ -249,3 +249,25 @@ def test_training_on_another_thread_while_observing() -> None:
     assert not errors
     assert fc.learner.step > 0
     assert all(o is not None and all(math.isfinite(v) for v in o.mean + o.lo95) for o in outs)
+
+
+def test_shared_mode_survives_a_reload(tmp_path: Path) -> None:
+    make = make_forecaster_factory(SMALL, shared=True, seed=0)
+    btc = make("bitcoin")
+    run(btc, walk(60))
+    btc.save(tmp_path / "bitcoin.pt")
+    make2 = make_forecaster_factory(SMALL, shared=True, seed=0)
+    eth = make2("ethereum")
+    back = type(eth).load(tmp_path / "bitcoin.pt", "bitcoin", SMALL)
+    assert back.learner is eth.learner and back.learner.step == btc.learner.step
+
+
+def test_warm_feeds_only_the_missed_minutes(tmp_path: Path) -> None:
+    bars = walk(90)
+    fc = Forecaster("bitcoin", SMALL)
+    run(fc, bars[:60])
+    fc.save(tmp_path / "b.pt")
+    back = Forecaster.load(tmp_path / "b.pt", "bitcoin")
+    last = back.warm(bars)  # the whole stored window, as the engine gives it
+    assert back.bars_seen == 90 and back.learner.step == fc.learner.step
+    assert last is not None and last.ts == bars[-1].ts

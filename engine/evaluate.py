@@ -26,6 +26,7 @@ from typing import Any, Iterable
 from engine.events import HorizonMetrics
 
 NAN = float("nan")
+LAG_REFRESH = 60  # scores between two best-lag searches in the cheap (live panel) mode
 
 
 @dataclass
@@ -42,6 +43,8 @@ class _Acc:
     dir_n: int = 0
     in80: int = 0
     in95: int = 0
+    lag: int = 0  # cached best lag (the search is the one costly part of a row)
+    lag_n: int = -1  # n when ``lag`` was computed
     recent: deque[tuple[int, float, float]] = field(default_factory=deque)  # (t, pred, y)
     widths: deque[float] = field(default_factory=deque)
 
@@ -136,9 +139,13 @@ class Evaluator:
         a.recent.append((t, pred, y))
         a.widths.append(hi80 - lo80)
 
-    def row(self, horizon: int) -> HorizonMetrics:
+    def row(self, horizon: int, exact: bool = True) -> HorizonMetrics:
+        """Metrics of one horizon; ``exact=False`` reuses a best lag up to ``LAG_REFRESH`` scores old."""
         a = self._acc[horizon]
         n = a.n
+        if exact or a.lag_n < 0 or n - a.lag_n >= LAG_REFRESH:
+            a.lag = best_lag(a.recent, max(2, horizon)) if n else 0
+            a.lag_n = n
         if n == 0:
             return HorizonMetrics(horizon, 0, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, 0)
         mae, rmse = a.abs_m / n, math.sqrt(a.sq_m / n)
@@ -156,12 +163,12 @@ class Evaluator:
             coverage80=a.in80 / n,
             coverage95=a.in95 / n,
             width80=statistics.median(a.widths) if a.widths else NAN,
-            best_lag=best_lag(a.recent, max(2, horizon)),
+            best_lag=a.lag,
             mae_drift=a.abs_d / n,
         )
 
-    def rows(self) -> tuple[HorizonMetrics, ...]:
-        return tuple(self.row(h) for h in self.horizons)
+    def rows(self, exact: bool = True) -> tuple[HorizonMetrics, ...]:
+        return tuple(self.row(h, exact) for h in self.horizons)
 
     def state(self) -> dict[str, Any]:
         """Plain data for a checkpoint (lists of numbers only: loadable with weights_only=True)."""

@@ -628,8 +628,9 @@ class Forecaster:
             losses=tuple(lr.losses),
         )
 
-    def metrics(self) -> MetricsEvent:
-        return MetricsEvent(self.coin, self.evaluator.rows())
+    def metrics(self, exact: bool = False) -> MetricsEvent:
+        """Prequential scores so far; the live default refreshes the best lag every 60 scores."""
+        return MetricsEvent(self.coin, self.evaluator.rows(exact))
 
     @property
     def skill_factors(self) -> tuple[float, ...]:

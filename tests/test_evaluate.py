@@ -97,3 +97,23 @@ def test_state_round_trip() -> None:
     copy = Evaluator((1, 5))
     copy.load_state(ev.state())
     assert copy.rows() == ev.rows()
+
+
+def test_cheap_rows_refresh_the_lag_every_so_often() -> None:
+    from engine.evaluate import LAG_REFRESH
+
+    ys = _series(600)
+    ev = Evaluator((1,))
+    _score_all(ev, 1, ys[:200], [0.0] * 200)
+    assert ev.row(1, exact=False).best_lag == 0
+    lagged = [0.0] + ys[:-1]
+    for t in range(200, 200 + LAG_REFRESH - 1):  # a lagged copy from now on
+        ev.score(1, t, ys[t], lagged[t], lagged[t], 0.0, -1, 1, -1, 1)
+    assert ev.row(1, exact=False).best_lag == 0  # cached
+    assert ev.row(1, exact=True).best_lag == 1
+    ev2 = Evaluator((1,))
+    _score_all(ev2, 1, ys[:200], [0.0] * 200)
+    ev2.row(1, exact=False)
+    for t in range(200, 200 + LAG_REFRESH):
+        ev2.score(1, t, ys[t], lagged[t], lagged[t], 0.0, -1, 1, -1, 1)
+    assert ev2.row(1, exact=False).best_lag == 1  # refreshed after LAG_REFRESH scores

@@ -171,9 +171,7 @@ def run_shared(series: Sequence[Sequence[Bar]], config: Any, seed: int, progress
     merged = sorted(((b.ts, i, b) for i, s in enumerate(series) for b in s), key=lambda r: r[:2])
     ref_fc = fcs[0]
     for ts, i, bar in merged:
-        ref = None
-        if i > 0 and ref_fc.last_ts == ts and ref_fc.rows:
-            ref = ref_fc.rows[-1][0]  # the reference coin's vol-scaled return this same bar
+        ref = ref_fc.scaled_return_at(ts) if i > 0 else None
         fcs[i].observe(bar, ref)
         fcs[i].train(config.steps_per_minute)
         if progress is not None:

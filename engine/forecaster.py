@@ -569,6 +569,16 @@ class Forecaster:
         self.state = "rolled back" if rolled else "training"
         return self.status()
 
+    def scaled_return_at(self, ts: int) -> float | None:
+        """This coin's vol-scaled return of the bar at ``ts``, if that is the last bar observed.
+
+        The cross-coin input: pass the reference coin's (e.g. bitcoin's) value as ``ref`` when
+        observing other coins' bars of the same minute, after observing the reference bar.
+        """
+        if self.last_ts != ts or not self.rows:
+            return None
+        return self.rows[-1][0]
+
     def warm(self, bars: Sequence[Bar]) -> ForecastEvent | None:
         """Observe history without training (a reloaded model catching up); the last forecast.
 

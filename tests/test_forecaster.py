@@ -271,3 +271,12 @@ def test_warm_feeds_only_the_missed_minutes(tmp_path: Path) -> None:
     last = back.warm(bars)  # the whole stored window, as the engine gives it
     assert back.bars_seen == 90 and back.learner.step == fc.learner.step
     assert last is not None and last.ts == bars[-1].ts
+
+
+def test_scaled_return_at_is_only_for_the_last_bar() -> None:
+    bars = walk(20)
+    fc = Forecaster("bitcoin", SMALL)
+    run(fc, bars, train=False)
+    z = fc.scaled_return_at(bars[-1].ts)
+    assert z is not None and math.isfinite(z)
+    assert fc.scaled_return_at(bars[-2].ts) is None

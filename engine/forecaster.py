@@ -504,7 +504,7 @@ class Forecaster:
         mu_z, sig_z = self.learner.predict(x)
         scale = tuple(self.norm.scale(h) for h in c.horizons)
         raw = tuple(m * s for m, s in zip(mu_z, scale))
-        mean = tuple(sk.k * r for sk, r in zip(self.skill, raw))
+        mean = tuple(sk.k * r if sk.k else 0.0 for sk, r in zip(self.skill, raw))  # no -0.0
         spread = tuple(sg * s for sg, s in zip(sig_z, scale))
         q80 = tuple(cf.quantile(0.2) for cf in self.conformal)
         q95 = tuple(cf.quantile(0.05) for cf in self.conformal)

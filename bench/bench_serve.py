@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import re
 import socket
 import statistics
@@ -136,6 +137,73 @@ def run_phase(args: argparse.Namespace, stalled: bool) -> dict[str, Any]:
     return result
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a child process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_phase_real(args: argparse.Namespace, stalled: bool) -> dict[str, Any]:
+    """The same clients against ``cryptotui serve --demo`` (the real engine) in a subprocess.
+
+    The engine's emission times are not visible from outside: latency here is each client's
+    delay behind the first client to receive the same bar (the fan-out spread), and "complete"
+    means every client has every bar any client saw since all were connected.
+    """
+    import tempfile
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    home = tempfile.mkdtemp(prefix="bench-serve-")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tui", "serve", "--demo", "--speed", f"{args.rate:g}", "--port",
+         str(port), "--home", home, "--log-level", "WARNING"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"serve did not start: {server.stderr.read()[-2000:]}")
+                time.sleep(0.2)
+        url = f"ws://127.0.0.1:{port}"
+        missing_file = ROOT / "bench" / "results" / f".none-{os.getpid()}.json"
+        cmd = [sys.executable, __file__, "--worker", url, str(args.clients),
+               "1" if stalled else "0", str(missing_file), "0" if args.no_batch else "1"]
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stdin is not None
+        if proc.stdout.readline().strip() != "ready":
+            raise SystemExit("client worker failed to start")
+        load0 = os.getloadavg()[0]
+        cpu0 = _cpu_seconds(server.pid)
+        time.sleep(args.duration)
+        cpu = _cpu_seconds(server.pid) - cpu0
+        proc.stdin.write("done\n")
+        proc.stdin.flush()
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    result: dict[str, Any] = json.loads(out)
+    result.update({
+        "engine": "cryptotui serve --demo (real engine, subprocess)",
+        "stalled_client": stalled,
+        "server_exit_code": server.returncode,
+        "server_cpu_seconds": round(cpu, 2),
+        "loadavg": [round(load0, 2), round(os.getloadavg()[0], 2)],
+    })
+    return result
+
+
 # Client side (child process) ----------------------------------------------------------------------
 async def worker(url: str, n: int, stalled: bool, emit_file: str, batch: bool) -> dict[str, Any]:
     from websockets.asyncio.client import connect
@@ -181,16 +249,27 @@ async def worker(url: str, n: int, stalled: bool, emit_file: str, batch: bool) -
             await ws.recv()
             ready.release()
             await stop.wait()  # never reads while the engine runs
+            # Now it reads what was waiting for it: its old backlog, then (if the ring overtook
+            # it) a "Too slow" error and a fresh snapshot.
             kinds: list[str] = []
+            read = 0
+            deadline = time.monotonic() + 20
             try:
                 while kinds[-2:] != ["error", "snapshot"]:
-                    msg = await asyncio.wait_for(ws.recv(), 10)
+                    if time.monotonic() > deadline:
+                        raise TimeoutError
+                    msg = await asyncio.wait_for(ws.recv(), 3)
+                    read += 1
                     kind = json.loads(msg)["type"]
                     if kind in ("error", "snapshot"):
                         kinds.append(kind)
-                stall_report["after_stall"] = kinds[-2:]
-            except (TimeoutError, Exception) as exc:
-                stall_report["after_stall"] = kinds + [f"{exc.__class__.__name__}"]
+                end = "resynced"
+            except TimeoutError:
+                end = "caught up without a resync (3 s of silence, or 20 s of reading)"
+            except Exception as exc:
+                end = exc.__class__.__name__
+            stall_report["after_stall"] = {"frames_read": read, "error_snapshot": kinds[-3:],
+                                           "end": end}
 
     ready = asyncio.Semaphore(0)
     tasks = [asyncio.create_task(fast(i)) for i in range(n)]
@@ -206,11 +285,33 @@ async def worker(url: str, n: int, stalled: bool, emit_file: str, batch: bool) -
     if stalled:
         # Give the stalled client time to read its backlog and the resync that follows it.
         await asyncio.wait([tasks[-1]], timeout=30)
-    emitted: dict[str, float] = json.loads(Path(emit_file).read_text())
     expected: dict[str, list[int]] = {}
-    for key in emitted:
-        coin, ts = key.split(":")
-        expected.setdefault(coin, []).append(int(ts))
+    if Path(emit_file).exists():
+        emitted: dict[str, float] = json.loads(Path(emit_file).read_text())
+        for key in emitted:
+            coin, ts = key.split(":")
+            expected.setdefault(coin, []).append(int(ts))
+    else:
+        # An engine we cannot see into: the reference is what the clients saw, from the moment
+        # every client was connected; a bar's time is when the first client got it.
+        emitted = {}
+        coins = {c for i in range(n) for c in recv_ts[i]}
+        for coin in coins:
+            # From when every client was connected to when the first one was told to stop
+            # (the engine goes on: frames still in flight to the others are not missing).
+            have = [i for i in range(n) if recv_ts[i].get(coin)]
+            start = max((recv_ts[i][coin][0] for i in have), default=0)
+            end = min((recv_ts[i][coin][-1] for i in have), default=0)
+            for i in have:
+                keep = [k for k, ts in enumerate(recv_ts[i][coin]) if start <= ts <= end]
+                recv_ts[i][coin] = array("q", (recv_ts[i][coin][k] for k in keep))
+                recv_t[i][coin] = array("d", (recv_t[i][coin][k] for k in keep))
+                for ts, t in zip(recv_ts[i][coin], recv_t[i][coin]):
+                    key = f"{coin}:{ts}"
+                    emitted[key] = min(t, emitted.get(key, t))
+        for key in emitted:
+            coin, ts = key.split(":")
+            expected.setdefault(coin, []).append(int(ts))
     for ts_list in expected.values():
         ts_list.sort()
     lat: list[float] = []
@@ -273,39 +374,48 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="5 s per phase")
     p.add_argument("--phases", choices=("both", "plain", "stalled"), default="both",
                    help="without and with a stalled client (default), or only one of them")
+    p.add_argument("--real", action="store_true",
+                   help="clients of 'cryptotui serve --demo --speed RATE' (the real engine) instead "
+                        "of the fake engine in this process")
     p.add_argument("--no-batch", action="store_true",
                    help="clients do not ask for batch frames (one message per event)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serve.json")
     args = p.parse_args()
     if args.quick:
         args.duration = 5.0
+    if args.real and args.out == p.get_default("out"):
+        args.out = args.out.with_name("serve_real.json")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     print(f"feed bench: {args.clients} clients, {args.rate:g} minutes/s x 3 coins x 4 events, "
           f"{args.duration:g} s per phase, queue {args.queue}, "
           f"{'one message per event' if args.no_batch else 'batch frames (?batch=1)'}")
     phases = []
     for stalled in {"both": (False, True), "plain": (False,), "stalled": (True,)}[args.phases]:
-        r = run_phase(args, stalled)
+        r = run_phase_real(args, stalled) if args.real else run_phase(args, stalled)
         phases.append(r)
         lat = r["latency_ms"]
         print(f"\n{'with' if stalled else 'without'} a stalled client:")
-        print(f"  fed {r['minutes_fed']} minutes in {r['feed_seconds']} s "
-              f"({r['achieved_rate']} min/s), "
-              f"{r['bars_emitted']} bars, {r['server']['events']} events, "
-              f"{r['server']['frames_sent']} frames sent in "
-              f"{r['server']['messages_sent']} messages")
+        if args.real:
+            print(f"  real engine, {args.duration:g} s; server exit code {r['server_exit_code']}")
+        else:
+            print(f"  fed {r['minutes_fed']} minutes in {r['feed_seconds']} s "
+                  f"({r['achieved_rate']} min/s), "
+                  f"{r['bars_emitted']} bars, {r['server']['events']} events, "
+                  f"{r['server']['frames_sent']} frames sent in "
+                  f"{r['server']['messages_sent']} messages")
         print(f"  bars per fast client: {r['bars_min']}..{r['bars_max']} "
               f"of {r['bars_expected_per_client']}; "
               f"in order: {r['all_in_order']}; none missing: {r['all_complete']}; "
               f"fast clients resynced: {r['fast_clients_resynced']}")
-        print(f"  CPU seconds while feeding: engine+server {r['server_cpu_seconds']}, "
+        print(f"  CPU seconds while running: engine+server {r['server_cpu_seconds']}, "
               f"all clients {r['clients_cpu_seconds']} (the clients' includes the drain after); "
               f"load average {r['loadavg'][0]} -> {r['loadavg'][1]} on {os.cpu_count()} CPUs")
-        print(f"  fast-client bar latency ms: p50 {lat['p50']}  p99 {lat['p99']}  "
-              f"max {lat['max']}  "
-              f"mean {lat['mean']}")
+        what = "behind the first client" if args.real else "since the engine emitted it"
+        print(f"  fast-client bar latency ms ({what}): p50 {lat['p50']}  p99 {lat['p99']}  "
+              f"max {lat['max']}  mean {lat['mean']}")
         if stalled:
-            print(f"  stalled client: server resyncs {r['server']['resyncs']}, "
+            resyncs = "?" if args.real else r["server"]["resyncs"]
+            print(f"  stalled client: server resyncs {resyncs}, "
                   f"then on reading: {r.get('after_stall')}")
     report = {
         "bench": "serve",

@@ -89,6 +89,7 @@ def run_soak(
     engine = Engine(settings, Locations.resolve(home), source=RecordingSource(src, referee),
                     forecaster_factory=factory)
     holder.append(engine)
+    vc.busy = lambda: engine._inbox.qsize() > 20 or engine._model_q.qsize() > 20
     result = SoakResult(referee, [], {}, 0, forecasters=fcs)
 
     def listen(ev: Event) -> None:
@@ -116,7 +117,9 @@ def run_soak(
     engine.subscribe(listen)
     try:
         engine.start()
-        vc.call_at(START + 180, lambda: setattr(result, "rss_start_kb", rss_kb()))
+        # Start RSS once the bounded windows (2 days of minutes) are full, so growth means a leak.
+        rss_at = START + 60 * max(3, min(3000, minutes // 2))
+        vc.call_at(rss_at, lambda: setattr(result, "rss_start_kb", rss_kb()))
         result.parked = vc.parked.wait(max(120.0, minutes * 0.5))
         assert engine.wait_idle(30.0)
         result.rss_end_kb = rss_kb()

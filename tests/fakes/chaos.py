@@ -85,6 +85,7 @@ class VirtualClock:
         self._released = threading.Event()
         self._hooks: list[tuple[float, Callable[[], None]]] = []
         self._lock = threading.Lock()
+        self.busy: Callable[[], bool] | None = None
 
     def clock(self) -> float:
         return self.now
@@ -96,8 +97,12 @@ class VirtualClock:
     def sleep(self, seconds: float) -> None:
         if self.now >= self.park_at:
             self.parked.set()
-            self._released.wait(30.0)
+            self._released.wait()
             return
+        # Back-pressure: virtual minutes pass only as fast as the engine keeps up (its queues are
+        # unbounded; a real source is paced by the wall clock).
+        while self.busy is not None and self.busy() and not self._released.is_set():
+            time.sleep(0.001)
         self.now = min(self.now + max(0.0, seconds), max(self.park_at, self.now))
         with self._lock:
             due = [h for h in self._hooks if h[0] <= self.now]

@@ -104,7 +104,6 @@ class Settings:
     connect: str | None = None
     token: str | None = field(default=None, repr=False)
     shared_model: bool = False
-    train_steps_per_minute: int = 4
 
     @property
     def base_url(self) -> str:
@@ -134,7 +133,6 @@ _FILE_KEYS: dict[str, type | tuple[type, ...]] = {
     "calls_per_month": int,
     "log_level": str,
     "shared_model": bool,
-    "train_steps_per_minute": int,
 }
 
 
@@ -162,8 +160,6 @@ def _check_value(key: str, value: Any) -> str | None:
             return "must be a number > 0"
     elif key in ("calls_per_minute", "calls_per_month") and value < 1:
         return "must be at least 1"
-    elif key == "train_steps_per_minute" and value < 0:
-        return "must be 0 or more"
     elif key == "log_level" and value.upper() not in LOG_LEVELS:
         return f"expected one of {', '.join(LOG_LEVELS)}"
     elif key == "api_plan" and value.strip().lower() not in ("demo", "pro"):

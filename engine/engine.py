@@ -43,6 +43,7 @@ from engine.events import (
     TrainEvent,
 )
 from engine.sources.base import Source, SourceOutput
+from engine.sources.coins import symbol_of
 from engine.store import Store
 from engine.window import DEFAULT_MAXLEN, RollingWindow
 
@@ -59,7 +60,7 @@ MAX_PENDING_FACTOR = 4  # at most this many minutes' worth of training steps may
 MIN_PRETRAIN_BARS = 120
 
 
-def build_source(settings: Settings, store: Store) -> Source:
+def build_source(settings: Settings, store: Store, loc: Locations | None = None) -> Source:
     """The source the settings ask for."""
     if settings.demo or settings.source == "replay":
         from engine.sources.replay import DEMO_NAMES, ReplaySource, demo_files
@@ -75,10 +76,12 @@ def build_source(settings: Settings, store: Store) -> Source:
     if settings.source == "kraken":
         from engine.sources.kraken import KrakenSource
 
-        return KrakenSource(settings)  # type: ignore[no-any-return]
+        return KrakenSource(settings, last_bar_ts=store.last_ts)  # type: ignore[no-any-return]
     from engine.sources.coingecko import CoinGeckoSource
 
-    return CoinGeckoSource(settings, last_bar_ts=store.last_ts)  # type: ignore[no-any-return]
+    # The monthly call count must survive restarts, or a Demo key's cap could not be kept.
+    budget_file = loc.data_dir / "budget.json" if loc is not None else None
+    return CoinGeckoSource(settings, last_bar_ts=store.last_ts, budget_file=budget_file)  # type: ignore[no-any-return]
 
 
 class _CoinState:
@@ -118,7 +121,7 @@ class Engine:
             self.close()
             raise
         self.models_dir = loc.models_dir(self.demo)
-        self.source = source or build_source(settings, self.store)
+        self.source = source or build_source(settings, self.store, loc)
         self._factory = forecaster_factory
         self._train_enabled = train
         self._state_key = "demo_coins" if self.demo else "coins"
@@ -127,7 +130,7 @@ class Engine:
             self._restart_finished_demo()
         self._coins: tuple[str, ...] = self._initial_coins()
         self._unknown: tuple[str, ...] = ()
-        self._labels: dict[str, str] = {}
+        self._labels: dict[str, str] = {c: symbol_of(c) for c in self._coins}
         self._listeners: list[Listener] = []
         self._listeners_lock = threading.Lock()
         self._states: dict[str, _CoinState] = {}
@@ -235,13 +238,17 @@ class Engine:
             path = self.loc.exports_dir / f"{coin}-{stamp}.csv"
         return export_csv(self.store, coin, path, self.horizons)
 
+    def add_notice(self, notice: ErrorEvent) -> None:
+        """A message for the user, shown when the engine starts (e.g. a config warning)."""
+        self._notices.append(notice)
+
     def start(self) -> None:
         if self._started:
             return
         self._started = True
         for notice in self._notices:
             self._emit(notice)
-        self._emit(CoinsEvent(self._coins))
+        self._emit(self._coins_event())
         specs: list[tuple[str, Callable[[], None]]] = [
             ("cryptotui-dispatch", self._dispatch_loop),
             ("cryptotui-model", self._model_loop),
@@ -335,7 +342,7 @@ class Engine:
         elif isinstance(item, CoinsEvent):
             self._unknown = tuple(c for c in item.unknown if c in self._coins)
             self._labels.update(dict(item.labels))
-            self._emit(CoinsEvent(self._coins, self._unknown, tuple(self._labels.items())))
+            self._emit(self._coins_event())
         else:
             self._emit(item)
 
@@ -354,7 +361,7 @@ class Engine:
             return
         if bar.coin in self._unknown:
             self._unknown = tuple(c for c in self._unknown if c != bar.coin)
-            self._emit(CoinsEvent(self._coins, self._unknown, tuple(self._labels.items())))
+            self._emit(self._coins_event())
         self.store.record_outcome(bar)
         self._emit(BarEvent(bar))
         self._model_q.put(("bar", bar))
@@ -369,7 +376,7 @@ class Engine:
         if isinstance(files, dict) and coin not in files:
             self._unknown = self._unknown + (coin,)
             self._emit(ErrorEvent("Unknown coin", f"no recorded data for {coin!r} in this replay", coin))
-        self._emit(CoinsEvent(self._coins, self._unknown, tuple(self._labels.items())))
+        self._emit(self._coins_event())
         self._model_q.put(("add", coin))
 
     def _on_remove(self, coin: str) -> None:
@@ -378,8 +385,12 @@ class Engine:
         self._coins = tuple(c for c in self._coins if c != coin)
         self._unknown = tuple(c for c in self._unknown if c != coin)
         self._save_watchlist()
-        self._emit(CoinsEvent(self._coins, self._unknown, tuple(self._labels.items())))
+        self._emit(self._coins_event())
         self._model_q.put(("remove", coin))
+
+    def _coins_event(self) -> CoinsEvent:
+        labels = tuple((c, self._labels.get(c) or symbol_of(c)) for c in self._coins)
+        return CoinsEvent(self._coins, self._unknown, labels)
 
     def _save_watchlist(self) -> None:
         try:
@@ -418,14 +429,11 @@ class _ModelWorker:
             return self.e._factory
         import torch
 
-        from engine.forecaster import ForecastConfig, Forecaster
+        from engine.forecaster import ForecastConfig, make_forecaster_factory
 
         torch.set_num_threads(1)
         cfg = ForecastConfig(horizons=self.e.horizons)
-
-        def make(coin: str) -> Forecaster:
-            return Forecaster(coin, cfg)
-
+        make = make_forecaster_factory(cfg, shared=self.e.settings.shared_model, seed=0)
         self.e._factory = make
         return make
 

@@ -17,8 +17,18 @@ import threading
 from pathlib import Path
 from typing import Any, NoReturn
 
-from engine.config import Locations, Settings, load_config_file, parse_coins, parse_horizons, settings_from
+from engine.config import (
+    Locations,
+    Settings,
+    check_permissions,
+    load_config_file,
+    parse_coins,
+    parse_horizons,
+    settings_from,
+)
 from engine.errors import CryptotuiError
+from engine.events import ErrorEvent
+from engine.redact import RedactingFilter, register_secret
 
 PROG = "cryptotui"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -84,6 +94,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--replay", type=_replay, action="append", metavar="COIN=FILE.csv", help="replay a CSV (timestamp_ms,open,high,low,close,volume) as COIN")
     p.add_argument("--speed", type=_speed, help="replay speed in minutes per second (default: 10)")
     p.add_argument("--horizons", type=_checked(parse_horizons), help="forecast horizons in minutes (default: 1,5,15,60)")
+    p.add_argument("--shared-model", action="store_true", default=None, help="one model learns from every watched coin (default: one per coin)")
+    p.add_argument("--kraken-url", help="Kraken WebSocket v2 URL (default: wss://ws.kraken.com/v2)")
     p.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, help="log detail (default: INFO)")
 
 
@@ -126,6 +138,10 @@ def make_settings(args: argparse.Namespace, loc: Locations) -> Settings:
         source = "replay"
     if source == "replay" and not replay and not args.demo:
         raise CryptotuiError("--source replay needs at least one --replay COIN=FILE.csv")
+    if args.kraken_url and not args.kraken_url.startswith(("ws://", "wss://")):
+        raise CryptotuiError(f"invalid --kraken-url {args.kraken_url!r}: expected ws:// or wss://")
+    if args.api_url and not args.api_url.startswith(("http://", "https://")):
+        raise CryptotuiError(f"invalid --api-url {args.api_url!r}: expected http:// or https://")
     coins = args.coins
     if replay and coins is None:
         coins = tuple(replay)
@@ -139,6 +155,8 @@ def make_settings(args: argparse.Namespace, loc: Locations) -> Settings:
         speed=args.speed,
         horizons=args.horizons,
         log_level=args.log_level,
+        shared_model=args.shared_model,
+        kraken_url=args.kraken_url,
         connect=getattr(args, "connect", None),
         token=getattr(args, "token", None),
     )
@@ -152,27 +170,13 @@ def make_settings(args: argparse.Namespace, loc: Locations) -> Settings:
     return settings
 
 
-class _Redact(logging.Filter):
-    """Keeps the API key and the server token out of every log line."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self.secrets = [s for s in secrets if s]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            msg = record.getMessage()
-            for s in self.secrets:
-                msg = msg.replace(s, "***")
-            record.msg, record.args = msg, None
-        return True
-
-
 def setup_logging(loc: Locations, settings: Settings, *, stderr: bool) -> None:
     root = logging.getLogger()
     root.setLevel(settings.log_level)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    redact = _Redact([settings.api_key or "", settings.token or ""])
+    register_secret(settings.api_key)
+    register_secret(settings.token)
+    redact = RedactingFilter()
     handlers: list[logging.Handler] = []
     try:
         handlers.append(logging.handlers.RotatingFileHandler(loc.log_file, maxBytes=2_000_000, backupCount=2, encoding="utf-8"))
@@ -194,7 +198,16 @@ def _open(args: argparse.Namespace, *, stderr_logs: bool) -> tuple[Locations, Se
     except CryptotuiError as exc:
         fail(exc.msg)
     setup_logging(loc, settings, stderr=stderr_logs)
+    warning = check_permissions(loc.config_file)
+    if warning:
+        logging.getLogger(PROG).warning("%s", warning)
+        if not stderr_logs:
+            _NOTICES.append(ErrorEvent("Config file", warning))
     return loc, settings
+
+
+# Warnings found before the UI exists, shown by it as notifications once it runs.
+_NOTICES: list[ErrorEvent] = []
 
 
 def run_tui(argv: list[str]) -> int:
@@ -215,6 +228,8 @@ def run_tui(argv: list[str]) -> int:
             engine = Engine(settings, loc)
         except CryptotuiError as exc:
             fail(exc.msg)
+        for notice in _NOTICES:
+            engine.add_notice(notice)
         state_path = loc.data_dir / ("ui-demo.json" if settings.demo else "ui.json")
     from tui.app import CryptoApp
 

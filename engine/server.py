@@ -206,7 +206,7 @@ class _Client:
     """One connection: its cursor in the ring, its own frames (hello, replies), its wake-up."""
 
     __slots__ = ("ws", "peer", "batch", "cursor", "control", "resync", "waiter", "sender",
-                 "resyncs")
+                 "resyncs", "closing")
 
     def __init__(self, ws: ServerConnection, peer: str, batch: bool = False) -> None:
         self.ws = ws
@@ -219,6 +219,7 @@ class _Client:
         self.waiter: asyncio.Future[None] | None = None
         self.sender: asyncio.Task[None] | None = None
         self.resyncs = 0
+        self.closing = False
 
     def wake(self) -> None:
         waiter = self.waiter
@@ -431,8 +432,10 @@ class FeedServer:
         """Queue a frame for this client only (hello, a reply, an error about its op)."""
         if len(client.control) >= MAX_CONTROL_FRAMES:
             # Only a client that keeps sending ops and never reads the answers gets here.
-            log.warning("client %s does not read its replies; closing it", client.peer)
-            asyncio.ensure_future(client.ws.close(1008, "too many unread replies"))
+            if not client.closing:
+                client.closing = True
+                log.warning("client %s does not read its replies; closing it", client.peer)
+                asyncio.ensure_future(client.ws.close(1008, "too many unread replies"))
             return
         client.control.append(frame)
         client.wake()
@@ -480,6 +483,8 @@ class FeedServer:
         client.sender = asyncio.create_task(self._sender(client))
         try:
             async for message in ws:
+                if client.closing:
+                    break
                 await self._handle_message(client, message)
         except ConnectionClosed:
             pass

@@ -430,3 +430,21 @@ def test_event_dict_is_exactly_to_dict() -> None:
         assert event_dict(event) == to_dict(event)
         wire = json.dumps(to_dict(event), separators=(",", ":")).encode()
         assert _encode(event_dict(event)) == wire
+
+
+def test_client_that_floods_ops_and_never_reads_is_closed(tmp_path: Path) -> None:
+    engine = FakeEngine(history=1400)  # an export answer is then ~25 KB
+    engine.export = lambda coin, path=None: FakeEngine.export(engine, coin, tmp_path / "x.csv")
+    with ServerThread(engine) as st:
+        assert st.server is not None
+        other = open_client(st.url)
+        flood = stalled_client(st.url, st.port)
+        op = json.dumps({"op": "export", "coin": "bitcoin", "id": 1})
+        with contextlib.suppress(ConnectionClosed):  # the server may cut it off mid-flood
+            for _ in range(1000):  # 25 MB of answers: far beyond its socket buffers
+                flood.send(op)
+        wait_for(lambda: st.server.client_count == 1)  # type: ignore[union-attr]
+        # Its unread answers stayed bounded (it was closed), and the others were not affected.
+        engine.advance(1)
+        assert recv(other)["type"] == "bar"
+        assert st.server.client_count == 1

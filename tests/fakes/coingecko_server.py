@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 log = logging.getLogger(__name__)
 
-DATA = Path(os.environ.get("CRYPTOTUI_SHARED_DATA", "/work/shared/data")) / "coingecko"
+DATA = Path(os.environ.get("CRYPTOTUI_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")) / "coingecko"
 API_PREFIX = "/api/v3"
 
 # id -> (name, symbol, rank, usd price around which the fake moves)

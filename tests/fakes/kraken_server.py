@@ -38,7 +38,7 @@ from websockets.exceptions import ConnectionClosed
 
 log = logging.getLogger(__name__)
 
-DATA = Path(os.environ.get("CRYPTOTUI_SHARED_DATA", "/work/shared/data")) / "exchanges"
+DATA = Path(os.environ.get("CRYPTOTUI_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")) / "exchanges"
 
 # Pairs the fake lists, with a price to scale the recorded BTC candles to.
 PAIRS: dict[str, float] = {

@@ -271,6 +271,7 @@ class RemoteEngine:
 
     async def _connect_loop(self) -> None:
         delay = self._backoff[0]
+        told_401 = False
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else None
         from engine.server import redacting_logger  # the same token-redacting filter
 
@@ -290,6 +291,7 @@ class RemoteEngine:
                 ) as ws:
                     self._ws = ws
                     delay = self._backoff[0]
+                    told_401 = False
                     await self._receive(ws)
                 reason = "connection closed"
             except asyncio.CancelledError:
@@ -298,7 +300,9 @@ class RemoteEngine:
                 code = exc.response.status_code
                 reason = {401: "refused the token (HTTP 401)", 503: "is full (HTTP 503)"}.get(
                     code, f"refused the connection (HTTP {code})")
-                if code == 401:
+                if code == 401 and not told_401:
+                    # Once: the offline status repeats it at every retry.
+                    told_401 = True
                     self._emit(ErrorEvent("Not authorized", f"engine at {self.url} {reason}"))
             except InvalidURI as exc:
                 self._emit(ErrorEvent("Bad URL", str(exc)))

@@ -197,8 +197,9 @@ def test_wrong_token_is_reported_and_retried(engine: FakeEngine,
         rec = Recorder()
         r.subscribe(rec)
         r.start()
-        wait_for(lambda: len(rec.of(ErrorEvent)) >= 2)
+        wait_for(lambda: len([e for e in rec.of(StatusEvent) if e.state == "offline"]) >= 3)
         r.stop()
+        assert len(rec.of(ErrorEvent)) == 1  # said once, not at every retry
         err = rec.of(ErrorEvent)[0]
         assert err.title == "Not authorized" and "401" in err.msg  # type: ignore[attr-defined]
         assert not r.wait_ready(0)

@@ -448,3 +448,13 @@ def test_client_that_floods_ops_and_never_reads_is_closed(tmp_path: Path) -> Non
         engine.advance(1)
         assert recv(other)["type"] == "bar"
         assert st.server.client_count == 1
+
+
+def test_feed_modules_stay_headless() -> None:
+    # `cryptotui serve` and the remote client must not pull in the UI or torch.
+    code = ("import sys, engine.server, engine.remote; "
+            "top = {m.split('.')[0] for m in sys.modules}; "
+            "print(sorted(top & {'textual', 'rich', 'tui', 'torch'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True).stdout
+    assert out.strip() == "[]"

@@ -66,7 +66,7 @@ MAX_OP_BYTES = 4096  # a client op larger than this gets an ``error`` frame
 # Hard cap enforced by websockets itself (close code 1009): beyond it the frame is not even read.
 TRANSPORT_MAX_SIZE = 64 * 1024
 MAX_EXPORT_BYTES = 64 * 1024 * 1024
-# A client that asked for ``?batch=1`` gets what piled up in its queue as one ``batch`` frame:
+# A client that asked for ``?batch=1`` gets what piled up for it as one ``batch`` frame:
 # per-message costs (framing, a syscall, the client's recv) are then paid once per batch.
 MAX_BATCH_FRAMES = 512
 MAX_CONTROL_FRAMES = 256  # unread replies a client may pile up before it is closed
@@ -245,6 +245,9 @@ class FeedServer:
         ping_interval: float | None = 20.0,
     ) -> None:
         check_bind(host, token)
+        if max_clients < 1 or queue_size < 16 or max_op_bytes < 64:
+            raise ConfigError("feed limits too small: need max_clients >= 1, queue_size >= 16, "
+                              "max_op_bytes >= 64")
         self.engine = engine
         self.host = host
         self.port = port

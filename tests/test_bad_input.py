@@ -102,7 +102,7 @@ def read_only(path: Path) -> Iterator[None]:
         ('kraken_url = "http://example.com"\n', ["line 1", "'kraken_url'", "ws://"]),
         ('cryptotui = 5\n', ["line 1", "'cryptotui'", "table"]),
         ('shared_model = "yes"\n', ["line 1", "'shared_model'", "wrong type"]),
-        ('train_steps_per_minute = true\n', ["line 1", "'train_steps_per_minute'", "wrong type"]),
+        ('calls_per_month = 1.5\n', ["line 1", "'calls_per_month'", "wrong type"]),
     ],
 )
 def test_invalid_config_names_file_line_and_key(tmp_path: Path, text: str, words: list[str]) -> None:

@@ -58,6 +58,18 @@ TRAIN_EVENT_EVERY = 0.5  # seconds between training-status events of one coin
 METRICS_EVERY = 0.5  # seconds between metrics events of one coin
 MAX_PENDING_FACTOR = 4  # at most this many minutes' worth of training steps may queue up
 MIN_PRETRAIN_BARS = 120
+MAX_JUMP_LOG = math.log(1.5)  # a minute-to-minute move beyond +50 %/-33 % is a bad print
+SPIKE_WINDOW = 3600  # ...when the previous bar is less than an hour old
+
+
+def _bad_price(price: object) -> str | None:
+    if isinstance(price, bool) or not isinstance(price, (int, float)):
+        return f"price is not a number ({type(price).__name__})"
+    if not math.isfinite(price):
+        return "price is not finite"
+    if price <= 0:
+        return "price is zero or negative"
+    return None
 
 
 def build_source(settings: Settings, store: Store, loc: Locations | None = None) -> Source:
@@ -142,8 +154,18 @@ class Engine:
         self._threads: list[threading.Thread] = []
         self._paused = False
         self._started = False
+        self.rejected = 0  # bars refused as bad data
+        self._last_reject: dict[str, float] = {}
+        self._last_store_error = 0.0
         for coin in self._coins:
             self._ensure_state(coin)
+        load = getattr(self.source, "load", None)
+        if callable(load):
+            try:
+                load()  # an unusable replay file is reported now, before anything starts
+            except CryptotuiError:
+                self.stop()
+                raise
 
     # Setup ---------------------------------------------------------------------------------------
     def _initial_coins(self) -> tuple[str, ...]:
@@ -320,7 +342,7 @@ class Engine:
         while True:
             kind, item = self._inbox.get()
             try:
-                if kind == "stop":
+                if kind == "stop" or self._stop.is_set():
                     return
                 if kind == "src":
                     self._on_source(item)
@@ -347,24 +369,56 @@ class Engine:
             self._emit(item)
 
     def _on_bar(self, bar: Bar) -> None:
-        if not (isinstance(bar.price, float | int) and math.isfinite(bar.price) and bar.price > 0):
-            log.warning("rejected bar %s@%s: price %r", bar.coin, bar.ts, bar.price)
+        reason = _bad_price(bar.price)
+        if reason:
+            self._reject(bar, reason)
             return
         if bar.ts % 60:
             bar = Bar(bar.coin, bar.ts - bar.ts % 60, bar.price, bar.open, bar.high, bar.low,
                       bar.volume, bar.source, bar.filled)
         if bar.coin not in self._coins:
             return
-        self.store.add_bars([bar])
         st = self._ensure_state(bar.coin)
+        last = st.window.last()
+        if last is not None:
+            if bar.ts <= last.ts:
+                if not (last.filled and not bar.filled):
+                    self._reject(bar, f"out of order (newest is {last.ts})")
+                    return
+            elif bar.ts - last.ts < SPIKE_WINDOW and abs(math.log(bar.price / last.price)) > MAX_JUMP_LOG:
+                self._reject(bar, f"price spike {last.price:g} -> {bar.price:g}")
+                return
+        try:
+            self.store.add_bars([bar])
+        except StoreError as exc:
+            self._store_failed(exc)
+            return
         if not st.window.append(bar):
             return
         if bar.coin in self._unknown:
             self._unknown = tuple(c for c in self._unknown if c != bar.coin)
             self._emit(self._coins_event())
-        self.store.record_outcome(bar)
+        try:
+            self.store.record_outcome(bar)
+        except StoreError as exc:
+            self._store_failed(exc)
         self._emit(BarEvent(bar))
         self._model_q.put(("bar", bar))
+
+    def _reject(self, bar: Bar, reason: str) -> None:
+        """A bad bar is never stored or learned from; the log says why (warned once per coin a minute)."""
+        self.rejected += 1
+        now = time.monotonic()
+        level = logging.WARNING if now - self._last_reject.get(bar.coin, 0.0) > 60 else logging.DEBUG
+        self._last_reject[bar.coin] = now
+        log.log(level, "rejected bar %s@%s (%s): %s", bar.coin, bar.ts, bar.source, reason)
+
+    def _store_failed(self, exc: StoreError) -> None:
+        now = time.monotonic()
+        if now - self._last_store_error > 30:
+            self._last_store_error = now
+            log.error("%s", exc.msg)
+            self._emit(ErrorEvent("Database", f"new data is not being saved: {exc.msg}"))
 
     def _on_add(self, coin: str) -> None:
         if not coin or coin in self._coins:
@@ -495,7 +549,8 @@ class _ModelWorker:
                 kind, item = "", None
             if kind:
                 try:
-                    if kind == "stop":
+                    if kind == "stop" or self.e._stop.is_set():
+                        # Bars still queued are in the store; the model catches up from it next time.
                         self._save_all()
                         return
                     self._handle(kind, item)
@@ -506,6 +561,9 @@ class _ModelWorker:
                     q.task_done()
                 if not q.empty():
                     continue
+            if self.e._stop.is_set():
+                self._save_all()
+                return
             self._flush_metrics()
             if self._has_work():
                 self._train_one()

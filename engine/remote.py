@@ -353,7 +353,13 @@ class RemoteEngine:
                 self._on_frame(data)
 
     def _on_frame(self, data: dict[str, Any]) -> None:
-        """One protocol frame (a batch's frames come here one by one)."""
+        """One protocol frame (a batch's frames come here one by one); a malformed one is skipped."""
+        try:
+            self._handle_frame(data)
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+            log.warning("ignored a malformed %r frame from %s: %s", data.get("type"), self.url, exc)
+
+    def _handle_frame(self, data: dict[str, Any]) -> None:
         kind = data.get("type")
         if kind == "hello":
             self._on_hello(data)
@@ -373,7 +379,8 @@ class RemoteEngine:
             self._emit(ErrorEvent("Protocol", f"engine at {self.url} speaks protocol "
                                   f"v{data.get('v')}, this client v{PROTOCOL_VERSION}"))
         self.server_info = data
-        self.horizons = tuple(data.get("horizons") or self.horizons)
+        horizons = tuple(int(h) for h in data.get("horizons") or self.horizons)
+        self.horizons = horizons
         self.vs_currency = str(data.get("vs_currency") or self.vs_currency)
         self.connected = True
         log.info("connected to %s (%s, %s engine)", self.url, data.get("server"), data.get("mode"))

@@ -170,11 +170,6 @@ def test_wrong_cli_values_are_one_line_exit_2(tmp_path: Path, args: list[str], e
     one_line_error(cli(*args, home=tmp_path / "h", env=env), *words)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine.py/_source_loop + CLI: an unusable --replay CSV becomes only an event; `serve` logs "
-    "nothing about it and keeps running with no data (expected: one line, exit 2 at start)",
-)
 def test_serve_with_an_unusable_replay_file_says_so_and_exits(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n")
@@ -286,11 +281,6 @@ def test_unaligned_timestamps_are_put_on_the_minute(home: Path) -> None:
     assert [b.ts for b in stored(home)] == [1_704_067_260, 1_704_067_320]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine.py Engine._on_bar stores an out-of-order bar (store.add_bars runs before the window "
-    "refuses it) and gives no reason",
-)
 def test_out_of_order_bars_are_neither_stored_nor_learned(home: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="engine")
     items = [bar("bitcoin", 1, 100.0), bar("bitcoin", 5, 101.0), bar("bitcoin", 3, 100.5)]
@@ -300,11 +290,6 @@ def test_out_of_order_bars_are_neither_stored_nor_learned(home: Path, caplog: py
     assert any("order" in r.getMessage() for r in caplog.records)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine.py Engine._on_bar has no spike check (replay.read_csv has MAX_JUMP): a 100x print "
-    "from a live source is stored and trained on",
-)
 def test_absurd_spikes_are_flagged_and_not_learned(home: Path) -> None:
     items = [bar("bitcoin", m, 100.0 + m / 10) for m in range(1, 6)]
     items.insert(3, bar("bitcoin", 10, 10_000.0))
@@ -313,10 +298,6 @@ def test_absurd_spikes_are_flagged_and_not_learned(home: Path) -> None:
     assert all(b.price < 1000 for b in fcs["bitcoin"].bars)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine.py Engine._on_bar accepts a bool price (isinstance(True, int)): stored as 1.0",
-)
 def test_a_boolean_price_is_rejected(home: Path) -> None:
     _, fcs, _ = feed(home, [bar("bitcoin", 1, 100.0), bar("bitcoin", 2, True)])
     assert [b.price for b in fcs["bitcoin"].bars] == [100.0]
@@ -395,11 +376,6 @@ def test_full_disk_is_a_store_error_and_loses_nothing_written_before(tmp_path: P
     assert out["COUNT"] == f"{300 + ok + 1} True"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine.py _dispatch_loop catches a StoreError from store.add_bars and only logs it: the user "
-    "never learns that bars are not being saved (expected: an ErrorEvent titled 'Database')",
-)
 def test_a_failing_database_write_is_shown_to_the_user(home: Path) -> None:
     engine = Engine(Settings(coins=("bitcoin",)), Locations.resolve(home),
                     source=ScriptedSource([bar("bitcoin", m, 100.0 + m) for m in range(1, 4)]),

@@ -205,12 +205,6 @@ def test_kraken_frames(raw: list[str]) -> None:
 
 # The remote client's frame handling -------------------------------------------------------------
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/remote.py RemoteEngine._on_frame: events.from_dict does not check field types, so a "
-    "frame like a bar with a string ts or a list coin raises TypeError out of _apply (the connection "
-    "drops and reconnects); expected: the frame ignored with a warning",
-)
 @pytest.mark.parametrize("frame", [
     [{"v": 1, "type": "bar", "bar": {"coin": "bitcoin", "ts": 60, "price": 1.0}},
      {"v": 1, "type": "bar", "bar": {"coin": "bitcoin", "ts": "later", "price": 1.0}}],
@@ -230,7 +224,6 @@ def test_a_json_null_body_is_not_called_truncated() -> None:
                           clock=lambda: 1_790_000_000.0, sleep=lambda s: None, last_bar_ts=lambda c: None)
     with pytest.raises(SourceError) as info:
         src._cycle(("bitcoin",), threading.Event())
-    if "truncated" in info.value.msg:
-        pytest.xfail("engine/sources/coingecko.py _decode: a body of JSON null is reported as "
-                     "'not valid JSON (truncated?)' instead of 'unexpected shape'")
+    assert "truncated" not in info.value.msg
+    assert "unexpected shape" in info.value.msg
 

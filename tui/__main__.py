@@ -190,18 +190,28 @@ def setup_logging(loc: Locations, settings: Settings, *, stderr: bool) -> None:
         root.addHandler(h)
 
 
-def _open(args: argparse.Namespace, *, stderr_logs: bool) -> tuple[Locations, Settings]:
+def log_to_stderr() -> None:
+    """Also log to stderr (serve), once start-up checks have passed and errors are one line."""
+    h = logging.StreamHandler(sys.stderr)
+    h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    h.addFilter(RedactingFilter())
+    logging.getLogger().addHandler(h)
+
+
+def _open(args: argparse.Namespace, *, headless: bool) -> tuple[Locations, Settings]:
     try:
         loc = Locations.resolve(args.home)
         loc.ensure()
         settings = make_settings(args, loc)
     except CryptotuiError as exc:
         fail(exc.msg)
-    setup_logging(loc, settings, stderr=stderr_logs)
+    setup_logging(loc, settings, stderr=False)
     warning = check_permissions(loc.config_file)
     if warning:
         logging.getLogger(PROG).warning("%s", warning)
-        if not stderr_logs:
+        if headless:
+            sys.stderr.write(f"{PROG}: warning: {warning}\n")
+        else:
             _NOTICES.append(ErrorEvent("Config file", warning))
     return loc, settings
 
@@ -221,7 +231,7 @@ def run_tui(argv: list[str]) -> int:
         engine: Any = RemoteEngine(args.connect, token=args.token)
         state_path = loc.data_dir / "ui-remote.json" if _writable(loc) else None
     else:
-        loc, settings = _open(args, stderr_logs=False)
+        loc, settings = _open(args, headless=False)
         from engine.engine import Engine
 
         try:
@@ -254,7 +264,7 @@ def run_serve(argv: list[str]) -> int:
     loopback = args.host in ("127.0.0.1", "localhost", "::1") or args.host.startswith("127.")
     if not loopback and not args.token:
         fail(f"binding {args.host} exposes the feed beyond this machine: give --token")
-    loc, settings = _open(args, stderr_logs=True)
+    loc, settings = _open(args, headless=True)
     from engine.engine import Engine
     from engine.server import serve_forever
 
@@ -262,6 +272,7 @@ def run_serve(argv: list[str]) -> int:
         engine = Engine(settings, loc)
     except CryptotuiError as exc:
         fail(exc.msg)
+    log_to_stderr()
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:

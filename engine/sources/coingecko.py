@@ -296,10 +296,11 @@ class CoinGeckoSource:
 
     def _decode(self, resp: requests.Response, what: str) -> Any:
         status = resp.status_code
+        valid = True
         try:
             body = resp.json()
         except ValueError:
-            body = None
+            body, valid = None, False
         if status == 429:
             wait = retry_after_seconds(resp.headers, self._clock())
             if wait is not None:
@@ -326,6 +327,8 @@ class CoinGeckoSource:
                 page = ", an HTML error page" if body is None and _looks_html(resp) else ""
                 msg = f"{what}: CoinGecko {kind} (HTTP {status}{page})"
             raise ApiError(redact(msg, self._key), status=status, code=code)
+        if valid and not isinstance(body, (dict, list)):
+            raise ParseError(f"{what}: unexpected shape of the response (a JSON {type(body).__name__})")
         if body is None:
             if _looks_html(resp):
                 raise ParseError(f"{what}: got an HTML page instead of JSON (HTTP {status})")

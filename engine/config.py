@@ -11,6 +11,7 @@ import math
 import os
 import re
 import stat
+import threading
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -318,7 +319,22 @@ def load_state(loc: Locations) -> dict[str, Any]:
 
 
 def save_state(loc: Locations, state: dict[str, Any]) -> None:
-    """Write ``state.json`` atomically (temp file + rename)."""
-    tmp = loc.state_file.with_suffix(".tmp")
+    """Write ``state.json`` atomically (a temp file of this process + rename)."""
+    tmp = loc.state_file.with_name(f".state.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
     os.replace(tmp, loc.state_file)
+
+
+def update_state(loc: Locations, key: str, value: Any) -> None:
+    """Set one key of ``state.json``; live and demo instances may share the file, so the
+    read-modify-write runs under an exclusive lock and never loses the other's keys."""
+    with open(loc.data_dir / ".state.lock", "a+", encoding="utf-8") as lock:
+        try:
+            import fcntl
+
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        except ImportError:  # no advisory locks on Windows; the rename is still atomic
+            pass
+        state = load_state(loc)
+        state[key] = value
+        save_state(loc, state)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from engine.api import CoinMatch, Listener
-from engine.config import DEMO_COINS, Locations, Settings, load_state, save_state
+from engine.config import DEMO_COINS, Locations, Settings, load_state, update_state
 from engine.errors import CryptotuiError, ModelError, StoreError
 from engine.events import (
     Bar,
@@ -448,9 +448,7 @@ class Engine:
 
     def _save_watchlist(self) -> None:
         try:
-            state = load_state(self.loc)
-            state[self._state_key] = list(self._coins)
-            save_state(self.loc, state)
+            update_state(self.loc, self._state_key, list(self._coins))
         except OSError as exc:
             self._emit(ErrorEvent("Settings", f"cannot save the watchlist: {exc.strerror or exc}"))
 

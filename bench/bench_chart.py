@@ -1,0 +1,150 @@
+"""Chart redraw: 24 h of minutes (price, past predictions, forward band) at 200x50, downsampled vs every point.
+
+    python bench/bench_chart.py [--quick] [--out FILE.json]
+
+The real widget (``tui.widgets.price_chart.ChartPlot``) is mounted alone in a headless app sized
+200x50. One redraw = ``build_chart`` (series preparation) + ``ChartPlot.show`` (the plotext calls) +
+``ChartPlot.render`` (plotext builds the figure, Rich parses it). The "every point" side hands all
+1440 price and 1440 prediction points to the same widget, in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+
+from bench._util import demo_bars, summary_ms, write_json  # noqa: E402
+
+WIDTH, HEIGHT = 200, 50
+
+
+def snapshot_24h() -> Any:
+    """A coin with 1440 real minutes and the live forecaster's forecast for each (bands included)."""
+    import torch
+
+    torch.set_num_threads(1)
+    from engine.events import CoinSnapshot
+    from engine.forecaster import Forecaster
+
+    bars = demo_bars(limit=1440 + 120)
+    fc = Forecaster("bitcoin", seed=0)
+    forecasts = []
+    for b in bars:
+        f = fc.observe(b)
+        if f is not None:
+            forecasts.append(f)
+    bars = bars[-1440:]
+    forecasts = [f for f in forecasts if f.ts >= bars[0].ts]
+    return CoinSnapshot("bitcoin", tuple(bars), tuple(forecasts))
+
+
+def every_point(data: Any, snap: Any, horizon: int) -> Any:
+    """The same chart with no downsampling: every bar and every past prediction becomes a point."""
+    from tui.chart_data import downsample
+
+    n = len(snap.bars) * 4
+    price = downsample(((float(b.ts), b.price) for b in snap.bars), data.x0, data.x1, n, 90.0)
+    pts = sorted((float(f.ts + 60 * horizon), p) for f in snap.forecasts
+                 if (p := f.price_at(horizon)) is not None)
+    predicted = downsample(pts, data.x0, data.x1, n, 90.0)
+    return replace(data, price=price, predicted=predicted)
+
+
+async def measure(reps: int) -> dict[str, Any]:
+    from textual.app import App, ComposeResult
+
+    from tui.chart_data import WINDOWS, build_chart
+    from tui.widgets.price_chart import ChartPlot
+
+    snap = snapshot_24h()
+    horizon = 5
+
+    class ChartApp(App[None]):
+        CSS = "ChartPlot { width: 1fr; height: 1fr; }"
+
+        def compose(self) -> ComposeResult:
+            yield ChartPlot(id="plot")
+
+    app = ChartApp()
+    out: dict[str, Any] = {}
+    async with app.run_test(size=(WIDTH, HEIGHT)) as pilot:
+        await pilot.pause()
+        plot = app.query_one(ChartPlot)
+        cols, rows = max(10, plot.size.width - 12), max(4, plot.size.height - 3)
+        base = build_chart(snap, horizon, WINDOWS["24h"], cols, rows)
+        naive = every_point(base, snap, horizon)
+
+        def redraw_downsampled() -> None:
+            data = build_chart(snap, horizon, WINDOWS["24h"], cols, rows)
+            plot.show(data, "Bitcoin (BTC)")
+            plot.render()
+
+        def redraw_every_point() -> None:
+            # The same preparation cost, then every point to plotext.
+            build_chart(snap, horizon, WINDOWS["24h"], cols, rows)
+            plot.show(naive, "Bitcoin (BTC)")
+            plot.render()
+
+        for name, fn in (("downsampled", redraw_downsampled), ("every_point", redraw_every_point)):
+            fn()
+        times: dict[str, list[float]] = {"downsampled": [], "every_point": []}
+        prep: list[float] = []
+        # Interleaved, so machine noise hits both sides alike.
+        for _ in range(reps):
+            for name, fn in (("downsampled", redraw_downsampled), ("every_point", redraw_every_point)):
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            build_chart(snap, horizon, WINDOWS["24h"], cols, rows)
+            prep.append(time.perf_counter() - t0)
+        out = {k: summary_ms(v) for k, v in times.items()}
+        out["build_chart"] = summary_ms(prep)
+        out["plot_size"] = [plot.size.width, plot.size.height]
+        out["points"] = {
+            "downsampled": sum(len(s) for s in base.price + base.predicted) + len(base.band),
+            "every_point": sum(len(s) for s in naive.price + naive.predicted) + len(naive.band),
+        }
+    return out
+
+
+def run(quick: bool) -> dict[str, Any]:
+    res = asyncio.run(measure(10 if quick else 60))
+    d, e = res["downsampled"], res["every_point"]
+    res["speedup"] = e["median_ms"] / d["median_ms"]
+    w, h = res["plot_size"]
+    print(f"chart redraw at {w}x{h}, 24 h window (1440 minutes, price + past predictions + 80 % band)")
+    print(f"  downsampled   median {d['median_ms']:.2f} ms  p90 {d['p90_ms']:.2f} ms"
+          f"  ({res['points']['downsampled']} points; target <= 5 ms)")
+    print(f"  every point   median {e['median_ms']:.2f} ms  p90 {e['p90_ms']:.2f} ms"
+          f"  ({res['points']['every_point']} points)")
+    print(f"  speed-up      {res['speedup']:.1f}x (target >= 5x);"
+          f" build_chart alone {res['build_chart']['median_ms']:.2f} ms")
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args(argv)
+    res = run(args.quick)
+    if args.out:
+        args.out.write_text(json.dumps(res, default=str))
+    else:
+        write_json("chart.json", res)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -58,6 +58,7 @@ TRAIN_EVENT_EVERY = 0.5  # seconds between training-status events of one coin
 METRICS_EVERY = 0.5  # seconds between metrics events of one coin
 MAX_PENDING_FACTOR = 4  # at most this many minutes' worth of training steps may queue up
 MIN_PRETRAIN_BARS = 120
+MAX_PRETRAIN_BARS = 1440  # pre-train on at most the last day, so a cold start takes seconds
 MAX_JUMP_LOG = math.log(1.5)  # a minute-to-minute move beyond +50 %/-33 % is a bad print
 SPIKE_WINDOW = 3600  # ...when the previous bar is less than an hour old
 
@@ -462,6 +463,10 @@ class Engine:
             self._emit(ErrorEvent("Model", f"training stopped: {exc}"))
 
 
+class _Stopping(BaseException):
+    """Raised inside a long model operation when the engine is stopping."""
+
+
 class _ModelWorker:
     """Runs on the model thread: owns the forecasters, paces training, saves checkpoints."""
 
@@ -522,8 +527,11 @@ class _ModelWorker:
             warm(bars)
             return
         if not loaded and len(bars) >= MIN_PRETRAIN_BARS and self.e._train_enabled:
+            bars = bars[-MAX_PRETRAIN_BARS:]
 
             def progress(p: float) -> None:
+                if self.e._stop.is_set():
+                    raise _Stopping  # leave a long pre-training at once when the app quits
                 self._publish_train(coin, TrainEvent(coin, "pretraining", progress=p,
                                                       message=f"pre-training on {len(bars)} minutes of history"))
 
@@ -533,6 +541,12 @@ class _ModelWorker:
             warm(bars)
 
     def run(self) -> None:
+        try:
+            self._run()
+        except _Stopping:
+            return
+
+    def _run(self) -> None:
         for coin in self.e.coins():
             self._get(coin)
             self._publish_train(coin, self.fcs[coin].status(), force=True)

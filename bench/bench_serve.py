@@ -386,6 +386,7 @@ def main() -> None:
     if args.real and args.out == p.get_default("out"):
         args.out = args.out.with_name("serve_real.json")
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)  # scratch files, also with --out
     print(f"feed bench: {args.clients} clients, {args.rate:g} minutes/s x 3 coins x 4 events, "
           f"{args.duration:g} s per phase, queue {args.queue}, "
           f"{'one message per event' if args.no_batch else 'batch frames (?batch=1)'}")

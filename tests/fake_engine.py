@@ -200,8 +200,9 @@ class FakeEngine:
                 del fcs[0]
             events.append(fc)
             rows = tuple(
-                HorizonMetrics(h, n - 30, 0.001 * h, 0.0013 * h, 0.00102 * h, 0.00131 * h,
-                               0.98 if h < 15 else 1.02, 0.99, 0.52, 0.79, 0.95, 0.002 * h, 0)
+                # Like the real model on this data: no better than "no change", honest bands.
+                HorizonMetrics(h, n - 30, 0.001 * h, 0.0013 * h, 0.001 * h, 0.0013 * h,
+                               1.0, 1.0, 0.51, 0.79, 0.95, 0.002 * h, 0)
                 for h in self.horizons
             )
             self._metrics[coin] = MetricsEvent(coin, rows)

@@ -11,9 +11,12 @@ terminal pays it). Latency = first frame showing the newly selected coin - key p
 
 Modes, each in its own engine and app:
   normal   demo at 10 minutes/s (the default speed), the trainer paced as shipped;
-  flat-out demo at 300 minutes/s: the model thread never waits (bars + training queued);
+  flat-out demo at 60 minutes/s: the model thread never waits (bars + training queued;
+           from ~120 minutes/s on, training starves: it only runs when the bar queue is empty);
   stress   flat-out plus a thread doing training steps back to back on a second model,
-           i.e. the trainer busy without any pause.
+           i.e. the trainer busy without any pause;
+  stress-process  the same busy trainer in a child process instead of a thread (no shared
+           GIL): what moving training to a process would give on this machine.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
+import subprocess
 import sys
 import tempfile
 import threading
@@ -36,6 +41,8 @@ warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 from bench._util import fmt, summary_ms, write_json  # noqa: E402
 
 SIZE = (160, 48)
+FLAT_OUT_SPEED = float(os.environ.get("BENCH_FLAT_OUT_SPEED", "60"))
+MODES = ("normal", "flat-out", "stress", "stress-process")
 
 
 class _Busy(threading.Thread):
@@ -59,6 +66,35 @@ class _Busy(threading.Thread):
             self.steps += 1
 
 
+class _BusyProcess:
+    """The same back-to-back training in a child process: what moving training out would give."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[str] | None = None
+        self.steps = 0
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--busy-child"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def finish(self) -> None:
+        assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.close()  # the child stops at EOF and prints its step count
+        out = self.proc.stdout.read()
+        self.proc.wait(30)
+        self.steps = int(out.strip() or 0)
+
+
+def _busy_child() -> int:
+    busy = _Busy()
+    busy.start()
+    sys.stdin.read()  # until the parent closes our stdin
+    busy.stop.set()
+    busy.join()
+    print(busy.steps)  # CLI child: the parent reads the count
+    return 0
+
+
 async def _session(mode: str, seconds: float, seed: int) -> dict[str, Any]:
     from textual import events
 
@@ -66,7 +102,7 @@ async def _session(mode: str, seconds: float, seed: int) -> dict[str, Any]:
     from engine.engine import Engine
     from tui.app import CryptoApp
 
-    speed = 10.0 if mode == "normal" else 300.0
+    speed = 10.0 if mode == "normal" else FLAT_OUT_SPEED
     frames: list[tuple[float, str | None]] = []
     presses: list[float] = []
 
@@ -85,7 +121,11 @@ async def _session(mode: str, seconds: float, seed: int) -> dict[str, Any]:
         settings = Settings(demo=True, speed=speed)
         engine = Engine(settings, loc)
         app = TimedApp(engine, state_path=Path(tmp) / "ui.json")
-        busy = _Busy() if mode == "stress" else None
+        busy: _Busy | _BusyProcess | None = None
+        if mode == "stress":
+            busy = _Busy()
+        elif mode == "stress-process":
+            busy = _BusyProcess()
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause(0.5)
             if busy is not None:
@@ -116,10 +156,12 @@ async def _session(mode: str, seconds: float, seed: int) -> dict[str, Any]:
             await asyncio.to_thread(t.join)
             await pilot.pause(0.5)
             bars_seen = sum(len(st.prices) for st in app.states.values())
-            steps = {c: (st.train.step if st.train else 0) for c, st in app.states.items()}
-        if busy is not None:
+            steps = {c: (t.step if (t := engine.snapshot(c).train) else 0) for c in coins}
+        if isinstance(busy, _Busy):
             busy.stop.set()
             busy.join()
+        elif busy is not None:
+            busy.finish()
         if app.stop_thread is not None:
             app.stop_thread.join(10)
     # Match each press with the first frame after it that shows the coin it selects.
@@ -150,11 +192,11 @@ def run(quick: bool, seconds: float | None = None) -> dict[str, Any]:
     secs = seconds or (5.0 if quick else 30.0)
     out: dict[str, Any] = {"seconds_per_mode": secs, "size": list(SIZE)}
     print(f"UI responsiveness: key press -> next frame showing it ({SIZE[0]}x{SIZE[1]}, {secs:.0f} s per mode)")
-    for i, mode in enumerate(("normal", "flat-out", "stress")):
+    for i, mode in enumerate(MODES):
         r = asyncio.run(_session(mode, secs, seed=i))
         out[mode] = r
         lat = r["latency"]
-        print(f"  {mode:<9} p50 {fmt(lat['median_ms'], '6.1f')} ms  p90 {fmt(lat['p90_ms'], '6.1f')} ms"
+        print(f"  {mode:<14} p50 {fmt(lat['median_ms'], '6.1f')} ms  p90 {fmt(lat['p90_ms'], '6.1f')} ms"
               f"  p99 {fmt(lat['p99_ms'], '6.1f')} ms  max {fmt(lat['max_ms'], '6.1f')} ms"
               f"  ({r['presses']} keys, {r['unmatched']} unmatched, {r['frames']} frames,"
               f" model steps {sum(r['train_steps'].values())}"
@@ -168,7 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--seconds", type=float)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--busy-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.busy_child:
+        return _busy_child()
     res = run(args.quick, args.seconds)
     if args.out:
         args.out.write_text(json.dumps(res, default=str))

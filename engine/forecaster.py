@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import gc
 import io
 import logging
 import math
@@ -48,6 +49,21 @@ from engine.evaluate import Evaluator  # noqa: E402
 from engine.events import Bar, ForecastEvent, MetricsEvent, TrainEvent  # noqa: E402
 from engine.features import N_FEATURES, Normaliser, scaled_target  # noqa: E402
 from engine.model import ForecastNet, ModelConfig, beta_nll  # noqa: E402
+
+_frozen = False
+
+
+def _freeze_long_lived() -> None:
+    """Hide what torch loaded from the garbage collector, once (after the first optimiser).
+
+    torch and the modules it imports lazily on the first optimiser (torch._dynamo, sympy) leave
+    ~250k objects that live as long as the process. A full collection walks them all (80-200 ms,
+    bench/bench_ui.py) on whichever thread triggers it, often the UI's, and key presses wait.
+    """
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.freeze()
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +176,7 @@ class Learner:
         for p in self.ema.parameters():
             p.requires_grad_(False)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        _freeze_long_lived()
         self.rng = random.Random(seed)
         self.buffer = ReplayBuffer(config.recent_size, config.reservoir_size, self.rng)
         self.step = 0

@@ -189,7 +189,7 @@ def run(quick: bool, seconds: float | None = None) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    secs = seconds or (5.0 if quick else 30.0)
+    secs = seconds or (2.0 if quick else 30.0)
     out: dict[str, Any] = {"seconds_per_mode": secs, "size": list(SIZE)}
     print(f"UI responsiveness: key press -> next frame showing it ({SIZE[0]}x{SIZE[1]}, {secs:.0f} s per mode)")
     for i, mode in enumerate(MODES):

@@ -32,10 +32,10 @@ RESULTS = BENCH / "results"
 BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
     "model": ("bench_model.py", ["--quick"], []),
     "chart": ("bench_chart.py", ["--quick"], []),
-    "ui": ("bench_ui.py", ["--quick", "--seconds", "3"], []),
+    "ui": ("bench_ui.py", ["--quick", "--seconds", "2"], []),
     "start": ("bench_start.py", ["--quick"], []),
     "memory": ("bench_memory.py", ["--quick"], []),
-    "serve": ("bench_serve.py", ["--duration", "2", "--clients", "10"], []),
+    "serve": ("bench_serve.py", ["--duration", "1", "--clients", "10"], []),
 }
 
 

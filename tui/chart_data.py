@@ -276,9 +276,11 @@ def render_cells(data: ChartData, width: int, height: int, title: str) -> list[l
             r, c = cy >> 2, cx >> 1
             bits[r][c] |= _DOTS[cy & 3][cx & 1]
             role[r][c] = current[0]
+            used[r].add(c)
 
     current: list[str | None] = [None]
     chars: list[list[str]] = [[" "] * pw for _ in range(ph)]
+    used: list[set[int]] = [set() for _ in range(ph)]  # columns drawn on, per row
     lo_edge, hi_edge = data.band_edges
     if len(lo_edge) > 1 and sx > 0 and sy > 0:
         # One shading dot per cell whose centre lies inside the band, on this grid's own cells.
@@ -295,6 +297,7 @@ def render_cells(data: ChartData, width: int, height: int, title: str) -> list[l
                 if b_lo <= yc <= b_hi:
                     chars[r][c] = "·"
                     role[r][c] = "band"
+                    used[r].add(c)
     now_col = -1
     if data.now is not None and data.x0 <= data.now <= data.x1:
         now_col = int((data.now - x0) * sx + 0.5) >> 1
@@ -302,6 +305,7 @@ def render_cells(data: ChartData, width: int, height: int, title: str) -> list[l
             if chars[r][now_col] == " ":
                 chars[r][now_col] = "│"
                 role[r][now_col] = "now"
+                used[r].add(now_col)
     # Predictions go over the price, so a prediction that merely lags the price shows as such.
     for name, segs in (("price", data.price), ("predicted", data.predicted)):
         current[0] = name
@@ -326,15 +330,30 @@ def render_cells(data: ChartData, width: int, height: int, title: str) -> list[l
         brow, rrow, crow = bits[r], role[r], chars[r]
         text: list[str] = []
         cur: str | None = None
-        for c in range(pw):
+        nxt = 0  # first column not yet emitted
+        # Only the drawn cells are visited; the blanks between them are one piece each.
+        for c in sorted(used[r]):
+            if c > nxt:
+                if cur is not None and text:
+                    runs.append(("".join(text), cur))
+                    text = []
+                cur = None
+                text.append(" " * (c - nxt))
             b = brow[c]
             ch = _BRAILLE[b] if b else crow[c]
-            rl = rrow[c] if ch != " " else None
+            rl = rrow[c]
             if rl != cur and text:
                 runs.append(("".join(text), cur))
                 text = []
             cur = rl
             text.append(ch)
+            nxt = c + 1
+        if nxt < pw:
+            if cur is not None and text:
+                runs.append(("".join(text), cur))
+                text = []
+            cur = None
+            text.append(" " * (pw - nxt))
         if text:
             runs.append(("".join(text), cur))
         runs.append(("│", None))

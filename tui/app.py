@@ -160,7 +160,9 @@ class CryptoApp(App[None]):
         pick = self.prefs.coin if self.prefs.coin in self.coins else None
         self.selected = pick or (self.coins[0] if self.coins else None)
         self.theme_changed_signal.subscribe(self, lambda _theme: self._mark("all"))
-        self.engine.start()
+        # Start the engine after the first frame is on screen: its model thread imports torch,
+        # which would otherwise hold the GIL while the first frame is being painted.
+        self.call_after_refresh(self.engine.start)
         self._mark("all")
         self.flush()
 

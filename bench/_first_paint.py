@@ -5,8 +5,7 @@
 
 At the first refresh after mount it writes ``{"torch": bool, "since_start": s}`` to the file named
 by ``BENCH_FIRST_PAINT`` (torch: imported by then?) and exits. The real app runs through
-``tui.__main__.main``; only its ``on_mount`` is wrapped to schedule the report (and, with
-``BENCH_DEFER_ENGINE=1``, to start the engine after the first paint instead of before it).
+``tui.__main__.main``; only its ``on_mount`` is wrapped to schedule the report.
 """
 
 from __future__ import annotations
@@ -48,20 +47,12 @@ def app(argv: list[str]) -> int:
     from tui.__main__ import main
 
     original = tui.app.CryptoApp.on_mount
-    defer = os.environ.get("BENCH_DEFER_ENGINE") == "1"
 
     def on_mount(self: tui.app.CryptoApp) -> None:
-        if defer:
-            # The proposed fix, measured: start the engine's threads (torch) after the first paint.
-            start = self.engine.start
-            self.engine.start = lambda: None  # type: ignore[method-assign]
-            original(self)
-            self.engine.start = start  # type: ignore[method-assign]
-            self.call_after_refresh(_report, self)  # reported before the engine starts
-            self.call_after_refresh(start)
-        else:
-            original(self)
-            self.call_after_refresh(_report, self)
+        # Scheduled first, so the report runs before anything the app defers to after the first
+        # paint (the engine's start): "torch imported" then means imported on the path to it.
+        self.call_after_refresh(_report, self)
+        original(self)
 
     tui.app.CryptoApp.on_mount = on_mount  # type: ignore[method-assign]
     return int(main(argv) or 0)

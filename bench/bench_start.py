@@ -7,8 +7,7 @@ pty as its terminal and the parent reads what it draws.
 
 Cold start: ``python -m tui`` (live mode, the data dir populated with 24 h of 3 coins, their
 forecasts and models; source: the local CoinGecko fake) against ``bench/_bare_app.py`` (a Textual
-app painting one Static), alternated, several runs each; and a third side with the engine
-started right after the first paint instead of before it (the fix this benchmark points to). Time = process launch -> the text
+app painting one Static), alternated, several runs each. Time = process launch -> the text
 "Watchlist" appears on the terminal. Each child also reports, at its first paint, whether torch
 had been imported by then (it must not be on that path).
 
@@ -143,7 +142,7 @@ def _app_args(home: Path, url: str, probe: bool) -> list[str]:
 
 def cold_start(quick: bool, home: Path, server: FakeServer) -> dict[str, Any]:
     runs = 1 if quick else 8
-    kinds = ("bare", "app", "app-deferred")
+    kinds = ("bare", "app")
     times: dict[str, list[float]] = {k: [] for k in kinds}
     torch_at_paint: dict[str, list[bool]] = {k: [] for k in kinds}
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,10 +151,7 @@ def cold_start(quick: bool, home: Path, server: FakeServer) -> dict[str, Any]:
                 report = Path(tmp) / f"{kind}-{i}.json"
                 args = ([sys.executable, str(PROBE), "bare"] if kind == "bare"
                         else _app_args(home, server.url, probe=True))
-                env = _env(report)
-                if kind == "app-deferred":
-                    env["BENCH_DEFER_ENGINE"] = "1"
-                child = PtyChild(args, env)
+                child = PtyChild(args, _env(report))
                 t = child.wait_for(MARKER, 60)
                 # The probe quits by itself right after its first paint; wait for its report.
                 deadline = time.monotonic() + 20
@@ -171,16 +167,10 @@ def cold_start(quick: bool, home: Path, server: FakeServer) -> dict[str, Any]:
         "runs": runs,
         "bare_median_s": med["bare"],
         "app_median_s": med["app"],
-        "app_deferred_median_s": med["app-deferred"],
         "bare_s": times["bare"],
         "app_s": times["app"],
-        "app_deferred_s": times["app-deferred"],
         "ratio": med["app"] / med["bare"] if times["bare"] and times["app"] else float("nan"),
-        "ratio_deferred": (med["app-deferred"] / med["bare"]
-                           if times["bare"] and times["app-deferred"] else float("nan")),
         "torch_imported_at_first_paint": any(torch_at_paint["app"]) if torch_at_paint["app"] else None,
-        "torch_imported_at_first_paint_deferred": (any(torch_at_paint["app-deferred"])
-                                                   if torch_at_paint["app-deferred"] else None),
     }
 
 
@@ -230,9 +220,6 @@ def run(quick: bool, idle_seconds: float | None = None) -> dict[str, Any]:
               f"runs {[round(t * 1000) for t in cs['app_s']]}")
         print(f"  ratio                 {cs['ratio']:.2f}x (target <= 1.5x);"
               f" torch imported at first paint: {cs['torch_imported_at_first_paint']}")
-        print(f"  with the engine started after the first paint (proposed fix): median"
-              f" {cs['app_deferred_median_s'] * 1000:.0f} ms = {cs['ratio_deferred']:.2f}x;"
-              f" torch at first paint: {cs['torch_imported_at_first_paint_deferred']}")
         settle = 5.0 if quick else 20.0
         window = idle_seconds or (4.0 if quick else 120.0)
         idle = idle_cpu(quick, home, settle, window)

@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 # Redraws are coalesced: events only mark parts dirty, a timer repaints at most this often.
 REDRAW_INTERVAL = 0.1
+CHART_DATA_INTERVAL = 0.5
 HISTORY_MINUTES = 1440
 WINDOW_ORDER = ("1h", "6h", "24h")
 SURPRISE_TOAST_SECONDS = 60.0
@@ -114,6 +115,7 @@ class CryptoApp(App[None]):
         self.alerts = AlertChecker()
         self.stop_thread: threading.Thread | None = None
         self._dirty: set[str] = set()
+        self._last_chart = 0.0
         self._flush_timer: object | None = None
         self._last_flush = 0.0
         self._last_error: tuple[str, str, float] | None = None
@@ -207,14 +209,14 @@ class CryptoApp(App[None]):
                 return
             st.add_price(bar.ts, bar.price)
             self._check_alerts(bar)
-            self._mark("watchlist", "chart" if bar.coin == self.selected else "")
+            self._mark("watchlist", "chart-data" if bar.coin == self.selected else "")
         elif isinstance(ev, ForecastEvent):
             st = self.states.get(ev.coin)
             if st is None:
                 return
             st.forecast = ev
             self.alerts.add_forecast(ev)
-            self._mark("watchlist", "chart" if ev.coin == self.selected else "")
+            self._mark("watchlist", "chart-data" if ev.coin == self.selected else "")
         elif isinstance(ev, MetricsEvent):
             if ev.coin in self.states:
                 self.states[ev.coin].metrics = ev
@@ -224,10 +226,10 @@ class CryptoApp(App[None]):
                 self.states[ev.coin].train = ev
                 self._mark("watchlist", "model" if ev.coin == self.selected else "")
                 if ev.coin == self.selected and ev.state in ("warming up", "pretraining"):
-                    self._mark("chart")
+                    self._mark("chart-data")
         elif isinstance(ev, StatusEvent):
             self.status = ev
-            self._mark("status", "chart")
+            self._mark("status", "chart-data")
         elif isinstance(ev, ErrorEvent):
             self._show_error(ev.title, ev.msg)
         elif isinstance(ev, CoinsEvent):
@@ -303,15 +305,28 @@ class CryptoApp(App[None]):
         if self._flush_timer is None and self._dirty:
             # A zero delay would divide by zero inside Textual's Timer.
             delay = max(0.01, self._last_flush + REDRAW_INTERVAL - time.monotonic())
-            self._flush_timer = self.set_timer(delay, self.flush, name="redraw")
+            self._flush_timer = self.set_timer(delay, self._timed_flush, name="redraw")
 
-    def flush(self) -> None:
+    def _timed_flush(self) -> None:
+        self.flush(force=False)
+
+    def flush(self, force: bool = True) -> None:
         """Repaint what changed since the last flush (tests call this to skip the timer)."""
         if self._flush_timer is not None:
             self._flush_timer.stop()  # type: ignore[attr-defined]
             self._flush_timer = None
-        self._last_flush = time.monotonic()
+        now = self._last_flush = time.monotonic()
         dirty, self._dirty = self._dirty, set()
+        if "chart-data" in dirty and not ("all" in dirty or "chart" in dirty or force):
+            # New data alone redraws the chart at most every CHART_DATA_INTERVAL (a plotext
+            # figure costs tens of ms at full size); keys, switches and resizes redraw at once.
+            wait = self._last_chart + CHART_DATA_INTERVAL - now
+            if wait > 0:
+                dirty.discard("chart-data")
+                self._dirty.add("chart-data")
+                self._flush_timer = self.set_timer(max(0.01, wait), self._timed_flush, name="redraw")
+        if "chart-data" in dirty:
+            dirty.add("chart")
         main = self._main
         if not dirty or self._stopped or main is None or not main.is_attached:
             return
@@ -326,6 +341,7 @@ class CryptoApp(App[None]):
             wl.set_rows(self._rows(), self.horizon, self.window)
             wl.selected = coin
         if everything or "chart" in dirty:
+            self._last_chart = now
             self._draw_chart()
         if everything or "model" in dirty:
             main.query_one(ModelPanel).show(st.train if st else None)

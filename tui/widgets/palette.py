@@ -17,6 +17,7 @@ class Palette:
     primary: str
     foreground: str
     muted: str
+    predicted: str = "magenta"  # the model's line: never the price's colour
 
     @classmethod
     def of(cls, widget: Widget) -> Palette:
@@ -24,17 +25,21 @@ class Palette:
         try:
             v = widget.app.theme_variables
         except Exception:  # not mounted yet: any readable default will do
-            return cls("green", "red", "yellow", "cyan", "blue", "white", "grey50")
+            return cls("green", "red", "yellow", "cyan", "blue", "white", "grey50", "magenta")
 
         def pick(name: str, default: str) -> str:
             value = v.get(name)
             return Color.parse(value).hex6 if value else default
 
+        accent, warning = pick("accent", "cyan"), pick("warning", "yellow")
+        # Several themes (textual-dark among them) give accent and warning the same colour.
+        predicted = warning if warning != accent else "#c678dd"
         return cls(
+            predicted=predicted,
             up=pick("success", "green"),
             down=pick("error", "red"),
-            warning=pick("warning", "yellow"),
-            accent=pick("accent", "cyan"),
+            warning=warning,
+            accent=accent,
             primary=pick("primary", "blue"),
             foreground=pick("foreground", "white"),
             muted=pick("foreground-muted", "grey50"),

@@ -3,45 +3,57 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
 
-from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
-from textual.strip import Strip
-from textual.widget import Widget
 from textual.widgets import Static
+from textual_plotext import PlotextPlot
 
-from tui.chart_data import ChartData, render_cells
-from tui.format import format_price
+from tui.chart_data import ChartData
+from tui.format import format_clock, format_price, nice_ticks, tick_labels
 from tui.widgets.palette import Palette
 
 log = logging.getLogger(__name__)
 
-# Cells spent outside the data area: title row, the frame's two edges and the time labels.
+# Cells plotext spends outside the data area: title row, x-axis row and tick labels.
 _AXIS_ROWS = 3
 
 
-class ChartPlot(Widget):
-    """The chart canvas; it draws whatever ``ChartData`` it was last given.
+def _time_ticks(x0: float, x1: float, cols: int) -> list[float]:
+    """Round local-time ticks (5 min .. 6 h apart) that fit without overlapping labels."""
+    span = x1 - x0
+    room = max(2, cols // 9)
+    for step in (300, 600, 900, 1800, 3600, 7200, 10800, 14400, 21600, 43200):
+        if span / step <= room:
+            break
+    # Round in local time so ticks land on 12:00, 12:15, ... on the user's clock.
+    offset = -_utc_offset(x0)
+    first = math.ceil((x0 - offset) / step) * step + offset
+    ticks = []
+    t = first
+    while t <= x1:
+        ticks.append(float(t))
+        t += step
+    return ticks
 
-    Rendered line by line from a grid built once per ``show`` (or resize): Textual asks for lines
-    on every screen refresh, so nothing is recomputed unless the data or the size changed.
-    """
 
-    DEFAULT_CSS = """
-    ChartPlot { width: 1fr; height: 1fr; background: $surface; }
-    """
+def _utc_offset(ts: float) -> float:
+    lt = time.localtime(ts)
+    return float(lt.tm_gmtoff or 0)
+
+
+class ChartPlot(PlotextPlot):
+    """The plotext canvas; it draws whatever ``ChartData`` it was last given."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.data: ChartData | None = None
         self.title_text = ""
         self.draws = 0  # how many times the figure was rebuilt (tests check coalescing)
-        self._strips: list[Strip] = []
-        self._built_for: tuple[int, int, int] | None = None  # (width, height, draws)
 
     def show(self, data: ChartData, title: str) -> None:
         self.data = data
@@ -49,35 +61,38 @@ class ChartPlot(Widget):
         self._draw()
 
     def _draw(self) -> None:
+        data = self.data
+        plt = self.plt
+        plt.clear_figure()
+        plt.title(self.title_text)
         self.draws += 1
-        self.refresh()
-
-    def _build(self) -> None:
-        width, height = self.size.width, self.size.height
+        if data is None or data.empty or data.y_range is None:
+            self.refresh()
+            return
         pal = Palette.of(self)
-        base = self.rich_style
-        styles = {
-            None: base,
-            "price": base + Style(color=pal.accent),
-            "predicted": base + Style(color=pal.warning),
-            "forward": base + Style(color=pal.up),
-            "band": base + Style(color=pal.primary),
-            "now": base + Style(color=pal.foreground),
-        }
-        data = self.data or ChartData(0.0, 1.0, None)
-        rows = render_cells(data, width, height, self.title_text)
-        self._strips = [Strip([Segment(text, styles[role]) for text, role in runs], width) for runs in rows]
-        self._built_for = (width, height, self.draws)
-
-    def render_line(self, y: int) -> Strip:
-        if self._built_for != (self.size.width, self.size.height, self.draws):
-            self._build()
-        return self._strips[y] if 0 <= y < len(self._strips) else Strip.blank(self.size.width)
-
-    def notify_style_update(self) -> None:
-        # A theme change restyles the widget: rebuild the strips with the new colours.
-        super().notify_style_update()
-        self._built_for = None
+        cols = max(10, self.size.width - 12)
+        rows = max(4, self.size.height - _AXIS_ROWS)
+        if data.band:
+            plt.scatter([p[0] for p in data.band], [p[1] for p in data.band], marker="·",
+                        color=pal.rgb("primary"))
+        for seg in data.price:
+            plt.plot([p[0] for p in seg], [p[1] for p in seg], marker="braille", color=pal.rgb("accent"))
+        # Predictions go over the price, so a prediction that merely lags the price shows as such.
+        for seg in data.predicted:
+            plt.plot([p[0] for p in seg], [p[1] for p in seg], marker="braille", color=pal.rgb("predicted"))
+        if len(data.forward) > 1:
+            plt.plot([p[0] for p in data.forward], [p[1] for p in data.forward], marker="braille",
+                     color=pal.rgb("up"))
+        if data.now is not None:
+            plt.vertical_line(data.now, color=pal.rgb("foreground"))
+        plt.xlim(data.x0, data.x1)
+        lo, hi = data.y_range
+        plt.ylim(lo, hi)
+        yt = nice_ticks(lo, hi, max(2, rows // 3))
+        plt.yticks(yt, tick_labels(yt))
+        xt = _time_ticks(data.x0, data.x1, cols)
+        plt.xticks(xt, [format_clock(t) for t in xt])
+        self.refresh()
 
     class Resized(Message):
         """The plot changed size: the owner downsamples again for the new width."""
@@ -140,7 +155,7 @@ class PriceChart(Vertical):
         parts: list[tuple[str, str] | str] = [("━ price ", pal.accent)]
         if data.last_price is not None:
             parts.append((f"{format_price(data.last_price)}  ", "bold"))
-        parts.append((f"━ predicted {horizon}m ahead  ", pal.warning))
+        parts.append((f"━ predicted {horizon}m ahead  ", pal.predicted))
         if len(data.forward) > 1:
             parts.append(("━ forecast ", pal.up))
             parts.append(("· 80% band  ", pal.primary))

@@ -56,6 +56,7 @@ FORECAST_HISTORY = 1500  # forecasts kept per coin for drawing past predictions 
 CHECKPOINT_EVERY = 15 * 60  # seconds of wall clock between checkpoint saves
 TRAIN_EVENT_EVERY = 0.5  # seconds between training-status events of one coin
 METRICS_EVERY = 0.5  # seconds between metrics events of one coin
+STEP_EVERY_BARS = 8  # under a backlog of bars, one training step per this many bars
 MAX_PENDING_FACTOR = 4  # at most this many minutes' worth of training steps may queue up
 MIN_PRETRAIN_BARS = 120
 MAX_PRETRAIN_BARS = 1440  # pre-train on at most the last day, so a cold start takes seconds
@@ -480,6 +481,7 @@ class _ModelWorker:
         self.paused = engine._paused
         self.metrics_dirty: set[str] = set()
         self._rr = 0
+        self._since_step = 0
 
     def _factory(self) -> Callable[[str], Forecaster]:
         if self.e._factory is not None:
@@ -571,13 +573,16 @@ class _ModelWorker:
                     self.e._emit(ErrorEvent("Model", f"{kind}: {exc}"))
                 finally:
                     q.task_done()
-                if not q.empty():
+                # Keep learning while bars stream in fast (a replay): one step per batch of bars.
+                self._since_step += 1
+                if not q.empty() and not (self._has_work() and self._since_step >= STEP_EVERY_BARS):
                     continue
             if self.e._stop.is_set():
                 self._save_all()
                 return
             self._flush_metrics()
             if self._has_work():
+                self._since_step = 0
                 self._train_one()
             if time.monotonic() - self.last_save > CHECKPOINT_EVERY:
                 self._save_all()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import bisect
 import logging
 import math
@@ -164,9 +166,15 @@ class CryptoApp(App[None]):
         self.theme_changed_signal.subscribe(self, lambda _theme: self._mark("all"))
         # Start the engine after the first frame is on screen: its model thread imports torch,
         # which would otherwise hold the GIL while the first frame is being painted.
-        self.call_after_refresh(self.engine.start)
+        self.call_after_refresh(self._after_first_paint)
         self._mark("all")
         self.flush()
+
+    def _after_first_paint(self) -> None:
+        # Start-up objects (Textual, Rich, the store's history) live as long as the app: moving
+        # them out of the collector's sight keeps full collections off the key-to-frame path.
+        gc.freeze()
+        self.engine.start()
 
     def on_unmount(self) -> None:
         self._stop_engine()

@@ -15,7 +15,7 @@ import pytest
 from engine.events import ErrorEvent, StatusEvent
 
 from tests.fake_engine import FakeEngine
-from tui.app import CryptoApp
+from tui.app import CHART_DATA_INTERVAL, CryptoApp
 from tui.widgets.price_chart import ChartPlot
 from tui.widgets.watchlist import Watchlist
 
@@ -132,7 +132,7 @@ async def test_redraws_are_coalesced() -> None:
         engine.advance(200)  # 600+ events in one go, as a fast replay produces
         await pilot.pause()
         assert plot(app).draws <= before + 1  # at most the one timer-driven redraw so far
-        await pilot.pause(0.3)
+        await pilot.pause(CHART_DATA_INTERVAL + 0.2)
         assert plot(app).draws >= before + 1  # and the data did get drawn
         assert plot(app).data.last_price == engine.snapshot("bitcoin").bars[-1].price
 

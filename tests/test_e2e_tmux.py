@@ -154,3 +154,38 @@ def test_live_against_local_coingecko_shows_price_and_unknown_coin(tmp_path: Pat
         server.terminate()
         server.wait(10)
         time.sleep(0.1)
+
+
+def test_kraken_source_shows_minute_candles_through_dropped_connections(tmp_path: Path,
+                                                                        app_env: dict[str, str]) -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.kraken_server", "--port", str(port), "--minute-seconds", "1",
+         "--drop-every", "3"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    t = None
+    try:
+        time.sleep(1.5)
+        t = Tmux([cryptotui_command() or "", "--source", "kraken", "--kraken-url", f"ws://127.0.0.1:{port}",
+                  "--coins", "bitcoin,ethereum"], env=app_env, width=120, height=40, workdir=tmp_path)
+        t.wait_for(lambda s: re.search(r"BTC\s+\d{2},\d{3}", s) is not None and "kraken" in s, 30, "BTC candles")
+        import sqlite3
+
+        db = Path(app_env["CRYPTOTUI_HOME"]) / "cryptotui.sqlite3"
+
+        def counts() -> int:
+            return int(sqlite3.connect(db).execute("SELECT COUNT(*) FROM bars WHERE coin='bitcoin'").fetchone()[0])
+
+        first = counts()
+        time.sleep(8)  # the server drops every connection every 3 s: the app re-subscribes
+        assert counts() > first
+        rows = sqlite3.connect(db).execute("SELECT ts FROM bars WHERE coin='bitcoin' ORDER BY ts").fetchall()
+        assert all(ts % 60 == 0 for (ts,) in rows) and len({ts for (ts,) in rows}) == len(rows)
+        t.keys("q")
+        assert t.exit_status() == 0
+    finally:
+        if t is not None:
+            t.kill()
+        server.terminate()
+        server.wait(10)

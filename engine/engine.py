@@ -135,7 +135,8 @@ class Engine:
             self.close()
             raise
         self.models_dir = loc.models_dir(self.demo)
-        self.source = source or build_source(settings, self.store, loc)
+        self._source = source
+        self._source_lock = threading.Lock()
         self._factory = forecaster_factory
         self._train_enabled = train
         self._state_key = "demo_coins" if self.demo else "coins"
@@ -161,13 +162,21 @@ class Engine:
         self._last_store_error = 0.0
         for coin in self._coins:
             self._ensure_state(coin)
-        load = getattr(self.source, "load", None)
+        load = getattr(self.source, "load", None) if settings.source == "replay" and not self.demo else None
         if callable(load):
             try:
                 load()  # an unusable replay file is reported now, before anything starts
             except CryptotuiError:
                 self.stop()
                 raise
+
+    @property
+    def source(self) -> Source:
+        """The data source, built on first use (after the first frame: its imports are not free)."""
+        with self._source_lock:
+            if self._source is None:
+                self._source = build_source(self.settings, self.store, self.loc)
+            return self._source
 
     # Setup ---------------------------------------------------------------------------------------
     def _initial_coins(self) -> tuple[str, ...]:
@@ -186,14 +195,14 @@ class Engine:
         return tuple(explicit)
 
     def _restart_finished_demo(self) -> None:
-        remaining = getattr(self.source, "remaining", None)
-        if remaining is None or self.store.count_bars() == 0:
+        if self.store.count_bars() == 0:
             return
-        try:
-            left = remaining()
-        except CryptotuiError:
-            return
-        if left:
+        from engine.sources.replay import ReplaySource, demo_files
+
+        probe = self._source if self._source is not None else ReplaySource(
+            demo_files(), 1.0, start_after=self.store.last_ts)
+        finished = getattr(probe, "finished", None)
+        if finished is None or not finished():
             return
         # The bundled replay was played to the end last time: play it again from the start.
         for coin in self.store.coins():
@@ -208,9 +217,8 @@ class Engine:
             st = self._states.get(coin)
             if st is None:
                 bars = self.store.bars(coin, limit=DEFAULT_MAXLEN)
-                since = bars[-1].ts - FORECAST_HISTORY * 60 if bars else None
-                forecasts = self.store.forecasts(coin, since=since) if bars else []
-                st = _CoinState(coin, bars, forecasts)
+                # Stored forecasts are loaded by the model thread, after the first frame.
+                st = _CoinState(coin, bars, [])
                 self._states[coin] = st
             return st
 
@@ -548,7 +556,21 @@ class _ModelWorker:
         except _Stopping:
             return
 
+    def _load_stored_forecasts(self) -> None:
+        for coin in self.e.coins():
+            st = self.e._ensure_state(coin)
+            last = st.window.last()
+            if last is None:
+                continue
+            stored = self.e.store.forecasts(coin, since=last.ts - FORECAST_HISTORY * 60)
+            with st.lock:
+                newer = [f for f in st.forecasts if not stored or f.ts > stored[-1].ts]
+                st.forecasts.clear()
+                st.forecasts.extend(stored + newer)
+        self.e._emit(self.e.snapshot_all())
+
     def _run(self) -> None:
+        self._load_stored_forecasts()
         for coin in self.e.coins():
             self._get(coin)
             self._publish_train(coin, self.fcs[coin].status(), force=True)

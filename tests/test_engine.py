@@ -10,7 +10,7 @@ from pathlib import Path
 
 from engine.config import Locations, Settings
 from engine.engine import Engine
-from engine.events import BarEvent, CoinsEvent, ErrorEvent, ForecastEvent, StatusEvent
+from engine.events import BarEvent, CoinsEvent, ErrorEvent, ForecastEvent, SnapshotEvent, StatusEvent
 from tests.stub_forecaster import StubForecaster
 
 HEADER = "timestamp_ms,open,high,low,close,volume\n"
@@ -75,10 +75,13 @@ def test_restart_shows_stored_history_and_resumes(tmp_path: Path) -> None:
     e.stop()
     assert (home / "models" / "bitcoin.pt").exists()  # checkpoint written on stop
     e2 = engine_for(home, files)
-    snap = e2.snapshot("bitcoin")
-    assert len(snap.bars) == 40 and len(snap.forecasts) == 36  # before start: from the store
+    assert len(e2.snapshot("bitcoin").bars) == 40  # before start: the stored history
     seen = run_until(e2, finished)
     assert not [ev for ev in seen if isinstance(ev, BarEvent)]  # nothing replayed twice
+    # stored forecasts come back once the engine runs, announced with a snapshot
+    assert len(e2.snapshot("bitcoin").forecasts) == 36
+    snaps = [ev for ev in seen if isinstance(ev, SnapshotEvent)]
+    assert snaps and len(snaps[0].coins[0].forecasts) == 36
     assert e2.store.count_bars() == 40
     e2.stop()
 

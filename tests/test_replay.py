@@ -129,3 +129,10 @@ def test_search_matches_name_and_symbol() -> None:
     assert [m.id for m in src.search("eth")] == ["ethereum"]
     assert [m.id for m in src.search("LTC")] == ["litecoin"]
     assert src.search("") == []
+
+
+def test_finished_reads_only_the_tail(tmp_path: Path) -> None:
+    p = write(tmp_path, "".join(f"{m * 60000},1,1,1,1,1\n" for m in range(1, 6)))
+    assert not ReplaySource({"bitcoin": p}, speed=1, start_after=lambda c: None).finished()
+    assert not ReplaySource({"bitcoin": p}, speed=1, start_after=lambda c: 240).finished()
+    assert ReplaySource({"bitcoin": p}, speed=1, start_after=lambda c: 300).finished()

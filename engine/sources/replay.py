@@ -123,6 +123,19 @@ def _check_row(row: list[str]) -> str | None:
     return None
 
 
+def _last_timestamp(path: Path) -> int | None:
+    """The minute of a bar CSV's last row, without reading the whole file."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(0, size - 4096))
+            lines = fh.read().decode("utf-8", "replace").strip().splitlines()
+        return int(lines[-1].split(",")[0]) // 1000 // 60 * 60 if lines else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _fmt(ts: int) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -164,6 +177,15 @@ class ReplaySource:
             after = self._start_after(coin)
             total += sum(1 for b in bars if after is None or b.ts > after)
         return total
+
+    def finished(self) -> bool:
+        """True when every file's last minute is already stored (reads only the files' tails)."""
+        for coin, path in self.files.items():
+            after = self._start_after(coin)
+            last = _last_timestamp(path)
+            if last is None or after is None or last > after:
+                return False
+        return True
 
     def search(self, query: str) -> list[CoinMatch]:
         q = query.strip().lower()

@@ -62,48 +62,8 @@ def every_point(data: Any, snap: Any, horizon: int) -> Any:
     return replace(data, price=price, predicted=predicted)
 
 
-def plotext_redraw(widget: Any, data: Any, title: str, width: int, height: int) -> None:
-    """The chart as the app drew it before (textual-plotext): plotext calls, build, Rich parse."""
-    from rich.text import Text
-
-    from tui.chart_data import time_ticks
-    from tui.format import format_clock, nice_ticks, tick_labels
-    from tui.widgets.palette import Palette
-
-    plt = widget.plt
-    plt.clear_figure()
-    plt.title(title)
-    pal = Palette.of(widget)
-    cols, rows = max(10, width - 12), max(4, height - 3)
-    if data.band:
-        plt.scatter([p[0] for p in data.band], [p[1] for p in data.band], marker="·",
-                    color=pal.rgb("primary"))
-    for seg in data.price:
-        plt.plot([p[0] for p in seg], [p[1] for p in seg], marker="braille", color=pal.rgb("accent"))
-    for seg in data.predicted:
-        plt.plot([p[0] for p in seg], [p[1] for p in seg], marker="braille", color=pal.rgb("warning"))
-    if len(data.forward) > 1:
-        plt.plot([p[0] for p in data.forward], [p[1] for p in data.forward], marker="braille",
-                 color=pal.rgb("up"))
-    if data.now is not None:
-        plt.vertical_line(data.now, color=pal.rgb("foreground"))
-    plt.xlim(data.x0, data.x1)
-    lo, hi = data.y_range
-    plt.ylim(lo, hi)
-    yt = nice_ticks(lo, hi, max(2, rows // 3))
-    plt.yticks(yt, tick_labels(yt))
-    xt = time_ticks(data.x0, data.x1, cols)
-    plt.xticks(xt, [format_clock(t) for t in xt])
-    # What PlotextPlot.render does on the next refresh.
-    plt.plotsize(width, height)
-    plt._set_size(width, height)
-    plt.theme(widget._get_plotext_theme_name(widget.app.theme))
-    Text.from_ansi(plt.build())
-
-
 async def measure(reps: int) -> dict[str, Any]:
     from textual.app import App, ComposeResult
-    from textual_plotext import PlotextPlot
 
     from tui.chart_data import WINDOWS, build_chart, render_cells
     from tui.widgets.price_chart import ChartPlot
@@ -113,18 +73,16 @@ async def measure(reps: int) -> dict[str, Any]:
     title = "Bitcoin (BTC)"
 
     class ChartApp(App[None]):
-        CSS = "#plot { width: 1fr; height: 1fr; } #plotext { display: none; }"
+        CSS = "ChartPlot { width: 1fr; height: 1fr; }"
 
         def compose(self) -> ComposeResult:
             yield ChartPlot(id="plot")
-            yield PlotextPlot(id="plotext")
 
     app = ChartApp()
     out: dict[str, Any] = {}
     async with app.run_test(size=(WIDTH, HEIGHT)) as pilot:
         await pilot.pause()
-        plot = app.query_one(ChartPlot)
-        pp = app.query_one(PlotextPlot)
+        plot = app.query_one("#plot", ChartPlot)
         width, height = plot.size.width, plot.size.height
         cols, rows = max(10, width - 12), max(4, height - 3)
         base = build_chart(snap, horizon, WINDOWS["24h"], cols, rows)
@@ -143,7 +101,8 @@ async def measure(reps: int) -> dict[str, Any]:
         def redraw_plotext_every_point() -> None:
             # The same preparation cost, then every point to plotext.
             build_chart(snap, horizon, WINDOWS["24h"], cols, rows)
-            plotext_redraw(pp, naive, title, width, height)
+            plot.show(naive, title)  # the same widget, handed every point
+            plot.render()
 
         sides = (("downsampled", redraw_app), ("grid_experiment", redraw_grid_experiment),
                  ("every_point", redraw_plotext_every_point))

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FORECAST_HISTORY = 1500  # forecasts kept per coin for drawing past predictions (24 h + margin)
-CHECKPOINT_EVERY = 15 * 60  # seconds of wall clock between checkpoint saves
+CHECKPOINT_EVERY = 120  # seconds of wall clock between checkpoint saves (a kill -9 loses at most this)
 TRAIN_EVENT_EVERY = 0.5  # seconds between training-status events of one coin
 METRICS_EVERY = 0.5  # seconds between metrics events of one coin
 STEP_EVERY_BARS = 8  # under a backlog of bars, one training step per this many bars

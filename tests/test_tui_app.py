@@ -20,18 +20,8 @@ from tui.widgets.price_chart import ChartPlot
 from tui.widgets.watchlist import Watchlist
 
 
-@pytest.fixture(autouse=True)
-def utc() -> None:
-    # Axis labels are local time; pin the zone so the tests read the same everywhere.
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if old is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
+# Axis labels are local time: pin the zone so the tests read the same everywhere.
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 def sync(fn: Callable[..., Awaitable[None]]) -> Callable[..., None]:

@@ -6,8 +6,6 @@ and look at the SVGs before committing them. The Textual version is pinned for t
 
 from __future__ import annotations
 
-import os
-import time
 from typing import Any, Callable
 
 import pytest
@@ -21,17 +19,8 @@ SIZES = [(80, 24), (160, 48)]
 T0 = 1_522_900_000.0
 
 
-@pytest.fixture(autouse=True)
-def utc() -> Any:
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if old is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
+# Axis labels are local time: pin the zone so the tests read the same everywhere.
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 def app_with(history: int, mode: str = "DEMO", **kw: Any) -> tuple[FakeEngine, CryptoApp]:

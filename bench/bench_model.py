@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 # torch warns when numpy is absent; the project does not use numpy (as in engine/model.py).
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
-from bench._util import EVAL, demo_bars, fmt, pct, summary_ms, write_json  # noqa: E402
+from bench._util import EVAL, demo_bars, pct, summary_ms, write_json  # noqa: E402
 
 
 def lstm_step_flops(batch: int, window: int, features: int, hidden: int, outputs: int) -> float:

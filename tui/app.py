@@ -39,6 +39,7 @@ from engine.events import (
 )
 from tui.alerts import AlertChecker
 from tui.chart_data import WINDOWS, build_chart
+from engine.sources.coins import BY_ID as KNOWN_COINS
 from tui.commands import COMMANDS, all_bindings
 from tui.notices import notice_for
 from tui.prefs import Prefs, load_prefs, save_prefs
@@ -258,6 +259,9 @@ class CryptoApp(App[None]):
         old = self.coins
         self.coins = coins
         for coin in coins:
+            # Symbols of well-known coins, for engines that send no labels (a remote one joining late).
+            if coin not in self.labels and coin in KNOWN_COINS:
+                self.labels[coin] = KNOWN_COINS[coin].symbol
             if coin not in self.states:
                 self.states[coin] = CoinState()
                 self._seed(self.engine.snapshot(coin))

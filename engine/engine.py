@@ -180,19 +180,14 @@ class Engine:
 
     # Setup ---------------------------------------------------------------------------------------
     def _initial_coins(self) -> tuple[str, ...]:
-        explicit = self.settings.coins
-        if self.demo:
-            default = DEMO_COINS
-            if explicit != Settings().coins:
-                default = explicit
-            saved = load_state(self.loc).get(self._state_key)
-            if explicit == Settings().coins and isinstance(saved, list) and saved:
-                return tuple(str(c) for c in saved)
-            return tuple(default)
+        """``--coins`` if given, else the watchlist remembered from last time, else the defaults."""
+        given = self.settings.coins != Settings().coins
+        if given:
+            return tuple(self.settings.coins)
         saved = load_state(self.loc).get(self._state_key)
-        if explicit == Settings().coins and isinstance(saved, list) and saved:
+        if isinstance(saved, list) and saved:
             return tuple(str(c) for c in saved)
-        return tuple(explicit)
+        return DEMO_COINS if self.demo else tuple(self.settings.coins)
 
     def _restart_finished_demo(self) -> None:
         if self.store.count_bars() == 0:

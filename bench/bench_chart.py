@@ -65,7 +65,8 @@ def every_point(data: Any, snap: Any, horizon: int) -> Any:
 async def measure(reps: int) -> dict[str, Any]:
     from textual.app import App, ComposeResult
 
-    from tui.chart_data import WINDOWS, build_chart, render_cells
+    from bench.grid_chart import render_cells
+    from tui.chart_data import WINDOWS, build_chart
     from tui.widgets.price_chart import ChartPlot
 
     snap = snapshot_24h()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
-import time
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,7 +11,7 @@ from textual.message import Message
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
-from tui.chart_data import ChartData
+from tui.chart_data import ChartData, time_ticks
 from tui.format import format_clock, format_price, nice_ticks, tick_labels
 from tui.widgets.palette import Palette
 
@@ -21,29 +19,6 @@ log = logging.getLogger(__name__)
 
 # Cells plotext spends outside the data area: title row, x-axis row and tick labels.
 _AXIS_ROWS = 3
-
-
-def _time_ticks(x0: float, x1: float, cols: int) -> list[float]:
-    """Round local-time ticks (5 min .. 6 h apart) that fit without overlapping labels."""
-    span = x1 - x0
-    room = max(2, cols // 9)
-    for step in (300, 600, 900, 1800, 3600, 7200, 10800, 14400, 21600, 43200):
-        if span / step <= room:
-            break
-    # Round in local time so ticks land on 12:00, 12:15, ... on the user's clock.
-    offset = -_utc_offset(x0)
-    first = math.ceil((x0 - offset) / step) * step + offset
-    ticks = []
-    t = first
-    while t <= x1:
-        ticks.append(float(t))
-        t += step
-    return ticks
-
-
-def _utc_offset(ts: float) -> float:
-    lt = time.localtime(ts)
-    return float(lt.tm_gmtoff or 0)
 
 
 class ChartPlot(PlotextPlot):
@@ -90,7 +65,7 @@ class ChartPlot(PlotextPlot):
         plt.ylim(lo, hi)
         yt = nice_ticks(lo, hi, max(2, rows // 3))
         plt.yticks(yt, tick_labels(yt))
-        xt = _time_ticks(data.x0, data.x1, cols)
+        xt = time_ticks(data.x0, data.x1, cols)
         plt.xticks(xt, [format_clock(t) for t in xt])
         self.refresh()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,20 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("COINGECKO_API_URL", raising=False)
     monkeypatch.delenv("COINGECKO_API_PLAN", raising=False)
     return d
+
+
+@pytest.fixture
+def engine() -> Any:
+    """A deterministic engine with 40 minutes of demo history (feed and remote tests)."""
+    from tests.fake_engine import FakeEngine
+
+    return FakeEngine(history=40)
+
+
+@pytest.fixture
+def server(engine: Any) -> Iterator[Any]:
+    """The WebSocket feed on 127.0.0.1, serving ``engine``."""
+    from engine.server import ServerThread
+
+    with ServerThread(engine) as st:
+        yield st

@@ -14,6 +14,7 @@ import pytest
 from engine.config import Locations, Settings
 from engine.engine import Engine
 from engine.errors import StoreError
+from tests.dbread import count_bars
 from tests.fakes.chaos import ScriptedSource, bar
 from tests.stub_forecaster import StubForecaster
 
@@ -24,17 +25,6 @@ def env_for(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COINGECKO_")}
     env["CRYPTOTUI_HOME"] = str(home)
     return env
-
-
-def count_bars(db: Path) -> int:
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-        try:
-            return int(con.execute("SELECT COUNT(*) FROM bars").fetchone()[0])
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return 0
 
 
 def wait_for_bars(db: Path, n: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:

@@ -24,23 +24,12 @@ from engine.sources.replay import demo_files, read_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEED = "60"  # demo minutes per second: ~180 bars/s over the three coins, ~65 s for the whole demo
+from tests.dbread import count_bars
 
 
 def demo_bars() -> dict[str, list[tuple[int, float]]]:
     return {coin: [(b.ts, b.price) for b in read_csv(path, coin, "demo").bars]
             for coin, path in demo_files().items()}
-
-
-def count_bars(db: Path) -> int:
-    """Bars stored so far, read by another process while the app writes (WAL allows it)."""
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-        try:
-            return int(con.execute("SELECT COUNT(*) FROM bars").fetchone()[0])
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return 0
 
 
 def count_predictions(db: Path) -> int:

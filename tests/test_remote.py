@@ -59,17 +59,6 @@ def bars_of(snap: CoinSnapshot) -> list[tuple[int, float]]:
 
 
 @pytest.fixture
-def engine() -> FakeEngine:
-    return FakeEngine(history=40)
-
-
-@pytest.fixture
-def server(engine: FakeEngine) -> Iterator[ServerThread]:
-    with ServerThread(engine) as st:
-        yield st
-
-
-@pytest.fixture
 def remote(server: ServerThread) -> Iterator[tuple[RemoteEngine, Recorder]]:
     r = RemoteEngine(server.url, backoff=FAST, export_dir=None)
     rec = Recorder()

@@ -93,17 +93,6 @@ def _close_clients() -> Iterator[None]:
         yield
 
 
-@pytest.fixture
-def engine() -> FakeEngine:
-    return FakeEngine(history=40)
-
-
-@pytest.fixture
-def server(engine: FakeEngine) -> Iterator[ServerThread]:
-    with ServerThread(engine) as st:
-        yield st
-
-
 # Binding and auth ---------------------------------------------------------------------------------
 def test_loopback_detection() -> None:
     assert is_loopback("127.0.0.1") and is_loopback("127.3.2.1") and is_loopback("::1")

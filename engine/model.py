@@ -15,7 +15,7 @@ from torch import nn  # noqa: E402
 class ModelConfig:
     n_features: int = 8  # feature row width (engine.features.N_FEATURES)
     n_horizons: int = 4  # one direct output per horizon (no recursive roll-outs)
-    hidden: int = 24  # LSTM width: small on purpose, a few steps a minute must stay cheap
+    hidden: int = 48  # LSTM width: small on purpose, a step a minute must stay cheap
     layers: int = 1
     min_log_sigma: float = -3.0  # clamp so the NLL cannot run away on a flat market
     max_log_sigma: float = 3.0

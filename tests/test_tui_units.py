@@ -14,14 +14,26 @@ from tui.notices import notice_for
 from tui.prefs import Prefs, load_prefs, save_prefs
 
 
-def test_downsample_keeps_last_per_bucket_and_cuts_gaps() -> None:
+def test_downsample_keeps_low_and_high_per_bucket_and_cuts_gaps() -> None:
     pts = [(float(60 * i), float(i)) for i in range(100)]
     pts += [(float(60 * i), float(i)) for i in range(200, 300)]  # 100 missing minutes
     segs = downsample(pts, 0.0, 60.0 * 300, 50, 90.0)
     assert len(segs) == 2  # the hole is a hole, not a line across it
-    assert sum(len(s) for s in segs) <= 50
+    assert sum(len(s) for s in segs) <= 2 * 50 + 2
     assert segs[0][-1] == (60.0 * 99, 99.0)  # each segment ends on its real last point
     assert segs[1][-1] == (60.0 * 299, 299.0)
+    for seg in segs:
+        assert [x for x, _ in seg] == sorted(x for x, _ in seg)  # time order kept
+
+
+def test_downsample_keeps_a_spike_inside_a_bucket() -> None:
+    pts = [(60.0 * i, 100.0) for i in range(600)]
+    pts[301] = (60.0 * 301, 130.0)  # one minute's spike, and a dip right after it
+    pts[302] = (60.0 * 302, 80.0)
+    (seg,) = downsample(pts, 0.0, 60.0 * 600, 20, 90.0)  # 30 minutes per bucket
+    ys = [y for _, y in seg]
+    assert max(ys) == 130.0 and min(ys) == 80.0
+    assert len(seg) <= 2 * 20 + 1
 
 
 def test_downsample_one_missing_minute_is_visible_only_when_wider_than_a_column() -> None:

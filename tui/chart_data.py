@@ -16,11 +16,12 @@ WINDOWS: dict[str, int] = {"1h": 3600, "6h": 6 * 3600, "24h": 24 * 3600}
 
 
 def downsample(points: Iterable[Point], x0: float, x1: float, buckets: int, gap: float) -> list[Segment]:
-    """Keep the last point per time bucket inside [x0, x1] and cut where the data has a gap.
+    """Keep the lowest and highest point per time bucket inside [x0, x1] and cut where the data has a gap.
 
-    ``points`` must be in time order. Two neighbours further apart than ``gap`` (or than one
-    bucket, whichever is wider) start a new segment, so a missing stretch is drawn as a hole
-    rather than a straight line across it.
+    ``points`` must be in time order. Per bucket the minimum and the maximum are kept in their time
+    order (so a spike inside a bucket still shows at its full height), and each segment ends on its
+    real last point. Two neighbours further apart than ``gap`` (or than one bucket, whichever is
+    wider) start a new segment, so a missing stretch is drawn as a hole rather than a line across it.
     """
     if buckets < 1 or x1 <= x0:
         return []
@@ -28,23 +29,39 @@ def downsample(points: Iterable[Point], x0: float, x1: float, buckets: int, gap:
     limit = max(gap, 1.5 * width)
     segments: list[Segment] = []
     current: Segment = []
-    last_bucket = -1
+    # The open bucket: its index, lowest, highest and last point.
+    bucket = -1
+    lo: Point = (0.0, 0.0)
+    hi: Point = (0.0, 0.0)
+    last: Point = (0.0, 0.0)
+
+    def close(final: bool) -> None:
+        keep = sorted({lo, hi, last} if final else {lo, hi})
+        current.extend(keep)
+
     prev_x: float | None = None
     for x, y in points:
         if x < x0 or x > x1 or not math.isfinite(y):
             continue
-        if prev_x is not None and x - prev_x > limit and current:
+        if prev_x is not None and x - prev_x > limit and bucket >= 0:
+            close(True)
             segments.append(current)
             current = []
-            last_bucket = -1
+            bucket = -1
         prev_x = x
         b = min(buckets - 1, int((x - x0) / width))
-        if b == last_bucket and current:
-            current[-1] = (x, y)
-        else:
-            current.append((x, y))
-            last_bucket = b
-    if current:
+        p = (x, y)
+        if b != bucket:
+            if bucket >= 0:
+                close(False)
+            bucket, lo, hi = b, p, p
+        elif y < lo[1]:
+            lo = p
+        elif y > hi[1]:
+            hi = p
+        last = p
+    if bucket >= 0:
+        close(True)
         segments.append(current)
     return segments
 
@@ -105,7 +122,7 @@ def build_chart(
     span = min(window_s, max(1800.0, now - bars[0].ts))
     future = min(future, max(int(span) // 4, 60 * horizon))
     x0, x1 = now - span, now + future
-    buckets = max(8, cols * 2)
+    buckets = max(8, cols)  # a low and a high per column: the braille grid's 2 dots across
     price = downsample(((float(b.ts), b.price) for b in bars), x0, x1, buckets, 90.0)
     pred_points = []
     for fc in snap.forecasts:
@@ -195,11 +212,6 @@ def _band_dots(
         x += dx
     return dots
 
-
-# Rendering: ChartData -> rows of (text, colour role) runs -------------------------------------
-# Drawn directly into a braille grid (2x4 dots per cell) instead of through plotext: plotext
-# rebuilds a whole figure of per-cell Python objects and its ANSI output is parsed again by Rich,
-# ~30 ms per 200x50 redraw; this takes a few (bench/bench_chart.py measures both).
 
 def time_ticks(x0: float, x1: float, cols: int) -> list[float]:
     """Round local-time ticks (5 min .. 12 h apart) that fit without overlapping labels."""

@@ -39,18 +39,19 @@ def downsample(points: Iterable[Point], x0: float, x1: float, buckets: int, gap:
         keep = sorted({lo, hi, last} if final else {lo, hi})
         current.extend(keep)
 
-    prev_x: float | None = None
-    for x, y in points:
-        if x < x0 or x > x1 or not math.isfinite(y):
+    prev_x = -math.inf
+    isfinite = math.isfinite
+    for p in points:
+        x, y = p
+        if x < x0 or x > x1 or not isfinite(y):
             continue
-        if prev_x is not None and x - prev_x > limit and bucket >= 0:
+        if x - prev_x > limit and bucket >= 0:
             close(True)
             segments.append(current)
             current = []
             bucket = -1
         prev_x = x
-        b = min(buckets - 1, int((x - x0) / width))
-        p = (x, y)
+        b = int((x - x0) / width)
         if b != bucket:
             if bucket >= 0:
                 close(False)
@@ -123,12 +124,16 @@ def build_chart(
     future = min(future, max(int(span) // 4, 60 * horizon))
     x0, x1 = now - span, now + future
     buckets = max(8, cols)  # a low and a high per column: the braille grid's 2 dots across
-    price = downsample(((float(b.ts), b.price) for b in bars), x0, x1, buckets, 90.0)
-    pred_points = []
-    for fc in snap.forecasts:
-        p = fc.price_at(horizon)
-        if p is not None:
-            pred_points.append((float(fc.ts + 60 * horizon), p))
+    price = downsample([(float(b.ts), b.price) for b in bars if b.ts >= x0], x0, x1, buckets, 90.0)
+    # What each forecast said about ``horizon`` minutes later (ForecastEvent.price_at, inlined:
+    # this runs for every stored forecast on every redraw).
+    shift = 60 * horizon
+    exp = math.exp
+    pred_points = [
+        (float(fc.ts + shift), fc.price * exp(fc.mean[fc.horizons.index(horizon)]))
+        for fc in snap.forecasts
+        if fc.ts + shift >= x0 and horizon in fc.horizons and fc.mean
+    ]
     pred_points.sort()
     predicted = downsample(pred_points, x0, x1, buckets, 90.0)
     forward: Segment = []

@@ -7,7 +7,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from plotext._utility import colors_to_ansi
+from plotext._matrix import matrix_class
+from plotext._utility import colors_to_ansi, no_color, space
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -36,12 +37,16 @@ def _hashable(v: Any) -> Any:
     return tuple(v) if isinstance(v, list) else v
 
 
-def _cell_style(fg: Any, style: Any, bg: Any) -> Style:
-    """The Rich style of a plotext cell: plotext's own ANSI for it, decoded once by Rich."""
-    key = (_hashable(fg), _hashable(style), _hashable(bg))
-    found = _STYLES.get(key)
+def _cell_style(key: tuple[Any, Any, Any]) -> Style:
+    """The Rich style of a plotext cell's (foreground, style, background): plotext's own ANSI for
+    it, decoded once by Rich."""
+    try:
+        found = _STYLES.get(key)
+    except TypeError:  # a colour given as a list
+        key = (_hashable(key[0]), _hashable(key[1]), _hashable(key[2]))
+        found = _STYLES.get(key)
     if found is None:
-        spans = Text.from_ansi(colors_to_ansi(fg, style, bg) + "x").spans
+        spans = Text.from_ansi(colors_to_ansi(*key) + "x").spans
         sp = spans[0].style if spans else Style.null()
         found = _STYLES[key] = sp if isinstance(sp, Style) else Style.parse(sp)
     return found
@@ -55,17 +60,40 @@ def matrix_strips(matrix: Any, width: int) -> list[Strip]:
     """
     strips: list[Strip] = []
     for r in range(matrix.rows - 1, -1, -1):
-        marker = matrix.marker[r]
-        keys = list(zip(matrix.fullground[r], matrix.style[r], matrix.background[r]))
-        n = len(keys)
-        cuts = [c for c, (a, b) in enumerate(zip(keys, keys[1:]), 1) if a != b]
+        marker, fg, st, bg = matrix.marker[r], matrix.fullground[r], matrix.style[r], matrix.background[r]
+        n = len(marker)
+        # Columns where a colour changes. plotext hands every cell of a series the same colour
+        # object, so identity is the fast test; an equal but distinct object only splits a run.
+        cuts = [c for c in range(1, n) if fg[c] is not fg[c - 1] or bg[c] is not bg[c - 1] or st[c] is not st[c - 1]]
+        cuts.append(n)
         segments: list[Segment] = []
         start = 0
-        for end in cuts + [n]:
-            segments.append(Segment("".join(marker[start:end]), _cell_style(*keys[start])))
+        for end in cuts:
+            segments.append(Segment("".join(marker[start:end]), _cell_style((fg[start], st[start], bg[start]))))
             start = end
-        strips.append(Strip(segments, n).adjust_cell_length(width))
+        strip = Strip(segments, n)
+        strips.append(strip if n == width else strip.adjust_cell_length(width))
     return strips
+
+
+class FastMatrix(matrix_class):
+    """plotext's cell matrix, but ``set_matrices`` fills whole rows at once.
+
+    plotext's own evaluates a Python lambda per cell to pick the canvas or axes background: over half
+    of its figure build at 200x50. The lists it builds are the same (tests compare them).
+    """
+
+    def set_matrices(self) -> None:
+        cols, rows = self.cols, self.rows
+        self.marker = [[space] * cols for _ in range(rows)]
+        self.fullground = [[no_color] * cols for _ in range(rows)]
+        self.style = [[no_color] * cols for _ in range(rows)]
+        axes, canvas = self.axes_color, self.canvas_color
+        c1 = min(cols, max(0, self.Cols_canvas.start))
+        c2 = min(cols, max(c1, self.Cols_canvas.stop))
+        inside = [axes] * c1 + [canvas] * (c2 - c1) + [axes] * (cols - c2)
+        rows_canvas = self.Rows_canvas
+        self.background = [list(inside) if r in rows_canvas else [axes] * cols for r in range(rows)]
 
 
 # Braille dot bits by [dot row counted from the bottom][dot column] (Unicode U+2800 block).
@@ -102,24 +130,26 @@ def draw_lines(matrix: Any, lines: Sequence[Line], xlim: tuple[float, float], yl
     for segments, colour in lines:
         cells: dict[int, int] = {}  # (cell row << 16 | cell col) -> dot bits
         for seg in segments:
-            px = py = 0
-            first = True
-            for x, y in seg:
-                X = floor(round(kx * x + ox, 8))
-                Y = floor(round(ky * y + oy, 8))
-                if first:
-                    steps = [(X, Y)]
-                    first = False
-                else:
-                    dx, dy = X - px, Y - py
-                    n = max(abs(dx), abs(dy))
+            if not seg:
+                continue
+            xs = [floor(round(kx * x + ox, 8)) for x, _ in seg]
+            ys = [floor(round(ky * y + oy, 8)) for _, y in seg]
+            px, py = xs[0], ys[0]
+            dots = [(px, py)]
+            for X, Y in zip(xs[1:], ys[1:]):
+                dx, dy = X - px, Y - py
+                n = max(abs(dx), abs(dy))
+                if n == 1:
+                    dots.append((X, Y))
+                elif n:
                     # plotext's get_line: n + 1 evenly spaced points, truncated toward zero.
-                    steps = [(int(px + dx * i / n), int(py + dy * i / n)) for i in range(1, n + 1)] if n else []
-                for sx, sy in steps:
-                    if 0 <= sx < bw and 0 <= sy < bh:
-                        key = (sy >> 2) << 16 | (sx >> 1)
-                        cells[key] = cells.get(key, 0) | _DOT[sy & 3][sx & 1]
+                    dots.extend([(int(px + dx * i / n), int(py + dy * i / n)) for i in range(1, n + 1)])
                 px, py = X, Y
+            get = cells.get
+            for sx, sy in dots:
+                if 0 <= sx < bw and 0 <= sy < bh:
+                    key = (sy >> 2) << 16 | (sx >> 1)
+                    cells[key] = get(key, 0) | _DOT[sy & 3][sx & 1]
         for key, bits in cells.items():
             r, c = r0 + (key >> 16), c0 + (key & 0xFFFF)
             marker[r][c] = _BRAILLE[bits]
@@ -188,6 +218,7 @@ class ChartPlot(PlotextPlot):
         data = self.data
         plt = self.plt
         plt.clear_figure()
+        plt.monitor.matrix = FastMatrix()
         plt.title(self.title_text)
         self.draws += 1
         self._lines = []

@@ -278,7 +278,7 @@ async def test_window_and_horizon_cycle_and_persist(tmp_path: Path) -> None:
         await pilot.press("h")
         await settle(app, pilot)
         assert app.horizon == 15
-        assert "15m fc" in str(app.query_one(Watchlist).render().columns[4].header)
+        assert "15m fc" in app.query_one(Watchlist).render().plain.splitlines()[0]
         await pilot.press("q")
     saved = json.loads(state.read_text())
     assert saved["watchlist"] == ["bitcoin"]  # the engine's part of the file is kept

@@ -39,4 +39,4 @@ class HeaderBar(Static):
             parts.append(f"  {window} · {horizon}m ahead")
         if paused:
             parts.append(("  paused", f"bold {pal.warning}"))
-        self.update(Text.assemble(*parts, no_wrap=True, overflow="ellipsis"))
+        self.update(Text.assemble(*parts, no_wrap=True, overflow="ellipsis"), layout=False)  # height 1

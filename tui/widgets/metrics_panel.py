@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import math
 
-from rich.console import Group
-from rich.table import Table
 from rich.text import Text
-from textual.widgets import Static
 
 from engine.events import HorizonMetrics, MetricsEvent
 from tui.format import format_percent
+from tui.widgets.columns import Column, TextLines, layout_columns, wrap_words
 from tui.widgets.palette import Palette
 
 
@@ -43,27 +41,20 @@ def verdict(row: HorizonMetrics | None, horizon: int) -> tuple[str, str]:
             f"(n={row.n}).", "good")
 
 
-class MetricsPanel(Static):
-    DEFAULT_CSS = """
-    MetricsPanel { height: auto; }
-    """
-
+class MetricsPanel(TextLines):
     def show(self, metrics: MetricsEvent | None, horizon: int) -> None:
         pal = Palette.of(self)
         width = self.size.width or 60
         wide = width >= 58
-        table = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False, expand=False)
-        table.add_column("h", justify="right", no_wrap=True)
+        columns = [Column("h")]
         if wide:
-            table.add_column("n", justify="right", no_wrap=True)
-        table.add_column("MAE", justify="right", no_wrap=True)
-        table.add_column("no chg", justify="right", no_wrap=True)
-        table.add_column("rel", justify="right", no_wrap=True)
-        table.add_column("dir", justify="right", no_wrap=True)
-        table.add_column("cov80", justify="right", no_wrap=True)
+            columns.append(Column("n"))
+        columns += [Column("MAE"), Column("no chg"), Column("rel"), Column("dir"), Column("cov80")]
         if wide:
-            table.add_column("cov95", justify="right", no_wrap=True)
+            columns.append(Column("cov95"))
         rows = metrics.rows if metrics else ()
+        cells_rows: list[list[str | Text]] = []
+        styles: list[str] = []
         for r in rows:
             rel_style = pal.up if r.rel_mae < 1 else pal.down if math.isfinite(r.rel_mae) else "dim"
             cells: list[str | Text] = [f"{r.horizon}m"]
@@ -78,12 +69,13 @@ class MetricsPanel(Static):
             ]
             if wide:
                 cells.append(_share(r.coverage95))
-            table.add_row(*cells, style="reverse" if r.horizon == horizon else "")
+            cells_rows.append(cells)
+            styles.append("reverse" if r.horizon == horizon else "")
         current = next((r for r in rows if r.horizon == horizon), None)
         sentence, tone = verdict(current, horizon)
         colour = {"good": pal.up, "bad": pal.down}.get(tone, "dim")
-        body = Text(sentence, style=colour)
+        body = wrap_words(sentence, width, colour)
         if not rows:
-            self.update(Group(Text("no scores yet", style="dim"), body))
+            self.set_lines([Text("no scores yet", style="dim"), *body])
         else:
-            self.update(Group(table, body))
+            self.set_lines([*layout_columns(columns, cells_rows, styles, gap=2), *body])

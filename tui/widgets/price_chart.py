@@ -308,7 +308,7 @@ class PriceChart(Vertical):
         if empty and notice is None:
             self.query_one("#chart-notice", Static).update(Text(f"{title}: no data yet", style="dim"))
         self.plot.show(data, title)
-        self.query_one("#chart-legend", Static).update(self._legend(data, horizon))
+        self.query_one("#chart-legend", Static).update(self._legend(data, horizon), layout=False)  # height 1
 
     def _legend(self, data: ChartData, horizon: int) -> Text:
         pal = Palette.of(self)

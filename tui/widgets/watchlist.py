@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from rich.table import Table
 from rich.text import Text
 from textual import events
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from tui.widgets.columns import Column, layout_columns
 from tui.widgets.palette import Palette
 from tui.format import arrow, format_percent, format_price, sparkline
 
@@ -35,7 +35,7 @@ class Watchlist(Widget, can_focus=True):
     """Coins and their numbers; the app owns the selection and the keys."""
 
     DEFAULT_CSS = """
-    Watchlist { height: auto; }
+    Watchlist { height: auto; text-wrap: nowrap; text-overflow: clip; }
     """
 
     selected: reactive[str | None] = reactive(None)
@@ -54,10 +54,11 @@ class Watchlist(Widget, can_focus=True):
     def set_rows(self, rows: tuple[CoinRow, ...], horizon: int, window: str) -> None:
         if rows == self.rows and horizon == self.horizon and window == self.window:
             return
+        relayout = len(rows) != len(self.rows)
         self.rows = rows
         self.horizon = horizon
         self.window = window
-        self.refresh(layout=True)
+        self.refresh(layout=relayout)  # the height (rows + header) only changes with the count
 
     def get_content_height(self, container: object, viewport: object, width: int) -> int:
         return max(2, len(self.rows) + 1)
@@ -65,7 +66,7 @@ class Watchlist(Widget, can_focus=True):
     def columns(self, width: int) -> list[str]:
         """The optional columns that fit in ``width`` cells, most useful first."""
         label_w = min(10, max([len(r.label) for r in self.rows] + [4]))
-        price_w = max([len(format_price(r.price)) for r in self.rows] + [8])
+        price_w = max([len(_price_cell(r)) for r in self.rows] + [8])
         used = 2 + label_w + 1 + price_w + 1 + 7
         cols = []
         for name, w in (("fc", 9), ("skill", 6), ("trend", 9)):
@@ -74,42 +75,41 @@ class Watchlist(Widget, can_focus=True):
                 used += w
         return cols
 
-    def render(self) -> Table:
+    def render(self) -> Text:
         width = self.size.width or 40
         cols = self.columns(width)
-        table = Table(box=None, padding=(0, 1), collapse_padding=True, pad_edge=False,
-                      expand=False, show_edge=False)
-        table.add_column("#", style="dim", width=1, no_wrap=True)
         label_w = min(10, max([len(r.label) for r in self.rows] + [4]))
-        table.add_column("coin", no_wrap=True, overflow="ellipsis", min_width=label_w)
-        table.add_column("price", justify="right", no_wrap=True)
-        table.add_column(self.window, justify="right", no_wrap=True, min_width=6)
+        columns = [Column("#", "left", 1, 1), Column("coin", "left", label_w, label_w),
+                   Column("price", "right"), Column(self.window, "right", 6)]
         if "fc" in cols:
-            table.add_column(f"{self.horizon}m fc", justify="right", no_wrap=True, min_width=8)
+            columns.append(Column(f"{self.horizon}m fc", "right", 8))
         if "skill" in cols:
-            table.add_column("skill", justify="right", no_wrap=True)
+            columns.append(Column("skill", "right"))
         if "trend" in cols:
-            table.add_column("trend", no_wrap=True, width=8)
+            columns.append(Column("trend", "left", 8, 8))
         pal = Palette.of(self)
+        rows: list[list[Text | str]] = []
+        styles: list[str] = []
         for i, row in enumerate(self.rows, 1):
-            cells: list[Text | str] = [str(i) if i < 10 else " ", Text(row.label)]
+            cells: list[Text | str] = [Text(str(i) if i < 10 else " ", style="dim"), Text(row.label)]
             if row.unknown:
-                cells += [Text("unknown coin", style=f"bold {pal.warning}"), ""]
+                cells += [Text(_price_cell(row), style=f"bold {pal.warning}"), ""]
             elif row.price is None:
-                cells += [Text("waiting…", style="dim"), ""]
+                cells += [Text(_price_cell(row), style="dim"), ""]
             else:
-                cells += [format_price(row.price), _signed(row.change, pal)]
+                cells += [_price_cell(row), _signed(row.change, pal)]
             if "fc" in cols:
                 cells.append(_forecast(row.forecast, pal) if not row.unknown else "")
             if "skill" in cols:
                 cells.append(_skill(row.rel_mae, pal) if not row.unknown else "")
             if "trend" in cols:
                 cells.append(Text(sparkline(list(row.spark), 8), style=pal.accent))
-            style = "reverse" if row.coin == self.selected else ""
-            table.add_row(*cells, style=style)
+            rows.append(cells)
+            styles.append("reverse" if row.coin == self.selected else "")
+        lines = layout_columns(columns, rows, styles)
         if not self.rows:
-            table.add_row("", Text("no coins: press a to add", style="dim"))
-        return table
+            lines.append(Text("  no coins: press a to add", style="dim"))
+        return Text("\n", no_wrap=True, overflow="crop").join(lines)
 
     def on_click(self, event: events.Click) -> None:
         # Row 0 is the header.
@@ -119,6 +119,12 @@ class Watchlist(Widget, can_focus=True):
 
     def watch_selected(self) -> None:
         self.refresh()
+
+
+def _price_cell(row: CoinRow) -> str:
+    if row.unknown:
+        return "unknown coin"
+    return "waiting…" if row.price is None else format_price(row.price)
 
 
 def _signed(change: float | None, pal: Palette) -> Text:

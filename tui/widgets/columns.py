@@ -1,0 +1,116 @@
+"""Aligned text columns and a lines widget: what the panels redrawn on every key press are made of.
+
+``rich.table.Table`` measures and renders every cell again on each frame (about a third of a
+coin switch's frame with the watchlist and the scoreboard as tables). These panels have a handful
+of short, single-line cells, so they are laid out once per update as plain ``Text`` lines, and the
+widget asks Textual for a new layout only when its number of lines changes.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from typing import Sequence, Union
+
+from rich.cells import cell_len
+from rich.text import Text
+from textual.widget import Widget
+
+Cell = Union[str, Text]
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    justify: str = "right"  # "left" or "right"
+    min_width: int = 0
+    max_width: int | None = None  # longer cells end in an ellipsis
+
+
+def _text(cell: Cell) -> Text:
+    return cell if isinstance(cell, Text) else Text(cell)
+
+
+def _fit(cell: Text, width: int, justify: str) -> Text:
+    n = cell.cell_len
+    if n > width:
+        cell = cell.copy()
+        cell.truncate(width, overflow="ellipsis")
+        n = cell.cell_len
+    pad = " " * (width - n)
+    if not pad:
+        return cell
+    return Text.assemble(pad, cell) if justify == "right" else Text.assemble(cell, pad)
+
+
+def layout_columns(
+    columns: Sequence[Column],
+    rows: Sequence[Sequence[Cell]],
+    row_styles: Sequence[str] = (),
+    *,
+    gap: int = 1,
+    header_style: str = "bold",
+) -> list[Text]:
+    """A header line and one line per row, each column as wide as its widest cell (within bounds)."""
+    cells = [[_text(c) for c in row] for row in rows]
+    widths = []
+    for i, col in enumerate(columns):
+        w = max([cell_len(col.header), col.min_width] + [r[i].cell_len for r in cells if i < len(r)])
+        widths.append(min(w, col.max_width) if col.max_width is not None else w)
+    sep = " " * gap
+    head = Text(style=header_style, no_wrap=True, end="")
+    for i, (col, w) in enumerate(zip(columns, widths)):
+        if i:
+            head.append(sep)
+        head.append_text(_fit(Text(col.header), w, col.justify))
+    lines = [head]
+    for n, row in enumerate(cells):
+        line = Text(no_wrap=True, end="")
+        for i, (col, w) in enumerate(zip(columns, widths)):
+            if i:
+                line.append(sep)
+            line.append_text(_fit(row[i] if i < len(row) else Text(""), w, col.justify))
+        style = row_styles[n] if n < len(row_styles) else ""
+        if style:
+            line.stylize(style, 0, len(line))
+        lines.append(line)
+    return lines
+
+
+def wrap_words(text: str, width: int, style: str = "") -> list[Text]:
+    """``text`` broken into lines of at most ``width`` cells at spaces."""
+    return [Text(line, style=style, no_wrap=True, end="") for line in textwrap.wrap(text, max(8, width))] or [Text("")]
+
+
+class TextLines(Widget):
+    """Lines laid out by their owner; Textual only crops them. A new layout only when the count changes."""
+
+    DEFAULT_CSS = """
+    TextLines { height: auto; text-wrap: nowrap; text-overflow: clip; }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._text = Text("")
+        self._count = 1
+
+    def set_lines(self, lines: Sequence[Text]) -> None:
+        text = Text("\n", no_wrap=True, overflow="crop").join(lines)
+        text.no_wrap = True
+        text.overflow = "crop"
+        if text == self._text:
+            return
+        count = max(1, len(lines))
+        relayout = count != self._count
+        self._text, self._count = text, count
+        self.refresh(layout=relayout)
+
+    @property
+    def plain(self) -> str:
+        return self._text.plain
+
+    def get_content_height(self, container: object, viewport: object, width: int) -> int:
+        return self._count
+
+    def render(self) -> Text:
+        return self._text

@@ -100,8 +100,8 @@ def bench_train(quick: bool) -> dict[str, Any]:
         fwd_bwd.append(time.perf_counter() - t0)
     flops = lstm_step_flops(cfg.batch, cfg.window, x.shape[-1], cfg.hidden, 2 * len(cfg.horizons))
     peak = mm_peak(1024 if quick else 2048, 5 if quick else 10)
-    # What the FLOP rate would be with bigger batches (a learning choice, not a speed fix: the
-    # shipped batch is 32); the same network, fwd + bwd + Adam on random data.
+    # The FLOP rate at other batch sizes (a learning choice as much as a speed one: the shipped
+    # batch is ForecastConfig.batch); the same network, fwd + bwd + Adam on random data.
     sweep = {}
     for b in (32, 128, 512):
         xb = torch.randn(b, cfg.window, x.shape[-1])
@@ -216,7 +216,7 @@ def run(quick: bool) -> dict[str, Any]:
           f" fwd+bwd {train['fwd_bwd_peak_fraction']:.3f})")
     sw = "  ".join(f"batch {b}: {v['median_ms']:.2f} ms = {v['peak_fraction']:.3f}"
                    for b, v in train["batch_sweep"].items())
-    print(f"  bigger batches        {sw} (fwd+bwd+Adam; of peak)")
+    print(f"  other batch sizes     {sw} (fwd+bwd+Adam; of peak)")
     print(f"  live training CPU     {live_cpu:.3f} % of a core per coin"
           f" ({per_minute_ms:.2f} ms per minute: observe + {cfg.steps_per_minute} steps + metrics;"
           f" target < 2 %)")

@@ -80,7 +80,7 @@ async def measure(reps: int) -> dict[str, Any]:
 
     from bench.grid_chart import render_cells
     from tui.chart_data import WINDOWS, build_chart
-    from tui.widgets.price_chart import ChartPlot
+    from tui.widgets.chart_plot import ChartPlot
 
     snap = snapshot_24h()
     horizon = 5

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 
 from engine.errors import ConfigError
 
@@ -45,6 +44,8 @@ class Locations:
         if home:
             root = Path(home).expanduser()
             return cls(config_dir=root, data_dir=root)
+        import platformdirs  # only without --home: it costs a few ms of start-up
+
         return cls(
             config_dir=Path(platformdirs.user_config_dir(APP)),
             data_dir=Path(platformdirs.user_data_dir(APP)),

@@ -11,7 +11,7 @@ from textual.strip import Strip
 
 from tests.fake_engine import FakeEngine
 from tui.chart_data import WINDOWS, build_chart
-from tui.widgets.price_chart import ChartPlot
+from tui.widgets.chart_plot import ChartPlot
 
 pytestmark = pytest.mark.usefixtures("utc")
 

@@ -16,7 +16,7 @@ from engine.events import ErrorEvent, StatusEvent
 
 from tests.fake_engine import FakeEngine
 from tui.app import CHART_DATA_INTERVAL, CryptoApp
-from tui.widgets.price_chart import ChartPlot
+from tui.widgets.chart_plot import ChartPlot
 from tui.widgets.watchlist import Watchlist
 
 

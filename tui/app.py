@@ -46,7 +46,7 @@ from tui.prefs import Prefs, load_prefs, save_prefs
 from tui.widgets.header_bar import HeaderBar
 from tui.widgets.metrics_panel import MetricsPanel
 from tui.widgets.model_panel import ModelPanel
-from tui.widgets.price_chart import ChartPlot, PriceChart
+from tui.widgets.price_chart import PlotResized, PriceChart
 from tui.widgets.status_bar import StatusBar
 from tui.widgets.watchlist import CoinRow, Watchlist
 
@@ -172,6 +172,9 @@ class CryptoApp(App[None]):
         self.flush()
 
     def _after_first_paint(self) -> None:
+        # The plot (plotext) joins the frame after the first one, drawing what is already shown.
+        if self._main is not None:
+            self._main.query_one(PriceChart).mount_plot()
         # Start-up objects (Textual, Rich, the store's history) live as long as the app: moving
         # them out of the collector's sight keeps full collections off the key-to-frame path.
         gc.freeze()
@@ -418,7 +421,7 @@ class CryptoApp(App[None]):
                                 st.train.state if st.train else ""))
         return tuple(rows)
 
-    @on(ChartPlot.Resized)
+    @on(PlotResized)
     def _chart_resized(self) -> None:
         self._mark("chart", "watchlist", "metrics", "header")
 

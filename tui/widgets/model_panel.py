@@ -36,7 +36,8 @@ class ModelPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(id="model-state")
-        yield ProgressBar(total=1.0, show_eta=False, id="model-progress")
+        # The progress bar (four widgets) is mounted the first time there is progress to show:
+        # most starts have none, and it would cost the first frame a few ms.
         yield Sparkline([], id="model-loss")
         yield Static(id="model-stats")
 
@@ -63,7 +64,13 @@ class ModelPanel(Vertical):
         show_progress = train.progress is not None and train.state in ("warming up", "pretraining")
         self.set_class(show_progress, "-progress")
         if show_progress:
-            self.query_one(ProgressBar).update(total=1.0, progress=max(0.0, min(1.0, train.progress or 0.0)))
+            bars = self.query(ProgressBar)
+            if bars:
+                bar = bars.first()
+            else:
+                bar = ProgressBar(total=1.0, show_eta=False, id="model-progress")
+                self.mount(bar, after="#model-state")
+            bar.update(total=1.0, progress=max(0.0, min(1.0, train.progress or 0.0)))
         spark.data = list(train.losses)
         self.set_class(not train.losses, "-no-loss")
         loss = format_compact(train.loss) if train.loss is not None else "–"

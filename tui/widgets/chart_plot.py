@@ -1,0 +1,259 @@
+"""The plot of the main chart: plotext lays the figure out, the series are drawn into its matrix.
+
+Imported after the first frame is on screen (plotext and textual-plotext cost tens of ms to import);
+``tui.widgets.price_chart.PriceChart`` mounts it then.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from plotext._matrix import matrix_class
+from plotext._utility import colors_to_ansi, no_color, space
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.strip import Strip
+from textual_plotext import PlotextPlot
+
+from tui.chart_data import ChartData, Point, time_ticks
+from tui.format import format_clock, nice_ticks, tick_labels
+from tui.widgets.palette import Palette
+
+# Cells plotext spends outside the data area: title row, x-axis row and tick labels.
+AXIS_ROWS = 3
+
+
+# plotext colour triples (foreground, style, background) -> Rich styles, shared by every chart.
+_STYLES: dict[Any, Style] = {}
+
+
+def _hashable(v: Any) -> Any:
+    return tuple(v) if isinstance(v, list) else v
+
+
+def _cell_style(key: tuple[Any, Any, Any]) -> Style:
+    """The Rich style of a plotext cell's (foreground, style, background): plotext's own ANSI for
+    it, decoded once by Rich."""
+    try:
+        found = _STYLES.get(key)
+    except TypeError:  # a colour given as a list
+        key = (_hashable(key[0]), _hashable(key[1]), _hashable(key[2]))
+        found = _STYLES.get(key)
+    if found is None:
+        spans = Text.from_ansi(colors_to_ansi(*key) + "x").spans
+        sp = spans[0].style if spans else Style.null()
+        found = _STYLES[key] = sp if isinstance(sp, Style) else Style.parse(sp)
+    return found
+
+
+def matrix_strips(matrix: Any, width: int) -> list[Strip]:
+    """Lines of a built plotext matrix (rows are stored bottom-up), one segment per run of equal colours.
+
+    This is what ``Figure.build`` + ``Text.from_ansi`` + Textual's text layout would produce, without
+    writing every cell as an ANSI string and parsing it back (two thirds of a redraw's cost).
+    """
+    strips: list[Strip] = []
+    for r in range(matrix.rows - 1, -1, -1):
+        marker, fg, st, bg = matrix.marker[r], matrix.fullground[r], matrix.style[r], matrix.background[r]
+        n = len(marker)
+        # Columns where a colour changes. plotext hands every cell of a series the same colour
+        # object, so identity is the fast test; an equal but distinct object only splits a run.
+        cuts = [c for c in range(1, n) if fg[c] is not fg[c - 1] or bg[c] is not bg[c - 1] or st[c] is not st[c - 1]]
+        cuts.append(n)
+        segments: list[Segment] = []
+        start = 0
+        for end in cuts:
+            segments.append(Segment("".join(marker[start:end]), _cell_style((fg[start], st[start], bg[start]))))
+            start = end
+        strip = Strip(segments, n)
+        strips.append(strip if n == width else strip.adjust_cell_length(width))
+    return strips
+
+
+class FastMatrix(matrix_class):
+    """plotext's cell matrix, but ``set_matrices`` fills whole rows at once.
+
+    plotext's own evaluates a Python lambda per cell to pick the canvas or axes background: over half
+    of its figure build at 200x50. The lists it builds are the same (tests compare them).
+    """
+
+    def set_matrices(self) -> None:
+        cols, rows = self.cols, self.rows
+        self.marker = [[space] * cols for _ in range(rows)]
+        self.fullground = [[no_color] * cols for _ in range(rows)]
+        self.style = [[no_color] * cols for _ in range(rows)]
+        axes, canvas = self.axes_color, self.canvas_color
+        c1 = min(cols, max(0, self.Cols_canvas.start))
+        c2 = min(cols, max(c1, self.Cols_canvas.stop))
+        inside = [axes] * c1 + [canvas] * (c2 - c1) + [axes] * (cols - c2)
+        rows_canvas = self.Rows_canvas
+        self.background = [list(inside) if r in rows_canvas else [axes] * cols for r in range(rows)]
+
+
+# Braille dot bits by [dot row counted from the bottom][dot column] (Unicode U+2800 block).
+_DOT = ((0x40, 0x80), (0x04, 0x20), (0x02, 0x10), (0x01, 0x08))
+_BRAILLE = [chr(0x2800 + i) for i in range(256)]
+
+Line = tuple[Sequence[Sequence[Point]], Any]  # segments of one series, its plotext colour
+
+
+def _bins(lo: float, hi: float, n: int) -> tuple[float, float]:
+    """Scale and offset of plotext's data -> canvas mapping: floor(0.5 + (n - 1) * (v - lo) / (hi - lo))."""
+    k = (n - 1) / (hi - lo) if hi > lo else 0.0
+    return k, 0.5 - k * lo
+
+
+def draw_lines(matrix: Any, lines: Sequence[Line], xlim: tuple[float, float], ylim: tuple[float, float]) -> None:
+    """Draw braille lines into the canvas of a built plotext matrix, as plotext's own plot() would.
+
+    Same mapping (plotext's ``get_matrix_data`` on a 2x4-dot grid per cell), same line stepping
+    (``get_line``: one dot per step along the longer axis) and the same layering (a later series
+    replaces an earlier one's glyph and colour in a shared cell); dots of one series merge. plotext
+    does this per dot in generic Python (about 13 ms for a 24 h chart at 200x50); this is the same
+    work in one tight loop.
+    """
+    cols, rows = matrix.Cols_canvas, matrix.Rows_canvas
+    c0, w, r0, h = cols.start, len(cols), rows.start, len(rows)
+    if w <= 0 or h <= 0:
+        return
+    bw, bh = 2 * w, 4 * h
+    kx, ox = _bins(xlim[0], xlim[1], bw)
+    ky, oy = _bins(ylim[0], ylim[1], bh)
+    floor = math.floor
+    marker, fullground = matrix.marker, matrix.fullground
+    for segments, colour in lines:
+        cells: dict[int, int] = {}  # (cell row << 16 | cell col) -> dot bits
+        for seg in segments:
+            if not seg:
+                continue
+            xs = [floor(round(kx * x + ox, 8)) for x, _ in seg]
+            ys = [floor(round(ky * y + oy, 8)) for _, y in seg]
+            px, py = xs[0], ys[0]
+            dots = [(px, py)]
+            for X, Y in zip(xs[1:], ys[1:]):
+                dx, dy = X - px, Y - py
+                n = max(abs(dx), abs(dy))
+                if n == 1:
+                    dots.append((X, Y))
+                elif n:
+                    # plotext's get_line: n + 1 evenly spaced points, truncated toward zero.
+                    dots.extend([(int(px + dx * i / n), int(py + dy * i / n)) for i in range(1, n + 1)])
+                px, py = X, Y
+            get = cells.get
+            for sx, sy in dots:
+                if 0 <= sx < bw and 0 <= sy < bh:
+                    key = (sy >> 2) << 16 | (sx >> 1)
+                    cells[key] = get(key, 0) | _DOT[sy & 3][sx & 1]
+        for key, bits in cells.items():
+            r, c = r0 + (key >> 16), c0 + (key & 0xFFFF)
+            marker[r][c] = _BRAILLE[bits]
+            fullground[r][c] = colour
+
+
+class ChartPlot(PlotextPlot):
+    """The plotext canvas; it draws whatever ``ChartData`` it was last given.
+
+    plotext lays out the figure (title, frame, ticks and labels, the "now" line, the band's dots)
+    into its cell matrix; the dense series (price, past predictions, forward forecast) are drawn
+    into that matrix by ``draw_lines`` exactly as plotext's braille ``plot()`` would place them
+    (``plotext_lines=True`` lets plotext draw them itself, for comparison). The widget turns the
+    matrix straight into Textual strips (line API) and keeps them until the data, the size or the
+    theme changes, so a repaint of an unchanged chart costs nothing.
+    """
+
+    def __init__(self, *, id: str | None = None, plotext_lines: bool = False) -> None:
+        super().__init__(id=id)
+        self.plotext_lines = plotext_lines
+        self._lines: list[Line] = []
+        self._limits: tuple[tuple[float, float], tuple[float, float]] | None = None
+        self.data: ChartData | None = None
+        self.title_text = ""
+        self.draws = 0  # how many times the figure was rebuilt (tests check coalescing)
+        self.builds = 0  # how many times plotext laid the figure out (cached per draw/size/theme)
+        self._strips: list[Strip] = []
+        self._strips_key: tuple[Any, ...] | None = None
+
+    def _build_strips(self) -> list[Strip]:
+        width, height = self.size
+        key = (self.draws, width, height, self.theme, self.app.theme)
+        if key != self._strips_key:
+            plt = self.plt
+            # As PlotextPlot.render does before plotext's build (size twice: see its comment).
+            plt.plotsize(width, height)
+            plt._set_size(width, height)
+            plt.theme(self._get_plotext_theme_name(self.app.theme))
+            plt._set_sizes()
+            plt._build_matrix()
+            matrix = plt.monitor.matrix
+            if self._lines and self._limits is not None:
+                draw_lines(matrix, self._lines, *self._limits)
+            self._strips = matrix_strips(matrix, width)
+            self._strips_key = key
+            self.builds += 1
+        return self._strips
+
+    def render_line(self, y: int) -> Strip:
+        self._dirty_regions.clear()  # Widget.render_line's own cache is not used
+        strips = self._build_strips()
+        if 0 <= y < len(strips):
+            return strips[y]
+        return Strip.blank(self.size.width)
+
+    def render_lines_now(self) -> list[Strip]:
+        """Every line of the chart as it would be painted now (benchmarks and tests)."""
+        return [self.render_line(y) for y in range(self.size.height)]
+
+    def show(self, data: ChartData, title: str) -> None:
+        self.data = data
+        self.title_text = title
+        self._draw()
+
+    def _draw(self) -> None:
+        data = self.data
+        plt = self.plt
+        plt.clear_figure()
+        plt.monitor.matrix = FastMatrix()
+        plt.title(self.title_text)
+        self.draws += 1
+        self._lines = []
+        self._limits = None
+        if data is None or data.empty or data.y_range is None:
+            self.refresh()
+            return
+        pal = Palette.of(self)
+        cols = max(10, self.size.width - 12)
+        rows = max(4, self.size.height - AXIS_ROWS)
+        lo, hi = data.y_range
+        # An invisible point anchors the axes: plotext draws ticks only for sides holding data.
+        plt.scatter([data.x0], [lo], marker=" ")
+        if data.band:
+            plt.scatter([p[0] for p in data.band], [p[1] for p in data.band], marker="·",
+                        color=pal.rgb("primary"))
+        # Predictions go over the price, so a prediction that merely lags the price shows as such.
+        lines: list[Line] = [(data.price, pal.rgb("accent")), (data.predicted, pal.rgb("predicted"))]
+        if len(data.forward) > 1:
+            lines.append(([data.forward], pal.rgb("up")))
+        if self.plotext_lines:
+            for segments, colour in lines:
+                for seg in segments:
+                    plt.plot([p[0] for p in seg], [p[1] for p in seg], marker="braille", color=colour)
+        else:
+            self._lines = lines
+            self._limits = ((data.x0, data.x1), (lo, hi))
+        if data.now is not None:
+            plt.vertical_line(data.now, color=pal.rgb("foreground"))
+        plt.xlim(data.x0, data.x1)
+        plt.ylim(lo, hi)
+        yt = nice_ticks(lo, hi, max(2, rows // 3))
+        plt.yticks(yt, tick_labels(yt))
+        xt = time_ticks(data.x0, data.x1, cols)
+        plt.xticks(xt, [format_clock(t) for t in xt])
+        self.refresh()
+
+    def on_resize(self) -> None:
+        from tui.widgets.price_chart import PlotResized
+
+        self.post_message(PlotResized())

@@ -40,8 +40,13 @@ def make(history: int = 120, state: Path | None = None, **kw: object) -> tuple[F
 
 
 async def settle(app: CryptoApp, pilot: object) -> None:
-    """Let posted events arrive, then repaint now instead of waiting for the redraw timer."""
+    """Let posted events arrive (and the engine start, after the first frames), then repaint now
+    instead of waiting for the redraw timer."""
     await pilot.pause()  # type: ignore[attr-defined]
+    for _ in range(300):
+        if getattr(app.engine, "started", True):
+            break
+        await pilot.pause(0.01)  # type: ignore[attr-defined]
     app.flush()
     await pilot.pause()  # type: ignore[attr-defined]
 

@@ -31,6 +31,12 @@ def app_with(history: int, mode: str = "DEMO", **kw: Any) -> tuple[FakeEngine, C
 def settle(app: CryptoApp, then: Callable[[], None] | None = None) -> Callable[[Any], Any]:
     async def run_before(pilot: Any) -> None:
         await pilot.pause()
+        # The app starts its engine after the first frames (its start emits a status); events a
+        # test injects must come after that, as they would from a running engine.
+        for _ in range(300):
+            if getattr(app.engine, "started", True):
+                break
+            await pilot.pause(0.01)
         if then is not None:
             then()
         await pilot.pause()

@@ -123,6 +123,7 @@ class CryptoApp(App[None]):
         self._last_flush = 0.0
         self._last_error: tuple[str, str, float] | None = None
         self._stopped = False
+        self._engine_started = False
         self._main: Screen[None] | None = None  # the main screen, set on mount
         self._last_surprise = -math.inf
 
@@ -157,6 +158,14 @@ class CryptoApp(App[None]):
         # Widgets are looked up on the main screen: App.query_one searches the active screen,
         # which is a modal whenever one is open, and events keep arriving meanwhile.
         self._main = main = self.screen
+        # Textual sets the breakpoint classes on the screen's first Resize, after the first
+        # layout; set them now so the first frame is laid out once, at its final widths.
+        width, height = self.size
+        for breakpoints, size in ((self.HORIZONTAL_BREAKPOINTS, width), (self.VERTICAL_BREAKPOINTS, height)):
+            names = [name for _, name in breakpoints or ()]
+            hit = [name for threshold, name in breakpoints or () if size >= threshold]
+            for name in names:
+                main.set_class(bool(hit) and name == hit[-1], name)
         main.query_one("#watchlist").border_title = "Watchlist"
         main.query_one("#model").border_title = "Model"
         main.query_one("#metrics").border_title = "Score vs \"no change\""
@@ -172,9 +181,20 @@ class CryptoApp(App[None]):
         self.flush()
 
     def _after_first_paint(self) -> None:
-        # The plot (plotext) joins the frame after the first one, drawing what is already shown.
+        # The plot (plotext) joins in the next frame, drawing what is already shown; the engine
+        # starts after that frame, as its model thread's torch import holds the GIL for a while.
         if self._main is not None:
             self._main.query_one(PriceChart).mount_plot()
+            self._mark("chart")
+            self.flush()
+        # Normally the engine starts once the plot has been laid out and drawn (_chart_resized);
+        # this is the fallback when there is no plot to draw (an empty store hides it).
+        self.set_timer(0.5, self._start_engine)
+
+    def _start_engine(self) -> None:
+        if self._engine_started or self._stopped:
+            return
+        self._engine_started = True
         # Start-up objects (Textual, Rich, the store's history) live as long as the app: moving
         # them out of the collector's sight keeps full collections off the key-to-frame path.
         gc.freeze()
@@ -423,7 +443,11 @@ class CryptoApp(App[None]):
 
     @on(PlotResized)
     def _chart_resized(self) -> None:
+        # At once: the plot has just been mounted (start-up) or the terminal resized.
         self._mark("chart", "watchlist", "metrics", "header")
+        self.flush()
+        if not self._engine_started:
+            self.call_after_refresh(self._start_engine)  # after the frame with the chart
 
     @on(Watchlist.Clicked)
     def _clicked(self, message: Watchlist.Clicked) -> None:

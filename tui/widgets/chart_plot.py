@@ -180,6 +180,7 @@ class ChartPlot(PlotextPlot):
         width, height = self.size
         key = (self.draws, width, height, self.theme, self.app.theme)
         if key != self._strips_key:
+            self._figure()  # at the size the plot has now: the ticks depend on it
             plt = self.plt
             # As PlotextPlot.render does before plotext's build (size twice: see its comment).
             plt.plotsize(width, height)
@@ -206,22 +207,26 @@ class ChartPlot(PlotextPlot):
         """Every line of the chart as it would be painted now (benchmarks and tests)."""
         return [self.render_line(y) for y in range(self.size.height)]
 
-    def show(self, data: ChartData, title: str) -> None:
+    def show(self, data: ChartData, title: str, force: bool = False) -> None:
+        """Draw ``data`` at the next repaint; the same data and title again are a no-op unless
+        ``force`` (benchmarks time the whole redraw)."""
+        if not force and data == self.data and title == self.title_text:
+            return
         self.data = data
         self.title_text = title
-        self._draw()
+        self.draws += 1
+        self.refresh()
 
-    def _draw(self) -> None:
+    def _figure(self) -> None:
+        """Hand the current data to plotext (the series are kept for ``draw_lines``)."""
         data = self.data
         plt = self.plt
         plt.clear_figure()
         plt.monitor.matrix = FastMatrix()
         plt.title(self.title_text)
-        self.draws += 1
         self._lines = []
         self._limits = None
         if data is None or data.empty or data.y_range is None:
-            self.refresh()
             return
         pal = Palette.of(self)
         cols = max(10, self.size.width - 12)
@@ -251,7 +256,6 @@ class ChartPlot(PlotextPlot):
         plt.yticks(yt, tick_labels(yt))
         xt = time_ticks(data.x0, data.x1, cols)
         plt.xticks(xt, [format_clock(t) for t in xt])
-        self.refresh()
 
     def on_resize(self) -> None:
         from tui.widgets.price_chart import PlotResized

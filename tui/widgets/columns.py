@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import Callable, Sequence, Union
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -83,7 +83,12 @@ def wrap_words(text: str, width: int, style: str = "") -> list[Text]:
 
 
 class TextLines(Widget):
-    """Lines laid out by their owner; Textual only crops them. A new layout only when the count changes."""
+    """Lines laid out by their owner for the width they get; Textual only crops them.
+
+    The owner hands over a builder (width -> lines), so the lines fit the width Textual lays the
+    widget out at, even on the first frame; a new layout is asked for only when the number of
+    lines at the current width changes.
+    """
 
     DEFAULT_CSS = """
     TextLines { height: auto; text-wrap: nowrap; text-overflow: clip; }
@@ -91,26 +96,37 @@ class TextLines(Widget):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self._text = Text("")
-        self._count = 1
+        self._build: Callable[[int], list[Text]] = lambda width: [Text("")]
+        self._by_width: dict[int, Text] = {}  # width -> the joined lines
+        self._counts: dict[int, int] = {}
 
-    def set_lines(self, lines: Sequence[Text]) -> None:
-        text = Text("\n", no_wrap=True, overflow="crop").join(lines)
-        text.no_wrap = True
-        text.overflow = "crop"
-        if text == self._text:
-            return
-        count = max(1, len(lines))
-        relayout = count != self._count
-        self._text, self._count = text, count
-        self.refresh(layout=relayout)
+    def set_builder(self, build: Callable[[int], list[Text]]) -> None:
+        width = self.size.width
+        before = self._joined(width) if width else None
+        count = self._counts.get(width)
+        self._build, self._by_width, self._counts = build, {}, {}
+        if width and before is not None and self._joined(width) == before:
+            return  # nothing visible changed
+        self.refresh(layout=not width or self._counts.get(width) != count)
+
+    def _joined(self, width: int) -> Text:
+        text = self._by_width.get(width)
+        if text is None:
+            lines = self._build(max(1, width))
+            text = Text("\n", no_wrap=True, overflow="crop").join(lines)
+            text.no_wrap = True
+            text.overflow = "crop"
+            self._by_width[width] = text
+            self._counts[width] = max(1, len(lines))
+        return text
 
     @property
     def plain(self) -> str:
-        return self._text.plain
+        return self._joined(self.size.width).plain
 
     def get_content_height(self, container: object, viewport: object, width: int) -> int:
-        return self._count
+        self._joined(width)
+        return self._counts[width]
 
     def render(self) -> Text:
-        return self._text
+        return self._joined(self.size.width)

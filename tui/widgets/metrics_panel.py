@@ -43,8 +43,10 @@ def verdict(row: HorizonMetrics | None, horizon: int) -> tuple[str, str]:
 
 class MetricsPanel(TextLines):
     def show(self, metrics: MetricsEvent | None, horizon: int) -> None:
+        self.set_builder(lambda width: self._lines(metrics, horizon, width))
+
+    def _lines(self, metrics: MetricsEvent | None, horizon: int, width: int) -> list[Text]:
         pal = Palette.of(self)
-        width = self.size.width or 60
         wide = width >= 58
         columns = [Column("h")]
         if wide:
@@ -76,6 +78,5 @@ class MetricsPanel(TextLines):
         colour = {"good": pal.up, "bad": pal.down}.get(tone, "dim")
         body = wrap_words(sentence, width, colour)
         if not rows:
-            self.set_lines([Text("no scores yet", style="dim"), *body])
-        else:
-            self.set_lines([*layout_columns(columns, cells_rows, styles, gap=2), *body])
+            return [Text("no scores yet", style="dim"), *body]
+        return [*layout_columns(columns, cells_rows, styles, gap=2), *body]

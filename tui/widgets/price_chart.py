@@ -52,7 +52,7 @@ class PriceChart(Vertical):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._pending: tuple[ChartData, str] | None = None  # shown before the plot was mounted
+        self._shown: dict[str, Text] = {}  # what each notice Static shows, to skip no-op updates
 
     def compose(self) -> ComposeResult:
         yield Static(id="chart-banner")
@@ -61,7 +61,8 @@ class PriceChart(Vertical):
         yield Static(id="chart-legend")
 
     def mount_plot(self) -> None:
-        """Put the real plot in its place and draw what it was last given."""
+        """Put the real plot in its place. Once laid out it posts ``PlotResized``, and the owner
+        draws into it, downsampled for its real width."""
         from tui.widgets.chart_plot import ChartPlot
 
         if self.plot is not None:
@@ -69,10 +70,6 @@ class PriceChart(Vertical):
         plot = ChartPlot(id="chart-plot")
         self.mount(plot, before="#chart-holder")
         self.query_one("#chart-holder").remove()
-        if self._pending is not None:
-            data, title = self._pending
-            self._pending = None
-            plot.show(data, title)
 
     @property
     def plot(self) -> ChartPlot | None:
@@ -84,9 +81,11 @@ class PriceChart(Vertical):
     def plot_size(self) -> tuple[int, int]:
         """Data columns and rows of the plot, as the series are downsampled for them."""
         plot = self.plot
-        size = plot.size if plot is not None else self.query_one("#chart-holder").size
-        if size.width == 0:
-            size = self.size
+        size = plot.size if plot is not None else None
+        if size is None or size.width == 0:
+            # Not laid out yet: the placeholder it replaces has its size.
+            holders = self.query("#chart-holder")
+            size = holders.first().size if holders else self.size
         return max(10, size.width - 12), max(4, size.height - _AXIS_ROWS)
 
     def show(self, data: ChartData, title: str, horizon: int, notice: tuple[str, str] | None) -> None:
@@ -97,16 +96,18 @@ class PriceChart(Vertical):
         if notice is not None:
             head, body = notice
             text = Text.assemble((head, "bold"), "\n" if empty else ": ", body)
-            target = "#chart-notice" if empty else "#chart-banner"
-            self.query_one(target, Static).update(text)
+            self._update("#chart-notice" if empty else "#chart-banner", text)
         if empty and notice is None:
-            self.query_one("#chart-notice", Static).update(Text(f"{title}: no data yet", style="dim"))
+            self._update("#chart-notice", Text(f"{title}: no data yet", style="dim"))
         plot = self.plot
-        if plot is None:
-            self._pending = (data, title)
-        else:
+        if plot is not None:
             plot.show(data, title)
         self.query_one("#chart-legend", Static).update(self._legend(data, horizon), layout=False)  # height 1
+
+    def _update(self, target: str, text: Text) -> None:
+        if self._shown.get(target) != text:
+            self._shown[target] = text
+            self.query_one(target, Static).update(text)
 
     def _legend(self, data: ChartData, horizon: int) -> Text:
         pal = Palette.of(self)

@@ -48,7 +48,7 @@ from bench._util import fmt, summary_ms, write_json  # noqa: E402
 
 SIZE = (160, 48)
 FLAT_OUT_SPEED = float(os.environ.get("BENCH_FLAT_OUT_SPEED", "60"))
-MODES = ("quiet", "normal", "flat-out", "stress", "stress-process")
+MODES = tuple(os.environ.get("BENCH_UI_MODES", "quiet,normal,flat-out,stress,stress-process").split(","))
 
 
 class _Busy(threading.Thread):

@@ -48,7 +48,7 @@ from tui.widgets.metrics_panel import MetricsPanel
 from tui.widgets.model_panel import ModelPanel
 from tui.widgets.price_chart import PlotResized, PriceChart
 from tui.widgets.status_bar import StatusBar
-from tui.widgets.watchlist import CoinRow, Watchlist
+from tui.widgets.watchlist import SPARK_CELLS, CoinRow, Watchlist
 
 log = logging.getLogger(__name__)
 
@@ -424,7 +424,14 @@ class CryptoApp(App[None]):
                 first = st.prices[i][1] if i < len(st.prices) else None
                 if first and price is not None and len(st.prices) - i > 1:
                     change = price / first - 1
-                spark = tuple(p for _, p in list(st.prices)[i:])
+                # The values the sparkline shows (the last of each of its cells), not the whole
+                # window: rows are compared on every redraw.
+                n = len(st.prices) - i
+                if n > SPARK_CELLS:
+                    step = n / SPARK_CELLS
+                    spark = tuple(st.prices[i + min(n - 1, int((k + 1) * step) - 1)][1] for k in range(SPARK_CELLS))
+                else:
+                    spark = tuple(p for _, p in list(st.prices)[i:])
             fc = None
             f = st.forecast
             if f is not None and st.prices and f.ts >= st.prices[-1][0] - 180:

@@ -15,6 +15,7 @@ from typing import Callable, Sequence, Union
 from rich.cells import cell_len
 from rich.text import Text
 from textual.widget import Widget
+from textual.widgets import Static
 
 Cell = Union[str, Text]
 
@@ -80,6 +81,15 @@ def layout_columns(
 def wrap_words(text: str, width: int, style: str = "") -> list[Text]:
     """``text`` broken into lines of at most ``width`` cells at spaces."""
     return [Text(line, style=style, no_wrap=True, end="") for line in textwrap.wrap(text, max(8, width))] or [Text("")]
+
+
+def update_static(static: Static, content: Text, *, layout: bool = True) -> None:
+    """``static.update(content)`` unless it already shows exactly that: an unchanged panel is then
+    not rendered again on a coin switch or a status tick."""
+    if getattr(static, "_cryptotui_shown", None) == content:
+        return
+    static._cryptotui_shown = content  # type: ignore[attr-defined]
+    static.update(content, layout=layout)
 
 
 class TextLines(Widget):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from tui.widgets.columns import update_static
 from tui.widgets.palette import Palette
 
 _MODE_HINT = {
@@ -39,4 +40,4 @@ class HeaderBar(Static):
             parts.append(f"  {window} · {horizon}m ahead")
         if paused:
             parts.append(("  paused", f"bold {pal.warning}"))
-        self.update(Text.assemble(*parts, no_wrap=True, overflow="ellipsis"), layout=False)  # height 1
+        update_static(self, Text.assemble(*parts, no_wrap=True, overflow="ellipsis"), layout=False)  # height 1

@@ -9,6 +9,7 @@ from textual.widgets import ProgressBar, Sparkline, Static
 
 from engine.events import TrainEvent
 from tui.format import format_compact
+from tui.widgets.columns import update_static
 from tui.widgets.palette import Palette
 
 _STATE_WORDS = {
@@ -47,8 +48,8 @@ class ModelPanel(Vertical):
         stats = self.query_one("#model-stats", Static)
         spark = self.query_one(Sparkline)
         if train is None:
-            state.update(Text("no model status yet", style="dim"))
-            stats.update("")
+            update_static(state, Text("no model status yet", style="dim"))
+            update_static(stats, Text(""))
             spark.data = []
             self.set_class(False, "-progress")
             self.set_class(True, "-no-loss")
@@ -60,7 +61,7 @@ class ModelPanel(Vertical):
         line = Text.assemble(("● ", colour), (words, f"bold {colour}"))
         if train.message:
             line.append(f"\n{train.message}", style="dim")
-        state.update(line)
+        update_static(state, line)
         show_progress = train.progress is not None and train.state in ("warming up", "pretraining")
         self.set_class(show_progress, "-progress")
         if show_progress:
@@ -76,7 +77,8 @@ class ModelPanel(Vertical):
         loss = format_compact(train.loss) if train.loss is not None else "–"
         step_ms = f"{train.step_ms:.1f} ms" if train.step_ms is not None else "–"
         lr = f"{train.lr:.0e}" if train.lr is not None else "–"
-        stats.update(
+        update_static(
+            stats,
             Text.assemble(
                 ("steps ", "dim"), f"{train.step:,}  ",
                 ("loss ", "dim"), f"{loss}  ",

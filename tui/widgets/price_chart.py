@@ -19,6 +19,7 @@ from textual.widgets import Static
 
 from tui.chart_data import ChartData
 from tui.format import format_price
+from tui.widgets.columns import update_static
 from tui.widgets.palette import Palette
 
 if TYPE_CHECKING:
@@ -52,7 +53,6 @@ class PriceChart(Vertical):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._shown: dict[str, Text] = {}  # what each notice Static shows, to skip no-op updates
 
     def compose(self) -> ComposeResult:
         yield Static(id="chart-banner")
@@ -102,12 +102,10 @@ class PriceChart(Vertical):
         plot = self.plot
         if plot is not None:
             plot.show(data, title)
-        self.query_one("#chart-legend", Static).update(self._legend(data, horizon), layout=False)  # height 1
+        update_static(self.query_one("#chart-legend", Static), self._legend(data, horizon), layout=False)  # height 1
 
     def _update(self, target: str, text: Text) -> None:
-        if self._shown.get(target) != text:
-            self._shown[target] = text
-            self.query_one(target, Static).update(text)
+        update_static(self.query_one(target, Static), text)
 
     def _legend(self, data: ChartData, horizon: int) -> Text:
         pal = Palette.of(self)

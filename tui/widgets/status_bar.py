@@ -7,6 +7,7 @@ from textual.widgets import Static
 
 from engine.events import StatusEvent
 from tui.format import format_clock
+from tui.widgets.columns import update_static
 from tui.widgets.palette import Palette
 
 _BAD = {"offline", "error", "rate limited"}
@@ -32,7 +33,7 @@ class StatusBar(Static):
     def show(self, status: StatusEvent | None, extra: str = "") -> None:
         pal = Palette.of(self)
         if status is None:
-            self.update(Text("connecting to the engine…", style="dim"), layout=False)
+            update_static(self, Text("connecting to the engine…", style="dim"), layout=False)
             return
         colour = pal.down if status.state in _BAD else pal.warning if status.state != "ok" else pal.up
         parts: list[tuple[str, str] | str] = [
@@ -50,4 +51,4 @@ class StatusBar(Static):
             parts.append((budget + "  ", "dim"))
         if extra:
             parts.append((extra, "dim"))
-        self.update(Text.assemble(*parts, no_wrap=True, overflow="ellipsis"), layout=False)  # height 1
+        update_static(self, Text.assemble(*parts, no_wrap=True, overflow="ellipsis"), layout=False)  # height 1

@@ -16,6 +16,9 @@ from tui.widgets.palette import Palette
 from tui.format import arrow, format_percent, format_price, sparkline
 
 
+SPARK_CELLS = 8  # width of the trend column
+
+
 @dataclass(frozen=True)
 class CoinRow:
     """What one watchlist row shows; built by the app from the events it has seen."""
@@ -103,7 +106,7 @@ class Watchlist(Widget, can_focus=True):
             if "skill" in cols:
                 cells.append(_skill(row.rel_mae, pal) if not row.unknown else "")
             if "trend" in cols:
-                cells.append(Text(sparkline(list(row.spark), 8), style=pal.accent))
+                cells.append(Text(sparkline(list(row.spark), SPARK_CELLS), style=pal.accent))
             rows.append(cells)
             styles.append("reverse" if row.coin == self.selected else "")
         lines = layout_columns(columns, rows, styles)

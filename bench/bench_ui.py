@@ -15,10 +15,12 @@ Modes, each in its own engine and app:
   normal   demo at 10 minutes/s (the default speed), the trainer paced as shipped;
   flat-out demo at 60 minutes/s: the model thread never waits (bars + training queued;
            from ~120 minutes/s on, training starves: it only runs when the bar queue is empty);
-  stress   flat-out plus a thread doing training steps back to back on a second model,
-           i.e. the trainer busy without any pause;
+  stress   (the issue's mode) normal, plus a thread doing training steps back to back on a
+           second model as shipped: a trainer busy without any pause, sharing the GIL;
   stress-process  the same busy trainer in a child process instead of a thread (no shared
-           GIL): what moving training to a process would give on this machine.
+           GIL): what moving training to a process would give on this machine;
+  flood    flat-out plus the busy trainer: the UI also takes in 180 bars a second (plus their
+           forecasts and scores) while both trainers run; the harshest case, reported beside.
 
 ``BENCH_GC_FREEZE=1`` calls ``gc.freeze()`` once the app is up (the fix proposed for the long
 tail: full collections of Textual's and the app's objects took 25-45 ms on the UI thread).
@@ -48,7 +50,7 @@ from bench._util import fmt, summary_ms, write_json  # noqa: E402
 
 SIZE = (160, 48)
 FLAT_OUT_SPEED = float(os.environ.get("BENCH_FLAT_OUT_SPEED", "60"))
-MODES = tuple(os.environ.get("BENCH_UI_MODES", "quiet,normal,flat-out,stress,stress-process").split(","))
+MODES = tuple(os.environ.get("BENCH_UI_MODES", "quiet,normal,flat-out,stress,stress-process,flood").split(","))
 
 
 class _Busy(threading.Thread):
@@ -108,7 +110,7 @@ async def _session(mode: str, seconds: float, seed: int) -> dict[str, Any]:
     from engine.engine import Engine
     from tui.app import CryptoApp
 
-    speed = 10.0 if mode == "normal" else FLAT_OUT_SPEED
+    speed = FLAT_OUT_SPEED if mode in ("flat-out", "flood") else 10.0
     frames: list[tuple[float, str | None]] = []
     presses: list[float] = []
 
@@ -132,7 +134,7 @@ async def _session(mode: str, seconds: float, seed: int) -> dict[str, Any]:
             engine = Engine(Settings(demo=True, speed=speed), Locations.resolve(tmp))
         app = TimedApp(engine, state_path=Path(tmp) / "ui.json")
         busy: _Busy | _BusyProcess | None = None
-        if mode == "stress":
+        if mode in ("stress", "flood"):
             busy = _Busy()
         elif mode == "stress-process":
             busy = _BusyProcess()

@@ -57,6 +57,8 @@ TARGETS: list[tuple[str, str, str, str, Callable[[float], bool] | None]] = [
     ("prediction median (observe)", "model", "predict.observe.median_ms", "ms", lambda v: v < 0.5),
     ("backtest throughput", "model", "backtest.minutes_per_s", "min/s/core", lambda v: v >= 100),
     ("UI key->frame p99, stress", "ui", "stress.latency.p99_ms", "ms", lambda v: v <= 50),
+    ("UI key->frame p99, stress-process", "ui", "stress-process.latency.p99_ms", "ms", lambda v: v <= 50),
+    ("UI key->frame p99, flood (beside)", "ui", "flood.latency.p99_ms", "ms", lambda v: v <= 50),
     ("UI key->frame p99, normal", "ui", "normal.latency.p99_ms", "ms", lambda v: v <= 50),
     ("chart redraw 200x50", "chart", "downsampled.median_ms", "ms", lambda v: v <= 5),
     ("chart speed-up vs every point", "chart", "speedup", "x", lambda v: v >= 5),

@@ -95,6 +95,7 @@ class FastMatrix(matrix_class):
 
 # Braille dot bits by [dot row counted from the bottom][dot column] (Unicode U+2800 block).
 _DOT = ((0x40, 0x80), (0x04, 0x20), (0x02, 0x10), (0x01, 0x08))
+_DOTS = [bit for row in _DOT for bit in row]  # the same, flat: [(dot row << 1) | dot column]
 _BRAILLE = [chr(0x2800 + i) for i in range(256)]
 
 Line = tuple[Sequence[Sequence[Point]], Any]  # segments of one series, its plotext colour
@@ -126,11 +127,14 @@ def draw_lines(matrix: Any, lines: Sequence[Line], xlim: tuple[float, float], yl
     marker, fullground = matrix.marker, matrix.fullground
     for segments, colour in lines:
         cells: dict[int, int] = {}  # (cell row << 16 | cell col) -> dot bits
+        get = cells.get
         for seg in segments:
             if not seg:
                 continue
-            xs = [floor(round(kx * x + ox, 8)) for x, _ in seg]
-            ys = [floor(round(ky * y + oy, 8)) for _, y in seg]
+            # plotext's floor(round(v, 8)), without round()'s decimal work: only a value within
+            # 5e-9 below an integer rounds up to it.
+            xs = [floor(v) + (v - floor(v) >= 0.999999995) for v in [kx * x + ox for x, _ in seg]]
+            ys = [floor(v) + (v - floor(v) >= 0.999999995) for v in [ky * y + oy for _, y in seg]]
             px, py = xs[0], ys[0]
             dots = [(px, py)]
             for X, Y in zip(xs[1:], ys[1:]):
@@ -142,16 +146,19 @@ def draw_lines(matrix: Any, lines: Sequence[Line], xlim: tuple[float, float], yl
                     # plotext's get_line: n + 1 evenly spaced points, truncated toward zero.
                     dots.extend([(int(px + dx * i / n), int(py + dy * i / n)) for i in range(1, n + 1)])
                 px, py = X, Y
-            get = cells.get
-            for sx, sy in dots:
-                if 0 <= sx < bw and 0 <= sy < bh:
+            if 0 <= min(xs) and max(xs) < bw and 0 <= min(ys) and max(ys) < bh:
+                for sx, sy in dots:  # all inside the canvas (the usual case): no checks per dot
                     key = (sy >> 2) << 16 | (sx >> 1)
-                    cells[key] = get(key, 0) | _DOT[sy & 3][sx & 1]
+                    cells[key] = get(key, 0) | _DOTS[(sy & 3) << 1 | (sx & 1)]
+            else:
+                for sx, sy in dots:
+                    if 0 <= sx < bw and 0 <= sy < bh:
+                        key = (sy >> 2) << 16 | (sx >> 1)
+                        cells[key] = get(key, 0) | _DOTS[(sy & 3) << 1 | (sx & 1)]
         for key, bits in cells.items():
             r, c = r0 + (key >> 16), c0 + (key & 0xFFFF)
             marker[r][c] = _BRAILLE[bits]
             fullground[r][c] = colour
-
 
 class ChartPlot(PlotextPlot):
     """The plotext canvas; it draws whatever ``ChartData`` it was last given.

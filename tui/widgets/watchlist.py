@@ -34,7 +34,7 @@ class CoinRow:
     state: str = ""  # training state, shown as a marker
 
 
-class Watchlist(Widget, can_focus=True):
+class Watchlist(Widget):
     """Coins and their numbers; the app owns the selection and the keys."""
 
     DEFAULT_CSS = """

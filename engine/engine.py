@@ -28,7 +28,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from engine.api import CoinMatch, Listener
 from engine.config import DEMO_COINS, Locations, Settings, load_state, update_state
-from engine.errors import CryptotuiError, ModelError, StoreError
+from engine.errors import CryptotuiError, ModelConfigChanged, ModelError, StoreError
 from engine.events import (
     Bar,
     BarEvent,
@@ -514,6 +514,12 @@ class _ModelWorker:
             try:
                 fc = type(fc).load(path, coin, fc.config)
                 loaded = True
+            except ModelConfigChanged as exc:
+                # Expected after an upgrade that changed the model: keep the old file, retrain from
+                # the stored history (the panel shows the pre-training), no alarm.
+                aside = path.with_name(f"{path.name}.old-{int(time.time())}")
+                os.replace(path, aside)
+                log.info("%s; kept as %s, retraining from the stored history", exc.msg, aside.name)
             except ModelError as exc:
                 aside = path.with_name(f"{path.name}.bad-{int(time.time())}")
                 os.replace(path, aside)

@@ -39,6 +39,11 @@ class ModelError(CryptotuiError):
     title = "Model"
 
 
+class ModelConfigChanged(ModelError):
+    """A sound checkpoint of another model configuration (window, width, horizons, bar): typically
+    saved by an earlier version. Not damage: the model retrains from the stored history."""
+
+
 class SourceError(CryptotuiError):
     title = "Data source"
 

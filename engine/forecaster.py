@@ -44,7 +44,7 @@ from typing import Any, Callable, Sequence
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 import torch  # noqa: E402
 
-from engine.errors import ModelError  # noqa: E402
+from engine.errors import ModelConfigChanged, ModelError  # noqa: E402
 from engine.evaluate import Evaluator  # noqa: E402
 from engine.events import Bar, ForecastEvent, MetricsEvent, TrainEvent  # noqa: E402
 from engine.features import N_FEATURES, Normaliser, scaled_target  # noqa: E402
@@ -724,7 +724,7 @@ class Forecaster:
             saved = _config_from(ckpt["config"])
             cfg = config or saved
             if _shape_keys(cfg) != _shape_keys(saved):
-                raise ModelError(f"{path}: checkpoint was made with a different model configuration")
+                raise ModelConfigChanged(f"{path}: checkpoint was made with a different model configuration")
             fc = cls(coin, cfg, seed=int(ckpt["seed"]), learner=learner)
             if not fc.shared or fc.learner.step == 0:
                 # A shared model takes its weights from the first checkpoint loaded into it.

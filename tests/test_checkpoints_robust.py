@@ -124,3 +124,37 @@ def test_engine_sets_a_bad_checkpoint_aside_says_so_and_starts_fresh(home: Path)
     aside = list(models.glob("bitcoin.pt.bad-*"))
     assert len(aside) == 1 and aside[0].read_bytes() == b"\x00garbage"  # kept for the user, unchanged
     assert (models / "bitcoin.pt").exists()  # the fresh model was saved on stop
+
+
+def test_a_checkpoint_of_an_earlier_model_configuration_is_kept_and_retrained_without_alarm(home: Path) -> None:
+    # As saved by 0.1.0 (hidden 24): sound, but for another network shape.
+    from dataclasses import replace
+
+    from engine.errors import ModelConfigChanged
+
+    old = Forecaster("bitcoin", replace(ForecastConfig(), hidden=24))
+    for m in range(1, 40):
+        old.observe(Bar("bitcoin", 1_704_067_200 + 60 * m, 100.0 + math.sin(m / 3)))
+    models = Locations.resolve(home).models_dir(False)
+    models.mkdir(parents=True)
+    old.save(models / "bitcoin.pt")
+    saved = (models / "bitcoin.pt").read_bytes()
+    with pytest.raises(ModelConfigChanged):
+        Forecaster.load(models / "bitcoin.pt", "bitcoin", ForecastConfig())
+
+    engine = Engine(Settings(coins=("bitcoin",)), Locations.resolve(home),
+                    source=ScriptedSource([bar("bitcoin", m, 100.0 + m) for m in range(1, 8)]))
+    events: list[Event] = []
+    engine.subscribe(events.append)
+    engine.start()
+    try:
+        assert engine.source.done.wait(10)  # type: ignore[attr-defined]
+        assert engine.wait_idle(30)
+    finally:
+        engine.stop()
+    assert not [e for e in events if isinstance(e, ErrorEvent) and e.coin == "bitcoin"]  # no alarm
+    kept = list(models.glob("bitcoin.pt.old-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == saved  # the old model, unchanged
+    assert not list(models.glob("bitcoin.pt.bad-*"))
+    fresh = Forecaster.load(models / "bitcoin.pt", "bitcoin", ForecastConfig())  # retrained, current shape
+    assert fresh.config.hidden == ForecastConfig().hidden

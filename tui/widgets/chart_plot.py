@@ -107,6 +107,55 @@ def _bins(lo: float, hi: float, n: int) -> tuple[float, float]:
     return k, 0.5 - k * lo
 
 
+# _RUN[column][lo][hi]: the bits of dot rows lo..hi (from the bottom) of one dot column of a cell.
+_RUN = [[[0] * 4 for _ in range(4)] for _ in range(2)]
+for _col in range(2):
+    for _lo in range(4):
+        for _hi in range(_lo, 4):
+            for _r in range(_lo, _hi + 1):
+                _RUN[_col][_lo][_hi] |= _DOT[_r][_col]
+
+
+def _steps_inside(xs: list[int], ys: list[int], cells: dict[int, int]) -> None:
+    """The dots of a polyline wholly inside the canvas, as plotext's get_line places them.
+
+    A step that climbs or falls at least as far as it moves right (``n = |dy| >= dx``, dx 0 or 1:
+    most steps of a price line) is a vertical run in one dot column, plus its end dot when dx is 1;
+    runs are set a cell (up to 4 dots) at a time. Any other step goes dot by dot.
+    """
+    get = cells.get
+    px, py = xs[0], ys[0]
+    key = (py >> 2) << 16 | (px >> 1)
+    cells[key] = get(key, 0) | _DOTS[(py & 3) << 1 | (px & 1)]
+    for X, Y in zip(xs[1:], ys[1:]):
+        dx, dy = X - px, Y - py
+        n = max(abs(dx), abs(dy))
+        if n == 1:
+            key = (Y >> 2) << 16 | (X >> 1)
+            cells[key] = get(key, 0) | _DOTS[(Y & 3) << 1 | (X & 1)]
+        elif n and 0 <= dx <= 1 and abs(dy) == n:
+            # y steps by exactly one dot; x stays on px until the last dot (int() of px + i/n).
+            last = n if dx == 0 else n - 1
+            if last:
+                a, b = (py + 1, py + last) if dy > 0 else (py - last, py - 1)
+                col, cx = px & 1, px >> 1
+                run = _RUN[col]
+                for cy in range(a >> 2, (b >> 2) + 1):
+                    lo = a - 4 * cy if a > 4 * cy else 0
+                    hi = b - 4 * cy if b < 4 * cy + 3 else 3
+                    key = cy << 16 | cx
+                    cells[key] = get(key, 0) | run[lo][hi]
+            if dx:
+                key = (Y >> 2) << 16 | (X >> 1)
+                cells[key] = get(key, 0) | _DOTS[(Y & 3) << 1 | (X & 1)]
+        elif n:
+            for i in range(1, n + 1):
+                sx, sy = int(px + dx * i / n), int(py + dy * i / n)
+                key = (sy >> 2) << 16 | (sx >> 1)
+                cells[key] = get(key, 0) | _DOTS[(sy & 3) << 1 | (sx & 1)]
+        px, py = X, Y
+
+
 def draw_lines(matrix: Any, lines: Sequence[Line], xlim: tuple[float, float], ylim: tuple[float, float]) -> None:
     """Draw braille lines into the canvas of a built plotext matrix, as plotext's own plot() would.
 
@@ -135,6 +184,9 @@ def draw_lines(matrix: Any, lines: Sequence[Line], xlim: tuple[float, float], yl
             # 5e-9 below an integer rounds up to it.
             xs = [floor(v) + (v - floor(v) >= 0.999999995) for v in [kx * x + ox for x, _ in seg]]
             ys = [floor(v) + (v - floor(v) >= 0.999999995) for v in [ky * y + oy for _, y in seg]]
+            if 0 <= min(xs) and max(xs) < bw and 0 <= min(ys) and max(ys) < bh:
+                _steps_inside(xs, ys, cells)  # the usual case, no checks per dot
+                continue
             px, py = xs[0], ys[0]
             dots = [(px, py)]
             for X, Y in zip(xs[1:], ys[1:]):
@@ -146,19 +198,15 @@ def draw_lines(matrix: Any, lines: Sequence[Line], xlim: tuple[float, float], yl
                     # plotext's get_line: n + 1 evenly spaced points, truncated toward zero.
                     dots.extend([(int(px + dx * i / n), int(py + dy * i / n)) for i in range(1, n + 1)])
                 px, py = X, Y
-            if 0 <= min(xs) and max(xs) < bw and 0 <= min(ys) and max(ys) < bh:
-                for sx, sy in dots:  # all inside the canvas (the usual case): no checks per dot
+            for sx, sy in dots:
+                if 0 <= sx < bw and 0 <= sy < bh:
                     key = (sy >> 2) << 16 | (sx >> 1)
                     cells[key] = get(key, 0) | _DOTS[(sy & 3) << 1 | (sx & 1)]
-            else:
-                for sx, sy in dots:
-                    if 0 <= sx < bw and 0 <= sy < bh:
-                        key = (sy >> 2) << 16 | (sx >> 1)
-                        cells[key] = get(key, 0) | _DOTS[(sy & 3) << 1 | (sx & 1)]
         for key, bits in cells.items():
             r, c = r0 + (key >> 16), c0 + (key & 0xFFFF)
             marker[r][c] = _BRAILLE[bits]
             fullground[r][c] = colour
+
 
 class ChartPlot(PlotextPlot):
     """The plotext canvas; it draws whatever ``ChartData`` it was last given.

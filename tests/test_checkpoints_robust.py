@@ -104,6 +104,19 @@ def test_every_damaged_or_hostile_checkpoint_is_a_model_error_and_runs_nothing(g
     assert not MARKER.exists(), "a pickle payload ran while loading a checkpoint"
 
 
+def run_to_idle(engine: Engine, idle_timeout: float) -> list[Event]:
+    """Start ``engine``, let its scripted source run out and the engine go idle, stop it; its events."""
+    events: list[Event] = []
+    engine.subscribe(events.append)
+    engine.start()
+    try:
+        assert engine.source.done.wait(10)  # type: ignore[attr-defined]
+        assert engine.wait_idle(idle_timeout)
+    finally:
+        engine.stop()
+    return events
+
+
 def test_engine_sets_a_bad_checkpoint_aside_says_so_and_starts_fresh(home: Path) -> None:
     models = Locations.resolve(home).models_dir(False)
     models.mkdir(parents=True)
@@ -111,14 +124,7 @@ def test_engine_sets_a_bad_checkpoint_aside_says_so_and_starts_fresh(home: Path)
     engine = Engine(Settings(coins=("bitcoin",)), Locations.resolve(home),
                     source=ScriptedSource([bar("bitcoin", m, 100.0 + m) for m in range(1, 8)]),
                     forecaster_factory=StubForecaster)
-    events: list[Event] = []
-    engine.subscribe(events.append)
-    engine.start()
-    try:
-        assert engine.source.done.wait(10)  # type: ignore[attr-defined]
-        assert engine.wait_idle(10)
-    finally:
-        engine.stop()
+    events = run_to_idle(engine, 10)
     errors = [e for e in events if isinstance(e, ErrorEvent) and e.coin == "bitcoin"]
     assert errors and "set aside as bitcoin.pt.bad-" in errors[0].msg
     aside = list(models.glob("bitcoin.pt.bad-*"))
@@ -144,14 +150,7 @@ def test_a_checkpoint_of_an_earlier_model_configuration_is_kept_and_retrained_wi
 
     engine = Engine(Settings(coins=("bitcoin",)), Locations.resolve(home),
                     source=ScriptedSource([bar("bitcoin", m, 100.0 + m) for m in range(1, 8)]))
-    events: list[Event] = []
-    engine.subscribe(events.append)
-    engine.start()
-    try:
-        assert engine.source.done.wait(10)  # type: ignore[attr-defined]
-        assert engine.wait_idle(30)
-    finally:
-        engine.stop()
+    events = run_to_idle(engine, 30)
     assert not [e for e in events if isinstance(e, ErrorEvent) and e.coin == "bitcoin"]  # no alarm
     kept = list(models.glob("bitcoin.pt.old-*"))
     assert len(kept) == 1 and kept[0].read_bytes() == saved  # the old model, unchanged

@@ -12,6 +12,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import Iterable
 
@@ -41,6 +42,7 @@ from tui.alerts import AlertChecker
 from tui.chart_data import WINDOWS, build_chart
 from engine.sources.coins import BY_ID as KNOWN_COINS
 from tui.commands import COMMANDS, all_bindings
+from tui.format import last_per_cell
 from tui.notices import notice_for
 from tui.prefs import Prefs, load_prefs, save_prefs
 from tui.widgets.header_bar import HeaderBar
@@ -162,10 +164,9 @@ class CryptoApp(App[None]):
         # layout; set them now so the first frame is laid out once, at its final widths.
         width, height = self.size
         for breakpoints, size in ((self.HORIZONTAL_BREAKPOINTS, width), (self.VERTICAL_BREAKPOINTS, height)):
-            names = [name for _, name in breakpoints or ()]
-            hit = [name for threshold, name in breakpoints or () if size >= threshold]
-            for name in names:
-                main.set_class(bool(hit) and name == hit[-1], name)
+            hit = max((bp for bp in breakpoints or () if size >= bp[0]), default=None)
+            for bp in breakpoints or ():
+                main.set_class(bp == hit, bp[1])
         main.query_one("#watchlist").border_title = "Watchlist"
         main.query_one("#model").border_title = "Model"
         main.query_one("#metrics").border_title = "Score vs \"no change\""
@@ -184,9 +185,7 @@ class CryptoApp(App[None]):
         # The plot (plotext) joins in the next frame, drawing what is already shown; the engine
         # starts after that frame, as its model thread's torch import holds the GIL for a while.
         if self._main is not None:
-            self._main.query_one(PriceChart).mount_plot()
-            self._mark("chart")
-            self.flush()
+            self._main.query_one(PriceChart).mount_plot()  # laid out, it posts PlotResized: drawn then
         # Normally the engine starts once the plot has been laid out and drawn (_chart_resized);
         # this is the fallback when there is no plot to draw (an empty store hides it).
         self.set_timer(0.5, self._start_engine)
@@ -424,14 +423,9 @@ class CryptoApp(App[None]):
                 first = st.prices[i][1] if i < len(st.prices) else None
                 if first and price is not None and len(st.prices) - i > 1:
                     change = price / first - 1
-                # The values the sparkline shows (the last of each of its cells), not the whole
-                # window: rows are compared on every redraw.
-                n = len(st.prices) - i
-                if n > SPARK_CELLS:
-                    step = n / SPARK_CELLS
-                    spark = tuple(st.prices[i + min(n - 1, int((k + 1) * step) - 1)][1] for k in range(SPARK_CELLS))
-                else:
-                    spark = tuple(p for _, p in list(st.prices)[i:])
+                # Only the values the sparkline shows, not the whole window: rows are compared
+                # on every redraw.
+                spark = tuple(last_per_cell([p for _, p in islice(st.prices, i, None)], SPARK_CELLS))
             fc = None
             f = st.forecast
             if f is not None and st.prices and f.ts >= st.prices[-1][0] - 180:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 
 DASH = "–"
 
@@ -127,15 +128,23 @@ def format_duration(seconds: float) -> str:
 SPARK = "▁▂▃▄▅▆▇█"
 
 
+def last_per_cell(values: Sequence[float], width: int) -> list[float]:
+    """``values`` resampled to at most ``width`` cells, keeping the last value of each cell (so a
+    sparkline ends on the current price)."""
+    n = len(values)
+    if width <= 0:
+        return []
+    if n <= width:
+        return list(values)
+    step = n / width
+    return [values[min(n - 1, int((i + 1) * step) - 1)] for i in range(width)]
+
+
 def sparkline(values: list[float], width: int) -> str:
     """A text sparkline of the last values, resampled to ``width`` cells."""
-    vals = [v for v in values if v is not None and math.isfinite(v)]
+    vals = last_per_cell([v for v in values if v is not None and math.isfinite(v)], width)
     if width <= 0 or not vals:
         return ""
-    if len(vals) > width:
-        # Keep the last value of each bucket so the sparkline ends on the current price.
-        step = len(vals) / width
-        vals = [vals[min(len(vals) - 1, int((i + 1) * step) - 1)] for i in range(width)]
     lo, hi = min(vals), max(vals)
     if hi - lo <= abs(hi) * 1e-12:
         return SPARK[3] * len(vals)

@@ -130,10 +130,6 @@ class TextLines(Widget):
             self._counts[width] = max(1, len(lines))
         return text
 
-    @property
-    def plain(self) -> str:
-        return self._joined(self.size.width).plain
-
     def get_content_height(self, container: object, viewport: object, width: int) -> int:
         self._joined(width)
         return self._counts[width]

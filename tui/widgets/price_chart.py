@@ -2,12 +2,11 @@
 
 The plot itself (``tui.widgets.chart_plot.ChartPlot``, textual-plotext) is mounted by
 ``mount_plot`` once the first frame is on screen, so plotext's import stays off the start-up path;
-what ``show`` was given before that is drawn as soon as it is mounted.
+once laid out it posts ``PlotResized`` and the owner draws into it.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -24,8 +23,6 @@ from tui.widgets.palette import Palette
 
 if TYPE_CHECKING:
     from tui.widgets.chart_plot import ChartPlot
-
-log = logging.getLogger(__name__)
 
 # Cells plotext spends outside the data area: title row, x-axis row and tick labels
 # (tui.widgets.chart_plot.AXIS_ROWS; repeated here so sizing needs no plotext import).
@@ -50,9 +47,6 @@ class PriceChart(Vertical):
     PriceChart.-empty > #chart-notice { display: block; }
     PriceChart.-banner > #chart-banner { display: block; }
     """
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
 
     def compose(self) -> ComposeResult:
         yield Static(id="chart-banner")

@@ -12,7 +12,6 @@ import os
 import re
 import stat
 import threading
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -147,7 +146,7 @@ def _toml_line(text: str, key: str) -> int | None:
     return None
 
 
-def _decode_error_line(text: str, exc: tomllib.TOMLDecodeError) -> str:
+def _decode_error_line(text: str, exc: Exception) -> str:
     # Python 3.11's tomllib says "at end of document" without a line number; name the last line.
     message = str(exc)
     if "at end of document" in message:
@@ -188,6 +187,8 @@ def load_config_file(path: Path) -> dict[str, Any]:
         return {}
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc.__class__.__name__})") from None
+    import tomllib  # only when there is a file: a few ms of start-up otherwise
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -241,6 +242,8 @@ def check_permissions(path: Path) -> str | None:
         return None
     if not mode & 0o077:
         return None
+    import tomllib
+
     try:
         data = tomllib.loads(text)
         section = data.get("cryptotui", data)

@@ -13,7 +13,6 @@ Listeners are called on the dispatch or model thread and must only hand events o
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import os
@@ -746,6 +745,8 @@ def _acquire_instance_lock(path: Path) -> IO[str] | None:
 
 def export_csv(store: Store, coin: str, path: Path, horizons: tuple[int, ...]) -> Path:
     """Write a coin's bars and, per horizon, the prediction made for each minute, as CSV."""
+    import csv
+
     bars = store.bars(coin)
     preds: dict[tuple[int, int], tuple[object, ...]] = {}
     for made, h, target, base, mean, lo80, hi80, _lo95, _hi95, _out in store.predictions_rows(coin):

@@ -19,8 +19,13 @@ class RollingWindow:
         self._bars: deque[Bar] = deque(maxlen=maxlen)
         self._lock = threading.Lock()
         self._cache: tuple[Bar, ...] | None = None
+        # The same rules as append(), without taking the lock per bar (nobody else sees us yet).
+        q = self._bars
         for bar in bars:
-            self.append(bar)
+            if bar.coin != coin:
+                raise ValueError(f"bar of {bar.coin!r} in the window of {coin!r}")
+            if not q or bar.ts > q[-1].ts:
+                q.append(bar)
 
     def append(self, bar: Bar) -> bool:
         """Add a bar newer than the last one; older or repeated minutes are refused (False)."""

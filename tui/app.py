@@ -145,6 +145,18 @@ class CryptoApp(App[None]):
         return self.names.get(coin) or coin_name(coin)
 
     # Layout -------------------------------------------------------------------------------------
+    def get_default_screen(self) -> Screen[None]:
+        # Textual sets the breakpoint classes on the screen's first Resize, after the widgets were
+        # styled and laid out once; giving them to the screen up front styles every widget once,
+        # at its final widths (setting them in on_mount restyled the whole tree a second time).
+        width, height = self.size
+        classes = []
+        for breakpoints, size in ((self.HORIZONTAL_BREAKPOINTS, width), (self.VERTICAL_BREAKPOINTS, height)):
+            hit = max((bp for bp in breakpoints or () if size >= bp[0]), default=None)
+            if hit is not None:
+                classes.append(hit[1])
+        return Screen(id="_default", classes=" ".join(classes))
+
     def compose(self) -> ComposeResult:
         yield HeaderBar(id="header")
         with Horizontal(id="body"):
@@ -160,13 +172,6 @@ class CryptoApp(App[None]):
         # Widgets are looked up on the main screen: App.query_one searches the active screen,
         # which is a modal whenever one is open, and events keep arriving meanwhile.
         self._main = main = self.screen
-        # Textual sets the breakpoint classes on the screen's first Resize, after the first
-        # layout; set them now so the first frame is laid out once, at its final widths.
-        width, height = self.size
-        for breakpoints, size in ((self.HORIZONTAL_BREAKPOINTS, width), (self.VERTICAL_BREAKPOINTS, height)):
-            hit = max((bp for bp in breakpoints or () if size >= bp[0]), default=None)
-            for bp in breakpoints or ():
-                main.set_class(bp == hit, bp[1])
         main.query_one("#watchlist").border_title = "Watchlist"
         main.query_one("#model").border_title = "Model"
         main.query_one("#metrics").border_title = "Score vs \"no change\""
@@ -302,8 +307,8 @@ class CryptoApp(App[None]):
     def _seed(self, snap: CoinSnapshot) -> None:
         st = self.states.setdefault(snap.coin, CoinState())
         st.prices.clear()
-        for b in snap.bars[-HISTORY_MINUTES:]:
-            st.add_price(b.ts, b.price)
+        # A snapshot's bars are in increasing time, one per minute (the engine's window keeps them so).
+        st.prices.extend((b.ts, b.price) for b in snap.bars[-HISTORY_MINUTES:])
         st.forecast = snap.forecasts[-1] if snap.forecasts else None
         for f in snap.forecasts[-61:]:
             self.alerts.add_forecast(f)

@@ -88,6 +88,8 @@ def test_built_lines_are_kept_until_data_size_or_theme_change() -> None:
             assert plot.render_lines_now() == first and plot.builds == builds  # a repaint: no rebuild
             engine.advance(1)
             plot.show(build_chart(engine.snapshot("bitcoin"), 5, 3600, w - 12, h - 3), "BTC")
+            await pilot.pause()
+            assert plot.builds == builds + 1  # the screen's own paint rebuilt it, once for all lines
             assert plot.render_lines_now() != first and plot.builds == builds + 1  # new data
             app.theme = "textual-light" if app.theme != "textual-light" else "nord"
             await pilot.pause()

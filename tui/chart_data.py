@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from engine.events import CoinSnapshot, ForecastEvent
+from tui.gcpause import collections_paused
 
 Point = tuple[float, float]
 Segment = list[Point]
@@ -110,6 +111,11 @@ def build_chart(
     rows: int,
 ) -> ChartData:
     """Prepare the series of ``snap`` for a plot ``cols`` x ``rows`` cells (braille: 2x4 dots each)."""
+    with collections_paused():  # thousands of short-lived tuples: see tui.gcpause
+        return _build_chart(snap, horizon, window_s, cols, rows)
+
+
+def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, rows: int) -> ChartData:
     bars = snap.bars
     if not bars:
         return ChartData(0.0, float(window_s), None)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import compress
+from operator import is_not
 from typing import Any
 
 from plotext._matrix import matrix_class
@@ -15,11 +17,13 @@ from plotext._utility import colors_to_ansi, no_color, space
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.geometry import Region
 from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
 from tui.chart_data import ChartData, Point, time_ticks
 from tui.format import format_clock, nice_ticks, tick_labels
+from tui.gcpause import collections_paused
 from tui.widgets.palette import Palette
 
 # Cells plotext spends outside the data area: title row, x-axis row and tick labels.
@@ -49,6 +53,11 @@ def _cell_style(key: tuple[Any, Any, Any]) -> Style:
     return found
 
 
+def _cuts(cells: list[Any], n: int) -> list[int]:
+    """Columns 1..n-1 where ``cells`` changes object, found in C (map/compress), not a Python loop."""
+    return list(compress(range(1, n), map(is_not, cells[1:], cells)))
+
+
 def matrix_strips(matrix: Any, width: int) -> list[Strip]:
     """Lines of a built plotext matrix (rows are stored bottom-up), one segment per run of equal colours.
 
@@ -59,14 +68,20 @@ def matrix_strips(matrix: Any, width: int) -> list[Strip]:
     for r in range(matrix.rows - 1, -1, -1):
         marker, fg, st, bg = matrix.marker[r], matrix.fullground[r], matrix.style[r], matrix.background[r]
         n = len(marker)
-        # Columns where a colour changes. plotext hands every cell of a series the same colour
-        # object, so identity is the fast test; an equal but distinct object only splits a run.
-        cuts = [c for c in range(1, n) if fg[c] is not fg[c - 1] or bg[c] is not bg[c - 1] or st[c] is not st[c - 1]]
+        # plotext hands every cell of a series the same colour object, so a change of object is
+        # where a run ends (an equal but distinct object only splits a run). Style and background
+        # are usually one value across the row: then only the foreground is scanned.
+        cuts = _cuts(fg, n)
+        if n and (st.count(st[0]) != n or bg.count(bg[0]) != n):
+            cuts = sorted(set(cuts).union(_cuts(st, n), _cuts(bg, n)))
         cuts.append(n)
+        text = "".join(marker)
+        one_char = len(text) == n  # plotext's markers are single characters; be safe if not
         segments: list[Segment] = []
         start = 0
         for end in cuts:
-            segments.append(Segment("".join(marker[start:end]), _cell_style((fg[start], st[start], bg[start]))))
+            chars = text[start:end] if one_char else "".join(marker[start:end])
+            segments.append(Segment(chars, _cell_style((fg[start], st[start], bg[start]))))
             start = end
         strip = Strip(segments, n)
         strips.append(strip if n == width else strip.adjust_cell_length(width))
@@ -235,31 +250,38 @@ class ChartPlot(PlotextPlot):
         width, height = self.size
         key = (self.draws, width, height, self.theme, self.app.theme)
         if key != self._strips_key:
-            self._figure()  # at the size the plot has now: the ticks depend on it
-            plt = self.plt
-            # As PlotextPlot.render does before plotext's build (size twice: see its comment).
-            plt.plotsize(width, height)
-            plt._set_size(width, height)
-            plt.theme(self._get_plotext_theme_name(self.app.theme))
-            plt._set_sizes()
-            plt._build_matrix()
-            matrix = plt.monitor.matrix
-            if self._lines and self._limits is not None:
-                draw_lines(matrix, self._lines, *self._limits)
-            self._strips = matrix_strips(matrix, width)
+            with collections_paused():
+                self._figure()  # at the size the plot has now: the ticks depend on it
+                plt = self.plt
+                # As PlotextPlot.render does before plotext's build (size twice: see its comment).
+                plt.plotsize(width, height)
+                plt._set_size(width, height)
+                plt.theme(self._get_plotext_theme_name(self.app.theme))
+                plt._set_sizes()
+                plt._build_matrix()
+                matrix = plt.monitor.matrix
+                if self._lines and self._limits is not None:
+                    draw_lines(matrix, self._lines, *self._limits)
+                self._strips = matrix_strips(matrix, width)
             self._strips_key = key
             self.builds += 1
         return self._strips
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Once per paint rather than once per line: is the figure still current?
+        self._build_strips()
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
         self._dirty_regions.clear()  # Widget.render_line's own cache is not used
-        strips = self._build_strips()
+        strips = self._strips if self._strips_key is not None else self._build_strips()
         if 0 <= y < len(strips):
             return strips[y]
         return Strip.blank(self.size.width)
 
     def render_lines_now(self) -> list[Strip]:
         """Every line of the chart as it would be painted now (benchmarks and tests)."""
+        self._build_strips()
         return [self.render_line(y) for y in range(self.size.height)]
 
     def show(self, data: ChartData, title: str, force: bool = False) -> None:

@@ -104,3 +104,39 @@ def test_built_lines_are_kept_until_data_size_or_theme_change() -> None:
             assert all(s.cell_length == plot.size.width for s in lines)
 
     asyncio.run(run())
+
+
+def _reference_dots(xs: list[int], ys: list[int]) -> dict[int, int]:
+    """plotext's get_line, dot by dot: n = max(|dx|, |dy|) steps, dot i at int(p + d*i/n)."""
+    from tui.widgets.chart_plot import _DOTS
+
+    cells: dict[int, int] = {}
+    dots = [(xs[0], ys[0])]
+    for (px, py), (X, Y) in zip(zip(xs, ys), zip(xs[1:], ys[1:])):
+        n = max(abs(X - px), abs(Y - py))
+        dots += [(int(px + (X - px) * i / n), int(py + (Y - py) * i / n)) for i in range(1, n + 1)]
+    for x, y in dots:
+        key = (y >> 2) << 16 | (x >> 1)
+        cells[key] = cells.get(key, 0) | _DOTS[(y & 3) << 1 | (x & 1)]
+    return cells
+
+
+def test_vertical_runs_place_exactly_plotexts_dots() -> None:
+    """Steps drawn a cell at a time set the same dots as plotext's one-dot-per-step line, for steep,
+    shallow, flat, backward and single-dot steps alike."""
+    import random
+
+    from tui.widgets.chart_plot import _steps_inside
+
+    rng = random.Random(7)
+    for trial in range(3000):
+        k = rng.randint(1, 12)
+        xs, ys = [rng.randint(0, 60)], [rng.randint(0, 120)]
+        for _ in range(k):
+            step_x = rng.choice((0, 1, 1, 2, 3, rng.randint(-5, 20)))
+            step_y = rng.choice((0, 1, -1, rng.randint(-40, 40), rng.randint(-3, 3)))
+            xs.append(min(399, max(0, xs[-1] + step_x)))
+            ys.append(min(199, max(0, ys[-1] + step_y)))
+        cells: dict[int, int] = {}
+        _steps_inside(xs, ys, cells)
+        assert cells == _reference_dots(xs, ys), (trial, xs, ys)

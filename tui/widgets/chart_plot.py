@@ -134,9 +134,11 @@ for _col in range(2):
 def _steps_inside(xs: list[int], ys: list[int], cells: dict[int, int]) -> None:
     """The dots of a polyline wholly inside the canvas, as plotext's get_line places them.
 
-    A step that climbs or falls at least as far as it moves right (``n = |dy| >= dx``, dx 0 or 1:
-    most steps of a price line) is a vertical run in one dot column, plus its end dot when dx is 1;
-    runs are set a cell (up to 4 dots) at a time. Any other step goes dot by dot.
+    plotext steps ``n = max(|dx|, |dy|)`` dots from one point to the next, dot ``i`` at
+    ``(int(px + dx*i/n), int(py + dy*i/n))``. A step left to right that climbs or falls at least as
+    far as it moves across (most steps of a price line) is, exactly, one vertical run of dots per
+    dot column it crosses: those runs are set a cell (up to 4 dots) at a time. Any other step goes
+    dot by dot.
     """
     get = cells.get
     px, py = xs[0], ys[0]
@@ -144,28 +146,31 @@ def _steps_inside(xs: list[int], ys: list[int], cells: dict[int, int]) -> None:
     cells[key] = get(key, 0) | _DOTS[(py & 3) << 1 | (px & 1)]
     for X, Y in zip(xs[1:], ys[1:]):
         dx, dy = X - px, Y - py
-        n = max(abs(dx), abs(dy))
-        if n == 1:
-            key = (Y >> 2) << 16 | (X >> 1)
-            cells[key] = get(key, 0) | _DOTS[(Y & 3) << 1 | (X & 1)]
-        elif n and 0 <= dx <= 1 and abs(dy) == n:
-            # y steps by exactly one dot; x stays on px until the last dot (int() of px + i/n).
-            last = n if dx == 0 else n - 1
-            if last:
-                a, b = (py + 1, py + last) if dy > 0 else (py - last, py - 1)
-                col, cx = px & 1, px >> 1
-                run = _RUN[col]
+        n = dy if dy >= 0 else -dy
+        if -1 <= dx <= 1 and n <= 1:
+            if dx or n:
+                key = (Y >> 2) << 16 | (X >> 1)
+                cells[key] = get(key, 0) | _DOTS[(Y & 3) << 1 | (X & 1)]
+        elif 0 <= dx <= n:
+            # Dot i (1..n) is in dot column px + dx*i//n and dot row py +/- i; the column moves to
+            # j + 1 after i = ((j + 1)*n - 1)//dx.
+            i = 1
+            while i <= n:
+                j = dx * i // n
+                e = min(n, ((j + 1) * n - 1) // dx) if dx else n
+                a, b = (py + i, py + e) if dy > 0 else (py - e, py - i)
+                x = px + j
+                run, cx = _RUN[x & 1], x >> 1
                 for cy in range(a >> 2, (b >> 2) + 1):
                     lo = a - 4 * cy if a > 4 * cy else 0
                     hi = b - 4 * cy if b < 4 * cy + 3 else 3
                     key = cy << 16 | cx
                     cells[key] = get(key, 0) | run[lo][hi]
-            if dx:
-                key = (Y >> 2) << 16 | (X >> 1)
-                cells[key] = get(key, 0) | _DOTS[(Y & 3) << 1 | (X & 1)]
-        elif n:
-            for i in range(1, n + 1):
-                sx, sy = int(px + dx * i / n), int(py + dy * i / n)
+                i = e + 1
+        else:
+            m = max(abs(dx), n)
+            for i in range(1, m + 1):
+                sx, sy = int(px + dx * i / m), int(py + dy * i / m)
                 key = (sy >> 2) << 16 | (sx >> 1)
                 cells[key] = get(key, 0) | _DOTS[(sy & 3) << 1 | (sx & 1)]
         px, py = X, Y

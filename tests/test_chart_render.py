@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from plotext._matrix import matrix_class
 from textual.app import App, ComposeResult
 from textual.strip import Strip
 
 from tests.fake_engine import FakeEngine
 from tui.chart_data import WINDOWS, build_chart
-from tui.widgets.chart_plot import ChartPlot
+from tui.widgets.chart_plot import ChartPlot, FastMatrix
 
 pytestmark = pytest.mark.usefixtures("utc")
 
@@ -69,6 +70,89 @@ def test_series_drawn_into_the_matrix_match_plotexts_own_braille_plot(
             assert same >= 0.98 * len(ca)
 
     asyncio.run(run())
+
+
+class StockMatrixPlot(ChartPlot):
+    matrix_class = matrix_class  # plotext's own, cell by cell
+
+
+class MatrixPair(App[None]):
+    CSS = "ChartPlot { width: 1fr; height: 1fr; }"
+
+    def compose(self) -> ComposeResult:
+        yield ChartPlot(id="fast")
+        yield StockMatrixPlot(id="stock")
+
+
+@pytest.mark.parametrize("size,window,history,title", [((200, 100), "24h", 1440, "Bitcoin (BTC)"),
+                                                        ((60, 24), "1h", 90, "A much longer title than fits"),
+                                                        ((30, 12), "6h", 400, "")])
+def test_fast_matrix_builds_the_same_cells_as_plotexts_own(
+    size: tuple[int, int], window: str, history: int, title: str
+) -> None:
+    """Frame, ticks, labels, title, band dots and the "now" line: FastMatrix's row-at-a-time writes
+    leave every marker, colour, style and background exactly as plotext's per-cell ones."""
+    engine = FakeEngine(coins=("bitcoin",), history=history)
+    snap = engine.snapshot("bitcoin")
+
+    async def run() -> None:
+        app = MatrixPair()
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            fast = app.query_one("#fast", ChartPlot)
+            stock = app.query_one("#stock", StockMatrixPlot)
+            w, h = fast.size
+            data = build_chart(snap, 5, WINDOWS[window], max(10, w - 12), max(4, h - 3))
+            for plot in (fast, stock):
+                plot.show(data, title)
+                plot.render_lines_now()
+            a, b = fast.plt.monitor.matrix, stock.plt.monitor.matrix
+            assert type(a) is FastMatrix and type(b) is matrix_class
+            assert a.marker == b.marker
+            assert a.fullground == b.fullground
+            assert a.style == b.style
+            assert a.background == b.background
+            assert fast.render_lines_now() == stock.render_lines_now()
+
+    asyncio.run(run())
+
+
+def test_fast_matrix_string_writes_match_plotexts_cell_by_cell() -> None:
+    """Random horizontal and vertical strings (every alignment, colours, style, background, space and
+    canvas checks, partly or wholly off the matrix) land exactly where plotext's own put them."""
+    import random
+
+    rng = random.Random(3)
+    for trial in range(400):
+        cols, rows = rng.randint(1, 30), rng.randint(1, 12)
+        c1, r1 = rng.randint(0, cols), rng.randint(0, rows)
+        area = (c1, rng.randint(c1, cols), r1, rng.randint(r1, rows))
+        mats = []
+        for cls in (FastMatrix, matrix_class):
+            m = cls()
+            m.set_size(cols, rows)
+            m.set_canvas_area(*area)
+            m.set_axes_color("red")
+            m.set_canvas_color("blue")
+            m.set_matrices()
+            mats.append(m)
+        for _ in range(rng.randint(1, 8)):
+            text = "".join(rng.choice("ab─│ ") for _ in range(rng.randint(0, 12)))
+            col, row = rng.randint(-5, cols + 5), rng.randint(-2, rows + 2)
+            colours = [rng.choice((None, "green", (1, 2, 3))) for _ in range(3)]
+            canvas = rng.random() < 0.3
+            if rng.random() < 0.5:
+                space = rng.random() < 0.3 and 0 <= row < rows  # plotext itself fails off the matrix
+                align = rng.choice(("left", "center", "right"))
+                got = [m.add_horizontal_string(col, row, text, *colours, alignment=align,
+                                               check_space=space, check_canvas=canvas) for m in mats]
+                assert bool(got[0]) == bool(got[1])
+            else:
+                align = rng.choice(("bottom", "center", "top"))
+                for m in mats:
+                    m.add_vertical_string(col, row, text, *colours, alignment=align, check_canvas=canvas)
+        a, b = mats
+        assert (a.marker, a.fullground, a.style, a.background) == (b.marker, b.fullground, b.style, b.background), trial
 
 
 def test_built_lines_are_kept_until_data_size_or_theme_change() -> None:

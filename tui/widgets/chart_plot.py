@@ -89,11 +89,63 @@ def matrix_strips(matrix: Any, width: int) -> list[Strip]:
 
 
 class FastMatrix(matrix_class):
-    """plotext's cell matrix, but ``set_matrices`` fills whole rows at once.
+    """plotext's cell matrix, but filled a row or a string at a time rather than a cell at a time.
 
-    plotext's own evaluates a Python lambda per cell to pick the canvas or axes background: over half
-    of its figure build at 200x50. The lists it builds are the same (tests compare them).
+    plotext's own ``set_matrices`` evaluates a Python lambda per cell to pick the canvas or axes
+    background (over half of its figure build at 200x50), and its frame, ticks, labels and lines
+    go in one ``insert_element`` call per character (about 700 per build). These overrides write
+    the same cells with list slices; the matrices they build are the same as plotext's own
+    (tests/test_chart_render.py compares all four, cell by cell).
     """
+
+    def add_horizontal_string(self, col: int, row: int, string: str, fullground: Any = None,
+                              style: Any = None, background: Any = None, alignment: str = "left",
+                              check_space: bool = False, check_canvas: bool = False) -> bool:
+        if alignment not in ("left", "center", "right"):  # plotext's "dynamic" placement
+            return bool(super().add_horizontal_string(col, row, string, fullground, style, background,
+                                                      alignment, check_space, check_canvas))
+        n = len(string)
+        col = col if alignment == "left" else col - n // 2 if alignment == "center" else col - n + 1
+        if check_space:
+            # As plotext: the cells from one before to one after must be blank, and it must fit.
+            cells = self.marker[row]
+            if not (all(cells[c] == space for c in range(max(col - 1, 0), min(col + n + 1, self.cols)))
+                    and col >= 0 and col + n <= self.cols):
+                return False
+        lo, hi = max(col, 0), min(col + n, self.cols)
+        if check_canvas:
+            lo, hi = max(lo, self.Cols_canvas.start), min(hi, self.Cols_canvas.stop)
+            if row not in self.Rows_canvas:
+                return True
+        if lo < hi and 0 <= row < self.rows:
+            self.marker[row][lo:hi] = list(string[lo - col:hi - col])
+            for cells, value in ((self.fullground, fullground), (self.background, background),
+                                 (self.style, style)):
+                if value is not None:
+                    cells[row][lo:hi] = [value] * (hi - lo)
+        return True
+
+    def add_vertical_string(self, col: int, row: int, string: str, fullground: Any = None,
+                            style: Any = None, background: Any = None, alignment: str = "bottom",
+                            check_canvas: bool = False) -> None:
+        n = len(string)
+        row = row if alignment == "bottom" else row - n // 2 if alignment == "center" else row - n + 1
+        lo, hi = max(row, 0), min(row + n, self.rows)
+        if check_canvas:
+            lo, hi = max(lo, self.Rows_canvas.start), min(hi, self.Rows_canvas.stop)
+            if col not in self.Cols_canvas:
+                return
+        if not 0 <= col < self.cols:
+            return
+        marker, fg, bg, st = self.marker, self.fullground, self.background, self.style
+        for r in range(lo, hi):
+            marker[r][col] = string[r - row]
+            if fullground is not None:
+                fg[r][col] = fullground
+            if background is not None:
+                bg[r][col] = background
+            if style is not None:
+                st[r][col] = style
 
     def set_matrices(self) -> None:
         cols, rows = self.cols, self.rows
@@ -239,6 +291,8 @@ class ChartPlot(PlotextPlot):
     theme changes, so a repaint of an unchanged chart costs nothing.
     """
 
+    matrix_class: type = FastMatrix  # tests swap in plotext's own to compare the two
+
     def __init__(self, *, id: str | None = None, plotext_lines: bool = False) -> None:
         super().__init__(id=id)
         self.plotext_lines = plotext_lines
@@ -304,7 +358,7 @@ class ChartPlot(PlotextPlot):
         data = self.data
         plt = self.plt
         plt.clear_figure()
-        plt.monitor.matrix = FastMatrix()
+        plt.monitor.matrix = self.matrix_class()
         plt.title(self.title_text)
         self._lines = []
         self._limits = None

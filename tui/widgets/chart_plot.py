@@ -13,7 +13,7 @@ from operator import is_not
 from typing import Any
 
 from plotext._matrix import matrix_class
-from plotext._utility import colors_to_ansi, no_color, space
+from plotext._utility import colors_to_ansi, get_matrix_data, no_color, space
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -280,6 +280,35 @@ def draw_lines(matrix: Any, lines: Sequence[Line], xlim: tuple[float, float], yl
             fullground[r][c] = colour
 
 
+def draw_marks(matrix: Any, xaxis: bool, now: float | None, now_colour: Any, band: Sequence[Point],
+               band_colour: Any, xlim: tuple[float, float], ylim: tuple[float, float]) -> None:
+    """The "now" line and the band's dots, as plotext's ``vertical_line`` and ``scatter(marker="·")``.
+
+    plotext would place them, in its build, after the axes and before the data: the line down the
+    canvas in its colour (the x axes get a ``┴``/``┬`` where it meets them), then one dot per band
+    point on plotext's cell grid. Both happen here after plotext's build and before ``draw_lines``,
+    which keeps that layering; plotext's own way costs a flatten of every user line per axis cell.
+    """
+    cols, rows = matrix.Cols_canvas, matrix.Rows_canvas
+    w, h = len(cols), len(rows)
+    c0, r0 = cols.start, rows.start
+    if now is not None:
+        col = get_matrix_data([now], xlim, w)[0]
+        if xaxis and h >= -1 and 0 <= col < w:  # plotext's condition for drawing the x axes
+            matrix.insert_element(c0 + col, r0 - 1, "┴")
+            matrix.insert_element(c0 + col, r0 + h, "┬")
+        matrix.add_vertical_string(c0 + col, r0, "│" * h, now_colour)
+    if band and w and h:
+        xs = get_matrix_data([x for x, _ in band], xlim, w)
+        ys = get_matrix_data([y for _, y in band], ylim, h)
+        marker, fg, st = matrix.marker, matrix.fullground, matrix.style
+        for x, y in zip(xs, ys):
+            if 0 <= x < w and 0 <= y < h:
+                marker[r0 + y][c0 + x] = "·"
+                fg[r0 + y][c0 + x] = band_colour
+                st[r0 + y][c0 + x] = no_color
+
+
 class ChartPlot(PlotextPlot):
     """The plotext canvas; it draws whatever ``ChartData`` it was last given.
 
@@ -297,6 +326,7 @@ class ChartPlot(PlotextPlot):
         super().__init__(id=id)
         self.plotext_lines = plotext_lines
         self._lines: list[Line] = []
+        self._marks: tuple[Any, ...] | None = None  # "now" and its colour, band dots and theirs
         self._limits: tuple[tuple[float, float], tuple[float, float]] | None = None
         self.data: ChartData | None = None
         self.title_text = ""
@@ -319,6 +349,8 @@ class ChartPlot(PlotextPlot):
                 plt._set_sizes()
                 plt._build_matrix()
                 matrix = plt.monitor.matrix
+                if self._marks is not None and self._limits is not None:
+                    draw_marks(matrix, bool(plt.monitor.xaxes[0]), *self._marks, *self._limits)
                 if self._lines and self._limits is not None:
                     draw_lines(matrix, self._lines, *self._limits)
                 self._strips = matrix_strips(matrix, width)
@@ -361,6 +393,7 @@ class ChartPlot(PlotextPlot):
         plt.monitor.matrix = self.matrix_class()
         plt.title(self.title_text)
         self._lines = []
+        self._marks = None
         self._limits = None
         if data is None or data.empty or data.y_range is None:
             return
@@ -370,9 +403,14 @@ class ChartPlot(PlotextPlot):
         lo, hi = data.y_range
         # An invisible point anchors the axes: plotext draws ticks only for sides holding data.
         plt.scatter([data.x0], [lo], marker=" ")
-        if data.band:
-            plt.scatter([p[0] for p in data.band], [p[1] for p in data.band], marker="·",
-                        color=pal.rgb("primary"))
+        if self.plotext_lines:
+            if data.band:
+                plt.scatter([p[0] for p in data.band], [p[1] for p in data.band], marker="·",
+                            color=pal.rgb("primary"))
+            if data.now is not None:
+                plt.vertical_line(data.now, color=pal.rgb("foreground"))
+        else:
+            self._marks = (data.now, pal.rgb("foreground"), data.band, pal.rgb("primary"))
         # Predictions go over the price, so a prediction that merely lags the price shows as such.
         lines: list[Line] = [(data.price, pal.rgb("accent")), (data.predicted, pal.rgb("predicted"))]
         if len(data.forward) > 1:
@@ -383,9 +421,7 @@ class ChartPlot(PlotextPlot):
                     plt.plot([p[0] for p in seg], [p[1] for p in seg], marker="braille", color=colour)
         else:
             self._lines = lines
-            self._limits = ((data.x0, data.x1), (lo, hi))
-        if data.now is not None:
-            plt.vertical_line(data.now, color=pal.rgb("foreground"))
+        self._limits = ((data.x0, data.x1), (lo, hi))
         plt.xlim(data.x0, data.x1)
         plt.ylim(lo, hi)
         yt = nice_ticks(lo, hi, max(2, rows // 3))

@@ -11,7 +11,7 @@ from textual.app import App, ComposeResult
 from textual.strip import Strip
 
 from tests.fake_engine import FakeEngine
-from tui.chart_data import WINDOWS, build_chart
+from tui.chart_data import WINDOWS, ChartData, build_chart
 from tui.widgets.chart_plot import ChartPlot, FastMatrix
 
 pytestmark = pytest.mark.usefixtures("utc")
@@ -131,6 +131,60 @@ def test_fast_matrix_builds_the_same_cells_as_plotexts_own(
             assert a.style == b.style
             assert a.background == b.background
             assert fast.render_lines_now() == stock.render_lines_now()
+
+    asyncio.run(run())
+
+
+class ClearFigurePlot(ChartPlot):
+    @staticmethod
+    def _clear(plt: object) -> None:
+        plt.clear_figure()  # type: ignore[attr-defined]  # plotext's own clean slate
+
+
+class ClearPair(App[None]):
+    CSS = "ChartPlot { width: 1fr; height: 1fr; }"
+
+    def compose(self) -> ComposeResult:
+        yield ChartPlot(id="fresh-monitor")
+        yield ClearFigurePlot(id="clear-figure")
+
+
+def test_a_fresh_monitor_draws_what_plotexts_clear_figure_would() -> None:
+    """Figure after figure (new data, no data, another window, a resize, another theme), the chart
+    built on a fresh monitor is cell for cell the one built after plotext's clear_figure()."""
+    engine = FakeEngine(coins=("bitcoin", "ethereum"), history=900)
+
+    async def run() -> None:
+        app = ClearPair()
+        async with app.run_test(size=(120, 60)) as pilot:
+            await pilot.pause()
+            fresh = app.query_one("#fresh-monitor", ChartPlot)
+            plotext = app.query_one("#clear-figure", ClearFigurePlot)
+
+            def check(coin: str | None, window: str) -> None:
+                w, h = fresh.size
+                snap = engine.snapshot(coin) if coin else None
+                for plot in (fresh, plotext):
+                    if snap is None:
+                        plot.show(ChartData(0.0, 3600.0, None), "")  # nothing to draw
+                    else:
+                        plot.show(build_chart(snap, 5, WINDOWS[window], w - 12, h - 3), coin)
+                    plot.render_lines_now()
+                a, b = fresh.plt.monitor.matrix, plotext.plt.monitor.matrix
+                assert (a.marker, a.fullground, a.style, a.background) == (
+                    b.marker, b.fullground, b.style, b.background), (coin, window, fresh.size)
+                assert fresh.render_lines_now() == plotext.render_lines_now()
+
+            check("bitcoin", "24h")
+            check("ethereum", "1h")
+            check(None, "1h")
+            check("bitcoin", "6h")
+            await pilot.resize_terminal(90, 40)
+            await pilot.pause()
+            check("ethereum", "24h")
+            app.theme = "textual-light" if app.theme != "textual-light" else "nord"
+            await pilot.pause()
+            check("bitcoin", "1h")
 
     asyncio.run(run())
 

@@ -385,11 +385,23 @@ class ChartPlot(PlotextPlot):
         self.draws += 1
         self.refresh()
 
+    @staticmethod
+    def _clear(plt: Any) -> None:
+        """A clean slate: a new monitor, which holds every plot setting and series of the figure.
+
+        The same state as plotext's ``clear_figure()``, which also rebuilds the figure itself and
+        deep-copies a spare monitor for subplots the chart never has: half of this method's time.
+        """
+        monitor = plt.monitor
+        monitor.__init__()
+        monitor.set_date(plt.date)
+        monitor.set_size(plt._size)
+
     def _figure(self) -> None:
         """Hand the current data to plotext (the series are kept for ``draw_lines``)."""
         data = self.data
         plt = self.plt
-        plt.clear_figure()
+        self._clear(plt)
         plt.monitor.matrix = self.matrix_class()
         plt.title(self.title_text)
         self._lines = []

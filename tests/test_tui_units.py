@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import random
 from pathlib import Path
 
 from engine.events import Bar, CoinSnapshot, ForecastEvent, StatusEvent
@@ -34,6 +36,42 @@ def test_downsample_keeps_a_spike_inside_a_bucket() -> None:
     ys = [y for _, y in seg]
     assert max(ys) == 130.0 and min(ys) == 80.0
     assert len(seg) <= 2 * 20 + 1
+
+
+def _downsample_by_definition(points: list[tuple[float, float]], x0: float, x1: float, buckets: int,
+                              gap: float) -> list[list[tuple[float, float]]]:
+    """downsample's contract, written plainly: finite points inside [x0, x1]; a new segment after
+    a gap wider than max(gap, 1.5 buckets); per bucket the first lowest and first highest point in
+    time order, and a segment's last bucket also keeps its last point."""
+    width = (x1 - x0) / buckets
+    limit = max(gap, 1.5 * width)
+    kept = [p for p in points if x0 <= p[0] <= x1 and math.isfinite(p[1])]
+    runs: list[list[tuple[float, float]]] = []
+    for i, p in enumerate(kept):
+        if i == 0 or p[0] - kept[i - 1][0] > limit:
+            runs.append([])
+        runs[-1].append(p)
+    out = []
+    for run in runs:
+        groups: dict[int, list[tuple[float, float]]] = {}
+        for p in run:
+            groups.setdefault(int((p[0] - x0) / width), []).append(p)
+        seg: list[tuple[float, float]] = []
+        for k, (b, g) in enumerate(sorted(groups.items())):
+            lo = min(g, key=lambda p: p[1])
+            hi = max(g, key=lambda p: p[1])
+            seg += sorted({lo, hi, g[-1]} if k == len(groups) - 1 else {lo, hi})
+        out.append(seg)
+    return out
+
+
+def test_downsample_matches_its_definition_on_random_series() -> None:
+    rng = random.Random(5)
+    for _ in range(3000):
+        xs = sorted(rng.choice((rng.uniform(0, 100), float(rng.randint(0, 100)))) for _ in range(rng.randint(0, 60)))
+        pts = [(x, rng.choice((rng.uniform(-5, 5), float(rng.randint(-2, 2)), math.nan, math.inf))) for x in xs]
+        args = (pts, rng.uniform(-10, 50), rng.uniform(50, 120), rng.randint(1, 30), rng.uniform(0, 20))
+        assert downsample(*args) == _downsample_by_definition(*args), args
 
 
 def test_downsample_one_missing_minute_is_visible_only_when_wider_than_a_column() -> None:

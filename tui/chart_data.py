@@ -30,16 +30,11 @@ def downsample(points: Iterable[Point], x0: float, x1: float, buckets: int, gap:
     limit = max(gap, 1.5 * width)
     segments: list[Segment] = []
     current: Segment = []
-    # The open bucket: its index, lowest, highest and last point.
+    add = current.append
+    # The open bucket: its index, lowest and highest point (and their prices), and its last point.
     bucket = -1
-    lo: Point = (0.0, 0.0)
-    hi: Point = (0.0, 0.0)
-    last: Point = (0.0, 0.0)
-
-    def close(final: bool) -> None:
-        keep = sorted({lo, hi, last} if final else {lo, hi})
-        current.extend(keep)
-
+    lo = hi = last = (0.0, 0.0)
+    lo_y = hi_y = 0.0
     prev_x = -math.inf
     isfinite = math.isfinite
     for p in points:
@@ -47,23 +42,31 @@ def downsample(points: Iterable[Point], x0: float, x1: float, buckets: int, gap:
         if x < x0 or x > x1 or not isfinite(y):
             continue
         if x - prev_x > limit and bucket >= 0:
-            close(True)
+            current.extend(sorted({lo, hi, last}))  # a segment ends on its real last point
             segments.append(current)
             current = []
+            add = current.append
             bucket = -1
         prev_x = x
         b = int((x - x0) / width)
         if b != bucket:
-            if bucket >= 0:
-                close(False)
-            bucket, lo, hi = b, p, p
-        elif y < lo[1]:
-            lo = p
-        elif y > hi[1]:
-            hi = p
+            if bucket >= 0:  # close the bucket: its low and high in time order, once if the same
+                if lo == hi:
+                    add(lo)
+                elif lo < hi:
+                    add(lo)
+                    add(hi)
+                else:
+                    add(hi)
+                    add(lo)
+            bucket, lo, hi, lo_y, hi_y = b, p, p, y, y
+        elif y < lo_y:
+            lo, lo_y = p, y
+        elif y > hi_y:
+            hi, hi_y = p, y
         last = p
     if bucket >= 0:
-        close(True)
+        current.extend(sorted({lo, hi, last}))
         segments.append(current)
     return segments
 

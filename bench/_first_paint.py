@@ -60,7 +60,7 @@ def app(argv: list[str]) -> int:
             from tui.widgets.price_chart import PriceChart
 
             plot = self.screen.query_one(PriceChart).plot
-            if plot is not None and plot.builds > 0:
+            if plot is not None and plot.built_draw > 0:  # laid out with data, not blank
                 self.call_after_refresh(self.exit)
             else:
                 self.set_timer(0.01, exit_once_charted)

@@ -352,6 +352,41 @@ async def test_help_lists_every_command() -> None:
 
 
 @sync
+async def test_key_bar_shows_the_footer_keys_and_clicks_run_them() -> None:
+    from tui.commands import COMMANDS
+    from tui.screens.add_coin import AddCoinScreen
+    from tui.screens.help import HelpScreen
+    from tui.widgets.key_bar import KeyBar
+
+    engine, app = make()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(app, pilot)
+        bar = app.query_one(KeyBar)
+        shown = [f"{cmd.key_display} {cmd.label}" for cmd in COMMANDS if cmd.footer]
+        assert bar.render().plain.rstrip() == " ".join(shown)
+        assert [b.description for b, _ in bar.keys()] == [cmd.label for cmd in COMMANDS if cmd.footer]
+        x = bar.render().plain.index("a Add")
+        await pilot.click(KeyBar, offset=(x + 2, 0))  # on "Add"
+        await pilot.pause()
+        assert isinstance(app.screen, AddCoinScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.pause()
+        # Behind a modal the app's keys are inert: the bar keeps only those that still act.
+        assert [b.description for b, _ in bar.keys()] == ["Quit", "Palette"]
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.pause()
+        assert len(bar.keys()) == len(shown)
+        await pilot.click(KeyBar, offset=(bar.render().plain.index("q Quit"), 0))
+        await pilot.pause()
+    assert app.return_code == 0  # the click on "q" quit
+
+
+@sync
 async def test_palette_offers_the_commands() -> None:
     engine, app = make()
     async with app.run_test(size=(100, 30)) as pilot:

@@ -21,7 +21,6 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from engine.api import EngineAPI
 from engine.errors import CryptotuiError
@@ -46,6 +45,7 @@ from tui.format import last_per_cell
 from tui.notices import notice_for
 from tui.prefs import Prefs, load_prefs, save_prefs
 from tui.widgets.header_bar import HeaderBar
+from tui.widgets.key_bar import KeyBar
 from tui.widgets.metrics_panel import MetricsPanel
 from tui.widgets.model_panel import ModelPanel
 from tui.widgets.price_chart import PlotResized, PriceChart
@@ -60,6 +60,7 @@ CHART_DATA_INTERVAL = 0.5
 HISTORY_MINUTES = 1440
 WINDOW_ORDER = ("1h", "6h", "24h")
 SURPRISE_TOAST_SECONDS = 60.0
+ENGINE_START_DELAY = 0.05  # seconds after the first chart frame
 
 
 class EngineEvent(Message):
@@ -166,7 +167,7 @@ class CryptoApp(App[None]):
                 yield ModelPanel(id="model")
             yield PriceChart(id="chart")
         yield StatusBar(id="status")
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeyBar(id="keys")
 
     def on_mount(self) -> None:
         # Widgets are looked up on the main screen: App.query_one searches the active screen,
@@ -190,10 +191,27 @@ class CryptoApp(App[None]):
         # The plot (plotext) joins in the next frame, drawing what is already shown; the engine
         # starts after that frame, as its model thread's torch import holds the GIL for a while.
         if self._main is not None:
-            self._main.query_one(PriceChart).mount_plot()  # laid out, it posts PlotResized: drawn then
+            self._main.query_one(PriceChart).mount_plot()
+            self.call_after_refresh(self._plot_laid_out)
         # Normally the engine starts once the plot has been laid out and drawn (_chart_resized);
         # this is the fallback when there is no plot to draw (an empty store hides it).
         self.set_timer(0.5, self._start_engine)
+
+    def _plot_laid_out(self, tries: int = 0) -> None:
+        """Draw into the new plot as soon as it has a size.
+
+        Its own Resize (PlotResized) is not delivered for every first layout: without another
+        layout to follow (the footer used to recompose once), the chart waited for the engine's
+        first events, half a second later. Whichever comes first draws; the other redraws nothing.
+        """
+        plot = self._main.query_one(PriceChart).plot if self._main is not None else None
+        if plot is None or self._engine_started or self._stopped:
+            return
+        if not plot.size.width and tries < 10:  # not laid out yet (or hidden: no data to draw)
+            self.call_after_refresh(self._plot_laid_out, tries + 1)
+            return
+        if plot.size.width:
+            self._chart_resized()
 
     def _start_engine(self) -> None:
         if self._engine_started or self._stopped:
@@ -453,7 +471,9 @@ class CryptoApp(App[None]):
         self._mark("chart", "watchlist", "metrics", "header")
         self.flush()
         if not self._engine_started:
-            self.call_after_refresh(self._start_engine)  # after the frame with the chart
+            # After the frame with the chart, and a moment more: Textual's writer thread puts that
+            # frame on the terminal, and the model thread's torch import would hold the GIL first.
+            self.call_after_refresh(self.set_timer, ENGINE_START_DELAY, self._start_engine)
 
     @on(Watchlist.Clicked)
     def _clicked(self, message: Watchlist.Clicked) -> None:

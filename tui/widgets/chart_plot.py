@@ -332,13 +332,19 @@ class ChartPlot(PlotextPlot):
         self.title_text = ""
         self.draws = 0  # how many times the figure was rebuilt (tests check coalescing)
         self.builds = 0  # how many times plotext laid the figure out (cached per draw/size/theme)
+        self.built_draw = 0  # the draw the current lines show (0: none yet)
         self._strips: list[Strip] = []
         self._strips_key: tuple[Any, ...] | None = None
 
     def _build_strips(self) -> list[Strip]:
         width, height = self.size
         key = (self.draws, width, height, self.theme, self.app.theme)
-        if key != self._strips_key:
+        if key != self._strips_key and self.data is None:
+            # Nothing was shown yet (the plot is painted once before its first data arrives):
+            # blank, rather than a frame without ticks for one frame.
+            self._strips = [Strip.blank(width)] * height
+            self._strips_key = key
+        elif key != self._strips_key:
             with collections_paused():
                 self._figure()  # at the size the plot has now: the ticks depend on it
                 plt = self.plt
@@ -356,6 +362,7 @@ class ChartPlot(PlotextPlot):
                 self._strips = matrix_strips(matrix, width)
             self._strips_key = key
             self.builds += 1
+            self.built_draw = self.draws
         return self._strips
 
     def render_lines(self, crop: Region) -> list[Strip]:

@@ -157,7 +157,7 @@ def byte_compile() -> bool:
 
 
 def cold_start(quick: bool, home: Path, server: FakeServer) -> dict[str, Any]:
-    runs = 1 if quick else 8
+    runs = 1 if quick else 12
     kinds = ("bare", "app")
     times: dict[str, list[float]] = {k: [] for k in kinds}
     chart_times: list[float] = []

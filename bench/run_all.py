@@ -57,7 +57,7 @@ TARGETS: list[tuple[str, str, str, str, Callable[[float], bool] | None]] = [
     ("prediction median (observe)", "model", "predict.observe.median_ms", "ms", lambda v: v < 0.5),
     ("backtest throughput", "model", "backtest.minutes_per_s", "min/s/core", lambda v: v >= 100),
     ("UI key->frame p99, stress", "ui", "stress.latency.p99_ms", "ms", lambda v: v <= 50),
-    ("UI key->frame p99, stress-process", "ui", "stress-process.latency.p99_ms", "ms", lambda v: v <= 50),
+    ("UI key->frame p99, stress-process (beside)", "ui", "stress-process.latency.p99_ms", "ms", lambda v: v <= 50),
     ("UI key->frame p99, flood (beside)", "ui", "flood.latency.p99_ms", "ms", lambda v: v <= 50),
     ("UI key->frame p99, normal", "ui", "normal.latency.p99_ms", "ms", lambda v: v <= 50),
     ("chart redraw 200x50", "chart", "downsampled.median_ms", "ms", lambda v: v <= 5),
@@ -123,10 +123,14 @@ def main(argv: list[str] | None = None) -> int:
         met = None
         if ok is not None and isinstance(v, (int, float)) and math.isfinite(v):
             met = bool(ok(v))
-        rows.append({"target": label, "bench": bench, "figure": v, "unit": unit, "met": met})
+        # "(beside)": a harder mode than the issue's, reported against the same bound, not a target.
+        beside = "(beside)" in label
+        rows.append({"target": label, "bench": bench, "figure": v, "unit": unit, "met": met,
+                     "beside_the_target": beside})
         shown = "-" if v is None else (f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}")
-        mark = {True: "met", False: "MISSED", None: "-" if ok is None else "n/a"}[met]
-        print(f"  {label:<32} {shown:>10} {unit:<11} {mark}")
+        marks = {True: "within", False: "over"} if beside else {True: "met", False: "MISSED"}
+        mark = marks[met] if met is not None else ("-" if ok is None else "n/a")
+        print(f"  {label:<42} {shown:>10} {unit:<11} {mark}")
     print(f"\n{len(names)} benchmarks in {total:.0f} s ({', '.join(f'{n} {w:.0f}s' for n, w in walls.items())})"
           + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     summary = {

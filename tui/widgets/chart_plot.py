@@ -312,12 +312,13 @@ def draw_marks(matrix: Any, xaxis: bool, now: float | None, now_colour: Any, ban
 class ChartPlot(PlotextPlot):
     """The plotext canvas; it draws whatever ``ChartData`` it was last given.
 
-    plotext lays out the figure (title, frame, ticks and labels, the "now" line, the band's dots)
-    into its cell matrix; the dense series (price, past predictions, forward forecast) are drawn
-    into that matrix by ``draw_lines`` exactly as plotext's braille ``plot()`` would place them
-    (``plotext_lines=True`` lets plotext draw them itself, for comparison). The widget turns the
-    matrix straight into Textual strips (line API) and keeps them until the data, the size or the
-    theme changes, so a repaint of an unchanged chart costs nothing.
+    plotext lays out the figure (title, frame, ticks and labels) into its cell matrix; the "now"
+    line and the band's dots (``draw_marks``) and the dense series (price, past predictions,
+    forward forecast: ``draw_lines``) are drawn into that matrix exactly where plotext's
+    ``vertical_line``, ``scatter`` and braille ``plot()`` would place them (``plotext_lines=True``
+    lets plotext draw them all itself, for comparison). The widget turns the matrix straight into
+    Textual strips (line API) and keeps them until the data, the size or the theme changes, so a
+    repaint of an unchanged chart costs nothing. Until its first data it is blank.
     """
 
     matrix_class: type = FastMatrix  # tests swap in plotext's own to compare the two

@@ -86,6 +86,8 @@ class Locations:
 
 @dataclass(frozen=True)
 class Settings:
+    """Every engine setting: defaults, then the config file, the environment and the command line."""
+
     coins: tuple[str, ...] = DEFAULT_COINS
     vs: str = "usd"
     source: str = "coingecko"  # "coingecko" | "kraken" | "replay"

@@ -19,6 +19,8 @@ PROTOCOL_VERSION = 1
 
 @dataclass(frozen=True, slots=True)
 class Bar:
+    """One minute of one coin."""
+
     coin: str  # CoinGecko id, e.g. "bitcoin"
     ts: int  # minute open time, Unix seconds, multiple of 60
     price: float  # last/close price in the quote currency
@@ -32,6 +34,8 @@ class Bar:
 
 @dataclass(frozen=True, slots=True)
 class BarEvent:
+    """A new minute of a coin."""
+
     type: ClassVar[str] = "bar"
     bar: Bar
 
@@ -61,6 +65,8 @@ class ForecastEvent:
 
 @dataclass(frozen=True, slots=True)
 class HorizonMetrics:
+    """How a coin's model scores at one horizon, beside "no change" (persistence)."""
+
     horizon: int  # minutes
     n: int  # scored predictions
     mae: float  # of the model, on log returns
@@ -79,6 +85,8 @@ class HorizonMetrics:
 
 @dataclass(frozen=True, slots=True)
 class MetricsEvent:
+    """A coin's scoreboard, one row per horizon."""
+
     type: ClassVar[str] = "metrics"
     coin: str
     rows: tuple[HorizonMetrics, ...]
@@ -151,6 +159,8 @@ class CoinSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class SnapshotEvent:
+    """Everything a new client needs: every coin's snapshot and the source's status."""
+
     type: ClassVar[str] = "snapshot"
     coins: tuple[CoinSnapshot, ...]
     status: StatusEvent | None = None

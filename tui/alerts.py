@@ -10,6 +10,8 @@ from tui.format import format_price
 
 @dataclass(frozen=True)
 class Alert:
+    """A notification to show: a level crossed or a surprise."""
+
     coin: str
     kind: str  # "level" | "surprise"
     title: str

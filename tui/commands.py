@@ -9,6 +9,8 @@ from textual.binding import Binding
 
 @dataclass(frozen=True)
 class Command:
+    """One user command: its keys, the action they run, and how the footer and help name it."""
+
     keys: tuple[str, ...]  # Textual key names; each becomes a binding
     action: str  # app action, without the "action_" prefix; "{key}" is replaced by the key
     label: str  # short footer text

@@ -20,6 +20,8 @@ KEY = "ui"
 
 @dataclass
 class Prefs:
+    """What the UI remembers between runs."""
+
     horizon: int | None = None  # minutes; None: the engine's second horizon (or first)
     window: str = "6h"
     coin: str | None = None  # last selected coin

@@ -9,6 +9,8 @@ from engine.api import CoinMatch
 
 @dataclass(frozen=True, slots=True)
 class CoinInfo:
+    """A well-known coin: its CoinGecko id, name, symbol, rank and Kraken quotes."""
+
     id: str  # CoinGecko id
     name: str
     symbol: str  # display symbol, also Kraken v2's base (v2 says BTC, not XBT)

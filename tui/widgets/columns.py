@@ -22,6 +22,8 @@ Cell = Union[str, Text]
 
 @dataclass(frozen=True)
 class Column:
+    """One column of a text table: header, alignment and width bounds."""
+
     header: str
     justify: str = "right"  # "left" or "right"
     min_width: int = 0

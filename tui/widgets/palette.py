@@ -10,6 +10,8 @@ from textual.widget import Widget
 
 @dataclass(frozen=True)
 class Palette:
+    """The theme's colours the widgets draw with, as hex strings."""
+
     up: str
     down: str
     warning: str

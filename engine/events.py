@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Union
 
 PROTOCOL_VERSION = 1
@@ -30,6 +31,35 @@ class Bar:
     volume: float | None = None
     source: str = ""  # "coingecko" | "kraken" | "replay" | "demo"
     filled: bool = False  # resampled/backfilled context: never a training target or scored label
+
+
+_BAR_FIELDS = ("coin", "ts", "price", "open", "high", "low", "volume", "source", "filled")
+
+
+def bars_from_rows(rows: Iterable[Sequence[Any]]) -> list[Bar]:
+    """``[Bar(*row) for row in rows]`` with ``filled`` as a bool, for rows in ``Bar``'s field order.
+
+    The same objects, made by setting the slots directly rather than through the frozen dataclass's
+    ``__init__`` (one ``object.__setattr__`` call per field): half the time, and the store loads
+    up to 2,880 bars per coin while the app starts (tests compare the two).
+    """
+    new = object.__new__
+    s0, s1, s2, s3, s4, s5, s6, s7, s8 = (getattr(Bar, name).__set__ for name in _BAR_FIELDS)
+    out: list[Bar] = []
+    add = out.append
+    for coin, ts, price, open_, high, low, volume, source, filled in rows:
+        b = new(Bar)
+        s0(b, coin)
+        s1(b, ts)
+        s2(b, price)
+        s3(b, open_)
+        s4(b, high)
+        s5(b, low)
+        s6(b, volume)
+        s7(b, source)
+        s8(b, bool(filled))
+        add(b)
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from engine.errors import StoreError
-from engine.events import Bar, ForecastEvent
+from engine.events import Bar, ForecastEvent, bars_from_rows
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ class Store:
             sql += " ORDER BY ts"
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
-        return [Bar(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8])) for r in rows]
+        return bars_from_rows(rows)
 
     def last_ts(self, coin: str) -> int | None:
         with self._lock:

@@ -4,6 +4,8 @@ and the built lines are kept until the data, the size or the theme changes."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from plotext._matrix import matrix_class
@@ -17,38 +19,61 @@ from tui.widgets.chart_plot import ChartPlot, FastMatrix
 pytestmark = pytest.mark.usefixtures("utc")
 
 
-class TwoCharts(App[None]):
+class PlotPair(App[None]):
+    """Two plots stacked, the same size: the one under test and its reference."""
+
     CSS = "ChartPlot { width: 1fr; height: 1fr; }"
 
+    def __init__(self, first: ChartPlot, second: ChartPlot) -> None:
+        super().__init__()
+        self.plots = (first, second)
+
     def compose(self) -> ComposeResult:
-        yield ChartPlot(id="ours")
-        yield ChartPlot(id="plotext", plotext_lines=True)
+        yield from self.plots
+
+
+def run_pair(first: ChartPlot, second: ChartPlot, size: tuple[int, int],
+             body: Callable[[Any, ChartPlot, ChartPlot], Awaitable[None]]) -> None:
+    """Run ``body(pilot, first, second)`` once both plots are laid out at the same size."""
+
+    async def run() -> None:
+        async with PlotPair(first, second).run_test(size=size) as pilot:
+            await pilot.pause()
+            assert first.size == second.size
+            await body(pilot, first, second)
+
+    asyncio.run(run())
+
+
+def ours_and_plotexts() -> tuple[ChartPlot, ChartPlot]:
+    """Our drawing, and the same figure with plotext drawing the series, line and band itself."""
+    return ChartPlot(id="ours"), ChartPlot(id="plotext", plotext_lines=True)
+
+
+def cells(strips: list[Strip]) -> dict[tuple[int, int], tuple[str, str]]:
+    """(x, y) -> (glyph, colour) of every cell (a space's colour does not show: None)."""
+    out: dict[tuple[int, int], tuple[str, str]] = {}
+    for y, strip in enumerate(strips):
+        x = 0
+        for seg in strip:
+            for ch in seg.text:
+                out[(x, y)] = (ch, str(seg.style.color if seg.style and ch != " " else None))
+                x += 1
+    return out
+
+
+def _braille(ch: str) -> bool:
+    return 0x2800 < ord(ch) <= 0x28FF
 
 
 def braille_cells(strips: list[Strip]) -> dict[tuple[int, int], tuple[str, str]]:
     """(x, y) -> (glyph, colour) of every braille cell."""
-    out: dict[tuple[int, int], tuple[str, str]] = {}
-    for y, strip in enumerate(strips):
-        x = 0
-        for seg in strip:
-            for ch in seg.text:
-                if 0x2800 < ord(ch) <= 0x28FF:
-                    out[(x, y)] = (ch, str(seg.style.color if seg.style else None))
-                x += 1
-    return out
+    return {k: v for k, v in cells(strips).items() if _braille(v[0])}
 
 
 def other_cells(strips: list[Strip]) -> dict[tuple[int, int], tuple[str, str]]:
     """(x, y) -> (glyph, colour) of every cell that is not a braille dot cell."""
-    out: dict[tuple[int, int], tuple[str, str]] = {}
-    for y, strip in enumerate(strips):
-        x = 0
-        for seg in strip:
-            for ch in seg.text:
-                if not 0x2800 < ord(ch) <= 0x28FF:
-                    out[(x, y)] = (ch, str(seg.style.color if seg.style and ch != " " else None))
-                x += 1
-    return out
+    return {k: v for k, v in cells(strips).items() if not _braille(v[0])}
 
 
 @pytest.mark.parametrize("size,window,history", [((120, 60), "24h", 1440), ((90, 40), "1h", 200),
@@ -56,50 +81,35 @@ def other_cells(strips: list[Strip]) -> dict[tuple[int, int], tuple[str, str]]:
 def test_series_drawn_into_the_matrix_match_plotexts_own_braille_plot(
     size: tuple[int, int], window: str, history: int
 ) -> None:
-    engine = FakeEngine(coins=("bitcoin",), history=history)
-    snap = engine.snapshot("bitcoin")
+    snap = FakeEngine(coins=("bitcoin",), history=history).snapshot("bitcoin")
 
-    async def run() -> None:
-        app = TwoCharts()
-        async with app.run_test(size=size) as pilot:
-            await pilot.pause()
-            ours = app.query_one("#ours", ChartPlot)
-            theirs = app.query_one("#plotext", ChartPlot)
-            assert ours.size == theirs.size
-            w, h = ours.size
-            data = build_chart(snap, 5, WINDOWS[window], w - 12, h - 3)
-            assert data.price and data.predicted and len(data.forward) > 1
-            ours.show(data, "Bitcoin (BTC)")
-            theirs.show(data, "Bitcoin (BTC)")
-            a, b = ours.render_lines_now(), theirs.render_lines_now()
-            # Every other cell (frame, ticks, labels, the "now" line where it meets the axes, the
-            # band's dots) is the same glyph in the same colour.
-            oa, ob = other_cells(a), other_cells(b)
-            assert oa == ob
-            assert any(ch == "·" for ch, _ in oa.values())  # the band is there
-            assert sum(ch == "│" for ch, _ in oa.values()) > h // 2  # the "now" line
-            assert {ch for ch, _ in oa.values()} >= {"┴", "┬"}
-            ca, cb = braille_cells(a), braille_cells(b)
-            assert len(ca) > 50
-            assert set(ca) == set(cb)  # the same cells are inked
-            assert all(ca[k][1] == cb[k][1] for k in ca)  # in the same colours
-            # The same dots: plotext's braille table has a few wrong glyphs, so allow a handful.
-            same = sum(ca[k][0] == cb[k][0] for k in ca)
-            assert same >= 0.98 * len(ca)
+    async def body(_pilot: Any, ours: ChartPlot, theirs: ChartPlot) -> None:
+        w, h = ours.size
+        data = build_chart(snap, 5, WINDOWS[window], w - 12, h - 3)
+        assert data.price and data.predicted and len(data.forward) > 1
+        ours.show(data, "Bitcoin (BTC)")
+        theirs.show(data, "Bitcoin (BTC)")
+        a, b = ours.render_lines_now(), theirs.render_lines_now()
+        # Every other cell (frame, ticks, labels, the "now" line where it meets the axes, the
+        # band's dots) is the same glyph in the same colour.
+        oa, ob = other_cells(a), other_cells(b)
+        assert oa == ob
+        assert any(ch == "·" for ch, _ in oa.values())  # the band is there
+        assert sum(ch == "│" for ch, _ in oa.values()) > h // 2  # the "now" line
+        assert {ch for ch, _ in oa.values()} >= {"┴", "┬"}
+        ca, cb = braille_cells(a), braille_cells(b)
+        assert len(ca) > 50
+        assert set(ca) == set(cb)  # the same cells are inked
+        assert all(ca[k][1] == cb[k][1] for k in ca)  # in the same colours
+        # The same dots: plotext's braille table has a few wrong glyphs, so allow a handful.
+        same = sum(ca[k][0] == cb[k][0] for k in ca)
+        assert same >= 0.98 * len(ca)
 
-    asyncio.run(run())
+    run_pair(*ours_and_plotexts(), size, body)
 
 
 class StockMatrixPlot(ChartPlot):
     matrix_class = matrix_class  # plotext's own, cell by cell
-
-
-class MatrixPair(App[None]):
-    CSS = "ChartPlot { width: 1fr; height: 1fr; }"
-
-    def compose(self) -> ComposeResult:
-        yield ChartPlot(id="fast")
-        yield StockMatrixPlot(id="stock")
 
 
 @pytest.mark.parametrize("size,window,history,title", [((200, 100), "24h", 1440, "Bitcoin (BTC)"),
@@ -110,29 +120,23 @@ def test_fast_matrix_builds_the_same_cells_as_plotexts_own(
 ) -> None:
     """Frame, ticks, labels, title, band dots and the "now" line: FastMatrix's row-at-a-time writes
     leave every marker, colour, style and background exactly as plotext's per-cell ones."""
-    engine = FakeEngine(coins=("bitcoin",), history=history)
-    snap = engine.snapshot("bitcoin")
+    snap = FakeEngine(coins=("bitcoin",), history=history).snapshot("bitcoin")
 
-    async def run() -> None:
-        app = MatrixPair()
-        async with app.run_test(size=size) as pilot:
-            await pilot.pause()
-            fast = app.query_one("#fast", ChartPlot)
-            stock = app.query_one("#stock", StockMatrixPlot)
-            w, h = fast.size
-            data = build_chart(snap, 5, WINDOWS[window], max(10, w - 12), max(4, h - 3))
-            for plot in (fast, stock):
-                plot.show(data, title)
-                plot.render_lines_now()
-            a, b = fast.plt.monitor.matrix, stock.plt.monitor.matrix
-            assert type(a) is FastMatrix and type(b) is matrix_class
-            assert a.marker == b.marker
-            assert a.fullground == b.fullground
-            assert a.style == b.style
-            assert a.background == b.background
-            assert fast.render_lines_now() == stock.render_lines_now()
+    async def body(_pilot: Any, fast: ChartPlot, stock: ChartPlot) -> None:
+        w, h = fast.size
+        data = build_chart(snap, 5, WINDOWS[window], max(10, w - 12), max(4, h - 3))
+        for plot in (fast, stock):
+            plot.show(data, title)
+            plot.render_lines_now()
+        a, b = fast.plt.monitor.matrix, stock.plt.monitor.matrix
+        assert type(a) is FastMatrix and type(b) is matrix_class
+        assert a.marker == b.marker
+        assert a.fullground == b.fullground
+        assert a.style == b.style
+        assert a.background == b.background
+        assert fast.render_lines_now() == stock.render_lines_now()
 
-    asyncio.run(run())
+    run_pair(ChartPlot(id="fast"), StockMatrixPlot(id="stock"), size, body)
 
 
 class ClearFigurePlot(ChartPlot):
@@ -141,52 +145,38 @@ class ClearFigurePlot(ChartPlot):
         plt.clear_figure()  # type: ignore[attr-defined]  # plotext's own clean slate
 
 
-class ClearPair(App[None]):
-    CSS = "ChartPlot { width: 1fr; height: 1fr; }"
-
-    def compose(self) -> ComposeResult:
-        yield ChartPlot(id="fresh-monitor")
-        yield ClearFigurePlot(id="clear-figure")
-
-
 def test_a_fresh_monitor_draws_what_plotexts_clear_figure_would() -> None:
     """Figure after figure (new data, no data, another window, a resize, another theme), the chart
     built on a fresh monitor is cell for cell the one built after plotext's clear_figure()."""
     engine = FakeEngine(coins=("bitcoin", "ethereum"), history=900)
 
-    async def run() -> None:
-        app = ClearPair()
-        async with app.run_test(size=(120, 60)) as pilot:
-            await pilot.pause()
-            fresh = app.query_one("#fresh-monitor", ChartPlot)
-            plotext = app.query_one("#clear-figure", ClearFigurePlot)
+    async def body(pilot: Any, fresh: ChartPlot, plotext: ChartPlot) -> None:
+        def check(coin: str | None, window: str) -> None:
+            w, h = fresh.size
+            snap = engine.snapshot(coin) if coin else None
+            for plot in (fresh, plotext):
+                if snap is None:
+                    plot.show(ChartData(0.0, 3600.0, None), "")  # nothing to draw
+                else:
+                    plot.show(build_chart(snap, 5, WINDOWS[window], w - 12, h - 3), coin)
+                plot.render_lines_now()
+            a, b = fresh.plt.monitor.matrix, plotext.plt.monitor.matrix
+            assert (a.marker, a.fullground, a.style, a.background) == (
+                b.marker, b.fullground, b.style, b.background), (coin, window, fresh.size)
+            assert fresh.render_lines_now() == plotext.render_lines_now()
 
-            def check(coin: str | None, window: str) -> None:
-                w, h = fresh.size
-                snap = engine.snapshot(coin) if coin else None
-                for plot in (fresh, plotext):
-                    if snap is None:
-                        plot.show(ChartData(0.0, 3600.0, None), "")  # nothing to draw
-                    else:
-                        plot.show(build_chart(snap, 5, WINDOWS[window], w - 12, h - 3), coin)
-                    plot.render_lines_now()
-                a, b = fresh.plt.monitor.matrix, plotext.plt.monitor.matrix
-                assert (a.marker, a.fullground, a.style, a.background) == (
-                    b.marker, b.fullground, b.style, b.background), (coin, window, fresh.size)
-                assert fresh.render_lines_now() == plotext.render_lines_now()
+        check("bitcoin", "24h")
+        check("ethereum", "1h")
+        check(None, "1h")
+        check("bitcoin", "6h")
+        await pilot.resize_terminal(90, 40)
+        await pilot.pause()
+        check("ethereum", "24h")
+        pilot.app.theme = "textual-light" if pilot.app.theme != "textual-light" else "nord"
+        await pilot.pause()
+        check("bitcoin", "1h")
 
-            check("bitcoin", "24h")
-            check("ethereum", "1h")
-            check(None, "1h")
-            check("bitcoin", "6h")
-            await pilot.resize_terminal(90, 40)
-            await pilot.pause()
-            check("ethereum", "24h")
-            app.theme = "textual-light" if app.theme != "textual-light" else "nord"
-            await pilot.pause()
-            check("bitcoin", "1h")
-
-    asyncio.run(run())
+    run_pair(ChartPlot(id="fresh-monitor"), ClearFigurePlot(id="clear-figure"), (120, 60), body)
 
 
 def test_fast_matrix_string_writes_match_plotexts_cell_by_cell() -> None:
@@ -230,36 +220,33 @@ def test_fast_matrix_string_writes_match_plotexts_cell_by_cell() -> None:
 def test_built_lines_are_kept_until_data_size_or_theme_change() -> None:
     engine = FakeEngine(coins=("bitcoin",), history=300)
 
-    async def run() -> None:
-        app = TwoCharts()
-        async with app.run_test(size=(100, 40)) as pilot:
-            await pilot.pause()
-            plot = app.query_one("#ours", ChartPlot)
-            w, h = plot.size
-            plot.show(build_chart(engine.snapshot("bitcoin"), 5, 3600, w - 12, h - 3), "BTC")
-            first = plot.render_lines_now()
-            builds = plot.builds
-            plot.refresh()
-            await pilot.pause()
-            assert plot.render_lines_now() == first and plot.builds == builds  # a repaint: no rebuild
-            engine.advance(1)
-            plot.show(build_chart(engine.snapshot("bitcoin"), 5, 3600, w - 12, h - 3), "BTC")
-            await pilot.pause()
-            assert plot.builds == builds + 1  # the screen's own paint rebuilt it, once for all lines
-            assert plot.render_lines_now() != first and plot.builds == builds + 1  # new data
-            app.theme = "textual-light" if app.theme != "textual-light" else "nord"
-            await pilot.pause()
-            plot.render_lines_now()
-            assert plot.builds >= builds + 2  # new colours
-            old_size = plot.size
-            await pilot.resize_terminal(120, 50)
-            await pilot.pause()
-            assert plot.size != old_size
-            lines = plot.render_lines_now()  # the widget's own lines at the new size, not the old ones
-            assert len(lines) == plot.size.height
-            assert all(s.cell_length == plot.size.width for s in lines)
+    async def body(pilot: Any, plot: ChartPlot, _other: ChartPlot) -> None:
+        app = pilot.app
+        w, h = plot.size
+        plot.show(build_chart(engine.snapshot("bitcoin"), 5, 3600, w - 12, h - 3), "BTC")
+        first = plot.render_lines_now()
+        builds = plot.builds
+        plot.refresh()
+        await pilot.pause()
+        assert plot.render_lines_now() == first and plot.builds == builds  # a repaint: no rebuild
+        engine.advance(1)
+        plot.show(build_chart(engine.snapshot("bitcoin"), 5, 3600, w - 12, h - 3), "BTC")
+        await pilot.pause()
+        assert plot.builds == builds + 1  # the screen's own paint rebuilt it, once for all lines
+        assert plot.render_lines_now() != first and plot.builds == builds + 1  # new data
+        app.theme = "textual-light" if app.theme != "textual-light" else "nord"
+        await pilot.pause()
+        plot.render_lines_now()
+        assert plot.builds >= builds + 2  # new colours
+        old_size = plot.size
+        await pilot.resize_terminal(120, 50)
+        await pilot.pause()
+        assert plot.size != old_size
+        lines = plot.render_lines_now()  # the widget's own lines at the new size, not the old ones
+        assert len(lines) == plot.size.height
+        assert all(s.cell_length == plot.size.width for s in lines)
 
-    asyncio.run(run())
+    run_pair(*ours_and_plotexts(), (100, 40), body)
 
 
 def _reference_dots(xs: list[int], ys: list[int]) -> dict[int, int]:

@@ -30,6 +30,7 @@ from engine.config import (
 from engine.errors import CryptotuiError
 from engine.events import ErrorEvent
 from engine.redact import RedactingFilter, register_secret
+from tui.gcpause import collections_paused
 
 PROG = "cryptotui"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -228,12 +229,9 @@ def run_tui(argv: list[str]) -> int:
     # moved out of the collector's sight. A full collection over them took about 20 ms of the
     # first frame; the young collections meanwhile a few ms more. (The app freezes again once
     # the engine has started.)
-    gc.disable()
-    try:
+    with collections_paused():
         engine, app = _make_app(args)
         gc.freeze()
-    finally:
-        gc.enable()
     try:
         app.run()
     finally:

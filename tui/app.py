@@ -191,27 +191,10 @@ class CryptoApp(App[None]):
         # The plot (plotext) joins in the next frame, drawing what is already shown; the engine
         # starts after that frame, as its model thread's torch import holds the GIL for a while.
         if self._main is not None:
-            self._main.query_one(PriceChart).mount_plot()
-            self.call_after_refresh(self._plot_laid_out)
+            self._main.query_one(PriceChart).mount_plot()  # laid out, it posts PlotResized: drawn then
         # Normally the engine starts once the plot has been laid out and drawn (_chart_resized);
         # this is the fallback when there is no plot to draw (an empty store hides it).
         self.set_timer(0.5, self._start_engine)
-
-    def _plot_laid_out(self, tries: int = 0) -> None:
-        """Draw into the new plot as soon as it has a size.
-
-        Its own Resize (PlotResized) is not delivered for every first layout: without another
-        layout to follow (the footer used to recompose once), the chart waited for the engine's
-        first events, half a second later. Whichever comes first draws; the other redraws nothing.
-        """
-        plot = self._main.query_one(PriceChart).plot if self._main is not None else None
-        if plot is None or self._engine_started or self._stopped:
-            return
-        if not plot.size.width and tries < 10:  # not laid out yet (or hidden: no data to draw)
-            self.call_after_refresh(self._plot_laid_out, tries + 1)
-            return
-        if plot.size.width:
-            self._chart_resized()
 
     def _start_engine(self) -> None:
         if self._engine_started or self._stopped:

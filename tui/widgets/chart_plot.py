@@ -453,3 +453,21 @@ class ChartPlot(PlotextPlot):
         from tui.widgets.price_chart import PlotResized
 
         self.post_message(PlotResized())
+
+    def on_mount(self) -> None:
+        # (PlotextPlot's own on_mount runs too: Textual calls each class's handler.)
+        self.call_after_refresh(self._announce_first_layout)
+
+    def _announce_first_layout(self, tries: int = 0) -> None:
+        """Post ``PlotResized`` once the plot has its first size.
+
+        Textual does not deliver a Resize for every first layout of a newly mounted widget: with no
+        other layout to follow, the owner would wait for unrelated events to draw the chart (half
+        a second at start-up). A Resize that does come just posts the message a second time.
+        """
+        from tui.widgets.price_chart import PlotResized
+
+        if self.size.width:
+            self.post_message(PlotResized())
+        elif tries < 10:  # not laid out yet, or hidden (no data to draw): look again after a frame
+            self.call_after_refresh(self._announce_first_layout, tries + 1)

@@ -164,6 +164,21 @@ async def test_quit_stops_engine_and_exits() -> None:
     assert not engine.started
 
 
+@sync
+async def test_keys_typed_while_quitting_do_nothing() -> None:
+    """"q" then "a" at once: the app quits cleanly instead of opening a screen on its way out."""
+    engine, app = make()
+    async with app.run_test() as pilot:
+        await settle(app, pilot)
+        await app.action_quit()  # as "q" does; the app is now on its way out
+        for action in ("add_coin", "remove_coin", "help", "cycle_window"):
+            assert app.check_action(action, ()) is False
+            await app.run_action(action)
+        assert app.screen is app._main  # nothing was opened
+        await pilot.pause()
+    assert app.return_code == 0
+
+
 def notices(app: CryptoApp) -> list[str]:
     return [f"{n.title}: {n.message}" for n in app._notifications]
 

@@ -603,6 +603,10 @@ class CryptoApp(App[None]):
         self.exit()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Once quitting, keys typed meanwhile do nothing ("q" then "a" opened a screen on the way
+        # out, whose widgets were never mounted: a traceback instead of a clean exit).
+        if self._stopped:
+            return False
         # App keys act on the main screen only; a modal keeps its own keys (q still quits).
         if len(self.screen_stack) > 1 and action not in ("quit", "command_palette"):
             return False

@@ -60,7 +60,6 @@ CHART_DATA_INTERVAL = 0.5
 HISTORY_MINUTES = 1440
 WINDOW_ORDER = ("1h", "6h", "24h")
 SURPRISE_TOAST_SECONDS = 60.0
-ENGINE_START_DELAY = 0.05  # seconds after the first chart frame
 
 
 class EngineEvent(Message):
@@ -454,9 +453,7 @@ class CryptoApp(App[None]):
         self._mark("chart", "watchlist", "metrics", "header")
         self.flush()
         if not self._engine_started:
-            # After the frame with the chart, and a moment more: Textual's writer thread puts that
-            # frame on the terminal, and the model thread's torch import would hold the GIL first.
-            self.call_after_refresh(self.set_timer, ENGINE_START_DELAY, self._start_engine)
+            self.call_after_refresh(self._start_engine)  # after the frame with the chart
 
     @on(Watchlist.Clicked)
     def _clicked(self, message: Watchlist.Clicked) -> None:

@@ -84,6 +84,7 @@ class ForecastEvent:
     hi80: tuple[float, ...] = ()
     lo95: tuple[float, ...] = ()
     hi95: tuple[float, ...] = ()
+    raw: tuple[float, ...] = ()  # the network's own mean per horizon (``mean`` is what is served)
 
     def price_at(self, horizon: int, values: tuple[float, ...] | None = None) -> float | None:
         """Price implied by ``values`` (default: the mean) at ``horizon`` minutes after ``ts``."""
@@ -111,6 +112,32 @@ class HorizonMetrics:
     width80: float  # median width of the 80 % interval, log-return units
     best_lag: int  # lag (minutes) at which predictions best match the actual series
     mae_drift: float = float("nan")  # the EWMA drift baseline
+    # Proper scores of the bands, log-return units. Interval (Winkler) score: width plus 2/alpha
+    # times the miss distance; lower is better. Three bands: the one served, the network's own
+    # and ``ewma-band`` (no change, EWMA volatility x sqrt(h), a tracked quantile).
+    width95: float = float("nan")  # median width of the served 95 % band
+    interval_score80: float = float("nan")  # served band, mean interval score
+    interval_score95: float = float("nan")
+    pinball: float = float("nan")  # served forecast: mean pinball loss at 2.5/10/50/90/97.5 %
+    network_coverage80: float = float("nan")
+    network_coverage95: float = float("nan")
+    network_width80: float = float("nan")  # mean widths
+    network_width95: float = float("nan")
+    network_interval_score80: float = float("nan")
+    network_interval_score95: float = float("nan")
+    ewma_band_coverage80: float = float("nan")
+    ewma_band_coverage95: float = float("nan")
+    ewma_band_width80: float = float("nan")
+    ewma_band_width95: float = float("nan")
+    ewma_band_interval_score80: float = float("nan")
+    ewma_band_interval_score95: float = float("nan")
+    # Which band is served now ("network" | "simple" | "blend") and why: the network's interval
+    # score over the recent matured labels divided by the simple band's (< 1: the network wins).
+    served80: str = ""
+    served95: str = ""
+    recent_ratio80: float = float("nan")
+    recent_ratio95: float = float("nan")
+    recent_n: int = 0  # matured labels behind the recent ratios
 
 
 @dataclass(frozen=True, slots=True)

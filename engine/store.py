@@ -20,7 +20,7 @@ from engine.events import Bar, ForecastEvent, bars_from_rows
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each entry upgrades the schema from version i to i + 1; never edit one that has shipped.
 MIGRATIONS: list[str] = [
@@ -46,6 +46,10 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (coin, made_ts, horizon)
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS predictions_target ON predictions (coin, target_ts);
+    """,
+    # 2: the network's own mean beside the one served (the served mean may be "no change").
+    """
+    ALTER TABLE predictions ADD COLUMN raw REAL;
     """,
 ]
 
@@ -228,14 +232,15 @@ class Store:
                 band(fc.hi80, i),
                 band(fc.lo95, i),
                 band(fc.hi95, i),
+                band(fc.raw, i),
             )
             for i, h in enumerate(fc.horizons)
         ]
         with self._write("store a forecast") as db:
             db.executemany(
                 "INSERT OR REPLACE INTO predictions "
-                "(coin, made_ts, horizon, target_ts, base_price, mean, lo80, hi80, lo95, hi95) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "(coin, made_ts, horizon, target_ts, base_price, mean, lo80, hi80, lo95, hi95, raw) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
 
@@ -255,7 +260,7 @@ class Store:
     def forecasts(self, coin: str, since: int | None = None) -> list[ForecastEvent]:
         """Stored forecasts of ``coin`` (made at or after ``since``), rebuilt as events, oldest first."""
         sql = (
-            "SELECT made_ts, horizon, base_price, mean, lo80, hi80, lo95, hi95 FROM predictions "
+            "SELECT made_ts, horizon, base_price, mean, lo80, hi80, lo95, hi95, raw FROM predictions "
             "WHERE coin=?"
         )
         args: list[object] = [coin]
@@ -273,6 +278,10 @@ class Store:
                 return
             cols = list(zip(*group))
             bands = [tuple(float("nan") if v is None else v for v in col) for col in cols[4:8]]
+            # Forecasts stored before schema 2 (or made without a network) have no raw mean.
+            raw = () if all(v is None for v in cols[8]) else tuple(
+                float("nan") if v is None else v for v in cols[8]
+            )
             out.append(
                 ForecastEvent(
                     coin,
@@ -281,6 +290,7 @@ class Store:
                     tuple(int(h) for h in cols[1]),  # type: ignore[call-overload]
                     tuple(float(m) for m in cols[3]),  # type: ignore[arg-type]
                     *bands,
+                    raw,  # type: ignore[arg-type]
                 )
             )
 

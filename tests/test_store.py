@@ -53,6 +53,9 @@ def test_forecast_round_trip_and_outcome(tmp_path: Path) -> None:
     rows = {r[1]: r[-1] for r in s.predictions_rows("bitcoin")}
     assert rows[1] == pytest.approx(math.log(1.1))
     assert rows[5] is None
+    with_raw = ForecastEvent("ethereum", 660, 100.0, (1, 5), (0.0, 0.0), raw=(0.001, -0.002))
+    s.add_forecast(with_raw)
+    assert s.forecasts("ethereum", since=660)[0].raw == (0.001, -0.002)
 
 
 def test_reopen_keeps_data_and_schema_version(tmp_path: Path) -> None:

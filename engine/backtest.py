@@ -46,6 +46,13 @@ def _parser() -> _Parser:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None, help="gradient steps per bar (default: live)")
+    p.add_argument(
+        "--predictions",
+        type=Path,
+        metavar="OUT.csv",
+        help="write every scored prediction (served band, mean and the network's own mean) as CSV",
+    )
+    p.add_argument("--wide", action="store_true", help="per-file table with every column")
     return p
 
 
@@ -149,11 +156,29 @@ def _bar_name(seconds: int) -> str:
     return f"{seconds}s"
 
 
-def run_file(bars: Sequence[Bar], config: Any, seed: int, progress: _Progress | None = None) -> Any:
-    """Feed bars through one per-coin Forecaster exactly as live; returns the forecaster."""
+def run_file(
+    bars: Sequence[Bar],
+    config: Any,
+    seed: int,
+    progress: _Progress | None = None,
+    predictions: Any = None,
+) -> Any:
+    """Feed bars through one per-coin Forecaster exactly as live; returns the forecaster.
+
+    ``predictions`` (a csv writer) gets one row per scored prediction.
+    """
     from engine.forecaster import Forecaster  # torch only when a backtest really runs
 
     fc = Forecaster(bars[0].coin, config, seed=seed)
+    if predictions is not None:
+        coin = bars[0].coin
+
+        def write(ts: int, h: int, price: float, y: float, mean: float, raw: float, band: Any) -> None:
+            predictions.writerow(
+                [coin, ts, h, repr(price), repr(y), repr(mean), repr(raw), *map(repr, band)]
+            )
+
+        fc.on_score = write
     for bar in bars:
         fc.observe(bar)
         fc.train(config.steps_per_minute)
@@ -179,6 +204,51 @@ def run_shared(series: Sequence[Sequence[Bar]], config: Any, seed: int, progress
     return fcs
 
 
+# Band scores per row (and pooled): the served band, the network's own band and ewma-band.
+SCORE_KEYS = (
+    "width95",
+    "mean_width80",
+    "mean_width95",
+    "interval_score80",
+    "interval_score95",
+    "pinball",
+    "network_coverage80",
+    "network_coverage95",
+    "network_width80",
+    "network_width95",
+    "network_interval_score80",
+    "network_interval_score95",
+    "ewma_band_coverage80",
+    "ewma_band_coverage95",
+    "ewma_band_width80",
+    "ewma_band_width95",
+    "ewma_band_interval_score80",
+    "ewma_band_interval_score95",
+)
+# Pooled as n-weighted means (widths: mean widths, not medians).
+POOLED = (
+    "coverage80",
+    "coverage95",
+    "mean_width80",
+    "mean_width95",
+    "interval_score80",
+    "interval_score95",
+    "pinball",
+    "network_coverage80",
+    "network_coverage95",
+    "network_width80",
+    "network_width95",
+    "network_interval_score80",
+    "network_interval_score95",
+    "ewma_band_coverage80",
+    "ewma_band_coverage95",
+    "ewma_band_width80",
+    "ewma_band_width95",
+    "ewma_band_interval_score80",
+    "ewma_band_interval_score95",
+)
+
+
 def _row_dict(r: _Run, m: HorizonMetrics) -> dict[str, Any]:
     def num(v: float) -> float | None:
         return v if math.isfinite(v) else None
@@ -201,69 +271,155 @@ def _row_dict(r: _Run, m: HorizonMetrics) -> dict[str, Any]:
         "coverage95": num(m.coverage95),
         "width80": num(m.width80),
         "best_lag": m.best_lag,
+        **{k: num(getattr(m, k)) for k in SCORE_KEYS},
+        "served80": m.served80,
+        "served95": m.served95,
     }
 
 
 def _aggregate(runs: Sequence[_Run]) -> list[dict[str, Any]]:
-    """Coverage pooled over all files (weighted by scored predictions), per mode and horizon."""
-    pooled: dict[tuple[str, int], list[float]] = {}
+    """Scores pooled over all files (weighted by scored predictions), per mode and horizon."""
+    pooled: dict[tuple[str, int], dict[str, float]] = {}
     for r in runs:
         for m in r.rows:
-            if m.n:
-                acc = pooled.setdefault((r.mode, m.horizon), [0.0] * 8)
-                acc[0] += m.n
-                acc[1] += m.coverage80 * m.n
-                acc[2] += m.coverage95 * m.n
-                acc[3] += m.rel_mae <= 1.0 and m.rel_rmse <= 1.0
-                acc[4] += 1
-                acc[5] += m.mae * m.n
-                acc[6] += m.mae_persistence * m.n
-                acc[7] += (m.dir_acc if math.isfinite(m.dir_acc) else 0.5) * m.n
-    return [
-        {
+            if not m.n:
+                continue
+            acc = pooled.setdefault(
+                (r.mode, m.horizon),
+                {"n": 0.0, "files": 0.0, "files_ok": 0.0, "mae": 0.0, "mae_p": 0.0, "sq": 0.0,
+                 "sq_p": 0.0, "dir": 0.0, **{k: 0.0 for k in POOLED}},
+            )
+            n = m.n
+            acc["n"] += n
+            acc["files"] += 1
+            acc["files_ok"] += m.rel_mae <= 1.0 and m.rel_rmse <= 1.0
+            acc["mae"] += m.mae * n
+            acc["mae_p"] += m.mae_persistence * n
+            acc["sq"] += m.rmse**2 * n
+            acc["sq_p"] += m.rmse_persistence**2 * n
+            acc["dir"] += (m.dir_acc if math.isfinite(m.dir_acc) else 0.5) * n
+            for k in POOLED:
+                v = getattr(m, k)
+                acc[k] += (v if math.isfinite(v) else 0.0) * n
+    out = []
+    for (mode, h), a in sorted(pooled.items()):
+        n = a["n"]
+        row: dict[str, Any] = {
             "mode": mode,
             "horizon": h,
-            "n": int(a[0]),
-            "coverage80": a[1] / a[0],
-            "coverage95": a[2] / a[0],
-            "rel_mae": a[5] / a[6] if a[6] > 0 else None,
-            "dir_acc": a[7] / a[0],
-            "files_rel_le_1": f"{int(a[3])}/{int(a[4])}",
+            "n": int(n),
+            **{k: a[k] / n for k in POOLED},
+            "rel_mae": a["mae"] / a["mae_p"] if a["mae_p"] > 0 else None,
+            "rel_rmse": math.sqrt(a["sq"] / a["sq_p"]) if a["sq_p"] > 0 else None,
+            "dir_acc": a["dir"] / n,
+            "files_rel_le_1": f"{int(a['files_ok'])}/{int(a['files'])}",
         }
-        for (mode, h), a in sorted(pooled.items())
-    ]
+        for lv in ("80", "95"):
+            base = row[f"ewma_band_interval_score{lv}"]
+            row[f"served_vs_ewma_band{lv}"] = row[f"interval_score{lv}"] / base if base else None
+            row[f"network_vs_ewma_band{lv}"] = (
+                row[f"network_interval_score{lv}"] / base if base else None
+            )
+        out.append(row)
+    return out
 
 
 def _fmt(v: float, spec: str) -> str:
     return format(v, spec) if math.isfinite(v) else "-"
 
 
-def _print_tables(runs: Sequence[_Run], agg: list[dict[str, Any]], speed: float, out: TextIO) -> None:
-    head = (
-        f"{'file':<44} {'mode':<7}{'bar':>4}{'h':>4}{'n':>6}{'relMAE':>8}{'relRMSE':>8}"
-        f"{'dirAcc':>7}{'cov80':>7}{'cov95':>7}{'w80bp':>7}{'lag':>4}{'MAE':>10}{'MAEpers':>10}"
-    )
+def _ratio(a: float, b: float) -> float:
+    return a / b if math.isfinite(a) and math.isfinite(b) and b > 0 else math.nan
+
+
+def _print_tables(
+    runs: Sequence[_Run], agg: list[dict[str, Any]], speed: float, out: TextIO, wide: bool = False
+) -> None:
+    """Per-file rows, then pooled tables; 100 columns unless ``wide``.
+
+    Interval scores are shown as ratios to ewma-band's (below 1: better than the simple band).
+    """
+    if wide:
+        head = (
+            f"{'file':<44} {'mode':<7}{'bar':>4}{'h':>4}{'n':>6}{'relMAE':>8}{'relRMSE':>8}"
+            f"{'dirAcc':>7}{'cov80':>7}{'cov95':>7}{'w80bp':>7}{'lag':>4}{'MAE':>10}{'MAEpers':>10}"
+            f"{'IS80':>7}{'IS95':>7}{'net80':>7}{'net95':>7}{'served':>15}"
+        )
+    else:
+        head = (
+            f"{'file':<26}{'mode':<8}{'h':>3}{'n':>6}{'relMAE':>7}{'lag':>4}{'cov80':>6}"
+            f"{'cov95':>6}{'w80bp':>7}{'IS80':>6}{'IS95':>6}{'net80':>6}{'net95':>6}  served"
+        )
     out.write(head + "\n" + "-" * len(head) + "\n")
     for r in runs:
         for m in r.rows:
-            out.write(
-                f"{r.file[:44]:<44} {r.mode:<7}{r.bar:>4}{m.horizon:>4}{m.n:>6}"
-                f"{_fmt(m.rel_mae, '.4f'):>8}{_fmt(m.rel_rmse, '.4f'):>8}"
-                f"{_fmt(100 * m.dir_acc, '.1f'):>7}{_fmt(100 * m.coverage80, '.1f'):>7}"
-                f"{_fmt(100 * m.coverage95, '.1f'):>7}{_fmt(1e4 * m.width80, '.1f'):>7}"
-                f"{m.best_lag:>4}{_fmt(m.mae, '.3e'):>10}{_fmt(m.mae_persistence, '.3e'):>10}\n"
-            )
-    out.write("\npooled over all files\n")
+            is80 = _ratio(m.interval_score80, m.ewma_band_interval_score80)
+            is95 = _ratio(m.interval_score95, m.ewma_band_interval_score95)
+            n80 = _ratio(m.network_interval_score80, m.ewma_band_interval_score80)
+            n95 = _ratio(m.network_interval_score95, m.ewma_band_interval_score95)
+            served = f"{m.served80 or '-'}/{m.served95 or '-'}"
+            if wide:
+                out.write(
+                    f"{r.file[:44]:<44} {r.mode:<7}{r.bar:>4}{m.horizon:>4}{m.n:>6}"
+                    f"{_fmt(m.rel_mae, '.4f'):>8}{_fmt(m.rel_rmse, '.4f'):>8}"
+                    f"{_fmt(100 * m.dir_acc, '.1f'):>7}{_fmt(100 * m.coverage80, '.1f'):>7}"
+                    f"{_fmt(100 * m.coverage95, '.1f'):>7}{_fmt(1e4 * m.width80, '.1f'):>7}"
+                    f"{m.best_lag:>4}{_fmt(m.mae, '.3e'):>10}{_fmt(m.mae_persistence, '.3e'):>10}"
+                    f"{_fmt(is80, '.3f'):>7}{_fmt(is95, '.3f'):>7}{_fmt(n80, '.3f'):>7}"
+                    f"{_fmt(n95, '.3f'):>7}{served:>15}\n"
+                )
+            else:
+                name = r.file if len(r.file) <= 25 else r.file[:12] + "~" + r.file[-12:]
+                out.write(
+                    f"{name:<26}{r.mode:<8}{m.horizon:>3}{m.n:>6}{_fmt(m.rel_mae, '.3f'):>7}"
+                    f"{m.best_lag:>4}{_fmt(100 * m.coverage80, '.1f'):>6}"
+                    f"{_fmt(100 * m.coverage95, '.1f'):>6}{_fmt(1e4 * m.width80, '.1f'):>7}"
+                    f"{_fmt(is80, '.3f'):>6}{_fmt(is95, '.3f'):>6}{_fmt(n80, '.3f'):>6}"
+                    f"{_fmt(n95, '.3f'):>6}  {served}\n"
+                )
     out.write(
-        f"{'mode':<8}{'h':>4}{'n':>8}{'cov80':>8}{'cov95':>8}{'relMAE':>8}{'dirAcc':>8}"
-        f"  files with rel MAE and RMSE <= 1\n"
+        "\nIS80/IS95: interval score of the served band / ewma-band's; net80/net95: the network's "
+        "own band / ewma-band's\n(below 1: sharper for the same misses); served: the band served "
+        "at the end (80/95).\n"
+    )
+
+    def pct(v: Any) -> str:
+        return _fmt(100 * v, ".1f") if v is not None else "-"
+
+    def num(v: Any, spec: str) -> str:
+        return _fmt(v, spec) if v is not None else "-"
+
+    out.write("\npooled over all files: bands (coverage %, mean width bp, interval score ratio)\n")
+    out.write(
+        f"{'mode':<8}{'h':>3}{'n':>7} | {'served':<22} | {'network':<22} | {'ewma-band':<22} |"
+        f" {'served/ewma':<11} | {'net/ewma':<11}\n"
+    )
+    out.write(
+        f"{'':<18} | {'cov80 cov95  w80  w95':<22} | {'cov80 cov95  w80  w95':<22} |"
+        f" {'cov80 cov95  w80  w95':<22} | {'IS80  IS95':<11} | {'IS80  IS95':<11}\n"
     )
     for a in agg:
-        rel = a["rel_mae"] if a["rel_mae"] is not None else math.nan
         out.write(
-            f"{a['mode']:<8}{a['horizon']:>4}{a['n']:>8}{100 * a['coverage80']:>8.1f}"
-            f"{100 * a['coverage95']:>8.1f}{_fmt(rel, '.4f'):>8}{100 * a['dir_acc']:>8.1f}"
-            f"  {a['files_rel_le_1']}\n"
+            f"{a['mode']:<8}{a['horizon']:>3}{a['n']:>7} | "
+            f"{pct(a['coverage80']):>5} {pct(a['coverage95']):>5} "
+            f"{num(1e4 * a['mean_width80'], '.0f'):>4} {num(1e4 * a['mean_width95'], '.0f'):>4} | "
+            f"{pct(a['network_coverage80']):>5} {pct(a['network_coverage95']):>5} "
+            f"{num(1e4 * a['network_width80'], '.0f'):>4} {num(1e4 * a['network_width95'], '.0f'):>4} | "
+            f"{pct(a['ewma_band_coverage80']):>5} {pct(a['ewma_band_coverage95']):>5} "
+            f"{num(1e4 * a['ewma_band_width80'], '.0f'):>4} {num(1e4 * a['ewma_band_width95'], '.0f'):>4} | "
+            f"{num(a['served_vs_ewma_band80'], '.3f'):>5} {num(a['served_vs_ewma_band95'], '.3f'):>5} | "
+            f"{num(a['network_vs_ewma_band80'], '.3f'):>5} {num(a['network_vs_ewma_band95'], '.3f'):>5}\n"
+        )
+    out.write("\npooled over all files: the served mean against \"no change\"\n")
+    out.write(
+        f"{'mode':<8}{'h':>3}{'n':>7}{'relMAE':>8}{'relRMSE':>8}{'dirAcc':>8}{'pinball bp':>11}"
+        "  files with rel MAE and RMSE <= 1\n"
+    )
+    for a in agg:
+        out.write(
+            f"{a['mode']:<8}{a['horizon']:>3}{a['n']:>7}{num(a['rel_mae'], '.4f'):>8}"
+            f"{num(a['rel_rmse'], '.4f'):>8}{100 * a['dir_acc']:>8.1f}"
+            f"{num(1e4 * a['pinball'], '.2f'):>11}  {a['files_rel_le_1']}\n"
         )
     out.write(f"\nspeed: {speed:.0f} simulated bars (minutes at 1m) per second\n")
 
@@ -280,9 +436,42 @@ def main(argv: list[str]) -> int:
         if args.steps is not None and args.steps < 0:
             raise ConfigError("--steps must be >= 0")
         series_raw = [read_bars(f) for f in args.files]
+        pred_file = _open_predictions(args.predictions) if args.predictions else None
     except (_ArgError, ConfigError) as exc:
         sys.stderr.write(f"cryptotui backtest: error: {exc}\n")
         return 2
+    try:
+        return _run(args, horizons, series_raw, pred_file)
+    finally:
+        if pred_file is not None:
+            pred_file.close()
+
+
+PREDICTION_COLUMNS = (
+    "coin", "issued_ts", "horizon", "price", "outcome", "mean", "raw_mean",
+    "lo80", "hi80", "lo95", "hi95",
+)
+
+
+def _open_predictions(path: Path) -> TextIO:
+    """The --predictions file, header written; a missing folder is an error, not created."""
+    if not path.parent.is_dir():
+        raise ConfigError(f"--predictions {path}: no such folder {path.parent}")
+    try:
+        fh = open(path, "w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise ConfigError(f"--predictions {path}: cannot write ({exc.strerror})") from None
+    fh.write(",".join(PREDICTION_COLUMNS) + "\n")
+    return fh
+
+
+def _run(
+    args: argparse.Namespace,
+    horizons: tuple[int, ...],
+    series_raw: list[list[Bar]],
+    pred_file: TextIO | None,
+) -> int:
+    import csv
 
     from engine.forecaster import ForecastConfig  # imports torch, quietly
     import torch
@@ -310,10 +499,11 @@ def main(argv: list[str]) -> int:
     for bars, size in zip(series, sizes):
         cfg = replace(base, bar_seconds=size)
         t0 = time.perf_counter()
-        fc = run_file(bars, cfg, args.seed, progress)
+        writer = csv.writer(pred_file, lineterminator="\n") if pred_file is not None else None
+        fc = run_file(bars, cfg, args.seed, progress, writer)
         runs.append(
-            _Run(Path(bars[0].coin).name, "percoin", _bar_name(size), fc.evaluator.rows(), len(bars),
-                 time.perf_counter() - t0)
+            _Run(Path(bars[0].coin).name, "percoin", _bar_name(size), fc.metrics(exact=True).rows,
+                 len(bars), time.perf_counter() - t0)
         )
     if args.shared_model and len(series) > 1:
         size = max(sizes)
@@ -323,7 +513,8 @@ def main(argv: list[str]) -> int:
         fcs = run_shared(aligned, cfg, args.seed, progress)
         dt = time.perf_counter() - t0
         for s, fc in zip(aligned, fcs):
-            runs.append(_Run(s[0].coin, "shared", _bar_name(size), fc.evaluator.rows(), len(s), dt))
+            rows = fc.metrics(exact=True).rows
+            runs.append(_Run(s[0].coin, "shared", _bar_name(size), rows, len(s), dt))
     elapsed = time.perf_counter() - t_all
     progress.close()
     n_bars = sum(r.bars for r in runs)
@@ -341,7 +532,7 @@ def main(argv: list[str]) -> int:
         }
         sys.stdout.write(json.dumps(obj) + "\n")
     else:
-        _print_tables(runs, agg, speed, sys.stdout)
+        _print_tables(runs, agg, speed, sys.stdout, wide=args.wide)
     return 0
 
 

@@ -5,6 +5,14 @@ rows. Everything is in log-return units. For each horizon it keeps running sums 
 model, of persistence -- "no change", which predicts 0 -- and of an EWMA drift), interval hits, and
 a bounded recent history for the median width and the lag diagnostic.
 
+Bands are scored with proper scores, three of them side by side: the band served, the network's
+own band and ``ewma-band`` (the baseline that learns nothing: centre "no change", half-width
+q x sqrt(h) x the EWMA of squared one-bar log returns, half-life 30 bars, q tracked per horizon and
+level by ``QuantileTracker``). The interval (Winkler) score of [l, u] at level 1 - alpha for an
+outcome y is (u - l) + (2 / alpha) x (distance from y to the band when y is outside); lower is
+better: it rewards sharp bands and punishes misses. The whole served forecast (2.5/10/50/90/97.5 %
+quantiles: the two bands' ends and the mean) gets the mean pinball loss.
+
 Direction accuracy uses the model's *raw* mean (before the skill shrinkage of the forecaster):
 shrinking by k > 0 does not change a sign, and with k = 0 the raw mean still says what the network
 believes. The best lag describes the forecast served (the shrunk mean), the one a user sees.
@@ -27,6 +35,173 @@ from engine.events import HorizonMetrics
 
 NAN = float("nan")
 LAG_REFRESH = 60  # scores between two best-lag searches in the cheap (live panel) mode
+Z80 = 1.2815515655446004  # standard normal quantiles: the trackers' starting points
+Z95 = 1.959963984540054
+LEVELS = (0.2, 0.05)  # nominal miss rates of the 80 % and 95 % bands
+
+# A band's four ends: lo80, hi80, lo95, hi95.
+Band = tuple[float, float, float, float]
+
+
+def interval_score(lo: float, hi: float, y: float, alpha: float) -> float:
+    """Winkler's interval score of the band [lo, hi] at level 1 - alpha for the outcome y."""
+    s = hi - lo
+    if y < lo:
+        s += (2.0 / alpha) * (lo - y)
+    elif y > hi:
+        s += (2.0 / alpha) * (y - hi)
+    return s
+
+
+def pinball(q: float, tau: float, y: float) -> float:
+    """Pinball (quantile) loss of the quantile forecast q at level tau for the outcome y."""
+    d = y - q
+    return tau * d if d >= 0.0 else (tau - 1.0) * d
+
+
+class QuantileTracker:
+    """A band multiplier per level, stepped q += eta * (miss - alpha) as each label matures.
+
+    Online quantile tracking: the long-run miss rate goes to alpha whatever the scale's errors, and
+    a scale that follows the market keeps q (and so the band) from drifting wide.
+    """
+
+    def __init__(self, eta: float, q80: float = Z80, q95: float = Z95) -> None:
+        self.eta = eta
+        self.q = {0.2: q80, 0.05: q95}
+
+    def update(self, missed80: bool, missed95: bool) -> None:
+        for alpha, missed in ((0.2, missed80), (0.05, missed95)):
+            self.q[alpha] = max(0.0, self.q[alpha] + self.eta * (float(missed) - alpha))
+
+    def state(self) -> list[float]:
+        return [self.q[0.2], self.q[0.05]]
+
+    def load(self, flat: list[float]) -> None:
+        self.q = {0.2: float(flat[0]), 0.05: float(flat[1])}
+
+
+class EwmaBand:
+    """``ewma-band``, the simple volatility band the network has to beat (see the module doc).
+
+    ``update`` takes each bar's log return, past data only; a return across a gap of dt bars counts
+    as dt bars of variance r^2 / dt. The first return seeds the average.
+    """
+
+    def __init__(self, horizons: tuple[int, ...], halflife: float = 30.0, var0: float = 1e-6) -> None:
+        self.horizons = tuple(horizons)
+        self.decay = 0.5 ** (1.0 / halflife)
+        self.var = var0
+        self.seen = 0
+        self.trackers = [QuantileTracker(0.01 / math.sqrt(h)) for h in self.horizons]
+
+    def update(self, r: float, dt: int = 1) -> None:
+        r2 = r * r / max(dt, 1)
+        if not math.isfinite(r2):
+            return
+        if self.seen == 0:
+            self.var = r2 if r2 > 0.0 else self.var
+        else:
+            a = self.decay**dt
+            self.var = a * self.var + (1.0 - a) * r2
+        self.seen += 1
+
+    def sigma(self, i: int) -> float:
+        """sqrt(h) x the EWMA volatility, for horizon index ``i``."""
+        return math.sqrt(self.var * self.horizons[i])
+
+    def band(self, i: int) -> Band:
+        """The band issued now for horizon index ``i``: lo80, hi80, lo95, hi95 around 0."""
+        sigma = self.sigma(i)
+        tr = self.trackers[i]
+        w80, w95 = tr.q[0.2] * sigma, tr.q[0.05] * sigma
+        return (-w80, w80, -w95, w95)
+
+    def state(self) -> list[float]:
+        return [self.var, float(self.seen)] + [v for tr in self.trackers for v in tr.state()]
+
+    def load(self, flat: list[float]) -> None:
+        self.var, self.seen = float(flat[0]), int(flat[1])
+        for i, tr in enumerate(self.trackers):
+            tr.load(flat[2 + 2 * i : 4 + 2 * i])
+
+
+class VolBand(EwmaBand):
+    """ewma-band with volatility that reverts: the simple band the app serves by default.
+
+    Volatility reverts towards its recent level, so the variance of the next h bars is not h times
+    today's. With the short EWMA variance v (half-life 30 bars) reverting at that same half-life
+    towards a 2-hour EWMA level m, the expected mean variance over h bars is a v + (1 - a) m with
+    a = (1 - exp(-k h)) / (k h), k = ln 2 / 30: the same band at 1 minute, leaning on the 2-hour
+    level at 60 minutes. Centre and quantile tracking as ewma-band's.
+    """
+
+    def __init__(self, horizons: tuple[int, ...], halflife: float = 30.0, level: float = 120.0) -> None:
+        super().__init__(horizons, halflife)
+        self.level_decay = 0.5 ** (1.0 / level)
+        self.var_level = self.var
+        k = math.log(2.0) / halflife
+        self.weights = [(1.0 - math.exp(-k * h)) / (k * h) for h in self.horizons]
+
+    def update(self, r: float, dt: int = 1) -> None:
+        first = self.seen == 0
+        super().update(r, dt)
+        r2 = r * r / max(dt, 1)
+        if not math.isfinite(r2):
+            return
+        if first:
+            self.var_level = self.var
+        else:
+            a = self.level_decay**dt
+            self.var_level = a * self.var_level + (1.0 - a) * r2
+
+    def sigma(self, i: int) -> float:
+        a = self.weights[i]
+        return math.sqrt((a * self.var + (1.0 - a) * self.var_level) * self.horizons[i])
+
+    def state(self) -> list[float]:
+        return [self.var_level, *super().state()]
+
+    def load(self, flat: list[float]) -> None:
+        self.var_level = float(flat[0])
+        super().load(flat[1:])
+
+
+@dataclass
+class _BandAcc:
+    """Running sums of one band at one horizon: hits, widths, interval scores per level."""
+
+    n: int = 0
+    in80: int = 0
+    in95: int = 0
+    w80: float = 0.0
+    w95: float = 0.0
+    is80: float = 0.0
+    is95: float = 0.0
+
+    def add(self, b: Band, y: float) -> None:
+        lo80, hi80, lo95, hi95 = b
+        self.n += 1
+        self.in80 += lo80 <= y <= hi80
+        self.in95 += lo95 <= y <= hi95
+        self.w80 += hi80 - lo80
+        self.w95 += hi95 - lo95
+        self.is80 += interval_score(lo80, hi80, y, 0.2)
+        self.is95 += interval_score(lo95, hi95, y, 0.05)
+
+    def means(self) -> tuple[float, float, float, float, float, float]:
+        """coverage80, coverage95, mean width80, width95, interval score80, score95."""
+        n = self.n
+        if not n:
+            return (NAN,) * 6
+        return (self.in80 / n, self.in95 / n, self.w80 / n, self.w95 / n, self.is80 / n, self.is95 / n)
+
+    def state(self) -> list[float]:
+        return [self.n, self.in80, self.in95, self.w80, self.w95, self.is80, self.is95]
+
+    def load(self, flat: list[float]) -> None:
+        self.n, self.in80, self.in95 = (int(v) for v in flat[:3])
+        self.w80, self.w95, self.is80, self.is95 = (float(v) for v in flat[3:7])
 
 
 @dataclass
@@ -43,10 +218,15 @@ class _Acc:
     dir_n: int = 0
     in80: int = 0
     in95: int = 0
+    pinball: float = 0.0
+    served: _BandAcc = field(default_factory=_BandAcc)
+    network: _BandAcc = field(default_factory=_BandAcc)
+    simple: _BandAcc = field(default_factory=_BandAcc)
     lag: int = 0  # cached best lag (the search is the one costly part of a row)
     lag_n: int = -1  # n when ``lag`` was computed
     recent: deque[tuple[int, float, float]] = field(default_factory=deque)  # (t, pred, y)
     widths: deque[float] = field(default_factory=deque)
+    widths95: deque[float] = field(default_factory=deque)
 
 
 def _corr(xs: list[float], ys: list[float]) -> float:
@@ -103,7 +283,12 @@ class Evaluator:
         self.horizons = tuple(horizons)
         self.history = history
         self._acc: dict[int, _Acc] = {
-            h: _Acc(recent=deque(maxlen=history), widths=deque(maxlen=history)) for h in horizons
+            h: _Acc(
+                recent=deque(maxlen=history),
+                widths=deque(maxlen=history),
+                widths95=deque(maxlen=history),
+            )
+            for h in horizons
         }
 
     def score(
@@ -114,12 +299,16 @@ class Evaluator:
         pred: float,
         raw: float,
         drift: float,
-        lo80: float,
-        hi80: float,
-        lo95: float,
-        hi95: float,
+        served: Band,
+        network: Band | None = None,
+        simple: Band | None = None,
     ) -> None:
-        """Score one matured prediction made at bar index ``t`` whose realised log return is ``y``."""
+        """Score one matured prediction made at bar index ``t`` whose realised log return is ``y``.
+
+        ``served``, ``network`` and ``simple`` are the bands issued then (lo80, hi80, lo95, hi95);
+        without the last two only the served band is scored.
+        """
+        lo80, hi80, lo95, hi95 = served
         a = self._acc[horizon]
         a.n += 1
         e = y - pred
@@ -138,6 +327,19 @@ class Evaluator:
         a.in95 += lo95 <= y <= hi95
         a.recent.append((t, pred, y))
         a.widths.append(hi80 - lo80)
+        a.widths95.append(hi95 - lo95)
+        a.served.add(served, y)
+        if network is not None:
+            a.network.add(network, y)
+        if simple is not None:
+            a.simple.add(simple, y)
+        a.pinball += 0.2 * (
+            pinball(lo95, 0.025, y)
+            + pinball(lo80, 0.1, y)
+            + pinball(pred, 0.5, y)
+            + pinball(hi80, 0.9, y)
+            + pinball(hi95, 0.975, y)
+        )
 
     def row(self, horizon: int, exact: bool = True) -> HorizonMetrics:
         """Metrics of one horizon; ``exact=False`` reuses a best lag up to ``LAG_REFRESH`` scores old."""
@@ -150,6 +352,9 @@ class Evaluator:
             return HorizonMetrics(horizon, 0, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, 0)
         mae, rmse = a.abs_m / n, math.sqrt(a.sq_m / n)
         mae_p, rmse_p = a.abs_p / n, math.sqrt(a.sq_p / n)
+        _, _, mw80, mw95, is80, is95 = a.served.means()
+        nc80, nc95, nw80, nw95, nis80, nis95 = a.network.means()
+        sc80, sc95, sw80, sw95, sis80, sis95 = a.simple.means()
         return HorizonMetrics(
             horizon=horizon,
             n=n,
@@ -165,6 +370,24 @@ class Evaluator:
             width80=statistics.median(a.widths) if a.widths else NAN,
             best_lag=a.lag,
             mae_drift=a.abs_d / n,
+            width95=statistics.median(a.widths95) if a.widths95 else NAN,
+            mean_width80=mw80,
+            mean_width95=mw95,
+            interval_score80=is80,
+            interval_score95=is95,
+            pinball=a.pinball / n,
+            network_coverage80=nc80,
+            network_coverage95=nc95,
+            network_width80=nw80,
+            network_width95=nw95,
+            network_interval_score80=nis80,
+            network_interval_score95=nis95,
+            ewma_band_coverage80=sc80,
+            ewma_band_coverage95=sc95,
+            ewma_band_width80=sw80,
+            ewma_band_width95=sw95,
+            ewma_band_interval_score80=sis80,
+            ewma_band_interval_score95=sis95,
         )
 
     def rows(self, exact: bool = True) -> tuple[HorizonMetrics, ...]:
@@ -175,10 +398,12 @@ class Evaluator:
         out: dict[str, Any] = {}
         for h, a in self._acc.items():
             out[str(h)] = {
-                "sums": [a.abs_m, a.sq_m, a.abs_p, a.sq_p, a.abs_d, a.dir_hits],
+                "sums": [a.abs_m, a.sq_m, a.abs_p, a.sq_p, a.abs_d, a.dir_hits, a.pinball],
                 "counts": [a.n, a.dir_n, a.in80, a.in95],
                 "recent": [list(r) for r in a.recent],
                 "widths": list(a.widths),
+                "widths95": list(a.widths95),
+                "bands": [a.served.state(), a.network.state(), a.simple.state()],
             }
         return out
 
@@ -187,9 +412,15 @@ class Evaluator:
             s = state.get(str(h))
             if s is None:
                 continue
-            a.abs_m, a.sq_m, a.abs_p, a.sq_p, a.abs_d, a.dir_hits = (float(v) for v in s["sums"])
+            sums = [float(v) for v in s["sums"]]
+            a.abs_m, a.sq_m, a.abs_p, a.sq_p, a.abs_d, a.dir_hits = sums[:6]
+            a.pinball = sums[6] if len(sums) > 6 else 0.0
             a.n, a.dir_n, a.in80, a.in95 = (int(v) for v in s["counts"])
             a.recent.clear()
             a.recent.extend((int(t), float(r), float(y)) for t, r, y in s["recent"])
             a.widths.clear()
             a.widths.extend(float(w) for w in s["widths"])
+            a.widths95.clear()
+            a.widths95.extend(float(w) for w in s.get("widths95", ()))
+            for acc, flat in zip((a.served, a.network, a.simple), s.get("bands", ())):
+                acc.load([float(v) for v in flat])

@@ -116,6 +116,8 @@ class HorizonMetrics:
     # times the miss distance; lower is better. Three bands: the one served, the network's own
     # and ``ewma-band`` (no change, EWMA volatility x sqrt(h), a tracked quantile).
     width95: float = float("nan")  # median width of the served 95 % band
+    mean_width80: float = float("nan")  # mean widths of the served bands
+    mean_width95: float = float("nan")
     interval_score80: float = float("nan")  # served band, mean interval score
     interval_score95: float = float("nan")
     pinball: float = float("nan")  # served forecast: mean pinball loss at 2.5/10/50/90/97.5 %

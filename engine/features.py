@@ -2,8 +2,10 @@
 
 The model never sees a price level. Each observed bar becomes one row of ``N_FEATURES`` numbers:
 the bar's log return divided by the EWMA volatility known *before* the bar (winsorised), its absolute
-value, the volatility regime, the bar's high-low range in volatility units, the gap since the previous
-bar, the time of day, and an optional cross-coin return (e.g. BTC's for other coins).
+value, the volatility regime at three scales (the short EWMA volatility against 2-hour, 12-hour and
+1-day ones: volatility reverts, so long horizons need more than the short one), the bar's high-low
+range in volatility units, the gap since the previous bar, the time of day and the day of the week,
+and an optional cross-coin return (e.g. BTC's for other coins).
 
 Targets are cumulative log returns ``log(p[t+h] / p[t])`` divided by ``vol[t] * sqrt(h)``, where
 ``vol[t]`` is known at ``t``: the network learns in units where every coin and regime looks alike.
@@ -16,7 +18,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-N_FEATURES = 8
+N_FEATURES = 12
 CLIP = 5.0  # winsorisation bound for scaled inputs (in volatility units)
 VOL_FLOOR = 1e-5  # 0.1 basis point per bar: flat markets must not divide by ~0
 DEFAULT_VOL = 1e-3  # a first guess before any return is seen (typical 1-minute crypto move)
@@ -49,9 +51,13 @@ class Normaliser:
     step_seconds: int = 60
     vol_halflife: float = 30.0  # bars; short so intervals follow volatility shifts
     long_halflife: float = 720.0  # bars; the slow reference for the volatility regime feature
+    mid_halflife: float = 120.0  # bars; two more references, between and beyond
+    day_halflife: float = 1440.0
     drift_halflife: float = 240.0  # bars; the EWMA drift baseline
     var: float = DEFAULT_VOL**2  # EWMA variance of per-bar log returns
     var_long: float = DEFAULT_VOL**2
+    var_mid: float = DEFAULT_VOL**2
+    var_day: float = DEFAULT_VOL**2
     drift: float = 0.0  # EWMA mean per-bar log return (baseline forecaster)
     last_price: float = 0.0
     last_index: int = -1  # ts // step_seconds of the last bar
@@ -83,12 +89,15 @@ class Normaliser:
             dt = max(1, idx - self.last_index)
         z = clip(r / (vol_prev * math.sqrt(dt)))
         regime = clip(math.log(vol_prev / max(math.sqrt(self.var_long), VOL_FLOOR)), 3.0)
+        regime_mid = clip(math.log(vol_prev / max(math.sqrt(self.var_mid), VOL_FLOOR)), 3.0)
+        regime_day = clip(math.log(vol_prev / max(math.sqrt(self.var_day), VOL_FLOOR)), 3.0)
         if high is not None and low is not None and high > 0.0 and low > 0.0 and high >= low:
             rng = clip(math.log(high / low) / vol_prev, CLIP)
         else:
             rng = 0.0
         gap = min(math.log(dt), 5.0)
         day = (ts % 86400) / 86400.0
+        week = ((ts // 86400 + 3) % 7) / 7.0  # 0 on Mondays (1970-01-01 was a Thursday)
         row = [
             z,
             abs(z),
@@ -98,17 +107,25 @@ class Normaliser:
             math.sin(2 * math.pi * day),
             math.cos(2 * math.pi * day),
             clip(ref) if ref is not None and math.isfinite(ref) else 0.0,
+            regime_mid,
+            regime_day,
+            math.sin(2 * math.pi * week),
+            math.cos(2 * math.pi * week),
         ]
         if self.count > 0:
             # Per-bar variance of a gap's return; winsorised so one jump cannot blow the scale up.
             r2 = min(r * r / dt, (CLIP * vol_prev) ** 2)
             if self.returns_seen == 0 and r2 > 0.0:
-                self.var = self.var_long = r2
+                self.var = self.var_long = self.var_mid = self.var_day = r2
             else:
                 a = halflife_decay(self.vol_halflife)
                 self.var = a * self.var + (1 - a) * r2
                 b = halflife_decay(self.long_halflife)
                 self.var_long = b * self.var_long + (1 - b) * r2
+                b = halflife_decay(self.mid_halflife)
+                self.var_mid = b * self.var_mid + (1 - b) * r2
+                b = halflife_decay(self.day_halflife)
+                self.var_day = b * self.var_day + (1 - b) * r2
             c = halflife_decay(self.drift_halflife)
             self.drift = c * self.drift + (1 - c) * clip(r / dt, CLIP * vol_prev)
             self.returns_seen += 1

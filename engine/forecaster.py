@@ -2,7 +2,7 @@
 
 Per observed bar (``observe``, cheap, one forward pass):
   1. matured predictions are scored (model, persistence, EWMA drift) by ``engine.evaluate``; the
-     conformal trackers and the skill factor update on them; the samples get their labels and enter
+     band trackers, the band choice and the skill factor update on them; the samples get their labels and enter
      the replay buffer;
   2. the bar becomes a feature row (``engine.features``), and a forecast is made from the last
      ``window`` rows with the EMA copy of the weights.
@@ -13,9 +13,21 @@ forecast; filled (backfilled) bars are context, never a target nor a scored labe
 
 Served mean = k_h * raw, where raw is the network's mean and k_h in [0, 1] is the candidate factor
 with the lowest past error relative to "no change" (follow the leader over matured predictions,
-k=0 until a k > 0 has proved better by a margin). Intervals are mean +- q * spread, spread being the
-network's sigma times vol*sqrt(h); q follows the conformal quantile tracker
-(q += eta * (miss - alpha)), so coverage holds when volatility shifts.
+k=0 until a k > 0 has proved better by a margin).
+
+Bands, per horizon and level, three candidates issued side by side and scored when they mature:
+  - the network's band: mean +- q * w * vol * sqrt(h), w the network's half-width for that
+    horizon and level, learned as a quantile of |scaled return| (engine.model): the network learns
+    per-horizon departures from the square-root rule and the Gaussian shape;
+  - the simple band (engine.evaluate.VolBand): "no change" +- q * sqrt(h * variance), the EWMA
+    variance reverting towards its 2-hour level over the horizon;
+  - their blend (the mean of the two bands' ends).
+Each q is stepped by online quantile tracking (q += eta * (miss - alpha), eta = 0.01 / sqrt(h)),
+so coverage holds when volatility shifts. The simple band is served until the network's band or
+the blend has proved a lower interval score on past matured labels, by a margin and two standard
+errors (``_BandChoice``); the metrics say which is served and the ratio behind the choice.
+``ewma-band`` (engine.evaluate.EwmaBand, the issue's baseline: no reversion) is issued and scored
+beside them, never served.
 
 Shared mode (``make_forecaster_factory(shared=True)``): the per-coin Forecasters share one
 ``Learner`` (network, EMA, optimiser, replay buffer, divergence guard); features, calibration,
@@ -24,8 +36,8 @@ skill and scores stay per coin.
 
 from __future__ import annotations
 
-import bisect
 import copy
+import dataclasses
 import gc
 import io
 import logging
@@ -45,10 +57,18 @@ warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 import torch  # noqa: E402
 
 from engine.errors import ModelConfigChanged, ModelError  # noqa: E402
-from engine.evaluate import Evaluator  # noqa: E402
+from engine.evaluate import (  # noqa: E402
+    LEVELS,
+    Band,
+    EwmaBand,
+    Evaluator,
+    VolBand,
+    QuantileTracker,
+    interval_score,
+)
 from engine.events import Bar, ForecastEvent, MetricsEvent, TrainEvent  # noqa: E402
 from engine.features import N_FEATURES, Normaliser, scaled_target  # noqa: E402
-from engine.model import ForecastNet, ModelConfig, beta_nll  # noqa: E402
+from engine.model import ForecastNet, ModelConfig, forecast_loss  # noqa: E402
 
 _frozen = False
 
@@ -67,9 +87,7 @@ def _freeze_long_lived() -> None:
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = 1
-Z80 = 1.2815515655446004  # standard normal quantiles: the trackers' starting points
-Z95 = 1.959963984540054
+CHECKPOINT_FORMAT = 2  # 2: quantile-tracked bands, ewma-band and the band choice (was conformal)
 SKILL_GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0)
 
 
@@ -85,7 +103,6 @@ class ForecastConfig:
     batch: int = 64
     lr: float = 3e-4  # constant Adam learning rate
     grad_clip: float = 1.0
-    beta: float = 0.5  # beta-NLL weight exponent
     mean_penalty: float = 1.0  # ridge on the predicted mean (vol units): "no change" unless learned
     ema_decay: float = 0.99  # serving copy of the weights
     recent_size: int = 256  # replay: ring of the newest samples
@@ -93,9 +110,10 @@ class ForecastConfig:
     recent_share: float = 0.5  # share of each batch drawn from the ring
     min_samples: int = 32  # no training before this many labelled samples
     vol_halflife: float = 30.0  # bars, EWMA volatility used to scale inputs and targets
-    conformal_window: int = 2000  # matured scores kept per horizon for the interval quantiles
-    conformal_gamma: float = 0.01  # ACI step on alpha_t at h=1 (divided by sqrt(h))
-    conformal_prior: float = 1.25  # widening of the Gaussian quantile before 30 scores exist
+    band_eta: float = 0.01  # step of the network band's calibration at h=1 (divided by sqrt(h))
+    band_halflife: float = 3000.0  # matured labels, memory of the band choice's scores
+    band_min_n: int = 50  # independent labels (matured / h) before the network's band may be served
+    band_margin: float = 0.01  # the network's band (or the blend) must beat ewma-band by this share
     skill_halflife: float = 2000.0  # matured predictions, memory of the skill factor's scores
     skill_min_n: int = 100  # independent labels (matured / h) before any k > 0 may be served
     skill_margin: float = 0.003  # k > 0 must beat "no change" by this relative margin
@@ -121,14 +139,14 @@ class _Pending:
     scale: tuple[float, ...]
     raw: tuple[float, ...]
     mean: tuple[float, ...]
-    spread: tuple[float, ...]
     drift: tuple[float, ...]
     lo80: tuple[float, ...]
     hi80: tuple[float, ...]
     lo95: tuple[float, ...]
     hi95: tuple[float, ...]
-    q80: tuple[float, ...]
-    q95: tuple[float, ...]
+    network: tuple[Band, ...]  # the network's band per horizon
+    volband: tuple[Band, ...]  # the reverting volatility band (served by default)
+    simple: tuple[Band, ...]  # ewma-band per horizon (the baseline)
     sample: _Sample | None
 
 
@@ -200,11 +218,14 @@ class Learner:
     # -- serving ---------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> tuple[list[float], list[float]]:
-        """Mean and sigma per horizon, vol units, from the EMA weights. ``x`` is (window, F)."""
+    def predict(self, x: torch.Tensor) -> tuple[list[float], list[list[float]]]:
+        """Mean and the (80 %, 95 %) half-widths per horizon, vol units, from the EMA weights.
+
+        ``x`` is (window, F).
+        """
         with self.lock:
-            mu, log_sigma = self.ema(x.unsqueeze(0))  # (1, H) each
-        return mu[0].tolist(), log_sigma[0].exp().tolist()
+            mu, log_w = self.ema(x.unsqueeze(0))  # (1, H), (1, H, 2)
+        return mu[0].tolist(), log_w[0].exp().tolist()
 
     # -- training --------------------------------------------------------------------------------
 
@@ -257,10 +278,8 @@ class Learner:
             mask = torch.isfinite(y)
             for g in self.opt.param_groups:
                 g["lr"] = self.lr
-            mu, log_sigma = self.model(x)
-            loss = beta_nll(mu, log_sigma, y, mask, c.beta)
-            if c.mean_penalty > 0:
-                loss = loss + c.mean_penalty * (mu**2).mean()
+            mu, log_w = self.model(x)
+            loss = forecast_loss(mu, log_w, y, mask, c.mean_penalty)
             lv = float(loss.detach())
             why = ""
             if not math.isfinite(lv):
@@ -405,56 +424,104 @@ class _Skill:
         self.n = int(n)
 
 
-class _Conformal:
-    """Adaptive conformal intervals for one horizon (ACI, Gibbs & Candes 2021).
+CANDIDATES = ("network", "blend")  # besides "simple" (ewma-band), the default
 
-    Scores are |y - mean| / spread: residuals in units of the network's spread times vol*sqrt(h),
-    so they stay comparable when volatility shifts. The interval's half-width multiplier is the
-    empirical (1 - alpha_t) quantile of the last ``window`` scores, and after every matured label
-    alpha_t += gamma * (alpha - miss): misses widen the next intervals, hits narrow them.
+
+@dataclass
+class _BandChoice:
+    """Which band to serve at one horizon, per level: past matured interval scores only.
+
+    For each candidate (the network's band, the blend) and level it keeps decayed sums of the
+    interval score difference against the simple band. A candidate is served when it beats the simple
+    band by ``margin`` and by two standard errors, counting overlapping h-step labels as n / h
+    independent ones, once ``min_n`` of those exist; otherwise the simple band is served.
     """
 
-    def __init__(self, horizon: int, window: int, gamma: float, prior_inflation: float) -> None:
-        self.horizon = horizon
-        self.window = window
-        self.gamma = gamma
-        self.prior = prior_inflation
-        self.order: deque[float] = deque()
-        self.sorted: list[float] = []
-        self.alpha = {0.2: 0.2, 0.05: 0.05}  # nominal miss rate -> alpha_t
+    # sums[level][candidate] = [sum d, sum d^2]; base[level] = sum of the simple band's scores
+    sums: list[list[list[float]]] = field(
+        default_factory=lambda: [[[0.0, 0.0] for _ in CANDIDATES] for _ in LEVELS]
+    )
+    base: list[float] = field(default_factory=lambda: [0.0 for _ in LEVELS])
+    w: float = 0.0
+    w2: float = 0.0
+    n: int = 0
+    served: list[str] = field(default_factory=lambda: ["simple" for _ in LEVELS])
 
-    def quantile(self, nominal: float) -> float:
-        a = self.alpha[nominal]
-        if len(self.sorted) < 30:
-            # Too few scores: a Gaussian quantile, widened because short histories under-cover.
-            return self.prior * (Z80 if nominal == 0.2 else Z95)
-        if a <= 0.0:
-            return self.sorted[-1] * 1.5  # ACI says "infinite"; a finite but wide band instead
-        n = len(self.sorted)
-        # Split-conformal's finite-sample correction, counted in independent labels: h-step
-        # labels overlap, so n scores hold about n / h of them.
-        n_eff = max(n / self.horizon, 1.0)
-        level = min(1.0, (1.0 - a) * (1.0 + 1.0 / n_eff))
-        idx = min(n - 1, max(0, math.ceil(level * n) - 1))
-        return self.sorted[idx]
+    def update(
+        self, y: float, network: Band, simple: Band, horizon: int, decay: float, min_n: int,
+        margin: float,
+    ) -> None:
+        self.w = decay * self.w + 1.0
+        self.w2 = decay * decay * self.w2 + 1.0
+        blend = _blend(network, simple)
+        for li, alpha in enumerate(LEVELS):
+            j = 2 * li  # lo, hi of this level in a Band
+            s = interval_score(simple[j], simple[j + 1], y, alpha)
+            self.base[li] = decay * self.base[li] + s
+            for ci, band in enumerate((network, blend)):
+                d = interval_score(band[j], band[j + 1], y, alpha) - s
+                acc = self.sums[li][ci]
+                acc[0] = decay * acc[0] + d
+                acc[1] = decay * acc[1] + d * d
+        self.n += 1
+        n_eff = (self.w * self.w / self.w2) / horizon
+        for li in range(len(LEVELS)):
+            self.served[li] = self._choose(li, n_eff, min_n, margin)
 
-    def update(self, score: float, missed80: bool, missed95: bool) -> None:
-        for nominal, missed in ((0.2, missed80), (0.05, missed95)):
-            a = self.alpha[nominal] + self.gamma * (nominal - float(missed))
-            self.alpha[nominal] = min(max(a, -0.05), 3 * nominal)
-        self.order.append(score)
-        bisect.insort(self.sorted, score)
-        if len(self.order) > self.window:
-            old = self.order.popleft()
-            del self.sorted[bisect.bisect_left(self.sorted, old)]
+    def _choose(self, li: int, n_eff: float, min_n: int, margin: float) -> str:
+        if n_eff < min_n or self.base[li] <= 0.0:
+            return "simple"
+        best, best_rel = "simple", 1.0 - margin
+        for ci, name in enumerate(CANDIDATES):
+            s1, s2 = self.sums[li][ci]
+            if _beats(s1, s2, self.w, n_eff, 2.0):
+                rel = 1.0 + s1 / self.base[li]
+                if rel < best_rel:
+                    best, best_rel = name, rel
+        return best
+
+    def ratio(self, li: int) -> float:
+        """The network band's decayed interval score over the simple band's (< 1: it wins)."""
+        if self.base[li] <= 0.0:
+            return float("nan")
+        return 1.0 + self.sums[li][0][0] / self.base[li]
 
     def state(self) -> list[float]:
-        return [self.alpha[0.2], self.alpha[0.05], *self.order]
+        flat = [v for lv in self.sums for acc in lv for v in acc]
+        return flat + self.base + [self.w, self.w2, float(self.n)] + [
+            float(CANDIDATES.index(s) + 1 if s in CANDIDATES else 0) for s in self.served
+        ]
 
     def load(self, flat: list[float]) -> None:
-        self.alpha = {0.2: flat[0], 0.05: flat[1]}
-        self.order = deque(flat[2:])
-        self.sorted = sorted(self.order)
+        k = 2 * len(CANDIDATES)
+        m = k * len(LEVELS)
+        self.sums = [
+            [list(flat[li * k + 2 * ci : li * k + 2 * ci + 2]) for ci in range(len(CANDIDATES))]
+            for li in range(len(LEVELS))
+        ]
+        self.base = list(flat[m : m + len(LEVELS)])
+        m += len(LEVELS)
+        self.w, self.w2, n = flat[m : m + 3]
+        self.n = int(n)
+        names = ("simple", *CANDIDATES)
+        self.served = [names[int(v)] for v in flat[m + 3 : m + 3 + len(LEVELS)]]
+
+
+def _blend(a: Band, b: Band) -> Band:
+    return (
+        0.5 * (a[0] + b[0]),
+        0.5 * (a[1] + b[1]),
+        0.5 * (a[2] + b[2]),
+        0.5 * (a[3] + b[3]),
+    )
+
+
+def _pick(name: str, network: Band, simple: Band) -> Band:
+    if name == "network":
+        return network
+    if name == "blend":
+        return _blend(network, simple)
+    return simple
 
 
 class Forecaster:
@@ -485,18 +552,23 @@ class Forecaster:
         self.rows: deque[list[float]] = deque(maxlen=c.window)
         self.pending: dict[int, _Pending] = {}
         self.evaluator = Evaluator(c.horizons)
-        self.conformal = [
-            # Labels of long horizons overlap and arrive late: a smaller ACI step keeps alpha_t
-            # from swinging on one long move (measured on the eval set, see the report).
-            _Conformal(h, c.conformal_window, c.conformal_gamma / math.sqrt(h), c.conformal_prior)
-            for h in c.horizons
-        ]
+        # The network's half-widths times a multiplier per level, tracked like ewma-band's q (labels
+        # of long horizons overlap and arrive late: eta / sqrt(h) keeps one long move from
+        # swinging it); the network learns the shape, the tracker keeps coverage honest.
+        self.net_q = [QuantileTracker(c.band_eta / math.sqrt(h), 1.0, 1.0) for h in c.horizons]
+        self.simple = EwmaBand(c.horizons, halflife=c.vol_halflife)  # the baseline, scored only
+        self.vol = VolBand(c.horizons, halflife=c.vol_halflife)  # served until beaten
+        self.choice = [_BandChoice() for _ in c.horizons]
         self.skill = [_Skill() for _ in c.horizons]
         self.last_ts: int | None = None
         self.bars_seen = 0
         self.state = "warming up"
         self.last_loss: float | None = None
         self._skill_decay = 0.5 ** (1.0 / c.skill_halflife)
+        self._band_decay = 0.5 ** (1.0 / c.band_halflife)
+        # Called with every scored prediction (backtest --predictions): (issued_ts, horizon,
+        # price, outcome, mean, raw, served band).
+        self.on_score: Callable[[int, int, float, float, float, float, Band], None] | None = None
 
     # -- the online loop -------------------------------------------------------------------------
 
@@ -515,6 +587,10 @@ class Forecaster:
         c = self.config
         t = self.norm.index(bar.ts)
         self._score_matured(t, bar)
+        if self.norm.count > 0 and self.norm.last_price > 0.0:
+            r = math.log(bar.price / self.norm.last_price)
+            self.simple.update(r, t - self.norm.last_index)
+            self.vol.update(r, t - self.norm.last_index)
         self.rows.append(self.norm.update(bar.ts, bar.price, bar.high, bar.low, ref))
         self.last_ts = bar.ts
         self.bars_seen += 1
@@ -524,27 +600,41 @@ class Forecaster:
         if self.state == "warming up":
             self.state = "idle"
         x = torch.tensor(list(self.rows), dtype=torch.float32)  # (T, F)
-        mu_z, sig_z = self.learner.predict(x)
+        mu_z, w_z = self.learner.predict(x)
         scale = tuple(self.norm.scale(h) for h in c.horizons)
         raw = tuple(m * s for m, s in zip(mu_z, scale))
         mean = tuple(sk.k * r if sk.k else 0.0 for sk, r in zip(self.skill, raw))  # no -0.0
-        spread = tuple(sg * s for sg, s in zip(sig_z, scale))
-        q80 = tuple(cf.quantile(0.2) for cf in self.conformal)
-        q95 = tuple(cf.quantile(0.05) for cf in self.conformal)
-        lo80 = tuple(m - q * s for m, q, s in zip(mean, q80, spread))
-        hi80 = tuple(m + q * s for m, q, s in zip(mean, q80, spread))
-        lo95 = tuple(m - q * s for m, q, s in zip(mean, q95, spread))
-        hi95 = tuple(m + q * s for m, q, s in zip(mean, q95, spread))
+        network: list[Band] = []
+        volband: list[Band] = []
+        simple: list[Band] = []
+        served: list[Band] = []
+        for i, m in enumerate(mean):
+            q = self.net_q[i].q
+            w80 = w_z[i][0] * scale[i] * q[0.2]
+            w95 = w_z[i][1] * scale[i] * q[0.05]
+            net = (m - w80, m + w80, m - w95, m + w95)
+            vb = self.vol.band(i)
+            simp = self.simple.band(i)
+            s80, s95 = self.choice[i].served
+            b80, b95 = _pick(s80, net, vb), _pick(s95, net, vb)
+            # Levels may be served from different bands: keep the 95 % band around the 80 % one.
+            served.append((b80[0], b80[1], min(b95[2], b80[0]), max(b95[3], b80[1])))
+            network.append(net)
+            volband.append(vb)
+            simple.append(simp)
+        lo80, hi80, lo95, hi95 = (tuple(b[j] for b in served) for j in range(4))
         drift = tuple(self.norm.drift * h for h in c.horizons)
         sample = None
         if not bar.filled:
             nan = float("nan")
             sample = _Sample(x=x, y=torch.full((len(c.horizons),), nan))
         self.pending[t] = _Pending(
-            bar.price, bar.filled, scale, raw, mean, spread, drift, lo80, hi80, lo95, hi95, q80, q95,
-            sample,
+            bar.price, bar.filled, scale, raw, mean, drift, lo80, hi80, lo95, hi95,
+            tuple(network), tuple(volband), tuple(simple), sample,
         )
-        return ForecastEvent(self.coin, bar.ts, bar.price, c.horizons, mean, lo80, hi80, lo95, hi95)
+        return ForecastEvent(
+            self.coin, bar.ts, bar.price, c.horizons, mean, lo80, hi80, lo95, hi95, raw
+        )
 
     def _score_matured(self, t: int, bar: Bar) -> None:
         if bar.filled:
@@ -555,12 +645,17 @@ class Forecaster:
             if p is None or p.filled or p.sample is None:
                 continue
             y = math.log(bar.price / p.price)
-            self.evaluator.score(
-                h, t - h, y, p.mean[i], p.raw[i], p.drift[i], p.lo80[i], p.hi80[i], p.lo95[i], p.hi95[i]
-            )
-            # Conformal update on the vol-scaled residual; a miss is judged by the band issued.
-            s = abs(y - p.mean[i]) / max(p.spread[i], 1e-12)
-            self.conformal[i].update(s, not p.lo80[i] <= y <= p.hi80[i], not p.lo95[i] <= y <= p.hi95[i])
+            net, vb, simp = p.network[i], p.volband[i], p.simple[i]
+            served = (p.lo80[i], p.hi80[i], p.lo95[i], p.hi95[i])
+            self.evaluator.score(h, t - h, y, p.mean[i], p.raw[i], p.drift[i], served, net, simp)
+            if self.on_score is not None:
+                ts = (t - h) * c.bar_seconds
+                self.on_score(ts, h, p.price, y, p.mean[i], p.raw[i], served)
+            # Each tracker steps on the band it issued (a miss is judged by that band).
+            self.net_q[i].update(not net[0] <= y <= net[1], not net[2] <= y <= net[3])
+            self.simple.trackers[i].update(not simp[0] <= y <= simp[1], not simp[2] <= y <= simp[3])
+            self.vol.trackers[i].update(not vb[0] <= y <= vb[1], not vb[2] <= y <= vb[3])
+            self.choice[i].update(y, net, vb, h, self._band_decay, c.band_min_n, c.band_margin)
             self.skill[i].update(p.raw[i], y, h, self._skill_decay, c.skill_min_n, c.skill_margin)
             with self.learner.lock:  # the sample may sit in a batch being built on another thread
                 p.sample.y[i] = scaled_target(p.price, bar.price, p.scale[i])
@@ -663,7 +758,18 @@ class Forecaster:
 
     def metrics(self, exact: bool = False) -> MetricsEvent:
         """Prequential scores so far; the live default refreshes the best lag every 60 scores."""
-        return MetricsEvent(self.coin, self.evaluator.rows(exact))
+        rows = tuple(
+            dataclasses.replace(
+                row,
+                served80=ch.served[0],
+                served95=ch.served[1],
+                recent_ratio80=ch.ratio(0),
+                recent_ratio95=ch.ratio(1),
+                recent_n=ch.n,
+            )
+            for row, ch in zip(self.evaluator.rows(exact), self.choice)
+        )
+        return MetricsEvent(self.coin, rows)
 
     @property
     def skill_factors(self) -> tuple[float, ...]:
@@ -683,7 +789,10 @@ class Forecaster:
             "learner": learner_state,
             "normaliser": self.norm.state(),
             "rows": list(self.rows),
-            "conformal": [cf.state() for cf in self.conformal],
+            "net_q": [tr.state() for tr in self.net_q],
+            "simple": self.simple.state(),
+            "vol": self.vol.state(),
+            "choice": [ch.state() for ch in self.choice],
             "skill": [s.state() for s in self.skill],
             "evaluator": self.evaluator.state(),
             "pending": [_pending_state(t, p) for t, p in self.pending.items()],
@@ -719,8 +828,12 @@ class Forecaster:
         except Exception as exc:  # torch raises many types for a damaged file
             raise ModelError(f"{path}: unreadable checkpoint ({exc.__class__.__name__})") from None
         try:
-            if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-                raise ModelError(f"{path}: not a cryptotui checkpoint of format {CHECKPOINT_FORMAT}")
+            if not isinstance(ckpt, dict) or not isinstance(ckpt.get("format"), int):
+                raise ModelError(f"{path}: not a cryptotui checkpoint")
+            if ckpt["format"] < CHECKPOINT_FORMAT:
+                raise ModelConfigChanged(f"{path}: checkpoint made by an earlier cryptotui")
+            if ckpt["format"] != CHECKPOINT_FORMAT:
+                raise ModelError(f"{path}: checkpoint of format {ckpt['format']}, newer than this cryptotui")
             saved = _config_from(ckpt["config"])
             cfg = config or saved
             if _shape_keys(cfg) != _shape_keys(saved):
@@ -732,10 +845,15 @@ class Forecaster:
             fc.norm = Normaliser.from_state(dict(ckpt["normaliser"]))
             fc.rows.clear()
             fc.rows.extend([float(v) for v in r] for r in ckpt["rows"])
-            if len(ckpt["conformal"]) != len(fc.conformal):
+            n_h = len(cfg.horizons)
+            if any(len(ckpt[k]) != n_h for k in ("net_q", "choice")):
                 raise ModelError(f"{path}: checkpoint has other horizons")
-            for cf, flat in zip(fc.conformal, ckpt["conformal"]):
-                cf.load([float(v) for v in flat])
+            for tr, flat in zip(fc.net_q, ckpt["net_q"]):
+                tr.load([float(v) for v in flat])
+            fc.simple.load([float(v) for v in ckpt["simple"]])
+            fc.vol.load([float(v) for v in ckpt["vol"]])
+            for ch, flat in zip(fc.choice, ckpt["choice"]):
+                ch.load([float(v) for v in flat])
             if len(ckpt["skill"]) != len(fc.skill):
                 raise ModelError(f"{path}: checkpoint has other horizons")
             for s, flat in zip(fc.skill, ckpt["skill"]):
@@ -754,12 +872,14 @@ class Forecaster:
             raise ModelError(f"{path}: incompatible checkpoint ({exc.__class__.__name__}: {exc})") from None
 
 
-_TUPLES = ("scale", "raw", "mean", "spread", "drift", "lo80", "hi80", "lo95", "hi95", "q80", "q95")
+_TUPLES = ("scale", "raw", "mean", "drift", "lo80", "hi80", "lo95", "hi95")
+_BANDS = ("network", "volband", "simple")
 
 
 def _pending_state(t: int, p: _Pending) -> dict[str, Any]:
     d: dict[str, Any] = {"t": t, "price": p.price, "filled": p.filled}
     d.update({k: list(getattr(p, k)) for k in _TUPLES})
+    d.update({k: [list(b) for b in getattr(p, k)] for k in _BANDS})
     if p.sample is not None:
         d["x"], d["y"] = p.sample.x, p.sample.y
     return d
@@ -770,7 +890,9 @@ def _pending_from(d: dict[str, Any]) -> tuple[int, _Pending]:
     if "x" in d:
         # The replay buffer is not saved, so a restored sample enters it again on its next label.
         sample = _Sample(x=d["x"].float(), y=d["y"].float().clone())
-    tuples = {k: tuple(float(v) for v in d[k]) for k in _TUPLES}
+    tuples: dict[str, Any] = {k: tuple(float(v) for v in d[k]) for k in _TUPLES}
+    for k in _BANDS:
+        tuples[k] = tuple(tuple(float(v) for v in b) for b in d[k])
     return int(d["t"]), _Pending(float(d["price"]), bool(d["filled"]), sample=sample, **tuples)
 
 

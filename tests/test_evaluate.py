@@ -15,7 +15,7 @@ def _series(n: int, seed: int = 3) -> list[float]:
 
 def _score_all(ev: Evaluator, h: int, ys: list[float], preds: list[float], width: float = 1.0) -> None:
     for t, (y, p) in enumerate(zip(ys, preds)):
-        ev.score(h, t, y, p, p, 0.0, p - width, p + width, p - 2 * width, p + 2 * width)
+        ev.score(h, t, y, p, p, 0.0, (p - width, p + width, p - 2 * width, p + 2 * width))
 
 
 def test_zero_predictor_is_persistence() -> None:
@@ -64,7 +64,7 @@ def test_coverage_counts_and_median_width() -> None:
     for t in range(10):
         y = 0.0 if t < 8 else 5.0  # two misses out of ten
         b95 = 4.0 if t == 8 else 6.0
-        ev.score(1, t, y, 0.0, 0.0, 0.0, -1.0, 1.0, -b95, b95)
+        ev.score(1, t, y, 0.0, 0.0, 0.0, (-1.0, 1.0, -b95, b95))
     row = ev.row(1)
     assert row.coverage80 == 0.8
     assert row.coverage95 == 0.9  # 5.0 is outside +-4, inside +-6
@@ -74,7 +74,7 @@ def test_coverage_counts_and_median_width() -> None:
 def test_direction_excludes_zero_moves() -> None:
     ev = Evaluator((1,))
     for t, (y, p) in enumerate([(0.0, 1.0), (1.0, 1.0), (-1.0, 1.0), (2.0, 3.0), (0.0, -1.0)]):
-        ev.score(1, t, y, p, p, 0.0, -9, 9, -9, 9)
+        ev.score(1, t, y, p, p, 0.0, (-9, 9, -9, 9))
     assert ev.row(1).dir_acc == 2 / 3
 
 
@@ -85,7 +85,7 @@ def test_no_scores_gives_nan_row() -> None:
 
 def test_drift_baseline_is_scored() -> None:
     ev = Evaluator((1,))
-    ev.score(1, 0, 0.002, 0.0, 0.0, 0.001, -1, 1, -1, 1)
+    ev.score(1, 0, 0.002, 0.0, 0.0, 0.001, (-1, 1, -1, 1))
     assert math.isclose(ev.row(1).mae_drift, 0.001)
 
 
@@ -108,12 +108,12 @@ def test_cheap_rows_refresh_the_lag_every_so_often() -> None:
     assert ev.row(1, exact=False).best_lag == 0
     lagged = [0.0] + ys[:-1]
     for t in range(200, 200 + LAG_REFRESH - 1):  # a lagged copy from now on
-        ev.score(1, t, ys[t], lagged[t], lagged[t], 0.0, -1, 1, -1, 1)
+        ev.score(1, t, ys[t], lagged[t], lagged[t], 0.0, (-1, 1, -1, 1))
     assert ev.row(1, exact=False).best_lag == 0  # cached
     assert ev.row(1, exact=True).best_lag == 1
     ev2 = Evaluator((1,))
     _score_all(ev2, 1, ys[:200], [0.0] * 200)
     ev2.row(1, exact=False)
     for t in range(200, 200 + LAG_REFRESH):
-        ev2.score(1, t, ys[t], lagged[t], lagged[t], 0.0, -1, 1, -1, 1)
+        ev2.score(1, t, ys[t], lagged[t], lagged[t], 0.0, (-1, 1, -1, 1))
     assert ev2.row(1, exact=False).best_lag == 1  # refreshed after LAG_REFRESH scores

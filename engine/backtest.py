@@ -332,6 +332,9 @@ def _ratio(a: float, b: float) -> float:
     return a / b if math.isfinite(a) and math.isfinite(b) and b > 0 else math.nan
 
 
+_SHORT = {"simple": "S", "network": "N", "blend": "B", "": "-"}
+
+
 def _print_tables(
     runs: Sequence[_Run], agg: list[dict[str, Any]], speed: float, out: TextIO, wide: bool = False
 ) -> None:
@@ -343,12 +346,12 @@ def _print_tables(
         head = (
             f"{'file':<44} {'mode':<7}{'bar':>4}{'h':>4}{'n':>6}{'relMAE':>8}{'relRMSE':>8}"
             f"{'dirAcc':>7}{'cov80':>7}{'cov95':>7}{'w80bp':>7}{'lag':>4}{'MAE':>10}{'MAEpers':>10}"
-            f"{'IS80':>7}{'IS95':>7}{'net80':>7}{'net95':>7}{'served':>15}"
+            f"{'IS80':>7}{'IS95':>7}{'net80':>7}{'net95':>7}{'served':>8}"
         )
     else:
         head = (
-            f"{'file':<26}{'mode':<8}{'h':>3}{'n':>6}{'relMAE':>7}{'lag':>4}{'cov80':>6}"
-            f"{'cov95':>6}{'w80bp':>7}{'IS80':>6}{'IS95':>6}{'net80':>6}{'net95':>6}  served"
+            f"{'file':<25}{'h':>3}{'n':>6}{'relMAE':>7}{'lag':>4}{'cov80':>6}{'cov95':>6}"
+            f"{'w80bp':>7}{'IS80':>6}{'IS95':>6}{'net80':>6}{'net95':>6}{'served':>7}"
         )
     out.write(head + "\n" + "-" * len(head) + "\n")
     for r in runs:
@@ -357,7 +360,7 @@ def _print_tables(
             is95 = _ratio(m.interval_score95, m.ewma_band_interval_score95)
             n80 = _ratio(m.network_interval_score80, m.ewma_band_interval_score80)
             n95 = _ratio(m.network_interval_score95, m.ewma_band_interval_score95)
-            served = f"{m.served80 or '-'}/{m.served95 or '-'}"
+            served = f"{_SHORT.get(m.served80, '?')}/{_SHORT.get(m.served95, '?')}"
             if wide:
                 out.write(
                     f"{r.file[:44]:<44} {r.mode:<7}{r.bar:>4}{m.horizon:>4}{m.n:>6}"
@@ -366,60 +369,65 @@ def _print_tables(
                     f"{_fmt(100 * m.coverage95, '.1f'):>7}{_fmt(1e4 * m.width80, '.1f'):>7}"
                     f"{m.best_lag:>4}{_fmt(m.mae, '.3e'):>10}{_fmt(m.mae_persistence, '.3e'):>10}"
                     f"{_fmt(is80, '.3f'):>7}{_fmt(is95, '.3f'):>7}{_fmt(n80, '.3f'):>7}"
-                    f"{_fmt(n95, '.3f'):>7}{served:>15}\n"
+                    f"{_fmt(n95, '.3f'):>7}{served:>8}\n"
                 )
             else:
-                name = r.file if len(r.file) <= 25 else r.file[:12] + "~" + r.file[-12:]
+                name = r.file if r.mode == "percoin" else f"{r.file} (shared)"
+                if len(name) > 24:
+                    name = name[:11] + "~" + name[-12:]
                 out.write(
-                    f"{name:<26}{r.mode:<8}{m.horizon:>3}{m.n:>6}{_fmt(m.rel_mae, '.3f'):>7}"
+                    f"{name:<25}{m.horizon:>3}{m.n:>6}{_fmt(m.rel_mae, '.3f'):>7}"
                     f"{m.best_lag:>4}{_fmt(100 * m.coverage80, '.1f'):>6}"
                     f"{_fmt(100 * m.coverage95, '.1f'):>6}{_fmt(1e4 * m.width80, '.1f'):>7}"
                     f"{_fmt(is80, '.3f'):>6}{_fmt(is95, '.3f'):>6}{_fmt(n80, '.3f'):>6}"
-                    f"{_fmt(n95, '.3f'):>6}  {served}\n"
+                    f"{_fmt(n95, '.3f'):>6}{served:>7}\n"
                 )
     out.write(
-        "\nIS80/IS95: interval score of the served band / ewma-band's; net80/net95: the network's "
-        "own band / ewma-band's\n(below 1: sharper for the same misses); served: the band served "
-        "at the end (80/95).\n"
+        "\nIS80/IS95: interval score of the served band over ewma-band's; net80/net95: the same\n"
+        "for the network's own band (below 1: sharper for the same misses). served: the band\n"
+        "served at the end, 80/95 (S simple volatility band, N network, B blend).\n"
     )
 
     def pct(v: Any) -> str:
         return _fmt(100 * v, ".1f") if v is not None else "-"
 
+    def bp(v: Any) -> str:
+        return _fmt(1e4 * v, ".0f") if v is not None else "-"
+
     def num(v: Any, spec: str) -> str:
         return _fmt(v, spec) if v is not None else "-"
 
-    out.write("\npooled over all files: bands (coverage %, mean width bp, interval score ratio)\n")
-    out.write(
-        f"{'mode':<8}{'h':>3}{'n':>7} | {'served':<22} | {'network':<22} | {'ewma-band':<22} |"
-        f" {'served/ewma':<11} | {'net/ewma':<11}\n"
-    )
-    out.write(
-        f"{'':<18} | {'cov80 cov95  w80  w95':<22} | {'cov80 cov95  w80  w95':<22} |"
-        f" {'cov80 cov95  w80  w95':<22} | {'IS80  IS95':<11} | {'IS80  IS95':<11}\n"
-    )
-    for a in agg:
-        out.write(
-            f"{a['mode']:<8}{a['horizon']:>3}{a['n']:>7} | "
-            f"{pct(a['coverage80']):>5} {pct(a['coverage95']):>5} "
-            f"{num(1e4 * a['mean_width80'], '.0f'):>4} {num(1e4 * a['mean_width95'], '.0f'):>4} | "
-            f"{pct(a['network_coverage80']):>5} {pct(a['network_coverage95']):>5} "
-            f"{num(1e4 * a['network_width80'], '.0f'):>4} {num(1e4 * a['network_width95'], '.0f'):>4} | "
-            f"{pct(a['ewma_band_coverage80']):>5} {pct(a['ewma_band_coverage95']):>5} "
-            f"{num(1e4 * a['ewma_band_width80'], '.0f'):>4} {num(1e4 * a['ewma_band_width95'], '.0f'):>4} | "
-            f"{num(a['served_vs_ewma_band80'], '.3f'):>5} {num(a['served_vs_ewma_band95'], '.3f'):>5} | "
-            f"{num(a['network_vs_ewma_band80'], '.3f'):>5} {num(a['network_vs_ewma_band95'], '.3f'):>5}\n"
+    def band(a: dict[str, Any], pre: str) -> str:
+        return (
+            f"{pct(a[pre + 'coverage80']):>5} {pct(a[pre + 'coverage95']):>5} "
+            f"{bp(a[pre + 'mean_width80' if not pre else pre + 'width80']):>5} "
+            f"{bp(a[pre + 'mean_width95' if not pre else pre + 'width95']):>5}"
         )
-    out.write("\npooled over all files: the served mean against \"no change\"\n")
+
+    out.write("\npooled over all files: coverage (%) and mean width (bp) of each band\n")
+    sub = f"{'cov80':>5} {'cov95':>5} {'w80':>5} {'w95':>5}"
+    out.write(f"{'mode':<8}{'h':>3}{'n':>7} | {'served':<23} | {'network':<23} | {'ewma-band':<23}\n")
+    out.write(f"{'':<18} | {sub} | {sub} | {sub}\n")
+    for a in agg:
+        out.write(
+            f"{a['mode']:<8}{a['horizon']:>3}{a['n']:>7} | {band(a, '')} | "
+            f"{band(a, 'network_')} | {band(a, 'ewma_band_')}\n"
+        )
     out.write(
-        f"{'mode':<8}{'h':>3}{'n':>7}{'relMAE':>8}{'relRMSE':>8}{'dirAcc':>8}{'pinball bp':>11}"
-        "  files with rel MAE and RMSE <= 1\n"
+        "\npooled over all files: interval score against ewma-band's (below 1: better), "
+        "the mean\nagainst \"no change\", and the pinball loss of the served forecast\n"
+    )
+    out.write(
+        f"{'mode':<8}{'h':>3}{'n':>7}{'IS80':>7}{'IS95':>7}{'net80':>7}{'net95':>7}"
+        f"{'relMAE':>8}{'relRMSE':>8}{'dirAcc':>7}{'pinbp':>7}  files <= 1\n"
     )
     for a in agg:
         out.write(
-            f"{a['mode']:<8}{a['horizon']:>3}{a['n']:>7}{num(a['rel_mae'], '.4f'):>8}"
-            f"{num(a['rel_rmse'], '.4f'):>8}{100 * a['dir_acc']:>8.1f}"
-            f"{num(1e4 * a['pinball'], '.2f'):>11}  {a['files_rel_le_1']}\n"
+            f"{a['mode']:<8}{a['horizon']:>3}{a['n']:>7}"
+            f"{num(a['served_vs_ewma_band80'], '.3f'):>7}{num(a['served_vs_ewma_band95'], '.3f'):>7}"
+            f"{num(a['network_vs_ewma_band80'], '.3f'):>7}{num(a['network_vs_ewma_band95'], '.3f'):>7}"
+            f"{num(a['rel_mae'], '.4f'):>8}{num(a['rel_rmse'], '.4f'):>8}{100 * a['dir_acc']:>7.1f}"
+            f"{num(1e4 * a['pinball'], '.2f'):>7}  {a['files_rel_le_1']}\n"
         )
     out.write(f"\nspeed: {speed:.0f} simulated bars (minutes at 1m) per second\n")
 

@@ -67,7 +67,7 @@ from engine.evaluate import (  # noqa: E402
     interval_score,
 )
 from engine.events import Bar, ForecastEvent, MetricsEvent, TrainEvent  # noqa: E402
-from engine.features import N_FEATURES, Normaliser, scaled_target  # noqa: E402
+from engine.features import N_FEATURES, VOL_FLOOR, Normaliser, scaled_target  # noqa: E402
 from engine.model import ForecastNet, ModelConfig, forecast_loss  # noqa: E402
 
 _frozen = False
@@ -601,7 +601,11 @@ class Forecaster:
             self.state = "idle"
         x = torch.tensor(list(self.rows), dtype=torch.float32)  # (T, F)
         mu_z, w_z = self.learner.predict(x)
-        scale = tuple(self.norm.scale(h) for h in c.horizons)
+        # The network's unit per horizon is the simple band's sigma: its half-widths start as that
+        # band's and learn only the departures the data shows (floored for flat markets).
+        scale = tuple(
+            max(self.vol.sigma(i), VOL_FLOOR * math.sqrt(h)) for i, h in enumerate(c.horizons)
+        )
         raw = tuple(m * s for m, s in zip(mu_z, scale))
         mean = tuple(sk.k * r if sk.k else 0.0 for sk, r in zip(self.skill, raw))  # no -0.0
         network: list[Band] = []

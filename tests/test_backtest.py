@@ -19,6 +19,10 @@ if not EVAL.is_dir():  # the shared data sits beside the working tree
 KEYS = {
     "file", "horizon", "n", "mae", "rmse", "mae_persistence", "rmse_persistence", "rel_mae",
     "rel_rmse", "dir_acc", "coverage80", "coverage95", "width80", "best_lag",
+    # proper scores of the served band, the network's own band and ewma-band (issue 13)
+    "interval_score80", "interval_score95", "pinball", "network_interval_score80",
+    "network_interval_score95", "ewma_band_interval_score80", "ewma_band_interval_score95",
+    "network_coverage80", "ewma_band_coverage80", "served80", "served95",
 }
 
 
@@ -91,6 +95,57 @@ def test_json_output_has_the_issue_keys(tmp_path: Path, capsys: pytest.CaptureFi
     assert len(obj["results"]) == 2 and obj["minutes_per_second"] > 0
     for row in obj["results"]:
         assert KEYS <= set(row) and row["file"] == "fc_json" and row["n"] > 0
+
+
+def test_predictions_csv_checks_out_in_a_spreadsheet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv
+
+    from engine.evaluate import interval_score
+
+    src = write_csv(tmp_path / "fc_pred.csv", 200)
+    out = tmp_path / "pred.csv"
+    assert main([str(src), "--horizons", "1,5", "--json", "--predictions", str(out)]) == 0
+    rows = json.loads(capsys.readouterr().out)["results"]
+    with out.open() as fh:
+        preds = list(csv.DictReader(fh))
+    assert list(preds[0]) == [
+        "coin", "issued_ts", "horizon", "price", "outcome", "mean", "raw_mean",
+        "lo80", "hi80", "lo95", "hi95",
+    ]
+    bars = {b.ts: b.price for b in read_bars(src)}
+    for h, row in zip((1, 5), rows):
+        mine = [p for p in preds if int(p["horizon"]) == h]
+        assert len(mine) == row["n"]
+        for p in mine:  # the outcome is the realised log return from the issuing minute
+            ts = int(p["issued_ts"])
+            assert float(p["price"]) == bars[ts]
+            assert float(p["outcome"]) == pytest.approx(math.log(bars[ts + 60 * h] / bars[ts]))
+        score = sum(
+            interval_score(float(p["lo80"]), float(p["hi80"]), float(p["outcome"]), 0.2)
+            for p in mine
+        ) / len(mine)
+        assert score == pytest.approx(row["interval_score80"])
+        hits = sum(float(p["lo95"]) <= float(p["outcome"]) <= float(p["hi95"]) for p in mine)
+        assert hits / len(mine) == pytest.approx(row["coverage95"])
+
+
+def test_predictions_into_a_missing_folder_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = write_csv(tmp_path / "fc_nodir.csv", 50)
+    assert main([str(src), "--predictions", str(tmp_path / "nope" / "p.csv")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "no such folder" in err
+
+
+def test_table_fits_100_columns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = write_csv(tmp_path / "a_rather_long_file_name_for_the_table.csv", 120)
+    assert main([str(src), "--horizons", "1,5", "--steps", "0"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 100
+    assert "ewma-band" in out and "IS80" in out and "served" in out
 
 
 def test_backtest_is_the_live_code_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

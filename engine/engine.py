@@ -744,20 +744,25 @@ def _acquire_instance_lock(path: Path) -> IO[str] | None:
 
 
 def export_csv(store: Store, coin: str, path: Path, horizons: tuple[int, ...]) -> Path:
-    """Write a coin's bars and, per horizon, the prediction made for each minute, as CSV."""
+    """Write a coin's bars and, per horizon, the prediction made for each minute, as CSV.
+
+    Per horizon: the forecast served (``pred``), the network's own forecast (``net``, empty for
+    forecasts stored before it was kept) and the served 80 % band, all as prices.
+    """
     import csv
 
     bars = store.bars(coin)
     preds: dict[tuple[int, int], tuple[object, ...]] = {}
-    for made, h, target, base, mean, lo80, hi80, _lo95, _hi95, _out in store.predictions_rows(coin):
-        preds[(int(target), int(h))] = (base, mean, lo80, hi80)  # type: ignore[call-overload]
+    for row in store.predictions_rows(coin):
+        made, h, target, base, mean, lo80, hi80, _lo95, _hi95, _out, raw = row
+        preds[(int(target), int(h))] = (base, mean, raw, lo80, hi80)  # type: ignore[call-overload]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         header = ["time_utc", "timestamp", "price", "open", "high", "low", "volume", "source", "filled"]
         for h in horizons:
-            header += [f"pred_{h}m", f"lo80_{h}m", f"hi80_{h}m"]
+            header += [f"pred_{h}m", f"net_{h}m", f"lo80_{h}m", f"hi80_{h}m"]
         w.writerow(header)
         for b in bars:
             iso = datetime.fromtimestamp(b.ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -765,10 +770,16 @@ def export_csv(store: Store, coin: str, path: Path, horizons: tuple[int, ...]) -
             for h in horizons:
                 p = preds.get((b.ts, h))
                 if p is None:
-                    row += ["", "", ""]
+                    row += ["", "", "", ""]
                     continue
-                base, mean, lo, hi = (float(x) if x is not None else math.nan for x in p)  # type: ignore[arg-type]
-                row += [f"{base * math.exp(mean):.10g}", f"{base * math.exp(lo):.10g}", f"{base * math.exp(hi):.10g}"]
+                base, mean, raw, lo, hi = (float(x) if x is not None else math.nan for x in p)  # type: ignore[arg-type]
+                net = f"{base * math.exp(raw):.10g}" if math.isfinite(raw) else ""
+                row += [
+                    f"{base * math.exp(mean):.10g}",
+                    net,
+                    f"{base * math.exp(lo):.10g}",
+                    f"{base * math.exp(hi):.10g}",
+                ]
             w.writerow(row)
     os.replace(tmp, path)
     return path

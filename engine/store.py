@@ -303,10 +303,11 @@ class Store:
         return out
 
     def predictions_rows(self, coin: str) -> list[tuple[object, ...]]:
-        """Raw prediction rows for export: made_ts, horizon, target_ts, base, mean, bands, outcome."""
+        """Prediction rows for export: made_ts, horizon, target_ts, base, mean, bands, outcome, raw."""
         with self._lock:
             return self._db.execute(
-                "SELECT made_ts, horizon, target_ts, base_price, mean, lo80, hi80, lo95, hi95, outcome "
+                "SELECT made_ts, horizon, target_ts, base_price, mean, lo80, hi80, lo95, hi95, outcome, "
+                "raw "
                 "FROM predictions WHERE coin=? ORDER BY made_ts, horizon",
                 (coin,),
             ).fetchall()

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import csv
+import math
 import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from engine.config import Locations, Settings
-from engine.engine import Engine
-from engine.events import BarEvent, CoinsEvent, ErrorEvent, ForecastEvent, SnapshotEvent, StatusEvent
+from engine.engine import Engine, export_csv
+from engine.events import Bar, BarEvent, CoinsEvent, ErrorEvent, ForecastEvent, SnapshotEvent, StatusEvent
 from tests.stub_forecaster import StubForecaster
 
 HEADER = "timestamp_ms,open,high,low,close,volume\n"
@@ -122,7 +125,19 @@ def test_export_has_bars_and_aligned_predictions(tmp_path: Path) -> None:
     assert len(rows) == 30
     assert rows[0]["pred_1m"] == ""  # nothing predicted for the first minutes
     assert float(rows[10]["pred_1m"]) == float(rows[9]["price"])  # the stub predicts no change
+    assert rows[10]["net_1m"] == ""  # the stub has no network of its own
     e.stop()
+
+
+def test_export_carries_the_network_forecast_beside_the_served_one(tmp_path: Path) -> None:
+    from engine.store import Store
+
+    store = Store(tmp_path / "db.sqlite3")
+    store.add_bars([Bar("bitcoin", 60 * i, 100.0 + i) for i in range(3)])
+    store.add_forecast(ForecastEvent("bitcoin", 0, 100.0, (1,), (0.0,), (-0.01,), (0.01,), raw=(0.02,)))
+    rows = list(csv.DictReader(export_csv(store, "bitcoin", tmp_path / "x.csv", (1,)).open()))
+    assert float(rows[1]["pred_1m"]) == 100.0  # served: no change from the base price
+    assert float(rows[1]["net_1m"]) == pytest.approx(100.0 * math.exp(0.02))
 
 
 def test_pause_and_reset_reach_the_model(tmp_path: Path) -> None:

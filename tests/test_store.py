@@ -50,7 +50,7 @@ def test_forecast_round_trip_and_outcome(tmp_path: Path) -> None:
     assert s.forecasts("bitcoin") == [fc]
     assert s.record_outcome(bar(660, 110.0)) == 1
     assert s.record_outcome(bar(900, 90.0, filled=True)) == 0  # filled bars never score
-    rows = {r[1]: r[-1] for r in s.predictions_rows("bitcoin")}
+    rows = {r[1]: r[9] for r in s.predictions_rows("bitcoin")}
     assert rows[1] == pytest.approx(math.log(1.1))
     assert rows[5] is None
     with_raw = ForecastEvent("ethereum", 660, 100.0, (1, 5), (0.0, 0.0), raw=(0.001, -0.002))

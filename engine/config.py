@@ -7,6 +7,7 @@ alerts) lives in the data dir, in ``state.json``.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -16,8 +17,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-
 from engine.errors import ConfigError
+from engine.ids import coin_id, valid_coin_ids
+
+log = logging.getLogger(__name__)
 
 APP = "cryptotui"
 DEFAULT_COINS = ("bitcoin", "ethereum", "solana")
@@ -264,12 +267,9 @@ def check_permissions(path: Path) -> str | None:
 
 def parse_coins(value: str | list[Any]) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
-    coins = tuple(dict.fromkeys(c.strip().lower() for c in items if c.strip()))
+    coins = tuple(dict.fromkeys(coin_id(c) for c in items if c.strip()))
     if not coins:
         raise ConfigError("no coins given")
-    for c in coins:
-        if not all(ch.isalnum() or ch in "-_." for ch in c):
-            raise ConfigError(f"invalid coin id {c!r}")
     return coins
 
 
@@ -322,6 +322,21 @@ def load_state(loc: Locations) -> dict[str, Any]:
         return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}
+
+
+def load_watchlist(loc: Locations, key: str) -> tuple[str, ...]:
+    """The coins remembered under ``key`` in ``state.json``, without any entry that is not a valid
+    coin id (an older version stored ids unchecked); dropped entries are logged and the file is
+    rewritten without them."""
+    ids, bad = valid_coin_ids(load_state(loc).get(key))
+    if bad:
+        log.warning("%s: dropped %d invalid coin ids from %r: %s", loc.state_file, len(bad), key,
+                    ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""))
+        try:
+            update_state(loc, key, list(ids))
+        except OSError as exc:  # a read-only data dir: the list is still cleaned in memory
+            log.warning("cannot rewrite %s: %s", loc.state_file, exc.strerror or exc)
+    return ids
 
 
 def save_state(loc: Locations, state: dict[str, Any]) -> None:

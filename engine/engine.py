@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from engine.api import CoinMatch, Listener
-from engine.config import DEMO_COINS, Locations, Settings, load_state, update_state
-from engine.errors import CryptotuiError, ModelConfigChanged, ModelError, StoreError
+from engine.config import DEMO_COINS, Locations, Settings, load_watchlist, update_state
+from engine.errors import ConfigError, CryptotuiError, ModelConfigChanged, ModelError, StoreError
 from engine.events import (
     Bar,
     BarEvent,
-    CoinSnapshot,
     CoinsEvent,
+    CoinSnapshot,
     ErrorEvent,
     Event,
     ForecastEvent,
@@ -41,6 +41,7 @@ from engine.events import (
     StatusEvent,
     TrainEvent,
 )
+from engine.ids import is_coin_id, require_coin_id
 from engine.sources.base import Source, SourceOutput
 from engine.sources.coins import symbol_of
 from engine.store import Store
@@ -183,9 +184,9 @@ class Engine:
         given = self.settings.coins != Settings().coins
         if given:
             return tuple(self.settings.coins)
-        saved = load_state(self.loc).get(self._state_key)
-        if isinstance(saved, list) and saved:
-            return tuple(str(c) for c in saved)
+        saved = load_watchlist(self.loc, self._state_key)
+        if saved:
+            return saved
         return DEMO_COINS if self.demo else tuple(self.settings.coins)
 
     def _restart_finished_demo(self) -> None:
@@ -243,17 +244,26 @@ class Engine:
         return self._status
 
     def add_coin(self, coin: str) -> None:
-        self._inbox.put(("add", coin.strip().lower()))
+        # The id may come from a search result or a feed client: it is checked here, once, before
+        # it reaches state.json or names a checkpoint.
+        try:
+            checked = require_coin_id(coin)
+        except ConfigError as exc:
+            self._emit(ErrorEvent("Unknown coin", exc.msg))
+            return
+        self._inbox.put(("add", checked))
 
     def remove_coin(self, coin: str) -> None:
-        self._inbox.put(("remove", coin))
+        if is_coin_id(coin):
+            self._inbox.put(("remove", coin))
 
     def set_paused(self, paused: bool) -> None:
         self._paused = paused
         self._model_q.put(("pause", paused))
 
     def reset_model(self, coin: str) -> None:
-        self._model_q.put(("reset", coin))
+        if is_coin_id(coin):
+            self._model_q.put(("reset", coin))
 
     def search(self, query: str) -> list[CoinMatch]:
         return self.source.search(query)
@@ -261,7 +271,7 @@ class Engine:
     def export(self, coin: str, path: Path | None = None) -> Path:
         if path is None:
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-            path = self.loc.exports_dir / f"{coin}-{stamp}.csv"
+            path = self.loc.exports_dir / f"{require_coin_id(coin)}-{stamp}.csv"
         return export_csv(self.store, coin, path, self.horizons)
 
     def add_notice(self, notice: ErrorEvent) -> None:
@@ -499,7 +509,9 @@ class _ModelWorker:
         return make
 
     def _path(self, coin: str) -> Path:
-        return self.e.models_dir / f"{coin}.pt"
+        # Ids are checked where they enter; checking again here costs nothing and keeps a bug
+        # elsewhere from ever writing a checkpoint outside the models dir.
+        return self.e.models_dir / f"{require_coin_id(coin)}.pt"
 
     def _get(self, coin: str) -> Forecaster:
         fc = self.fcs.get(coin)

@@ -24,7 +24,6 @@ import ipaddress
 import json
 import logging
 import math
-import re
 import signal
 import threading
 from collections.abc import Callable
@@ -46,6 +45,7 @@ from engine.events import (
     SnapshotEvent,
     StatusEvent,
 )
+from engine.ids import is_coin_id
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,6 @@ MAX_CONTROL_FRAMES = 256  # unread replies a client may pile up before it is clo
 _BATCH_HEAD = b'{"v":%d,"type":"batch","frames":[' % PROTOCOL_VERSION
 
 OPS = ("watch", "unwatch", "resync", "pause", "reset", "search", "export")
-_COIN_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 
 
 class _RedactAuthorization(logging.Filter):
@@ -621,7 +620,7 @@ class FeedServer:
             matches = await asyncio.to_thread(self.engine.search, query)
             return [dataclasses.asdict(m) for m in matches]
         coin = data.get("coin")
-        if not isinstance(coin, str) or not _COIN_RE.match(coin):
+        if not is_coin_id(coin):
             raise _BadOp(f"{op} needs \"coin\": a coin id such as \"bitcoin\"")
         if op == "watch":
             self.engine.add_coin(coin)

@@ -29,6 +29,7 @@ from engine.config import (
 )
 from engine.errors import CryptotuiError
 from engine.events import ErrorEvent
+from engine.ids import coin_id
 from engine.redact import RedactingFilter, register_secret
 from tui.gcpause import collections_paused
 
@@ -83,7 +84,10 @@ def _replay(value: str) -> tuple[str, Path]:
     coin, sep, path = value.partition("=")
     if not sep or not coin.strip() or not path.strip():
         raise argparse.ArgumentTypeError(f"invalid replay {value!r}: expected COIN=FILE.csv")
-    return coin.strip().lower(), Path(path.strip())
+    try:
+        return coin_id(coin), Path(path.strip())
+    except CryptotuiError as exc:
+        raise argparse.ArgumentTypeError(exc.msg) from None
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -124,7 +128,7 @@ def build_serve_parser() -> argparse.ArgumentParser:
 
 def build_export_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=f"{PROG} export", description="Write a coin's stored prices and predictions as CSV.")
-    p.add_argument("--coin", required=True, help="CoinGecko id, e.g. bitcoin")
+    p.add_argument("--coin", required=True, type=_checked(coin_id), help="CoinGecko id, e.g. bitcoin")
     p.add_argument("--out", type=Path, help="output file (default: exports/ in the data dir; '-' for stdout)")
     p.add_argument("--home", help="data dir (env CRYPTOTUI_HOME)")
     p.add_argument("--demo", action="store_true", help="export from the demo database")

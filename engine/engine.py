@@ -61,6 +61,7 @@ MAX_PENDING_FACTOR = 4  # at most this many minutes' worth of training steps may
 MIN_PRETRAIN_BARS = 120
 MAX_PRETRAIN_BARS = 1440  # pre-train on at most the last day, so a cold start takes seconds
 MAX_JUMP_LOG = math.log(1.5)  # a minute-to-minute move beyond +50 %/-33 % is a bad print
+MAX_COINS = 100  # one engine tracks tens of coins (DESIGN: Scale); more is a mistake or an attack
 SPIKE_WINDOW = 3600  # ...when the previous bar is less than an hour old
 
 
@@ -436,6 +437,11 @@ class Engine:
 
     def _on_add(self, coin: str) -> None:
         if not coin or coin in self._coins:
+            return
+        if len(self._coins) >= MAX_COINS:
+            # Each coin costs a model, a checkpoint and a share of the request budget.
+            self._emit(ErrorEvent("Too many coins", f"cannot add {coin}: the watchlist is full "
+                                  f"({MAX_COINS} coins); remove one first", coin))
             return
         self._coins = self._coins + (coin,)
         self._ensure_state(coin)

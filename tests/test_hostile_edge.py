@@ -130,3 +130,65 @@ def test_config_file_refuses_a_bad_coin_id(tmp_path: Path) -> None:
     assert "config.toml, line 1" in line and "invalid coin id" in line
 
 
+# 2. A flooding feed client -------------------------------------------------------------------------
+def test_watch_flood_is_capped_and_the_bar_stream_goes_on(tmp_path: Path) -> None:
+    from engine.server import MAX_COINS_PER_CLIENT, ServerThread
+
+    home = tmp_path / "h"
+    csv_file = make_csv(tmp_path / "btc.csv", 3000)
+    settings = Settings(source="replay", replay_files=(csv_file,), replay_coins=("bitcoin",),
+                        coins=("bitcoin",), speed=20)
+    e = Engine(settings, Locations.resolve(home), forecaster_factory=StubForecaster)
+    try:
+        with ServerThread(e) as st:
+            with connect(st.url, max_size=None, close_timeout=1) as ws:
+                assert json.loads(ws.recv(timeout=10))["type"] == "hello"
+                # 10,000 watch ops of distinct coins, and a few with ids that must never pass.
+                for i in range(10_000):
+                    ws.send(json.dumps({"op": "watch", "coin": f"flood-{i}"}))
+                seen: list[dict[str, Any]] = []
+                bars_after = 0
+                while bars_after < 3:
+                    frame = json.loads(ws.recv(timeout=20))
+                    seen.append(frame)
+                    if frame["type"] == "bar":
+                        bars_after += 1
+            titles = {f["title"] for f in seen if f["type"] == "error"}
+            assert {"Too many requests", "Too many coins"} <= titles
+            assert st.server is not None and st.server.stats["rate_limited"] > 0
+        e.wait_idle()
+        assert len(e.coins()) <= 1 + MAX_COINS_PER_CLIENT
+    finally:
+        e.stop()
+    state = json.loads((home / "state.json").read_text())
+    assert len(next(v for k, v in state.items() if k.endswith("coins"))) <= 1 + MAX_COINS_PER_CLIENT
+    checkpoints = list(home.rglob("*.pt"))
+    assert len(checkpoints) <= 1 + MAX_COINS_PER_CLIENT
+
+
+def test_server_wide_coin_cap_holds_across_clients(tmp_path: Path) -> None:
+    from engine.server import ServerThread
+    from tests.fake_engine import FakeEngine
+
+    engine = FakeEngine(history=5)
+    with ServerThread(engine, max_coins=len(engine.coins()) + 3, max_coins_per_client=2) as st:
+        answers: list[dict[str, Any]] = []
+        for c in range(3):
+            with connect(st.url, max_size=None, close_timeout=1) as ws:
+                for i in range(3):
+                    ws.send(json.dumps({"op": "watch", "coin": f"c{c}-{i}", "id": f"{c}-{i}"}))
+                while len([a for a in answers if a["type"] == "reply"]) < 3 * (c + 1):
+                    frame = json.loads(ws.recv(timeout=10))
+                    if frame["type"] == "reply":
+                        answers.append(frame)
+        refused = [a for a in answers if not a["ok"]]
+        # Client 0: 2 accepted, 1 over its own cap; client 1: 1 accepted, then the server is full.
+        assert len(answers) - len(refused) == 3
+        assert any("limit 2" in a["error"] for a in refused)
+        assert any("watchlist is full" in a["error"] for a in refused)
+        with connect(st.url, close_timeout=1) as ws2:
+            ws2.send(json.dumps({"op": "watch", "coin": "bitcoin\n", "id": 1}))
+            while (frame := json.loads(ws2.recv(timeout=5)))["type"] != "reply":
+                pass
+        assert frame["ok"] is False and "needs \"coin\"" in frame["error"]
+    assert len(engine.coins()) <= len(FakeEngine(history=5).coins()) + 3

@@ -42,7 +42,7 @@ from engine.events import (
     TrainEvent,
 )
 from engine.ids import is_coin_id, require_coin_id
-from engine.sources.base import Source, SourceOutput
+from engine.sources.base import MAX_PRICE, MIN_PRICE, Source, SourceOutput
 from engine.sources.coins import symbol_of
 from engine.store import Store
 from engine.window import DEFAULT_MAXLEN, RollingWindow
@@ -72,6 +72,8 @@ def _bad_price(price: object) -> str | None:
         return "price is not finite"
     if price <= 0:
         return "price is zero or negative"
+    if not MIN_PRICE <= price <= MAX_PRICE:
+        return f"price {price:g} outside {MIN_PRICE:g}..{MAX_PRICE:g}"
     return None
 
 
@@ -400,7 +402,9 @@ class Engine:
                 if not (last.filled and not bar.filled):
                     self._reject(bar, f"out of order (newest is {last.ts})")
                     return
-            elif bar.ts - last.ts < SPIKE_WINDOW and abs(math.log(bar.price / last.price)) > MAX_JUMP_LOG:
+            # A difference of logs: the ratio of two extreme (finite) prices can underflow to 0.
+            elif (bar.ts - last.ts < SPIKE_WINDOW
+                  and abs(math.log(bar.price) - math.log(last.price)) > MAX_JUMP_LOG):
                 self._reject(bar, f"price spike {last.price:g} -> {bar.price:g}")
                 return
         try:

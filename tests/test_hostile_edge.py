@@ -10,6 +10,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from websockets.sync.client import connect
 from engine.config import Locations, Settings
 from engine.engine import Engine
 from engine.errors import ConfigError
-from engine.events import ErrorEvent, Event
+from engine.events import ErrorEvent, Event, StatusEvent
 from engine.ids import coin_id, is_coin_id
 from tests.stub_forecaster import StubForecaster
 
@@ -41,8 +42,9 @@ def cli(*args: str, home: Path, env: dict[str, str] | None = None,
             if not k.startswith(("COINGECKO_", "CRYPTOTUI_"))}
     base.update(CRYPTOTUI_HOME=str(home), PYTHONPATH=str(ROOT))
     base.update(env or {})
+    kw.setdefault("timeout", 60)
     return subprocess.run([sys.executable, "-m", "tui", *args], cwd=ROOT, env=base, text=True,
-                          capture_output=True, timeout=60, check=False, stdin=subprocess.DEVNULL, **kw)
+                          capture_output=True, check=False, stdin=subprocess.DEVNULL, **kw)
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str], status: int = 2) -> str:
@@ -192,3 +194,86 @@ def test_server_wide_coin_cap_holds_across_clients(tmp_path: Path) -> None:
                 pass
         assert frame["ok"] is False and "needs \"coin\"" in frame["error"]
     assert len(engine.coins()) <= len(FakeEngine(history=5).coins()) + 3
+
+
+# 3. CSV and numbers ---------------------------------------------------------------------------------
+def csv_rows(path: Path, rows: list[tuple[str, str]], *, bom: bool = False) -> Path:
+    """A bar CSV: the header, 30 ordinary minutes, then ``rows`` of (timestamp_ms, price)."""
+    body = [f"{(START + 60 * m) * 1000},100,100,100,{100 + m % 3},1" for m in range(30)]
+    body += [f"{ts},{p},{p},{p},{p},1" for ts, p in rows]
+    path.write_text(("\ufeff" if bom else "") + HEADER + "\n".join(body) + "\n", encoding="utf-8")
+    return path
+
+
+def minute_ms(m: int) -> str:
+    return str((START + 60 * m) * 1000)
+
+
+def test_backtest_refuses_1e308_then_1e_300_with_the_line(tmp_path: Path) -> None:
+    p = csv_rows(tmp_path / "ext.csv", [(minute_ms(30), "1e308"), (minute_ms(31), "1e-300")])
+    line = one_line_error(cli("backtest", str(p), "--horizons", "1", home=tmp_path / "h"))
+    assert f"{p}, line 32" in line and "price outside" in line
+
+
+def test_replay_skips_1e308_then_1e_300_and_plays_the_rest(tmp_path: Path) -> None:
+    from engine.sources.replay import ReplaySource
+
+    p = csv_rows(tmp_path / "ext.csv", [(minute_ms(30), "1e308"), (minute_ms(31), "1e-300"),
+                                        (minute_ms(32), "101")])
+    src = ReplaySource({"bitcoin": p}, 1e6)
+    bars = src.load()["bitcoin"]
+    assert len(bars) == 31 and bars[-1].price == 101.0
+    e = Engine(Settings(source="replay", replay_files=(p,), replay_coins=("bitcoin",),
+                        coins=("bitcoin",), speed=1e5), Locations.resolve(tmp_path / "h"),
+               forecaster_factory=StubForecaster)
+    done = threading.Event()
+    e.subscribe(lambda ev: done.set() if isinstance(ev, StatusEvent) and ev.state == "done" else None)
+    e.start()
+    try:
+        assert done.wait(20)
+        e.wait_idle()
+        assert e.store.count_bars("bitcoin") == 31
+    finally:
+        e.stop()
+
+
+def test_engine_refuses_extreme_prices_from_any_source(tmp_path: Path) -> None:
+    from engine.engine import _bad_price
+
+    assert _bad_price(1e308) and _bad_price(1e-300) and _bad_price(100.0) is None
+
+
+@pytest.mark.parametrize("ts", ["inf", "1e400", "nan", "-inf"])
+def test_non_finite_timestamps_are_refused_with_the_line(tmp_path: Path, ts: str,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.backtest import main
+    from engine.sources.replay import read_csv
+
+    p = csv_rows(tmp_path / "ts.csv", [(ts, "100")])
+    assert main([str(p), "--horizons", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{p}, line 32" in err and "finite" in err
+    rep = read_csv(p, "bitcoin")  # replay skips the row, with its line and the reason
+    assert len(rep.bars) == 30 and rep.rejected[0][0] == 32 and "finite" in rep.rejected[0][1]
+
+
+def test_seconds_timestamps_are_refused_with_a_clear_message(tmp_path: Path) -> None:
+    p = tmp_path / "secs.csv"
+    p.write_text(HEADER + "".join(f"{START + 60 * m},1,1,1,1,1\n" for m in range(200)))
+    line = one_line_error(cli("backtest", str(p), home=tmp_path / "h"))
+    assert f"{p}, line 2" in line and "looks like Unix seconds" in line
+    line = one_line_error(cli("serve", "--port", "0", "--replay", f"bitcoin={p}",
+                              home=tmp_path / "h", timeout=30))
+    assert f"{p}, line 2" in line and "multiply it by 1000" in line
+
+
+def test_a_utf8_bom_header_is_accepted(tmp_path: Path) -> None:
+    from engine.backtest import read_bars
+    from engine.sources.replay import read_csv
+
+    p = csv_rows(tmp_path / "bom.csv", [], bom=True)
+    assert len(read_csv(p, "bitcoin").bars) == 30
+    assert len(read_bars(p)) == 30
+    no_header = tmp_path / "bom2.csv"
+    no_header.write_text("\ufeff" + p.read_text(encoding="utf-8-sig").split("\n", 1)[1])
+    assert len(read_bars(no_header)) == 30  # the BOM does not hide the first bar either

@@ -144,11 +144,9 @@ class Engine:
         self._train_enabled = train
         self._state_key = "demo_coins" if self.demo else "coins"
         self._notices: list[ErrorEvent] = []
-        if self.demo:
-            self._restart_finished_demo()
-        self._coins: tuple[str, ...] = self._initial_coins()
+        self._coins: tuple[str, ...] = ()
         self._unknown: tuple[str, ...] = ()
-        self._labels: dict[str, str] = {c: symbol_of(c) for c in self._coins}
+        self._labels: dict[str, str] = {}
         self._listeners: list[Listener] = []
         self._listeners_lock = threading.Lock()
         self._states: dict[str, _CoinState] = {}
@@ -163,8 +161,18 @@ class Engine:
         self.rejected = 0  # bars refused as bad data
         self._last_reject: dict[str, float] = {}
         self._last_store_error = 0.0
-        for coin in self._coins:
-            self._ensure_state(coin)
+        try:
+            if self.demo:
+                self._restart_finished_demo()
+            self._coins = self._initial_coins()
+            self._labels = {c: symbol_of(c) for c in self._coins}
+            for coin in self._coins:
+                self._ensure_state(coin)
+        except StoreError:
+            # A damaged page shows only when the first query reaches it: report it in one line
+            # and release the data dir.
+            self.stop()
+            raise
         load = getattr(self.source, "load", None) if settings.source == "replay" and not self.demo else None
         if callable(load):
             try:
@@ -771,6 +779,20 @@ def export_csv(store: Store, coin: str, path: Path, horizons: tuple[int, ...]) -
     Per horizon: the forecast served (``pred``), the network's own forecast (``net``, empty for
     forecasts stored before it was kept) and the served 80 % band, all as prices.
     """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            write_csv(store, coin, fh, horizons)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk must not leave half a file behind
+        raise
+    return path
+
+
+def write_csv(store: Store, coin: str, fh: IO[str], horizons: tuple[int, ...]) -> None:
+    """The CSV of ``export_csv`` written to an open text stream (stdout needs no temp file)."""
     import csv
 
     bars = store.bars(coin)
@@ -778,30 +800,25 @@ def export_csv(store: Store, coin: str, path: Path, horizons: tuple[int, ...]) -
     for row in store.predictions_rows(coin):
         made, h, target, base, mean, lo80, hi80, _lo95, _hi95, _out, raw = row
         preds[(int(target), int(h))] = (base, mean, raw, lo80, hi80)  # type: ignore[call-overload]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        header = ["time_utc", "timestamp", "price", "open", "high", "low", "volume", "source", "filled"]
+    w = csv.writer(fh)
+    header = ["time_utc", "timestamp", "price", "open", "high", "low", "volume", "source", "filled"]
+    for h in horizons:
+        header += [f"pred_{h}m", f"net_{h}m", f"lo80_{h}m", f"hi80_{h}m"]
+    w.writerow(header)
+    for b in bars:
+        iso = datetime.fromtimestamp(b.ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        out: list[object] = [iso, b.ts, b.price, b.open, b.high, b.low, b.volume, b.source, int(b.filled)]
         for h in horizons:
-            header += [f"pred_{h}m", f"net_{h}m", f"lo80_{h}m", f"hi80_{h}m"]
-        w.writerow(header)
-        for b in bars:
-            iso = datetime.fromtimestamp(b.ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            row: list[object] = [iso, b.ts, b.price, b.open, b.high, b.low, b.volume, b.source, int(b.filled)]
-            for h in horizons:
-                p = preds.get((b.ts, h))
-                if p is None:
-                    row += ["", "", "", ""]
-                    continue
-                base, mean, raw, lo, hi = (float(x) if x is not None else math.nan for x in p)  # type: ignore[arg-type]
-                net = f"{base * math.exp(raw):.10g}" if math.isfinite(raw) else ""
-                row += [
-                    f"{base * math.exp(mean):.10g}",
-                    net,
-                    f"{base * math.exp(lo):.10g}",
-                    f"{base * math.exp(hi):.10g}",
-                ]
-            w.writerow(row)
-    os.replace(tmp, path)
-    return path
+            p = preds.get((b.ts, h))
+            if p is None:
+                out += ["", "", "", ""]
+                continue
+            base, mean, raw, lo, hi = (float(x) if x is not None else math.nan for x in p)  # type: ignore[arg-type]
+            net = f"{base * math.exp(raw):.10g}" if math.isfinite(raw) else ""
+            out += [
+                f"{base * math.exp(mean):.10g}",
+                net,
+                f"{base * math.exp(lo):.10g}",
+                f"{base * math.exp(hi):.10g}",
+            ]
+        w.writerow(out)

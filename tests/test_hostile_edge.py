@@ -277,3 +277,53 @@ def test_a_utf8_bom_header_is_accepted(tmp_path: Path) -> None:
     no_header = tmp_path / "bom2.csv"
     no_header.write_text("\ufeff" + p.read_text(encoding="utf-8-sig").split("\n", 1)[1])
     assert len(read_bars(no_header)) == 30  # the BOM does not hide the first bar either
+
+
+# 4. A damaged database, a full disk -------------------------------------------------------------------
+def write_db(home: Path, minutes: int) -> Path:
+    from engine.events import Bar
+    from engine.store import Store
+
+    home.mkdir(parents=True, exist_ok=True)
+    db = Locations.resolve(home).database()
+    store = Store(db)
+    store.add_bars([Bar("bitcoin", START + 60 * m, 100.0 + m % 7, None, None, None, None,
+                        "coingecko") for m in range(minutes)])
+    store.close()  # checkpoints the WAL into the main file
+    return db
+
+
+def test_a_damaged_page_is_one_line_on_every_entry_point(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    db = write_db(home, 5000)
+    data = bytearray(db.read_bytes())
+    page = 4096
+    assert len(data) > 8 * page
+    # The header page (with the schema) stays intact; the bars' b-tree pages become garbage.
+    data[page:] = b"\xa5" * (len(data) - page)
+    db.write_bytes(bytes(data))
+    for args in (["export", "--coin", "bitcoin", "--out", "-"], ["export", "--coin", "bitcoin"],
+                 ["serve", "--port", "0"], ["--coins", "bitcoin"]):
+        line = one_line_error(cli(*args, home=home))
+        assert f"database {db} is damaged" in line and "malformed" in line, args
+        assert f"data dir {home})" in line and f"sqlite3 {db} .recover" in line
+    assert db.read_bytes()[page:] == bytes(data[page:])  # nothing stored was changed
+
+
+def test_export_to_stdout_works_on_a_full_disk(tmp_path: Path) -> None:
+    import resource
+
+    home = tmp_path / "h"
+    write_db(home, 50)
+
+    def full_disk() -> None:  # no file may grow by a single byte (EFBIG, like ENOSPC)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+    proc = cli("export", "--coin", "bitcoin", "--out", "-", home=home, preexec_fn=full_disk)
+    assert proc.returncode == 0, proc.stderr
+    rows = proc.stdout.strip().splitlines()
+    assert rows[0].startswith("time_utc,") and len(rows) == 51
+    proc = cli("export", "--coin", "bitcoin", "--out", str(tmp_path / "o.csv"), home=home,
+               preexec_fn=full_disk)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and "cannot write" in proc.stderr
+    assert not list(tmp_path.glob("o.csv*"))  # no empty or half file left behind

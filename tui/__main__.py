@@ -311,35 +311,35 @@ def run_serve(argv: list[str]) -> int:
 
 def run_export(argv: list[str]) -> int:
     args = build_export_parser().parse_args(argv)
-    from engine.engine import export_csv
+    from engine.engine import export_csv, write_csv
     from engine.store import Store
 
     loc = Locations.resolve(args.home)
     db = loc.database(args.demo)
     if not db.exists():
         fail(f"no database at {db}: run cryptotui first")
-    try:
-        store = Store(db)
-    except CryptotuiError as exc:
-        fail(exc.msg)
-    if store.count_bars(args.coin) == 0:
-        known = ", ".join(store.coins()) or "none"
-        fail(f"no data for {args.coin!r} in {db} (coins stored: {known})")
     horizons = args.horizons or Settings().horizons
     try:
+        # Read-only: an export writes nothing to the database, so it works on a full disk.
+        store = Store(db, readonly=True)
+    except CryptotuiError as exc:
+        fail(exc.msg)
+    try:
+        if store.count_bars(args.coin) == 0:
+            known = ", ".join(store.coins()) or "none"
+            fail(f"no data for {args.coin!r} in {db} (coins stored: {known})")
         if args.out is not None and str(args.out) == "-":
-            import tempfile
-
-            with tempfile.TemporaryDirectory() as tmp:
-                out = export_csv(store, args.coin, Path(tmp) / "x.csv", horizons)
-                sys.stdout.write(out.read_text(encoding="utf-8"))
+            write_csv(store, args.coin, sys.stdout, horizons)
+            sys.stdout.flush()
             return 0
         from datetime import datetime
 
         out = args.out or loc.exports_dir / f"{args.coin}-{datetime.now():%Y%m%d-%H%M%S}.csv"
         path = export_csv(store, args.coin, out, horizons)
+    except CryptotuiError as exc:
+        fail(exc.msg)
     except OSError as exc:
-        fail(f"cannot write {args.out}: {exc.strerror or exc}", 1)
+        fail(f"cannot write {args.out or loc.exports_dir}: {exc.strerror or exc}", 1)
     finally:
         store.close()
     sys.stdout.write(f"{path}\n")

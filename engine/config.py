@@ -33,6 +33,33 @@ PRO_API = "https://pro-api.coingecko.com/api/v3"
 KRAKEN_WS = "wss://ws.kraken.com/v2"
 
 
+# Worlds kept apart: live data, the bundled demo, and each replay (named by its files' identity).
+# Each has its own database, models dir, watchlist and UI state, so nothing replayed is ever shown
+# or learned from as live.
+LIVE = "live"
+DEMO = "demo"
+_WORLD = re.compile(r"live|demo|replay-[0-9a-f]{16}")
+
+
+def _world(world: str | bool) -> str:
+    if isinstance(world, bool):  # the older signature: demo or not
+        return DEMO if world else LIVE
+    # A world names files: only the shapes made here are accepted.
+    if not _WORLD.fullmatch(world):
+        raise ValueError(f"not a world name: {world!r}")
+    return world
+
+
+def replay_world(coins: tuple[str, ...], files: tuple[Path, ...]) -> str:
+    """The world of a replay: a hash of which file plays which (checked) coin, so the same files
+    resume their own store, and different ones never mix."""
+    import hashlib
+
+    identity = "\n".join(sorted(f"{coin}={Path(f).expanduser().resolve()}"
+                                for coin, f in zip(coins, files)))
+    return "replay-" + hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class Locations:
     """Where things live. ``--home DIR`` puts everything under DIR."""
@@ -61,11 +88,20 @@ class Locations:
     def state_file(self) -> Path:
         return self.data_dir / "state.json"
 
-    def database(self, demo: bool = False) -> Path:
-        return self.data_dir / ("demo.sqlite3" if demo else "cryptotui.sqlite3")
+    def database(self, world: str | bool = LIVE) -> Path:
+        """The world's database: live, demo (``True``) or a replay's own ``replay-HASH``."""
+        world = _world(world)
+        names = {LIVE: "cryptotui.sqlite3", DEMO: "demo.sqlite3"}
+        return self.data_dir / names.get(world, f"{world}.sqlite3")
 
-    def models_dir(self, demo: bool = False) -> Path:
-        return self.data_dir / ("models-demo" if demo else "models")
+    def models_dir(self, world: str | bool = LIVE) -> Path:
+        world = _world(world)
+        return self.data_dir / ("models" if world == LIVE else f"models-{world}")
+
+    def ui_file(self, world: str | bool = LIVE) -> Path:
+        """The TUI's remembered preferences (selected coin, alert levels) of a world."""
+        world = _world(world)
+        return self.data_dir / ("ui.json" if world == LIVE else f"ui-{world}.json")
 
     @property
     def log_file(self) -> Path:
@@ -122,6 +158,15 @@ class Settings:
         if self.connect:
             return "REMOTE"
         return "DEMO" if self.demo or self.source == "replay" else "LIVE"
+
+    @property
+    def world(self) -> str:
+        """Which store and models this engine uses (see ``Locations.database``)."""
+        if self.demo:
+            return DEMO
+        if self.source == "replay":
+            return replay_world(self.replay_coins, self.replay_files)
+        return LIVE
 
 
 _FILE_KEYS: dict[str, type | tuple[type, ...]] = {

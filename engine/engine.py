@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from engine.api import CoinMatch, Listener
-from engine.config import DEMO_COINS, Locations, Settings, load_watchlist, update_state
+from engine.config import (
+    DEMO,
+    DEMO_COINS,
+    LIVE,
+    Locations,
+    Settings,
+    load_watchlist,
+    update_state,
+)
 from engine.errors import ConfigError, CryptotuiError, ModelConfigChanged, ModelError, StoreError
 from engine.events import (
     Bar,
@@ -130,19 +138,21 @@ class Engine:
         self.horizons = settings.horizons
         self.vs_currency = settings.vs
         self.demo = settings.demo
+        self.world = settings.world
         loc.ensure()
-        self._lock_file = _acquire_instance_lock(loc.database(self.demo).with_suffix(".lock"))
+        self._lock_file = _acquire_instance_lock(loc.database(self.world).with_suffix(".lock"))
         try:
-            self.store = Store(loc.database(self.demo))
+            self.store = Store(loc.database(self.world))
         except StoreError:
             self.close()
             raise
-        self.models_dir = loc.models_dir(self.demo)
+        self.models_dir = loc.models_dir(self.world)
         self._source = source
         self._source_lock = threading.Lock()
         self._factory = forecaster_factory
         self._train_enabled = train
-        self._state_key = "demo_coins" if self.demo else "coins"
+        # Each world remembers its own watchlist ("coins" for live, as before worlds existed).
+        self._state_key = {LIVE: "coins", DEMO: "demo_coins"}.get(self.world, f"{self.world}_coins")
         self._notices: list[ErrorEvent] = []
         self._coins: tuple[str, ...] = ()
         self._unknown: tuple[str, ...] = ()

@@ -327,3 +327,65 @@ def test_export_to_stdout_works_on_a_full_disk(tmp_path: Path) -> None:
                preexec_fn=full_disk)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr and "cannot write" in proc.stderr
     assert not list(tmp_path.glob("o.csv*"))  # no empty or half file left behind
+
+
+# 5. Worlds apart -----------------------------------------------------------------------------------------
+class QuietSource:
+    """A live source that never produces anything (the live world without a network)."""
+
+    name = "coingecko"
+
+    def run(self, coins: Any, emit: Any, stop: threading.Event) -> None:
+        stop.wait()
+
+    def search(self, query: str) -> list[Any]:
+        return []
+
+
+def test_a_replay_keeps_its_own_store_and_models_and_never_shows_as_live(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    loc = Locations.resolve(home)
+    a = make_csv(tmp_path / "a.csv", 40)
+    b = make_csv(tmp_path / "b.csv", 25)
+    worlds = []
+    for f in (a, b):
+        settings = Settings(source="replay", replay_files=(f,), replay_coins=("bitcoin",),
+                            coins=("bitcoin",), speed=1e5)
+        e = Engine(settings, loc, forecaster_factory=StubForecaster)
+        done = threading.Event()
+        e.subscribe(lambda ev, d=done: d.set()
+                    if isinstance(ev, StatusEvent) and ev.state == "done" else None)
+        e.start()
+        assert done.wait(20)
+        e.wait_idle()
+        assert e.mode == "DEMO" and e.world.startswith("replay-")
+        e.stop()
+        worlds.append(e.world)
+        assert (loc.models_dir(e.world) / "bitcoin.pt").exists()
+    assert worlds[0] != worlds[1]  # another file is another world: no mixing of the two
+    assert not loc.database().exists() and not loc.models_dir().exists()
+    live = Engine(Settings(), loc, source=QuietSource(), forecaster_factory=StubForecaster,
+                  train=False)
+    try:
+        assert live.world == "live" and live.mode == "LIVE"
+        assert all(not live.snapshot(c).bars for c in live.coins())
+        assert live.store.count_bars() == 0
+    finally:
+        live.stop()
+    # Replaying the first file again resumes its own world (nothing replayed twice).
+    again = Engine(Settings(source="replay", replay_files=(a,), replay_coins=("bitcoin",),
+                            coins=("bitcoin",)), loc, forecaster_factory=StubForecaster)
+    try:
+        assert again.world == worlds[0] and len(again.snapshot("bitcoin").bars) == 40
+    finally:
+        again.stop()
+    line = one_line_error(cli("export", "--coin", "bitcoin", home=home))
+    assert "no data" in line or "no database" in line
+
+
+def test_world_names_are_only_the_ones_made_here(tmp_path: Path) -> None:
+    loc = Locations.resolve(tmp_path)
+    assert loc.database(True).name == "demo.sqlite3" and loc.database().name == "cryptotui.sqlite3"
+    for bad in ("../x", "replay-../../x", "live\n"):
+        with pytest.raises(ValueError):
+            loc.database(bad)

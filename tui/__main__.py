@@ -263,7 +263,7 @@ def _make_app(args: argparse.Namespace) -> tuple[Any, Any]:
             fail(exc.msg)
         for notice in _NOTICES:
             engine.add_notice(notice)
-        state_path = loc.data_dir / ("ui-demo.json" if settings.demo else "ui.json")
+        state_path = loc.ui_file(settings.world)
     from tui.app import CryptoApp
 
     return engine, CryptoApp(engine, state_path=state_path)

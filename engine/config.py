@@ -204,11 +204,31 @@ def _decode_error_line(text: str, exc: Exception) -> str:
     return message
 
 
+MAX_SPEED = 1_000_000  # replay minutes per second; beyond it pacing means nothing
+MAX_POLL_SECONDS = 86_400  # a poll a day; longer would overflow a sleep's timeout
+
+
+def speed_problem(value: float) -> str | None:
+    """Why a replay speed is unusable, or None: one rule for the config file and ``--speed``."""
+    if not (math.isfinite(value) and 0 < value < MAX_SPEED):
+        return f"must be a number > 0 and below {MAX_SPEED} (minutes per second)"
+    return None
+
+
+def vs_problem(value: str) -> str | None:
+    """Why a quote currency is unusable, or None: one rule for the config file and ``--vs``."""
+    if not (value.strip() and value.strip().isascii() and value.strip().isalnum()):
+        return "expected a currency code like usd"
+    return None
+
+
 def _check_value(key: str, value: Any) -> str | None:
     """Why a (well-typed) config value is unusable, or None."""
-    if key in ("speed", "poll_seconds"):
-        if not (math.isfinite(value) and value > 0):
-            return "must be a number > 0"
+    if key == "speed":
+        return speed_problem(value)
+    if key == "poll_seconds":
+        if not (math.isfinite(value) and 0 < value <= MAX_POLL_SECONDS):
+            return f"must be a number > 0 and at most {MAX_POLL_SECONDS}"
     elif key in ("calls_per_minute", "calls_per_month") and value < 1:
         return "must be at least 1"
     elif key == "log_level" and value.upper() not in LOG_LEVELS:
@@ -217,8 +237,8 @@ def _check_value(key: str, value: Any) -> str | None:
         return "expected demo or pro"
     elif key == "source" and value not in ("coingecko", "kraken", "replay"):
         return "expected coingecko, kraken or replay"
-    elif key == "vs" and not (value.strip() and value.strip().isalnum()):
-        return "expected a currency code like usd"
+    elif key == "vs":
+        return vs_problem(value)
     elif key == "api_url" and not value.startswith(("http://", "https://")):
         return "expected an http:// or https:// URL"
     elif key == "kraken_url" and not value.startswith(("ws://", "wss://")):
@@ -355,8 +375,9 @@ def settings_from(file_values: dict[str, Any], env: dict[str, str] | None = None
         raise ConfigError(f"invalid API plan {s.api_plan!r}: expected demo or pro")
     if s.source not in ("coingecko", "kraken", "replay"):
         raise ConfigError(f"invalid source {s.source!r}: expected coingecko, kraken or replay")
-    if not s.speed > 0:
-        raise ConfigError(f"invalid speed {s.speed!r}: must be > 0")
+    problem = speed_problem(s.speed)
+    if problem:
+        raise ConfigError(f"invalid speed {s.speed!r}: {problem}")
     return s
 
 

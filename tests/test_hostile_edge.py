@@ -389,3 +389,80 @@ def test_world_names_are_only_the_ones_made_here(tmp_path: Path) -> None:
     for bad in ("../x", "replay-../../x", "live\n"):
         with pytest.raises(ValueError):
             loc.database(bad)
+
+
+# 6. Tokens out of the process list; config and command line alike ------------------------------------
+def test_serve_takes_its_token_from_a_file_or_the_environment_not_argv(tmp_path: Path) -> None:
+    import signal
+    import socket
+    import time
+
+    from websockets.exceptions import InvalidStatus
+
+    secret = "tok-7Hq2-not-in-argv"
+    token_file = tmp_path / "token"
+    token_file.write_text(secret + "\n")
+    for how in ("file", "env"):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        args = ["serve", "--demo", "--speed", "1", "--port", str(port)]
+        env = {"CRYPTOTUI_TOKEN": secret} if how == "env" else {}
+        if how == "file":
+            args += ["--token-file", str(token_file)]
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("COINGECKO_", "CRYPTOTUI_"))}
+        base.update(CRYPTOTUI_HOME=str(tmp_path / how), PYTHONPATH=str(ROOT), **env)
+        proc = subprocess.Popen([sys.executable, "-m", "tui", *args], cwd=ROOT, env=base,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            assert secret not in Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode()
+            deadline = time.monotonic() + 60
+            while True:
+                assert proc.poll() is None and time.monotonic() < deadline
+                try:
+                    with connect(f"ws://127.0.0.1:{port}", open_timeout=2):
+                        pass
+                    raise AssertionError("connected without the token")
+                except InvalidStatus as exc:
+                    assert exc.response.status_code == 401
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            with connect(f"ws://127.0.0.1:{port}", close_timeout=1,
+                         additional_headers={"Authorization": f"Bearer {secret}"}) as ws:
+                assert json.loads(ws.recv(timeout=10))["type"] == "hello"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        assert secret not in err
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--token", "a", "--token-file", "{file}"], "not both"),
+    (["--token-file", "{empty}"], "is empty"),
+    (["--token-file", "{missing}"], "cannot read --token-file"),
+])
+def test_bad_token_options_are_one_line(tmp_path: Path, args: list[str], words: str) -> None:
+    (tmp_path / "t").write_text("secret\n")
+    (tmp_path / "e").write_text("\n")
+    paths = {"file": tmp_path / "t", "empty": tmp_path / "e", "missing": tmp_path / "nope"}
+    args = [a.format(**paths) for a in args]
+    line = one_line_error(cli("serve", "--port", "0", *args, home=tmp_path / "h"))
+    assert words in line and "secret" not in line
+
+
+@pytest.mark.parametrize("key, value, flag", [("speed", "1e308", "--speed"),
+                                              ("speed", "-1", "--speed"),
+                                              ("vs", '"u$d"', "--vs")])
+def test_config_file_and_command_line_refuse_alike(tmp_path: Path, key: str, value: str,
+                                                   flag: str) -> None:
+    home = tmp_path / "h"
+    home.mkdir()
+    (home / "config.toml").write_text(f'coins = ["bitcoin"]\n{key} = {value}\n')
+    from_file = one_line_error(cli("serve", "--port", "0", home=home))
+    assert f"config.toml, line 2: key '{key}'" in from_file
+    (home / "config.toml").unlink()
+    from_flag = one_line_error(cli("serve", "--port", "0", flag, value.strip('"'), home=home))
+    # The same rule, in the same words, from either place.
+    assert from_file.split(f"key '{key}' ", 1)[1] in from_flag

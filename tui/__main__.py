@@ -26,6 +26,8 @@ from engine.config import (
     parse_coins,
     parse_horizons,
     settings_from,
+    speed_problem,
+    vs_problem,
 )
 from engine.errors import CryptotuiError
 from engine.events import ErrorEvent
@@ -54,9 +56,17 @@ def _speed(value: str) -> float:
         speed = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid speed {value!r}: a number of minutes per second") from None
-    if not (speed > 0 and speed < 1e6):
-        raise argparse.ArgumentTypeError(f"invalid speed {value!r}: must be between 0 and 1000000")
+    problem = speed_problem(speed)  # the config file's rule, word for word
+    if problem:
+        raise argparse.ArgumentTypeError(f"invalid speed {value!r}: {problem}")
     return speed
+
+
+def _vs(value: str) -> str:
+    problem = vs_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(f"invalid --vs {value!r}: {problem}")
+    return value.strip().lower()
 
 
 def _port(value: str) -> int:
@@ -92,7 +102,7 @@ def _replay(value: str) -> tuple[str, Path]:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--coins", type=_checked(parse_coins), help="CoinGecko ids, comma-separated (default: bitcoin,ethereum,solana)")
-    p.add_argument("--vs", help="quote currency (default: usd)")
+    p.add_argument("--vs", type=_vs, help="quote currency (default: usd)")
     p.add_argument("--home", help="where config, database and models live (env CRYPTOTUI_HOME)")
     p.add_argument("--api-url", help="CoinGecko base URL (env COINGECKO_API_URL; default by plan)")
     p.add_argument("--source", choices=("coingecko", "kraken", "replay"), help="data source (default: coingecko)")
@@ -113,8 +123,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p)
     p.add_argument("--connect", metavar="URL", help="show a remote engine (ws://HOST:8765) instead of running one")
-    p.add_argument("--token", help="token for --connect (sent as Authorization: Bearer)")
+    _token_options(p, "token for --connect (sent as Authorization: Bearer)")
     return p
+
+
+TOKEN_ENV = "CRYPTOTUI_TOKEN"
+
+
+def _token_options(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--token", help=f"{what}; visible to anyone who can list processes: prefer "
+                   f"--token-file or the {TOKEN_ENV} environment variable")
+    p.add_argument("--token-file", metavar="FILE", type=Path,
+                   help=f"read the token from FILE (first line); or set {TOKEN_ENV}")
+
+
+def resolve_token(args: argparse.Namespace, env: dict[str, str] | None = None) -> str | None:
+    """The token from --token, --token-file or CRYPTOTUI_TOKEN (in that order); bad input exits."""
+    env = dict(os.environ if env is None else env)
+    token: str | None = args.token
+    if args.token_file is not None:
+        if token is not None:
+            fail("give --token or --token-file, not both")
+        try:
+            text = args.token_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or exc.__class__.__name__
+            fail(f"cannot read --token-file {args.token_file}: {reason}")
+        token = text.splitlines()[0].strip() if text.strip() else ""
+        if not token:
+            fail(f"--token-file {args.token_file} is empty: put the token on its first line")
+    elif token is None and env.get(TOKEN_ENV):
+        token = env[TOKEN_ENV].strip()
+    if token is not None and (not token.strip() or not token.isprintable()):
+        # Never echo the value: it is a secret. (A control character would break the header.)
+        fail("empty --token or one with control characters: give a non-empty secret")
+    return token
 
 
 def build_serve_parser() -> argparse.ArgumentParser:
@@ -122,7 +165,7 @@ def build_serve_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8765, help="port (default: 8765)")
-    p.add_argument("--token", help="required when binding anything but loopback")
+    _token_options(p, "required when binding anything but loopback")
     return p
 
 
@@ -154,7 +197,7 @@ def make_settings(args: argparse.Namespace, loc: Locations) -> Settings:
     settings = settings_from(
         file_values,
         coins=coins,
-        vs=args.vs.lower() if args.vs else None,
+        vs=args.vs,
         api_url=args.api_url,
         source=source,
         demo=True if args.demo else None,
@@ -228,6 +271,7 @@ _NOTICES: list[ErrorEvent] = []
 
 def run_tui(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    args.token = resolve_token(args)
     # Start-up allocates a few hundred thousand objects that live as long as the app (Textual,
     # Rich, the store's history): no cyclic collections while they are made, and then they are
     # moved out of the collector's sight. A full collection over them took about 20 ms of the
@@ -279,6 +323,7 @@ def _writable(loc: Locations) -> bool:
 
 def run_serve(argv: list[str]) -> int:
     args = build_serve_parser().parse_args(argv)
+    args.token = resolve_token(args)
     loopback = args.host in ("127.0.0.1", "localhost", "::1") or args.host.startswith("127.")
     if not loopback and not args.token:
         fail(f"binding {args.host} exposes the feed beyond this machine: give --token")

@@ -26,6 +26,7 @@ APP = "cryptotui"
 DEFAULT_COINS = ("bitcoin", "ethereum", "solana")
 DEMO_COINS = ("bitcoin", "ethereum", "litecoin")
 DEFAULT_HORIZONS = (1, 5, 15, 60)
+MAX_COINS = 100  # one engine tracks tens of coins (DESIGN: Scale); more is a mistake or an attack
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 PUBLIC_API = "https://api.coingecko.com/api/v3"
@@ -398,6 +399,12 @@ def load_watchlist(loc: Locations, key: str) -> tuple[str, ...]:
     if bad:
         log.warning("%s: dropped %d invalid coin ids from %r: %s", loc.state_file, len(bad), key,
                     ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""))
+    if len(ids) > MAX_COINS:
+        # An older version let a feed client add thousands; each would load a model at start.
+        log.warning("%s: %r holds %d coins; keeping the first %d", loc.state_file, key, len(ids),
+                    MAX_COINS)
+        bad, ids = bad + ids[MAX_COINS:], ids[:MAX_COINS]
+    if bad:
         try:
             update_state(loc, key, list(ids))
         except OSError as exc:  # a read-only data dir: the list is still cleaned in memory

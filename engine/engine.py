@@ -30,6 +30,7 @@ from engine.config import (
     DEMO,
     DEMO_COINS,
     LIVE,
+    MAX_COINS,
     Locations,
     Settings,
     load_watchlist,
@@ -69,7 +70,6 @@ MAX_PENDING_FACTOR = 4  # at most this many minutes' worth of training steps may
 MIN_PRETRAIN_BARS = 120
 MAX_PRETRAIN_BARS = 1440  # pre-train on at most the last day, so a cold start takes seconds
 MAX_JUMP_LOG = math.log(1.5)  # a minute-to-minute move beyond +50 %/-33 % is a bad print
-MAX_COINS = 100  # one engine tracks tens of coins (DESIGN: Scale); more is a mistake or an attack
 SPIKE_WINDOW = 3600  # ...when the previous bar is less than an hour old
 
 
@@ -270,7 +270,8 @@ class Engine:
         try:
             checked = require_coin_id(coin)
         except ConfigError as exc:
-            self._emit(ErrorEvent("Unknown coin", exc.msg))
+            # Emitted from the dispatch thread, like every event: listeners never run on a caller's.
+            self._inbox.put(("src", ErrorEvent("Unknown coin", exc.msg)))
             return
         self._inbox.put(("add", checked))
 

@@ -466,3 +466,18 @@ def test_config_file_and_command_line_refuse_alike(tmp_path: Path, key: str, val
     from_flag = one_line_error(cli("serve", "--port", "0", flag, value.strip('"'), home=home))
     # The same rule, in the same words, from either place.
     assert from_file.split(f"key '{key}' ", 1)[1] in from_flag
+
+
+def test_a_flooded_state_json_from_an_older_version_is_cut_to_the_cap(tmp_path: Path) -> None:
+    from engine.config import MAX_COINS
+
+    home = tmp_path / "h"
+    home.mkdir()
+    (home / "state.json").write_text(json.dumps({"coins": [f"flood-{i}" for i in range(10_003)]}))
+    e = Engine(Settings(), Locations.resolve(home), source=QuietSource(),
+               forecaster_factory=StubForecaster, train=False)
+    try:
+        assert len(e.coins()) == MAX_COINS
+    finally:
+        e.stop()
+    assert len(json.loads((home / "state.json").read_text())["coins"]) == MAX_COINS

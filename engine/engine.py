@@ -70,6 +70,8 @@ MAX_PENDING_FACTOR = 4  # at most this many minutes' worth of training steps may
 MIN_PRETRAIN_BARS = 120
 MAX_PRETRAIN_BARS = 1440  # pre-train on at most the last day, so a cold start takes seconds
 MAX_JUMP_LOG = math.log(1.5)  # a minute-to-minute move beyond +50 %/-33 % is a bad print
+# Bars with these sources are recordings: they belong to a demo or replay world, never to live.
+REPLAYED_SOURCES = ("replay", "demo")
 SPIKE_WINDOW = 3600  # ...when the previous bar is less than an hour old
 
 
@@ -233,10 +235,22 @@ class Engine:
             st = self._states.get(coin)
             if st is None:
                 bars = self.store.bars(coin, limit=DEFAULT_MAXLEN)
+                if self.world == LIVE:
+                    bars = self._live_only(coin, bars)
                 # Stored forecasts are loaded by the model thread, after the first frame.
                 st = _CoinState(coin, bars, [])
                 self._states[coin] = st
             return st
+
+    def _live_only(self, coin: str, bars: list[Bar]) -> list[Bar]:
+        """Bars an older version replayed into the live database are neither shown nor learned
+        from (they stay on disk: the live database is never rewritten behind the user's back)."""
+        live = [b for b in bars if b.source not in REPLAYED_SOURCES]
+        if len(live) < len(bars):
+            log.warning("%s: %d bars of %s were replayed into the live database by an older "
+                        "version; they are not shown or learned from", self.store.path,
+                        len(bars) - len(live), coin)
+        return live
 
     # EngineAPI -----------------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:

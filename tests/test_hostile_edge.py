@@ -481,3 +481,26 @@ def test_a_flooded_state_json_from_an_older_version_is_cut_to_the_cap(tmp_path: 
     finally:
         e.stop()
     assert len(json.loads((home / "state.json").read_text())["coins"]) == MAX_COINS
+
+
+def test_bars_an_older_version_replayed_into_the_live_database_are_not_shown(tmp_path: Path) -> None:
+    from engine.events import Bar
+    from engine.store import Store
+
+    home = tmp_path / "h"
+    home.mkdir()
+    loc = Locations.resolve(home)
+    store = Store(loc.database())
+    store.add_bars([Bar("bitcoin", START + 60 * m, 7000.0, None, None, None, None, "replay")
+                    for m in range(30)])
+    store.add_bars([Bar("bitcoin", START + 60 * (100 + m), 100.0, None, None, None, None,
+                        "coingecko") for m in range(10)])
+    store.close()
+    live = Engine(Settings(coins=("bitcoin",)), loc, source=QuietSource(),
+                  forecaster_factory=StubForecaster, train=False)
+    try:
+        bars = live.snapshot("bitcoin").bars
+        assert len(bars) == 10 and {b.source for b in bars} == {"coingecko"}
+        assert live.store.count_bars("bitcoin") == 40  # nothing stored was deleted
+    finally:
+        live.stop()

@@ -215,6 +215,19 @@ def test_backtest_refuses_1e308_then_1e_300_with_the_line(tmp_path: Path) -> Non
     assert f"{p}, line 32" in line and "price outside" in line
 
 
+def test_backtest_handles_the_extremes_it_accepts(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.backtest import main
+
+    # The edges of the accepted range, next to each other: every log return stays finite.
+    rows = [(minute_ms(30 + i), p) for i, p in enumerate(["1e15", "1e-15", "1e15", "100"])]
+    rows += [(minute_ms(34 + i), "100") for i in range(40)]
+    p = csv_rows(tmp_path / "edge.csv", rows)
+    assert main([str(p), "--horizons", "1,5", "--json", "--steps", "1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["results"] and all(r["n"] > 0 for r in out["results"])
+
+
 def test_replay_skips_1e308_then_1e_300_and_plays_the_rest(tmp_path: Path) -> None:
     from engine.sources.replay import ReplaySource
 

@@ -71,6 +71,14 @@ def test_coin_ids_coingecko_uses_are_accepted() -> None:
     assert coin_id("  Bitcoin ") == "bitcoin"  # typed input is forgiven spaces and case
 
 
+def test_the_protocol_schema_uses_the_same_coin_id_rule() -> None:
+    from engine.ids import COIN_ID_PATTERN
+
+    schema = json.loads((ROOT / "engine" / "data" / "protocol.schema.json").read_text())
+    assert schema["$defs"]["coin_id"]["pattern"] == COIN_ID_PATTERN
+    assert schema["$defs"]["op"]["properties"]["coin"]["pattern"] == COIN_ID_PATTERN
+
+
 def test_search_drops_ids_that_could_name_a_file_and_they_never_reach_state(tmp_path: Path) -> None:
     from tests.fakes.coingecko_server import FakeCoinGecko
 

@@ -70,9 +70,9 @@ MAX_PENDING_FACTOR = 4  # at most this many minutes' worth of training steps may
 MIN_PRETRAIN_BARS = 120
 MAX_PRETRAIN_BARS = 1440  # pre-train on at most the last day, so a cold start takes seconds
 MAX_JUMP_LOG = math.log(1.5)  # a minute-to-minute move beyond +50 %/-33 % is a bad print
+SPIKE_WINDOW = 3600  # ...when the previous bar is less than an hour old
 # Bars with these sources are recordings: they belong to a demo or replay world, never to live.
 REPLAYED_SOURCES = ("replay", "demo")
-SPIKE_WINDOW = 3600  # ...when the previous bar is less than an hour old
 
 
 def _bad_price(price: object) -> str | None:

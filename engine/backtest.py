@@ -58,9 +58,14 @@ def _parser() -> _Parser:
 
 def read_bars(path: Path, coin: str | None = None) -> list[Bar]:
     """Read a bar CSV (header optional); raises ConfigError naming the file and line."""
+    # The replay source's rules for timestamps and prices, so both readers refuse the same rows.
+    from engine.sources.base import price_problem
+    from engine.sources.replay import timestamp_ms
+
     coin = coin or path.stem
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark from a spreadsheet would hide the header (or the first bar).
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -75,15 +80,23 @@ def read_bars(path: Path, coin: str | None = None) -> list[Bar]:
         try:
             if len(parts) < 5:
                 raise ValueError
-            ms = int(float(parts[0]))
+            float(parts[0])  # a timestamp that is not even a number is a format error
             o, h, lo, c = (float(v) for v in parts[1:5])
             vol = float(parts[5]) if len(parts) > 5 and parts[5] else None
         except ValueError:
             raise ConfigError(
                 f"{path}, line {lineno}: expected timestamp_ms,open,high,low,close,volume"
             ) from None
-        if not all(math.isfinite(v) and v > 0 for v in (o, h, lo, c)):
-            raise ConfigError(f"{path}, line {lineno}: prices must be positive numbers")
+        try:
+            ms = timestamp_ms(parts[0])
+        except ValueError as exc:
+            raise ConfigError(f"{path}, line {lineno}: {exc}") from None
+        problem = price_problem((o, h, lo, c))
+        if problem:
+            raise ConfigError(f"{path}, line {lineno}: {problem}: prices must be positive finite "
+                              "numbers")
+        if vol is not None and not (math.isfinite(vol) and vol >= 0):
+            raise ConfigError(f"{path}, line {lineno}: volume must be a finite number >= 0")
         ts = ms // 1000
         if last is not None and ts <= last:
             raise ConfigError(f"{path}, line {lineno}: timestamps must increase")

@@ -7,6 +7,7 @@ alerts) lives in the data dir, in ``state.json``.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -16,18 +17,48 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-
 from engine.errors import ConfigError
+from engine.ids import coin_id, valid_coin_ids
+
+log = logging.getLogger(__name__)
 
 APP = "cryptotui"
 DEFAULT_COINS = ("bitcoin", "ethereum", "solana")
 DEMO_COINS = ("bitcoin", "ethereum", "litecoin")
 DEFAULT_HORIZONS = (1, 5, 15, 60)
+MAX_COINS = 100  # one engine tracks tens of coins (DESIGN: Scale); more is a mistake or an attack
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 PUBLIC_API = "https://api.coingecko.com/api/v3"
 PRO_API = "https://pro-api.coingecko.com/api/v3"
 KRAKEN_WS = "wss://ws.kraken.com/v2"
+
+
+# Worlds kept apart: live data, the bundled demo, and each replay (named by its files' identity).
+# Each has its own database, models dir, watchlist and UI state, so nothing replayed is ever shown
+# or learned from as live.
+LIVE = "live"
+DEMO = "demo"
+_WORLD = re.compile(r"live|demo|replay-[0-9a-f]{16}")
+
+
+def _world(world: str | bool) -> str:
+    if isinstance(world, bool):  # the older signature: demo or not
+        return DEMO if world else LIVE
+    # A world names files: only the shapes made here are accepted.
+    if not _WORLD.fullmatch(world):
+        raise ValueError(f"not a world name: {world!r}")
+    return world
+
+
+def replay_world(coins: tuple[str, ...], files: tuple[Path, ...]) -> str:
+    """The world of a replay: a hash of which file plays which (checked) coin, so the same files
+    resume their own store, and different ones never mix."""
+    import hashlib
+
+    identity = "\n".join(sorted(f"{coin}={Path(f).expanduser().resolve()}"
+                                for coin, f in zip(coins, files)))
+    return "replay-" + hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -58,11 +89,20 @@ class Locations:
     def state_file(self) -> Path:
         return self.data_dir / "state.json"
 
-    def database(self, demo: bool = False) -> Path:
-        return self.data_dir / ("demo.sqlite3" if demo else "cryptotui.sqlite3")
+    def database(self, world: str | bool = LIVE) -> Path:
+        """The world's database: live, demo (``True``) or a replay's own ``replay-HASH``."""
+        world = _world(world)
+        names = {LIVE: "cryptotui.sqlite3", DEMO: "demo.sqlite3"}
+        return self.data_dir / names.get(world, f"{world}.sqlite3")
 
-    def models_dir(self, demo: bool = False) -> Path:
-        return self.data_dir / ("models-demo" if demo else "models")
+    def models_dir(self, world: str | bool = LIVE) -> Path:
+        world = _world(world)
+        return self.data_dir / ("models" if world == LIVE else f"models-{world}")
+
+    def ui_file(self, world: str | bool = LIVE) -> Path:
+        """The TUI's remembered preferences (selected coin, alert levels) of a world."""
+        world = _world(world)
+        return self.data_dir / ("ui.json" if world == LIVE else f"ui-{world}.json")
 
     @property
     def log_file(self) -> Path:
@@ -120,6 +160,15 @@ class Settings:
             return "REMOTE"
         return "DEMO" if self.demo or self.source == "replay" else "LIVE"
 
+    @property
+    def world(self) -> str:
+        """Which store and models this engine uses (see ``Locations.database``)."""
+        if self.demo:
+            return DEMO
+        if self.source == "replay":
+            return replay_world(self.replay_coins, self.replay_files)
+        return LIVE
+
 
 _FILE_KEYS: dict[str, type | tuple[type, ...]] = {
     "coins": list,
@@ -156,11 +205,31 @@ def _decode_error_line(text: str, exc: Exception) -> str:
     return message
 
 
+MAX_SPEED = 1_000_000  # replay minutes per second; beyond it pacing means nothing
+MAX_POLL_SECONDS = 86_400  # a poll a day; longer would overflow a sleep's timeout
+
+
+def speed_problem(value: float) -> str | None:
+    """Why a replay speed is unusable, or None: one rule for the config file and ``--speed``."""
+    if not (math.isfinite(value) and 0 < value < MAX_SPEED):
+        return f"must be a number > 0 and below {MAX_SPEED} (minutes per second)"
+    return None
+
+
+def vs_problem(value: str) -> str | None:
+    """Why a quote currency is unusable, or None: one rule for the config file and ``--vs``."""
+    if not (value.strip() and value.strip().isascii() and value.strip().isalnum()):
+        return "expected a currency code like usd"
+    return None
+
+
 def _check_value(key: str, value: Any) -> str | None:
     """Why a (well-typed) config value is unusable, or None."""
-    if key in ("speed", "poll_seconds"):
-        if not (math.isfinite(value) and value > 0):
-            return "must be a number > 0"
+    if key == "speed":
+        return speed_problem(value)
+    if key == "poll_seconds":
+        if not (math.isfinite(value) and 0 < value <= MAX_POLL_SECONDS):
+            return f"must be a number > 0 and at most {MAX_POLL_SECONDS}"
     elif key in ("calls_per_minute", "calls_per_month") and value < 1:
         return "must be at least 1"
     elif key == "log_level" and value.upper() not in LOG_LEVELS:
@@ -169,8 +238,8 @@ def _check_value(key: str, value: Any) -> str | None:
         return "expected demo or pro"
     elif key == "source" and value not in ("coingecko", "kraken", "replay"):
         return "expected coingecko, kraken or replay"
-    elif key == "vs" and not (value.strip() and value.strip().isalnum()):
-        return "expected a currency code like usd"
+    elif key == "vs":
+        return vs_problem(value)
     elif key == "api_url" and not value.startswith(("http://", "https://")):
         return "expected an http:// or https:// URL"
     elif key == "kraken_url" and not value.startswith(("ws://", "wss://")):
@@ -264,12 +333,9 @@ def check_permissions(path: Path) -> str | None:
 
 def parse_coins(value: str | list[Any]) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
-    coins = tuple(dict.fromkeys(c.strip().lower() for c in items if c.strip()))
+    coins = tuple(dict.fromkeys(coin_id(c) for c in items if c.strip()))
     if not coins:
         raise ConfigError("no coins given")
-    for c in coins:
-        if not all(ch.isalnum() or ch in "-_." for ch in c):
-            raise ConfigError(f"invalid coin id {c!r}")
     return coins
 
 
@@ -310,8 +376,9 @@ def settings_from(file_values: dict[str, Any], env: dict[str, str] | None = None
         raise ConfigError(f"invalid API plan {s.api_plan!r}: expected demo or pro")
     if s.source not in ("coingecko", "kraken", "replay"):
         raise ConfigError(f"invalid source {s.source!r}: expected coingecko, kraken or replay")
-    if not s.speed > 0:
-        raise ConfigError(f"invalid speed {s.speed!r}: must be > 0")
+    problem = speed_problem(s.speed)
+    if problem:
+        raise ConfigError(f"invalid speed {s.speed!r}: {problem}")
     return s
 
 
@@ -322,6 +389,27 @@ def load_state(loc: Locations) -> dict[str, Any]:
         return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}
+
+
+def load_watchlist(loc: Locations, key: str) -> tuple[str, ...]:
+    """The coins remembered under ``key`` in ``state.json``, without any entry that is not a valid
+    coin id (an older version stored ids unchecked); dropped entries are logged and the file is
+    rewritten without them."""
+    ids, bad = valid_coin_ids(load_state(loc).get(key))
+    if bad:
+        log.warning("%s: dropped %d invalid coin ids from %r: %s", loc.state_file, len(bad), key,
+                    ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""))
+    if len(ids) > MAX_COINS:
+        # An older version let a feed client add thousands; each would load a model at start.
+        log.warning("%s: %r holds %d coins; keeping the first %d", loc.state_file, key, len(ids),
+                    MAX_COINS)
+        bad, ids = bad + ids[MAX_COINS:], ids[:MAX_COINS]
+    if bad:
+        try:
+            update_state(loc, key, list(ids))
+        except OSError as exc:  # a read-only data dir: the list is still cleaned in memory
+            log.warning("cannot rewrite %s: %s", loc.state_file, exc.strerror or exc)
+    return ids
 
 
 def save_state(loc: Locations, state: dict[str, Any]) -> None:

@@ -26,13 +26,22 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from engine.api import CoinMatch, Listener
-from engine.config import DEMO_COINS, Locations, Settings, load_state, update_state
-from engine.errors import CryptotuiError, ModelConfigChanged, ModelError, StoreError
+from engine.config import (
+    DEMO,
+    DEMO_COINS,
+    LIVE,
+    MAX_COINS,
+    Locations,
+    Settings,
+    load_watchlist,
+    update_state,
+)
+from engine.errors import ConfigError, CryptotuiError, ModelConfigChanged, ModelError, StoreError
 from engine.events import (
     Bar,
     BarEvent,
-    CoinSnapshot,
     CoinsEvent,
+    CoinSnapshot,
     ErrorEvent,
     Event,
     ForecastEvent,
@@ -41,7 +50,8 @@ from engine.events import (
     StatusEvent,
     TrainEvent,
 )
-from engine.sources.base import Source, SourceOutput
+from engine.ids import is_coin_id, require_coin_id
+from engine.sources.base import MAX_PRICE, MIN_PRICE, Source, SourceOutput
 from engine.sources.coins import symbol_of
 from engine.store import Store
 from engine.window import DEFAULT_MAXLEN, RollingWindow
@@ -61,6 +71,8 @@ MIN_PRETRAIN_BARS = 120
 MAX_PRETRAIN_BARS = 1440  # pre-train on at most the last day, so a cold start takes seconds
 MAX_JUMP_LOG = math.log(1.5)  # a minute-to-minute move beyond +50 %/-33 % is a bad print
 SPIKE_WINDOW = 3600  # ...when the previous bar is less than an hour old
+# Bars with these sources are recordings: they belong to a demo or replay world, never to live.
+REPLAYED_SOURCES = ("replay", "demo")
 
 
 def _bad_price(price: object) -> str | None:
@@ -70,6 +82,8 @@ def _bad_price(price: object) -> str | None:
         return "price is not finite"
     if price <= 0:
         return "price is zero or negative"
+    if not MIN_PRICE <= price <= MAX_PRICE:
+        return f"price {price:g} outside {MIN_PRICE:g}..{MAX_PRICE:g}"
     return None
 
 
@@ -126,25 +140,25 @@ class Engine:
         self.horizons = settings.horizons
         self.vs_currency = settings.vs
         self.demo = settings.demo
+        self.world = settings.world
         loc.ensure()
-        self._lock_file = _acquire_instance_lock(loc.database(self.demo).with_suffix(".lock"))
+        self._lock_file = _acquire_instance_lock(loc.database(self.world).with_suffix(".lock"))
         try:
-            self.store = Store(loc.database(self.demo))
+            self.store = Store(loc.database(self.world))
         except StoreError:
             self.close()
             raise
-        self.models_dir = loc.models_dir(self.demo)
+        self.models_dir = loc.models_dir(self.world)
         self._source = source
         self._source_lock = threading.Lock()
         self._factory = forecaster_factory
         self._train_enabled = train
-        self._state_key = "demo_coins" if self.demo else "coins"
+        # Each world remembers its own watchlist ("coins" for live, as before worlds existed).
+        self._state_key = {LIVE: "coins", DEMO: "demo_coins"}.get(self.world, f"{self.world}_coins")
         self._notices: list[ErrorEvent] = []
-        if self.demo:
-            self._restart_finished_demo()
-        self._coins: tuple[str, ...] = self._initial_coins()
+        self._coins: tuple[str, ...] = ()
         self._unknown: tuple[str, ...] = ()
-        self._labels: dict[str, str] = {c: symbol_of(c) for c in self._coins}
+        self._labels: dict[str, str] = {}
         self._listeners: list[Listener] = []
         self._listeners_lock = threading.Lock()
         self._states: dict[str, _CoinState] = {}
@@ -159,8 +173,18 @@ class Engine:
         self.rejected = 0  # bars refused as bad data
         self._last_reject: dict[str, float] = {}
         self._last_store_error = 0.0
-        for coin in self._coins:
-            self._ensure_state(coin)
+        try:
+            if self.demo:
+                self._restart_finished_demo()
+            self._coins = self._initial_coins()
+            self._labels = {c: symbol_of(c) for c in self._coins}
+            for coin in self._coins:
+                self._ensure_state(coin)
+        except StoreError:
+            # A damaged page shows only when the first query reaches it: report it in one line
+            # and release the data dir.
+            self.stop()
+            raise
         load = getattr(self.source, "load", None) if settings.source == "replay" and not self.demo else None
         if callable(load):
             try:
@@ -183,9 +207,9 @@ class Engine:
         given = self.settings.coins != Settings().coins
         if given:
             return tuple(self.settings.coins)
-        saved = load_state(self.loc).get(self._state_key)
-        if isinstance(saved, list) and saved:
-            return tuple(str(c) for c in saved)
+        saved = load_watchlist(self.loc, self._state_key)
+        if saved:
+            return saved
         return DEMO_COINS if self.demo else tuple(self.settings.coins)
 
     def _restart_finished_demo(self) -> None:
@@ -211,10 +235,22 @@ class Engine:
             st = self._states.get(coin)
             if st is None:
                 bars = self.store.bars(coin, limit=DEFAULT_MAXLEN)
+                if self.world == LIVE:
+                    bars = self._live_only(coin, bars)
                 # Stored forecasts are loaded by the model thread, after the first frame.
                 st = _CoinState(coin, bars, [])
                 self._states[coin] = st
             return st
+
+    def _live_only(self, coin: str, bars: list[Bar]) -> list[Bar]:
+        """Bars an older version replayed into the live database are neither shown nor learned
+        from (they stay on disk: the live database is never rewritten behind the user's back)."""
+        live = [b for b in bars if b.source not in REPLAYED_SOURCES]
+        if len(live) < len(bars):
+            log.warning("%s: %d bars of %s were replayed into the live database by an older "
+                        "version; they are not shown or learned from", self.store.path,
+                        len(bars) - len(live), coin)
+        return live
 
     # EngineAPI -----------------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
@@ -243,17 +279,27 @@ class Engine:
         return self._status
 
     def add_coin(self, coin: str) -> None:
-        self._inbox.put(("add", coin.strip().lower()))
+        # The id may come from a search result or a feed client: it is checked here, once, before
+        # it reaches state.json or names a checkpoint.
+        try:
+            checked = require_coin_id(coin)
+        except ConfigError as exc:
+            # Emitted from the dispatch thread, like every event: listeners never run on a caller's.
+            self._inbox.put(("src", ErrorEvent("Unknown coin", exc.msg)))
+            return
+        self._inbox.put(("add", checked))
 
     def remove_coin(self, coin: str) -> None:
-        self._inbox.put(("remove", coin))
+        if is_coin_id(coin):
+            self._inbox.put(("remove", coin))
 
     def set_paused(self, paused: bool) -> None:
         self._paused = paused
         self._model_q.put(("pause", paused))
 
     def reset_model(self, coin: str) -> None:
-        self._model_q.put(("reset", coin))
+        if is_coin_id(coin):
+            self._model_q.put(("reset", coin))
 
     def search(self, query: str) -> list[CoinMatch]:
         return self.source.search(query)
@@ -261,7 +307,7 @@ class Engine:
     def export(self, coin: str, path: Path | None = None) -> Path:
         if path is None:
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-            path = self.loc.exports_dir / f"{coin}-{stamp}.csv"
+            path = self.loc.exports_dir / f"{require_coin_id(coin)}-{stamp}.csv"
         return export_csv(self.store, coin, path, self.horizons)
 
     def add_notice(self, notice: ErrorEvent) -> None:
@@ -389,7 +435,9 @@ class Engine:
                 if not (last.filled and not bar.filled):
                     self._reject(bar, f"out of order (newest is {last.ts})")
                     return
-            elif bar.ts - last.ts < SPIKE_WINDOW and abs(math.log(bar.price / last.price)) > MAX_JUMP_LOG:
+            # A difference of logs: the ratio of two extreme (finite) prices can underflow to 0.
+            elif (bar.ts - last.ts < SPIKE_WINDOW
+                  and abs(math.log(bar.price) - math.log(last.price)) > MAX_JUMP_LOG):
                 self._reject(bar, f"price spike {last.price:g} -> {bar.price:g}")
                 return
         try:
@@ -426,6 +474,11 @@ class Engine:
 
     def _on_add(self, coin: str) -> None:
         if not coin or coin in self._coins:
+            return
+        if len(self._coins) >= MAX_COINS:
+            # Each coin costs a model, a checkpoint and a share of the request budget.
+            self._emit(ErrorEvent("Too many coins", f"cannot add {coin}: the watchlist is full "
+                                  f"({MAX_COINS} coins); remove one first", coin))
             return
         self._coins = self._coins + (coin,)
         self._ensure_state(coin)
@@ -499,7 +552,9 @@ class _ModelWorker:
         return make
 
     def _path(self, coin: str) -> Path:
-        return self.e.models_dir / f"{coin}.pt"
+        # Ids are checked where they enter; checking again here costs nothing and keeps a bug
+        # elsewhere from ever writing a checkpoint outside the models dir.
+        return self.e.models_dir / f"{require_coin_id(coin)}.pt"
 
     def _get(self, coin: str) -> Forecaster:
         fc = self.fcs.get(coin)
@@ -749,6 +804,20 @@ def export_csv(store: Store, coin: str, path: Path, horizons: tuple[int, ...]) -
     Per horizon: the forecast served (``pred``), the network's own forecast (``net``, empty for
     forecasts stored before it was kept) and the served 80 % band, all as prices.
     """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            write_csv(store, coin, fh, horizons)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk must not leave half a file behind
+        raise
+    return path
+
+
+def write_csv(store: Store, coin: str, fh: IO[str], horizons: tuple[int, ...]) -> None:
+    """The CSV of ``export_csv`` written to an open text stream (stdout needs no temp file)."""
     import csv
 
     bars = store.bars(coin)
@@ -756,30 +825,25 @@ def export_csv(store: Store, coin: str, path: Path, horizons: tuple[int, ...]) -
     for row in store.predictions_rows(coin):
         made, h, target, base, mean, lo80, hi80, _lo95, _hi95, _out, raw = row
         preds[(int(target), int(h))] = (base, mean, raw, lo80, hi80)  # type: ignore[call-overload]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        header = ["time_utc", "timestamp", "price", "open", "high", "low", "volume", "source", "filled"]
+    w = csv.writer(fh)
+    header = ["time_utc", "timestamp", "price", "open", "high", "low", "volume", "source", "filled"]
+    for h in horizons:
+        header += [f"pred_{h}m", f"net_{h}m", f"lo80_{h}m", f"hi80_{h}m"]
+    w.writerow(header)
+    for b in bars:
+        iso = datetime.fromtimestamp(b.ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        out: list[object] = [iso, b.ts, b.price, b.open, b.high, b.low, b.volume, b.source, int(b.filled)]
         for h in horizons:
-            header += [f"pred_{h}m", f"net_{h}m", f"lo80_{h}m", f"hi80_{h}m"]
-        w.writerow(header)
-        for b in bars:
-            iso = datetime.fromtimestamp(b.ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            row: list[object] = [iso, b.ts, b.price, b.open, b.high, b.low, b.volume, b.source, int(b.filled)]
-            for h in horizons:
-                p = preds.get((b.ts, h))
-                if p is None:
-                    row += ["", "", "", ""]
-                    continue
-                base, mean, raw, lo, hi = (float(x) if x is not None else math.nan for x in p)  # type: ignore[arg-type]
-                net = f"{base * math.exp(raw):.10g}" if math.isfinite(raw) else ""
-                row += [
-                    f"{base * math.exp(mean):.10g}",
-                    net,
-                    f"{base * math.exp(lo):.10g}",
-                    f"{base * math.exp(hi):.10g}",
-                ]
-            w.writerow(row)
-    os.replace(tmp, path)
-    return path
+            p = preds.get((b.ts, h))
+            if p is None:
+                out += ["", "", "", ""]
+                continue
+            base, mean, raw, lo, hi = (float(x) if x is not None else math.nan for x in p)  # type: ignore[arg-type]
+            net = f"{base * math.exp(raw):.10g}" if math.isfinite(raw) else ""
+            out += [
+                f"{base * math.exp(mean):.10g}",
+                net,
+                f"{base * math.exp(lo):.10g}",
+                f"{base * math.exp(hi):.10g}",
+            ]
+        w.writerow(out)

@@ -22,6 +22,7 @@ import random
 import threading
 import time
 from collections import deque
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,8 @@ from engine.errors import ConfigError, CryptotuiError, NetworkError
 from engine.events import (
     PROTOCOL_VERSION,
     BarEvent,
-    CoinSnapshot,
     CoinsEvent,
+    CoinSnapshot,
     ErrorEvent,
     Event,
     ForecastEvent,
@@ -45,6 +46,7 @@ from engine.events import (
     TrainEvent,
     from_dict,
 )
+from engine.ids import is_coin_id, require_coin_id
 
 log = logging.getLogger(__name__)
 
@@ -179,16 +181,20 @@ class RemoteEngine:
     def search(self, query: str) -> list[CoinMatch]:
         """Search on the server (blocking: call from a worker thread)."""
         result = self._request({"op": "search", "query": query})
-        return [CoinMatch(m["id"], m["name"], m["symbol"], m.get("rank")) for m in result]
+        # A remote engine is foreign input too: an id it sends must pass the same check.
+        return [CoinMatch(m["id"], m["name"], m["symbol"], m.get("rank")) for m in result
+                if isinstance(m, dict) and is_coin_id(m.get("id"))]
 
     def export(self, coin: str, path: Path | None = None) -> Path:
         """Export on the server and write the CSV here (blocking: call from a worker thread)."""
+        coin = require_coin_id(coin)
         result = self._request({"op": "export", "coin": coin})
         if path is None:
             folder = self._export_dir or Locations.resolve().exports_dir
             folder.mkdir(parents=True, exist_ok=True)
-            # The server's file name only, never its directory.
-            path = folder / Path(str(result["filename"])).name
+            # Named here from the checked id: the server's file name could hold "..", a newline
+            # or another folder.
+            path = folder / f"{coin}-{datetime.now():%Y%m%d-%H%M%S}.csv"
         path.write_text(result["csv"], encoding="utf-8")
         return path
 

@@ -24,9 +24,9 @@ import ipaddress
 import json
 import logging
 import math
-import re
 import signal
 import threading
+import time
 from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
@@ -46,6 +46,7 @@ from engine.events import (
     SnapshotEvent,
     StatusEvent,
 )
+from engine.ids import is_coin_id
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +73,16 @@ MAX_BATCH_FRAMES = 512
 MAX_CONTROL_FRAMES = 256  # unread replies a client may pile up before it is closed
 _BATCH_HEAD = b'{"v":%d,"type":"batch","frames":[' % PROTOCOL_VERSION
 
+# Per-client op rate (a token bucket): a person or RemoteEngine sends a few ops a minute; a client
+# beyond this gets one "Too many requests" error frame and its ops are ignored until it slows down.
+OPS_PER_SECOND = 10.0
+OPS_BURST = 40
+# Coins one client may add to the shared watchlist, and the most the watchlist may reach through
+# the feed: every coin costs the engine a model, a checkpoint and request budget.
+MAX_COINS_PER_CLIENT = 20
+MAX_COINS = 50
+
 OPS = ("watch", "unwatch", "resync", "pause", "reset", "search", "export")
-_COIN_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 
 
 class _RedactAuthorization(logging.Filter):
@@ -206,9 +215,10 @@ class _Client:
     """One connection: its cursor in the ring, its own frames (hello, replies), its wake-up."""
 
     __slots__ = ("ws", "peer", "batch", "cursor", "control", "resync", "waiter", "sender",
-                 "resyncs", "closing")
+                 "resyncs", "closing", "tokens", "refilled", "limited", "added")
 
-    def __init__(self, ws: ServerConnection, peer: str, batch: bool = False) -> None:
+    def __init__(self, ws: ServerConnection, peer: str, batch: bool = False,
+                 now: float = 0.0) -> None:
         self.ws = ws
         self.peer = peer
         self.batch = batch  # the client accepts ``batch`` frames (asked with ?batch=1)
@@ -220,6 +230,10 @@ class _Client:
         self.sender: asyncio.Task[None] | None = None
         self.resyncs = 0
         self.closing = False
+        self.tokens = float(OPS_BURST)  # ops this client may send right now
+        self.refilled = now  # clock reading the tokens were last topped up at
+        self.limited = False  # told "Too many requests" and not yet slowed down
+        self.added: set[str] = set()  # coins this client added to the watchlist
 
     def wake(self) -> None:
         waiter = self.waiter
@@ -243,11 +257,19 @@ class FeedServer:
         queue_size: int = DEFAULT_QUEUE_SIZE,
         max_op_bytes: int = MAX_OP_BYTES,
         ping_interval: float | None = 20.0,
+        ops_per_second: float = OPS_PER_SECOND,
+        ops_burst: int = OPS_BURST,
+        max_coins: int = MAX_COINS,
+        max_coins_per_client: int = MAX_COINS_PER_CLIENT,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         check_bind(host, token)
         if max_clients < 1 or queue_size < 16 or max_op_bytes < 64:
             raise ConfigError("feed limits too small: need max_clients >= 1, queue_size >= 16, "
                               "max_op_bytes >= 64")
+        if not (ops_per_second > 0 and ops_burst >= 1 and max_coins >= 1
+                and max_coins_per_client >= 1):
+            raise ConfigError("feed op limits must be positive")
         self.engine = engine
         self.host = host
         self.port = port
@@ -256,6 +278,14 @@ class FeedServer:
         self.queue_size = queue_size
         self.max_op_bytes = max_op_bytes
         self.ping_interval = ping_interval
+        self.ops_per_second = ops_per_second
+        self.ops_burst = ops_burst
+        self.max_coins = max_coins
+        self.max_coins_per_client = max_coins_per_client
+        self._clock = clock
+        # Coins asked for by a watch op that the engine's watchlist does not show yet (its add is
+        # queued): counted against max_coins so a burst of watches cannot overshoot it.
+        self._pending_adds: set[str] = set()
         self._clients: set[_Client] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: Server | None = None
@@ -281,6 +311,8 @@ class FeedServer:
             "resyncs": 0,
             "dropped": 0,
             "bad_ops": 0,
+            "rate_limited": 0,
+            "coins_refused": 0,
         }
 
     def __repr__(self) -> str:
@@ -478,7 +510,8 @@ class FeedServer:
             await ws.close(1013, "too many clients")
             return
         query = parse_qs(urlsplit(ws.request.path if ws.request else "").query)
-        client = _Client(ws, peer, batch=query.get("batch", [""])[0] in ("1", "true"))
+        client = _Client(ws, peer, batch=query.get("batch", [""])[0] in ("1", "true"),
+                         now=self._clock())
         self._clients.add(client)
         self.stats["connections"] += 1
         log.info("client %s connected (%d now)", peer, len(self._clients))
@@ -561,9 +594,34 @@ class FeedServer:
             log.exception("sender for %s failed", client.peer)
             await ws.close(1011, "server error")
 
+    def _allow(self, client: _Client) -> bool:
+        """Take one op from the client's token bucket; False when it is sending too fast."""
+        now = self._clock()
+        client.tokens = min(float(self.ops_burst),
+                            client.tokens + (now - client.refilled) * self.ops_per_second)
+        client.refilled = now
+        if client.tokens >= 1.0:
+            client.tokens -= 1.0
+            client.limited = False
+            return True
+        self.stats["rate_limited"] += 1
+        if not client.limited:
+            # One frame per episode: an error per ignored op would itself be a flood.
+            client.limited = True
+            log.warning("client %s sends ops too fast; ignoring them until it slows down",
+                        client.peer)
+            self._send_own(client, _error_frame(
+                "Too many requests",
+                f"more than {self.ops_per_second:g} ops a second: further ops are ignored "
+                "(no reply) until this client slows down",
+            ))
+        return False
+
     async def _handle_message(self, client: _Client, message: str | bytes) -> None:
         rid: Any = None
         op = ""
+        if not self._allow(client):
+            return
         try:
             if isinstance(message, bytes):
                 raise _BadOp("binary frames are not part of the protocol; send JSON text")
@@ -621,11 +679,14 @@ class FeedServer:
             matches = await asyncio.to_thread(self.engine.search, query)
             return [dataclasses.asdict(m) for m in matches]
         coin = data.get("coin")
-        if not isinstance(coin, str) or not _COIN_RE.match(coin):
+        if not is_coin_id(coin):
             raise _BadOp(f"{op} needs \"coin\": a coin id such as \"bitcoin\"")
         if op == "watch":
+            self._check_watch(client, coin)
             self.engine.add_coin(coin)
         elif op == "unwatch":
+            client.added.discard(coin)
+            self._pending_adds.discard(coin)
             self.engine.remove_coin(coin)
         elif op == "reset":
             self.engine.reset_model(coin)
@@ -636,6 +697,26 @@ class FeedServer:
             text = await asyncio.to_thread(_read_capped, path)
             return {"filename": path.name, "csv": text}
         return None
+
+
+    def _check_watch(self, client: _Client, coin: str) -> None:
+        """Count a new coin against the client's and the server's caps, or refuse it."""
+        watched = set(self.engine.coins())
+        self._pending_adds -= watched
+        if coin in watched or coin in self._pending_adds:
+            return
+        if len(client.added) >= self.max_coins_per_client:
+            self.stats["coins_refused"] += 1
+            raise CryptotuiError(
+                f"cannot watch {coin}: this client already added {len(client.added)} coins "
+                f"(limit {self.max_coins_per_client}); unwatch one first", title="Too many coins")
+        if len(watched) + len(self._pending_adds) >= self.max_coins:
+            self.stats["coins_refused"] += 1
+            raise CryptotuiError(
+                f"cannot watch {coin}: the watchlist is full ({self.max_coins} coins); "
+                "unwatch one first", title="Too many coins")
+        client.added.add(coin)
+        self._pending_adds.add(coin)
 
 
 def _read_capped(path: Path) -> str:

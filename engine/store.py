@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from engine.errors import StoreError
 from engine.events import Bar, ForecastEvent, bars_from_rows
@@ -60,18 +61,56 @@ def _ln(x: float | None) -> float | None:
     return math.log(x)
 
 
-class Store:
-    """Bars and predictions of every coin, in one SQLite file."""
+def _is_damage(exc: sqlite3.Error) -> bool:
+    # SQLITE_CORRUPT and SQLITE_NOTADB surface as the DatabaseError base class itself; its
+    # subclasses (OperationalError: locked, busy, disk full...) are not damage.
+    return type(exc) is sqlite3.DatabaseError or "malformed" in str(exc)
 
-    def __init__(self, path: Path) -> None:
+
+def damaged_message(path: Path, exc: sqlite3.Error) -> str:
+    """One line for a damaged database: which file, that it was left alone, and what to do."""
+    return (
+        f"database {path} is damaged ({exc}); it was left untouched: move it away (out of the "
+        f"data dir {path.parent}) to start fresh, or rescue what it holds with "
+        f"'sqlite3 {path} .recover | sqlite3 recovered.sqlite3'"
+    )
+
+
+class Store:
+    """Bars and predictions of every coin, in one SQLite file.
+
+    ``readonly=True`` opens it for reading only (export): nothing is written, not even the
+    schema check, so it works on a full disk or a read-only data dir.
+    """
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
+        self.readonly = readonly
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(
-                str(self.path), timeout=10.0, check_same_thread=False, isolation_level=None
-            )
+            if readonly:
+                self._db = _connect_readonly(self.path)
+            else:
+                self._db = sqlite3.connect(
+                    str(self.path), timeout=10.0, check_same_thread=False, isolation_level=None
+                )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
+        if readonly:
+            try:
+                self._db.create_function("ln", 1, _ln, deterministic=True)
+                version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+                if version > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"database {self.path} has schema version {version}, newer than this "
+                        f"cryptotui understands ({SCHEMA_VERSION}); upgrade cryptotui")
+            except StoreError:
+                self._db.close()
+                raise
+            except sqlite3.DatabaseError as exc:
+                self._db.close()
+                raise self._unusable(exc) from None
+            return
         try:
             self._db.create_function("ln", 1, _ln, deterministic=True)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -86,10 +125,27 @@ class Store:
             raise
         except sqlite3.DatabaseError as exc:
             self._db.close()
+            if _is_damage(exc) and "malformed" in str(exc):
+                raise StoreError(damaged_message(self.path, exc)) from None
             raise StoreError(
                 f"database {self.path} is unreadable ({exc}); it was left untouched - "
                 "move it away to start fresh"
             ) from None
+
+    def _unusable(self, exc: sqlite3.DatabaseError) -> StoreError:
+        if _is_damage(exc):
+            return StoreError(damaged_message(self.path, exc))
+        return StoreError(f"cannot read {self.path}: {exc}")
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection under the lock, for reads; a damaged page becomes a one-line StoreError
+        (it is found only when a query reaches it, not when the file opens)."""
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.DatabaseError as exc:
+                raise self._unusable(exc) from None
 
     def _probe_write(self) -> None:
         # A read-only file (or dir) opens and reads fine and only fails at the first write, which
@@ -146,6 +202,8 @@ class Store:
             except sqlite3.Error as exc:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
+                if _is_damage(exc):
+                    raise StoreError(damaged_message(self.path, exc)) from None
                 hint = ""
                 if any(w in str(exc) for w in ("disk", "full", "readonly")):
                     hint = " (is the disk full, or the data dir read-only?)"
@@ -192,26 +250,24 @@ class Store:
             args.append(limit)
         else:
             sql += " ORDER BY ts"
-        with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
+        with self._reading() as db:
+            rows = db.execute(sql, args).fetchall()
         return bars_from_rows(rows)
 
     def last_ts(self, coin: str) -> int | None:
-        with self._lock:
-            row = self._db.execute("SELECT MAX(ts) FROM bars WHERE coin=?", (coin,)).fetchone()
+        with self._reading() as db:
+            row = db.execute("SELECT MAX(ts) FROM bars WHERE coin=?", (coin,)).fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
     def coins(self) -> list[str]:
-        with self._lock:
-            return [r[0] for r in self._db.execute("SELECT DISTINCT coin FROM bars ORDER BY coin")]
+        with self._reading() as db:
+            return [r[0] for r in db.execute("SELECT DISTINCT coin FROM bars ORDER BY coin")]
 
     def count_bars(self, coin: str | None = None) -> int:
-        with self._lock:
+        with self._reading() as db:
             if coin is None:
-                return int(self._db.execute("SELECT COUNT(*) FROM bars").fetchone()[0])
-            return int(
-                self._db.execute("SELECT COUNT(*) FROM bars WHERE coin=?", (coin,)).fetchone()[0]
-            )
+                return int(db.execute("SELECT COUNT(*) FROM bars").fetchone()[0])
+            return int(db.execute("SELECT COUNT(*) FROM bars WHERE coin=?", (coin,)).fetchone()[0])
 
     # Predictions ---------------------------------------------------------------------------------
     def add_forecast(self, fc: ForecastEvent) -> None:
@@ -268,8 +324,8 @@ class Store:
             sql += " AND made_ts>=?"
             args.append(since)
         sql += " ORDER BY made_ts, horizon"
-        with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
+        with self._reading() as db:
+            rows = db.execute(sql, args).fetchall()
         out: list[ForecastEvent] = []
         group: list[Sequence[object]] = []
 
@@ -304,8 +360,8 @@ class Store:
 
     def predictions_rows(self, coin: str) -> list[tuple[object, ...]]:
         """Prediction rows for export: made_ts, horizon, target_ts, base, mean, bands, outcome, raw."""
-        with self._lock:
-            return self._db.execute(
+        with self._reading() as db:
+            return db.execute(
                 "SELECT made_ts, horizon, target_ts, base_price, mean, lo80, hi80, lo95, hi95, outcome, "
                 "raw "
                 "FROM predictions WHERE coin=? ORDER BY made_ts, horizon",
@@ -320,4 +376,30 @@ class Store:
 
     def integrity_ok(self) -> bool:
         with self._lock:
-            return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            try:
+                return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            except sqlite3.DatabaseError:
+                return False
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection that writes nothing at all, not even a ``-wal`` or ``-shm`` file.
+
+    Without a ``-wal`` file the main file holds every transaction (the app checkpoints on close,
+    and a running instance always has one), so ``immutable=1`` reads it with no locks and no WAL
+    index. With one, ``mode=ro`` reads the WAL too; it needs the WAL index (``-shm``), and if that
+    cannot be made (a full disk, a read-only dir) the main file is read as it is.
+    """
+    if not path.is_file():
+        raise sqlite3.OperationalError("no such file")
+    uri = path.resolve().as_uri()
+    options: dict[str, Any] = {"uri": True, "check_same_thread": False, "isolation_level": None}
+    if path.with_name(path.name + "-wal").exists():
+        db = sqlite3.connect(f"{uri}?mode=ro", timeout=10.0, **options)
+        try:
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.OperationalError as exc:
+            db.close()
+            log.info("read-only open of %s failed (%s); reading the main file as it is", path, exc)
+    return sqlite3.connect(f"{uri}?immutable=1", **options)

@@ -76,7 +76,7 @@ def test_restart_shows_stored_history_and_resumes(tmp_path: Path) -> None:
     e = engine_for(home, files, speed=1e5)
     run_until(e, finished)
     e.stop()
-    assert (home / "models" / "bitcoin.pt").exists()  # checkpoint written on stop
+    assert (e.models_dir / "bitcoin.pt").exists()  # checkpoint written on stop
     e2 = engine_for(home, files)
     assert len(e2.snapshot("bitcoin").bars) == 40  # before start: the stored history
     seen = run_until(e2, finished)
@@ -111,7 +111,9 @@ def test_watchlist_changes_are_remembered(tmp_path: Path) -> None:
     e.wait_idle()
     assert e.coins() == ("bitcoin", "litecoin")
     e.stop()
-    settings = Settings(source="replay", replay_files=(files["bitcoin"],), replay_coins=("bitcoin",), speed=1e5)
+    # The same replay (same files for the same coins) is the same world: its watchlist is back.
+    settings = Settings(source="replay", replay_files=tuple(files.values()),
+                        replay_coins=tuple(files), speed=1e5)
     e2 = Engine(settings, Locations.resolve(home), forecaster_factory=StubForecaster)
     assert e2.coins() == ("bitcoin", "litecoin")
 

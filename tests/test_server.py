@@ -424,7 +424,8 @@ def test_event_dict_is_exactly_to_dict() -> None:
 def test_client_that_floods_ops_and_never_reads_is_closed(tmp_path: Path) -> None:
     engine = FakeEngine(history=1400)  # an export answer is then ~25 KB
     engine.export = lambda coin, path=None: FakeEngine.export(engine, coin, tmp_path / "x.csv")
-    with ServerThread(engine) as st:
+    # The op rate limit would ignore this flood; lifted here to test the cap on unread replies.
+    with ServerThread(engine, ops_per_second=1e6, ops_burst=100_000) as st:
         assert st.server is not None
         other = open_client(st.url)
         flood = stalled_client(st.url, st.port)

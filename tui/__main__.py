@@ -26,9 +26,12 @@ from engine.config import (
     parse_coins,
     parse_horizons,
     settings_from,
+    speed_problem,
+    vs_problem,
 )
 from engine.errors import CryptotuiError
 from engine.events import ErrorEvent
+from engine.ids import coin_id
 from engine.redact import RedactingFilter, register_secret
 from tui.gcpause import collections_paused
 
@@ -53,9 +56,17 @@ def _speed(value: str) -> float:
         speed = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid speed {value!r}: a number of minutes per second") from None
-    if not (speed > 0 and speed < 1e6):
-        raise argparse.ArgumentTypeError(f"invalid speed {value!r}: must be between 0 and 1000000")
+    problem = speed_problem(speed)  # the config file's rule, word for word
+    if problem:
+        raise argparse.ArgumentTypeError(f"invalid speed {value!r}: {problem}")
     return speed
+
+
+def _vs(value: str) -> str:
+    problem = vs_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(f"invalid --vs {value!r}: {problem}")
+    return value.strip().lower()
 
 
 def _port(value: str) -> int:
@@ -83,12 +94,15 @@ def _replay(value: str) -> tuple[str, Path]:
     coin, sep, path = value.partition("=")
     if not sep or not coin.strip() or not path.strip():
         raise argparse.ArgumentTypeError(f"invalid replay {value!r}: expected COIN=FILE.csv")
-    return coin.strip().lower(), Path(path.strip())
+    try:
+        return coin_id(coin), Path(path.strip())
+    except CryptotuiError as exc:
+        raise argparse.ArgumentTypeError(exc.msg) from None
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--coins", type=_checked(parse_coins), help="CoinGecko ids, comma-separated (default: bitcoin,ethereum,solana)")
-    p.add_argument("--vs", help="quote currency (default: usd)")
+    p.add_argument("--vs", type=_vs, help="quote currency (default: usd)")
     p.add_argument("--home", help="where config, database and models live (env CRYPTOTUI_HOME)")
     p.add_argument("--api-url", help="CoinGecko base URL (env COINGECKO_API_URL; default by plan)")
     p.add_argument("--source", choices=("coingecko", "kraken", "replay"), help="data source (default: coingecko)")
@@ -109,8 +123,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p)
     p.add_argument("--connect", metavar="URL", help="show a remote engine (ws://HOST:8765) instead of running one")
-    p.add_argument("--token", help="token for --connect (sent as Authorization: Bearer)")
+    _token_options(p, "token for --connect (sent as Authorization: Bearer)")
     return p
+
+
+TOKEN_ENV = "CRYPTOTUI_TOKEN"
+
+
+def _token_options(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--token", help=f"{what}; visible to anyone who can list processes: prefer "
+                   f"--token-file or the {TOKEN_ENV} environment variable")
+    p.add_argument("--token-file", metavar="FILE", type=Path,
+                   help=f"read the token from FILE (first line); or set {TOKEN_ENV}")
+
+
+def resolve_token(args: argparse.Namespace, env: dict[str, str] | None = None) -> str | None:
+    """The token from --token, --token-file or CRYPTOTUI_TOKEN (in that order); bad input exits."""
+    env = dict(os.environ if env is None else env)
+    token: str | None = args.token
+    if args.token_file is not None:
+        if token is not None:
+            fail("give --token or --token-file, not both")
+        try:
+            text = args.token_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or exc.__class__.__name__
+            fail(f"cannot read --token-file {args.token_file}: {reason}")
+        token = text.splitlines()[0].strip() if text.strip() else ""
+        if not token:
+            fail(f"--token-file {args.token_file} is empty: put the token on its first line")
+    elif token is None and env.get(TOKEN_ENV):
+        token = env[TOKEN_ENV].strip()
+    if token is not None and (not token.strip() or not token.isprintable()):
+        # Never echo the value: it is a secret. (A control character would break the header.)
+        fail("empty --token or one with control characters: give a non-empty secret")
+    return token
 
 
 def build_serve_parser() -> argparse.ArgumentParser:
@@ -118,13 +165,13 @@ def build_serve_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8765, help="port (default: 8765)")
-    p.add_argument("--token", help="required when binding anything but loopback")
+    _token_options(p, "required when binding anything but loopback")
     return p
 
 
 def build_export_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=f"{PROG} export", description="Write a coin's stored prices and predictions as CSV.")
-    p.add_argument("--coin", required=True, help="CoinGecko id, e.g. bitcoin")
+    p.add_argument("--coin", required=True, type=_checked(coin_id), help="CoinGecko id, e.g. bitcoin")
     p.add_argument("--out", type=Path, help="output file (default: exports/ in the data dir; '-' for stdout)")
     p.add_argument("--home", help="data dir (env CRYPTOTUI_HOME)")
     p.add_argument("--demo", action="store_true", help="export from the demo database")
@@ -150,7 +197,7 @@ def make_settings(args: argparse.Namespace, loc: Locations) -> Settings:
     settings = settings_from(
         file_values,
         coins=coins,
-        vs=args.vs.lower() if args.vs else None,
+        vs=args.vs,
         api_url=args.api_url,
         source=source,
         demo=True if args.demo else None,
@@ -224,6 +271,7 @@ _NOTICES: list[ErrorEvent] = []
 
 def run_tui(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    args.token = resolve_token(args)
     # Start-up allocates a few hundred thousand objects that live as long as the app (Textual,
     # Rich, the store's history): no cyclic collections while they are made, and then they are
     # moved out of the collector's sight. A full collection over them took about 20 ms of the
@@ -259,7 +307,7 @@ def _make_app(args: argparse.Namespace) -> tuple[Any, Any]:
             fail(exc.msg)
         for notice in _NOTICES:
             engine.add_notice(notice)
-        state_path = loc.data_dir / ("ui-demo.json" if settings.demo else "ui.json")
+        state_path = loc.ui_file(settings.world)
     from tui.app import CryptoApp
 
     return engine, CryptoApp(engine, state_path=state_path)
@@ -275,6 +323,7 @@ def _writable(loc: Locations) -> bool:
 
 def run_serve(argv: list[str]) -> int:
     args = build_serve_parser().parse_args(argv)
+    args.token = resolve_token(args)
     loopback = args.host in ("127.0.0.1", "localhost", "::1") or args.host.startswith("127.")
     if not loopback and not args.token:
         fail(f"binding {args.host} exposes the feed beyond this machine: give --token")
@@ -307,35 +356,35 @@ def run_serve(argv: list[str]) -> int:
 
 def run_export(argv: list[str]) -> int:
     args = build_export_parser().parse_args(argv)
-    from engine.engine import export_csv
+    from engine.engine import export_csv, write_csv
     from engine.store import Store
 
     loc = Locations.resolve(args.home)
     db = loc.database(args.demo)
     if not db.exists():
         fail(f"no database at {db}: run cryptotui first")
-    try:
-        store = Store(db)
-    except CryptotuiError as exc:
-        fail(exc.msg)
-    if store.count_bars(args.coin) == 0:
-        known = ", ".join(store.coins()) or "none"
-        fail(f"no data for {args.coin!r} in {db} (coins stored: {known})")
     horizons = args.horizons or Settings().horizons
     try:
+        # Read-only: an export writes nothing to the database, so it works on a full disk.
+        store = Store(db, readonly=True)
+    except CryptotuiError as exc:
+        fail(exc.msg)
+    try:
+        if store.count_bars(args.coin) == 0:
+            known = ", ".join(store.coins()) or "none"
+            fail(f"no data for {args.coin!r} in {db} (coins stored: {known})")
         if args.out is not None and str(args.out) == "-":
-            import tempfile
-
-            with tempfile.TemporaryDirectory() as tmp:
-                out = export_csv(store, args.coin, Path(tmp) / "x.csv", horizons)
-                sys.stdout.write(out.read_text(encoding="utf-8"))
+            write_csv(store, args.coin, sys.stdout, horizons)
+            sys.stdout.flush()
             return 0
         from datetime import datetime
 
         out = args.out or loc.exports_dir / f"{args.coin}-{datetime.now():%Y%m%d-%H%M%S}.csv"
         path = export_csv(store, args.coin, out, horizons)
+    except CryptotuiError as exc:
+        fail(exc.msg)
     except OSError as exc:
-        fail(f"cannot write {args.out}: {exc.strerror or exc}", 1)
+        fail(f"cannot write {args.out or loc.exports_dir}: {exc.strerror or exc}", 1)
     finally:
         store.close()
     sys.stdout.write(f"{path}\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Callable, Protocol, Union
 
@@ -12,6 +13,23 @@ from engine.events import Bar, CoinsEvent, ErrorEvent, StatusEvent
 # changes in which coins it can serve (``CoinsEvent.unknown`` for ids it does not know).
 SourceOutput = Union[Bar, StatusEvent, ErrorEvent, CoinsEvent]
 Emit = Callable[[SourceOutput], None]
+
+# Prices outside this range are refused: no market quotes a coin beyond it, and inside it every
+# log and ratio of two prices stays far from float limits (a close of 1e308 then 1e-300 gave
+# log(0)).
+MIN_PRICE = 1e-15
+MAX_PRICE = 1e15
+
+
+def price_problem(values: tuple[float, ...]) -> str | None:
+    """Why open/high/low/close values are unusable, or None."""
+    if not all(math.isfinite(v) for v in values):
+        return "non-finite value"
+    if any(v <= 0 for v in values):
+        return "zero or negative price"
+    if not all(MIN_PRICE <= v <= MAX_PRICE for v in values):
+        return f"price outside {MIN_PRICE:g}..{MAX_PRICE:g}"
+    return None
 
 
 class Source(Protocol):

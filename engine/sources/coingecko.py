@@ -30,6 +30,7 @@ from engine.api import CoinMatch
 from engine.config import Settings
 from engine.errors import ApiError, NetworkError, ParseError, RateLimited, SourceError
 from engine.events import Bar, CoinsEvent, ErrorEvent, StatusEvent
+from engine.ids import is_coin_id
 from engine.redact import redact, register_secret
 from engine.sources.base import Emit
 from engine.sources.budget import (
@@ -631,8 +632,13 @@ class CoinGeckoSource:
         if not isinstance(rows, list):
             raise ParseError("search: the response has an unexpected shape")
         out: list[CoinMatch] = []
+        dropped = 0
         for row in rows:
-            if not isinstance(row, dict) or not isinstance(row.get("id"), str):
+            if not isinstance(row, dict):
+                continue
+            if not is_coin_id(row.get("id")):
+                # An id outside CoinGecko's alphabet ("../x", "a\n") would later name files.
+                dropped += 1
                 continue
             rank = row.get("market_cap_rank")
             out.append(
@@ -643,6 +649,9 @@ class CoinGeckoSource:
                     rank=rank if isinstance(rank, int) and not isinstance(rank, bool) else None,
                 )
             )
+        if dropped:
+            log.warning("search %r: dropped %d results whose id is not a valid coin id", q[:40],
+                        dropped)
         return out
 
 

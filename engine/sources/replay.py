@@ -22,7 +22,7 @@ from pathlib import Path
 from engine.api import CoinMatch
 from engine.errors import ConfigError
 from engine.events import Bar, CoinsEvent, ErrorEvent, StatusEvent
-from engine.sources.base import Emit
+from engine.sources.base import Emit, price_problem
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,40 @@ DEMO_NAMES = {
 HEADER = ["timestamp_ms", "open", "high", "low", "close", "volume"]
 MAX_JUMP = 0.5  # a close more than 50 % away from the previous one is taken as a bad print
 GAP_SKIP_SECONDS = 15 * 60  # gaps longer than this (market time) are crossed without waiting
+# timestamp_ms in [1e8, 1e11) is 1970-01-02..1973-03-03: no crypto market existed, but that is
+# exactly where Unix *seconds* of 1973..5138 fall. Smaller values stay allowed (synthetic files).
+SECONDS_RANGE = (10**8, 10**11)
+MAX_TIMESTAMP_MS = 10**14  # year 5138: beyond it the column holds micro- or nanoseconds
+
+
+class TimestampUnitError(ValueError):
+    """A timestamp in the wrong unit: the whole file is unusable, not one row."""
+
+
+def timestamp_ms(text: str) -> int:
+    """Parse a ``timestamp_ms`` cell; ValueError (TimestampUnitError for a unit mix-up) says why."""
+    text = text.strip()
+    try:
+        value = int(text)
+    except ValueError:
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError("not a number") from None
+        if not math.isfinite(number):
+            raise ValueError(f"timestamp {text[:24]!r} is not a finite number") from None
+        value = int(number)
+    if value <= 0:
+        raise ValueError("timestamp not positive")
+    if SECONDS_RANGE[0] <= value < SECONDS_RANGE[1]:
+        raise TimestampUnitError(
+            f"timestamp {value} looks like Unix seconds; the column is timestamp_ms "
+            "(milliseconds): multiply it by 1000")
+    if value >= MAX_TIMESTAMP_MS:
+        raise TimestampUnitError(
+            f"timestamp {value} is past the year 5000 in milliseconds; the column is timestamp_ms "
+            "(micro- or nanoseconds?)")
+    return value
 
 
 def demo_files() -> dict[str, Path]:
@@ -57,7 +91,8 @@ def read_csv(path: Path, coin: str, source: str = "replay") -> CsvReport:
     try:
         # Undecodable bytes become U+FFFD so only their row is rejected ("not a number"); strict
         # decoding fails a whole 8 KiB block at once, and with it the entire file.
-        fh = open(path, newline="", encoding="utf-8", errors="replace")
+        # utf-8-sig: spreadsheet tools often start a CSV with a byte-order mark.
+        fh = open(path, newline="", encoding="utf-8-sig", errors="replace")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror or exc.__class__.__name__})") from None
     bars: list[Bar] = []
@@ -85,16 +120,21 @@ def read_csv(path: Path, coin: str, source: str = "replay") -> CsvReport:
                 rejected.append((line, f"unreadable row ({exc})"))
                 continue
             line = reader.line_num
-            reason = _check_row(row)
+            try:
+                reason = _check_row(row)
+            except TimestampUnitError as exc:
+                raise ConfigError(f"{path}, line {line}: {exc}") from None
             if reason:
                 rejected.append((line, reason))
                 continue
-            ts = int(row[0]) // 1000 // 60 * 60
+            ts = timestamp_ms(row[0]) // 1000 // 60 * 60
             o, h, lo, c, v = (float(x) for x in row[1:6])
             if last_ts is not None and ts <= last_ts:
                 rejected.append((line, "duplicated or out-of-order minute"))
                 continue
-            if last_price is not None and abs(math.log(c / last_price)) > math.log1p(MAX_JUMP):
+            # A difference of logs, not the log of a ratio: the ratio of two extreme prices can
+            # underflow to 0 or overflow to inf.
+            if last_price is not None and abs(math.log(c) - math.log(last_price)) > math.log1p(MAX_JUMP):
                 rejected.append((line, f"price spike {last_price:g} -> {c:g}"))
                 continue
             bars.append(Bar(coin, ts, c, o, h, lo, v, source))
@@ -108,16 +148,20 @@ def _check_row(row: list[str]) -> str | None:
     if len(row) < 6:
         return f"expected 6 columns, got {len(row)}"
     try:
-        ts = int(row[0])
-        values = [float(x) for x in row[1:6]]
+        values = tuple(float(x) for x in row[1:6])
     except ValueError:
         return "not a number"
-    if ts <= 0:
-        return "timestamp not positive"
-    if not all(math.isfinite(v) for v in values):
+    try:
+        timestamp_ms(row[0])
+    except TimestampUnitError:
+        raise
+    except ValueError as exc:
+        return str(exc)
+    problem = price_problem(values[:4])
+    if problem:
+        return problem
+    if not math.isfinite(values[4]):
         return "non-finite value"
-    if any(v <= 0 for v in values[:4]):
-        return "zero or negative price"
     if values[4] < 0:
         return "negative volume"
     return None
@@ -131,7 +175,7 @@ def _last_timestamp(path: Path) -> int | None:
             size = fh.tell()
             fh.seek(max(0, size - 4096))
             lines = fh.read().decode("utf-8", "replace").strip().splitlines()
-        return int(lines[-1].split(",")[0]) // 1000 // 60 * 60 if lines else None
+        return timestamp_ms(lines[-1].split(",")[0]) // 1000 // 60 * 60 if lines else None
     except (OSError, ValueError, IndexError):
         return None
 

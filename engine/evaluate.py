@@ -424,3 +424,30 @@ class Evaluator:
             a.widths95.extend(float(w) for w in s.get("widths95", ()))
             for acc, flat in zip((a.served, a.network, a.simple), s.get("bands", ())):
                 acc.load([float(v) for v in flat])
+
+
+_BAND_NAMES = {"network": "the network's band", "simple": "the simple band", "blend": "a blend"}
+
+
+def explain_band(row: HorizonMetrics) -> str:
+    """Which band is served at a horizon and why, in words (the metrics panel's line).
+
+    e.g. "60 min: simple band served; the network's band is 4 % worse over the last 3,000 minutes".
+    """
+    head = f"{row.horizon} min:"
+    if not row.served80:
+        return f"{head} no band scored yet"
+    if row.served80 == row.served95:
+        served = f"{_BAND_NAMES[row.served80]} served"
+    else:
+        served = f"{_BAND_NAMES[row.served80]} (80 %) and {_BAND_NAMES[row.served95]} (95 %) served"
+    ratio = row.recent_ratio80
+    if not math.isfinite(ratio) or row.recent_n == 0:
+        return f"{head} {served}; nothing matured to compare yet"
+    pct = abs(ratio - 1.0) * 100.0
+    if pct < 0.5:
+        how = "as good as the simple band"
+    else:
+        how = f"{pct:.0f} % {'better' if ratio < 1.0 else 'worse'} than the simple band"
+    span = f"{min(row.recent_n, 3000):,}"
+    return f"{head} {served}; the network's band is {how} over the last {span} minutes"

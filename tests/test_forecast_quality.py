@@ -136,3 +136,23 @@ def test_on_iid_noise_the_served_band_is_no_worse_than_ewma_band() -> None:
         assert m.interval_score95 / m.ewma_band_interval_score95 < 1.01, m
         assert abs(m.coverage80 - 0.80) < 0.03 and abs(m.coverage95 - 0.95) < 0.02
         assert m.rel_mae <= 1.0 and m.best_lag == 0
+
+
+def test_the_served_band_is_explained_in_words() -> None:
+    from engine.evaluate import explain_band
+    from engine.events import HorizonMetrics
+
+    nan = float("nan")
+    row = HorizonMetrics(60, 5000, *([nan] * 10), 0, served80="simple", served95="simple",
+                         recent_ratio80=1.04, recent_n=5000)
+    assert explain_band(row) == (
+        "60 min: the simple band served; the network's band is 4 % worse than the simple band "
+        "over the last 3,000 minutes"
+    )
+    row = HorizonMetrics(1, 900, *([nan] * 10), 0, served80="network", served95="blend",
+                         recent_ratio80=0.93, recent_n=900)
+    assert explain_band(row) == (
+        "1 min: the network's band (80 %) and a blend (95 %) served; the network's band is 7 % "
+        "better than the simple band over the last 900 minutes"
+    )
+    assert explain_band(HorizonMetrics(5, 0, *([nan] * 10), 0)) == "5 min: no band scored yet"

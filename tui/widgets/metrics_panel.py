@@ -6,6 +6,7 @@ import math
 
 from rich.text import Text
 
+from engine.evaluate import explain_band
 from engine.events import HorizonMetrics, MetricsEvent
 from tui.format import format_percent
 from tui.widgets.columns import Column, TextLines, layout_columns, wrap_words
@@ -77,6 +78,9 @@ class MetricsPanel(TextLines):
         sentence, tone = verdict(current, horizon)
         colour = {"good": pal.up, "bad": pal.down}.get(tone, "dim")
         body = wrap_words(sentence, width, colour)
+        if current is not None and current.served80:
+            # Which band is drawn and why: the served band is the one proven on past scores.
+            body += wrap_words(explain_band(current), width, "dim")
         if not rows:
             return [Text("no scores yet", style="dim"), *body]
         return [*layout_columns(columns, cells_rows, styles, gap=2), *body]

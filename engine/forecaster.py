@@ -63,6 +63,7 @@ from engine.evaluate import (  # noqa: E402
     EwmaBand,
     Evaluator,
     VolBand,
+    TAIL_STEP,
     QuantileTracker,
     interval_score,
 )
@@ -555,7 +556,9 @@ class Forecaster:
         # The network's half-widths times a multiplier per level, tracked like ewma-band's q (labels
         # of long horizons overlap and arrive late: eta / sqrt(h) keeps one long move from
         # swinging it); the network learns the shape, the tracker keeps coverage honest.
-        self.net_q = [QuantileTracker(c.band_eta / math.sqrt(h), 1.0, 1.0) for h in c.horizons]
+        self.net_q = [
+            QuantileTracker(c.band_eta / math.sqrt(h), 1.0, 1.0, TAIL_STEP) for h in c.horizons
+        ]
         self.simple = EwmaBand(c.horizons, halflife=c.vol_halflife)  # the baseline, scored only
         self.vol = VolBand(c.horizons, halflife=c.vol_halflife)  # served until beaten
         self.choice = [_BandChoice() for _ in c.horizons]

@@ -16,5 +16,11 @@ class SafeInput(Input):
     """
 
     def replace(self, text: str, start: int, end: int) -> None:
-        # A limit as long as the text: Input's own max_length bounds the value.
-        super().replace(clean(text, max(1, len(text))), start, end)
+        room = len(text)
+        if self.max_length:
+            # A paste longer than the room left is cut to fit (Input would refuse it whole); the
+            # cut also bounds the cleaning of a huge paste.
+            room = max(0, self.max_length - len(self.value) + abs(end - start))
+        # The limit is the text's own length: only codes are removed here, never an ellipsis added.
+        cleaned = clean(text[: room * 4 + 64], max(1, len(text)))
+        super().replace(cleaned[:room], start, end)

@@ -221,3 +221,41 @@ def test_typing_a_closing_tag_into_the_search_shows_it() -> None:
             assert visible(screen.query_one("#add-hint", Label)) == "Nothing found for '[/x]'."
 
     asyncio.run(run())
+
+
+def test_frames_from_a_remote_engine_are_shown_as_text() -> None:
+    """The same fields over --connect: a real feed server, RemoteEngine and its JSON frames."""
+    from engine.remote import RemoteEngine
+    from engine.server import ServerThread
+
+    nasty = "[/x][@click=app.quit]q\x1b]0;pwned\x07\x1b[2J\ud800\u202e宽🐸"
+    shown = clean(nasty)
+    engine = FakeEngine(history=40)
+
+    async def run(remote: RemoteEngine) -> None:
+        app = CryptoApp(remote)
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            for _ in range(300):
+                await settle(app, pilot, 0.05)
+                if app.states.get("bitcoin") and app.states["bitcoin"].prices:
+                    break
+            engine.emit(CoinsEvent(coins=engine.coins(), labels=(("bitcoin", nasty),)))
+            engine.emit(TrainEvent("bitcoin", nasty, message=nasty, device=nasty))
+            engine.emit(StatusEvent(source=nasty, state="error", message=nasty))
+            engine.emit(ErrorEvent(nasty, nasty))
+            for _ in range(300):
+                await settle(app, pilot, 0.05)
+                if shown in visible(app.query_one(StatusBar)) and app.screen.query("Toast"):
+                    break
+            assert_clean(app)
+            assert shown in visible(app.query_one(StatusBar))
+            assert shown in visible(app.query_one("#model-state", Static))
+            assert app.query_one(ChartPlot).title_text.startswith("Bitcoin ([/X][@CL")
+            assert squeezed(shown + shown) in [squeezed(visible(t)) for t in app.screen.query("Toast")]
+
+    with ServerThread(engine) as server:
+        remote = RemoteEngine(server.url, backoff=(0.05, 0.2))
+        try:
+            asyncio.run(run(remote))
+        finally:
+            remote.stop()

@@ -259,3 +259,22 @@ def test_frames_from_a_remote_engine_are_shown_as_text() -> None:
             asyncio.run(run(remote))
         finally:
             remote.stop()
+
+
+def test_an_error_on_the_command_line_quotes_a_hostile_path_as_text(tmp_path: Path) -> None:
+    """Errors before the TUI go to stderr, still one line, with no escape sequence in it."""
+    import os
+    import subprocess
+    import sys
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    home = blocker / "sub\x1b]0;pwned\x07\nline\x1b[2J"
+    env = {k: v for k, v in os.environ.items() if k not in ("COINGECKO_API_KEY", "CRYPTOTUI_HOME")}
+    r = subprocess.run([sys.executable, "-m", "tui", "--demo", "--home", str(home)],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                       env=env, cwd=Path(__file__).resolve().parent.parent)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "cannot write to data dir" in r.stderr
+    assert "\x1b" not in r.stderr and "\x07" not in r.stderr
+    assert "sub line" in r.stderr  # the path, as text

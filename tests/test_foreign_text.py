@@ -111,7 +111,8 @@ async def drive(t: dict[str, str]) -> None:
         # From the engine (or a remote one): a coin id and symbols, status, training, errors.
         weird = t["coin_id"] or "x"
         coins = (*engine.coins(), weird) if weird not in engine.coins() else engine.coins()
-        engine.emit(CoinsEvent(coins=coins, labels=(("bitcoin", t["symbol"]), (weird, t["symbol"]))))
+        labels = (("bitcoin", t["symbol"]), (weird, t["symbol"]))
+        engine.emit(CoinsEvent(coins=coins, labels=labels))
         engine.emit(StatusEvent(source=t["source"], state=t["state"], message=t["status"]))
         engine.emit(TrainEvent("bitcoin", t["train_state"], message=t["train_message"],
                                device=t["device"]))
@@ -251,7 +252,8 @@ def test_frames_from_a_remote_engine_are_shown_as_text() -> None:
             assert shown in visible(app.query_one(StatusBar))
             assert shown in visible(app.query_one("#model-state", Static))
             assert app.query_one(ChartPlot).title_text.startswith("Bitcoin ([/X][@CL")
-            assert squeezed(shown + shown) in [squeezed(visible(t)) for t in app.screen.query("Toast")]
+            toasts = [squeezed(visible(toast)) for toast in app.screen.query("Toast")]
+            assert squeezed(shown + shown) in toasts
 
     with ServerThread(engine) as server:
         remote = RemoteEngine(server.url, backoff=(0.05, 0.2))
@@ -272,8 +274,8 @@ def test_an_error_on_the_command_line_quotes_a_hostile_path_as_text(tmp_path: Pa
     home = blocker / "sub\x1b]0;pwned\x07\nline\x1b[2J"
     env = {k: v for k, v in os.environ.items() if k not in ("COINGECKO_API_KEY", "CRYPTOTUI_HOME")}
     r = subprocess.run([sys.executable, "-m", "tui", "--demo", "--home", str(home)],
-                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
-                       env=env, cwd=Path(__file__).resolve().parent.parent)
+                       check=False, capture_output=True, text=True, timeout=60,
+                       stdin=subprocess.DEVNULL, env=env, cwd=Path(__file__).resolve().parent.parent)
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "cannot write to data dir" in r.stderr
     assert "\x1b" not in r.stderr and "\x07" not in r.stderr

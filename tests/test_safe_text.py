@@ -17,7 +17,9 @@ HOSTILE = (
     "\t", "\x7f", "\x85", "\u2028", "\u202e", "\u2066", "\u200b", "\u200d", "\ufeff", "\u00ad",
     "\ud800", "宽字符", "🐸", "👨‍👩‍👧", "e\u0301", "\u0301" * 12, "\u0e01\u0e34", "ａｂ", " ",
 )
-foreign = st.lists(st.one_of(st.sampled_from(HOSTILE), st.text(max_size=6)), max_size=8).map("".join)
+foreign = st.lists(st.one_of(st.sampled_from(HOSTILE), st.text(max_size=6)), max_size=8).map(
+    "".join
+)
 
 
 def bad_chars(text: str, *, newlines: bool = False) -> list[str]:
@@ -43,7 +45,7 @@ def test_controls_bidi_and_zero_width_go_line_breaks_become_spaces() -> None:
 
 
 def test_markup_and_ordinary_text_are_kept_as_they_are() -> None:
-    for text in ("[/x]", "[@click=app.quit]quit[/]", "[b", "Ethereum (ETH)", "宽字符 🐸 e\u0301"):
+    for text in ("[/x]", "[@click=app.quit]quit[/]", "[b", "Ethereum (ETH)", "宽 🐸 e\u0301"):
         assert clean(text) == text
         assert plain(text).plain == text
         assert not plain(text).spans  # nothing was taken for a style
@@ -58,7 +60,9 @@ def test_length_is_bounded_and_marks_are_capped() -> None:
 
 @settings(max_examples=400)
 @given(text=foreign, limit=st.integers(1, 300), newlines=st.booleans())
-def test_clean_leaves_nothing_the_terminal_would_act_on(text: str, limit: int, newlines: bool) -> None:
+def test_clean_leaves_nothing_the_terminal_would_act_on(
+    text: str, limit: int, newlines: bool
+) -> None:
     out = clean(text, limit, newlines=newlines)
     assert not bad_chars(out, newlines=newlines)
     assert "\x1b" not in out

@@ -2,9 +2,9 @@
 
 Foreign text (typed, pasted, from CoinGecko, a remote engine, a source's error, a file or a path)
 reaches the screen only through ``clean`` (a ``str`` without control characters, bounded) or
-``plain`` (the same as a Rich ``Text``, which Textual never parses as markup). Where Textual takes a
-``str`` it would parse (``Label``, ``Static``, ``notify``, ``border_title``, ``Option``), callers pass
-a ``Text`` or ``markup=False``.
+``plain`` (the same as a Rich ``Text``, which Textual never parses as markup). Where Textual
+takes a ``str`` it would parse (``Label``, ``Static``, ``notify``, ``border_title``, ``Option``),
+callers pass a ``Text`` or ``markup=False``.
 
 What is removed, and why:
 - terminal escape sequences (CSI, OSC, DCS, ... in their 7-bit and 8-bit forms), whole: written to
@@ -60,7 +60,7 @@ def clean(value: object, limit: int = DEFAULT_LIMIT, *, newlines: bool = False) 
         category = unicodedata.category(ch)
         if category in _DROP:
             continue
-        if category in ("Mn", "Me"):  # marks drawn over the character before (not Mc: it has a cell)
+        if category in ("Mn", "Me"):  # drawn over the character before (Mc has a cell of its own)
             marks += 1
             if marks > MAX_MARKS:
                 continue
@@ -73,6 +73,8 @@ def clean(value: object, limit: int = DEFAULT_LIMIT, *, newlines: bool = False) 
     return result
 
 
-def plain(value: object, style: str = "", limit: int = DEFAULT_LIMIT, *, newlines: bool = False) -> Text:
+def plain(
+    value: object, style: str = "", limit: int = DEFAULT_LIMIT, *, newlines: bool = False
+) -> Text:
     """``clean(value)`` as a Rich ``Text``: shown literally wherever Textual or Rich take it."""
     return Text(clean(value, limit, newlines=newlines), style=style)

@@ -84,9 +84,12 @@ def matrix_strips(matrix: Any, width: int) -> list[Strip]:
             chars = text[start:end] if one_char else "".join(marker[start:end])
             segments.append(Segment(chars, _cell_style((fg[start], st[start], bg[start]))))
             start = end
-        # One cell per matrix cell, except where a title holds wide characters (CJK, emoji): a
-        # length declared too short there let the row run past the screen's edge.
-        strip = Strip(segments, n) if cell_len(text) == n else Strip(segments)
+        # Every cell plotext draws is one cell wide except in the title (the top row), which holds
+        # the coin's name: wide characters (CJK, emoji) take two, and a length declared too short
+        # let the row run past the screen's edge. Only that row is measured (the others would
+        # cost a tenth of a redraw).
+        wide = r == matrix.rows - 1 and cell_len(text) != n
+        strip = Strip(segments) if wide else Strip(segments, n)
         strips.append(strip if strip.cell_length == width else strip.adjust_cell_length(width))
     return strips
 

@@ -47,7 +47,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def fail(message: str, status: int = 2) -> NoReturn:
-    sys.stderr.write(f"{PROG}: error: {message}\n")
+    # Imported here, on the error path only (it loads rich). Messages quote paths, options and
+    # file contents: no escape sequence in them may reach the terminal.
+    from tui.safe_text import clean
+
+    sys.stderr.write(f"{PROG}: error: {clean(message, 2000)}\n")
     raise SystemExit(status)
 
 
@@ -259,7 +263,9 @@ def _open(args: argparse.Namespace, *, headless: bool) -> tuple[Locations, Setti
     if warning:
         logging.getLogger(PROG).warning("%s", warning)
         if headless:
-            sys.stderr.write(f"{PROG}: warning: {warning}\n")
+            from tui.safe_text import clean  # as in fail()
+
+            sys.stderr.write(f"{PROG}: warning: {clean(warning, 2000)}\n")
         else:
             _NOTICES.append(ErrorEvent("Config file", warning))
     return loc, settings

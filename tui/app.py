@@ -18,6 +18,7 @@ from typing import Iterable
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
+from textual.notifications import SeverityLevel
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
@@ -44,6 +45,7 @@ from tui.commands import COMMANDS, all_bindings
 from tui.format import last_per_cell
 from tui.notices import notice_for
 from tui.prefs import Prefs, load_prefs, save_prefs
+from tui.safe_text import clean
 from tui.widgets.header_bar import HeaderBar
 from tui.widgets.key_bar import KeyBar
 from tui.widgets.metrics_panel import MetricsPanel
@@ -60,6 +62,11 @@ CHART_DATA_INTERVAL = 0.5
 HISTORY_MINUTES = 1440
 WINDOW_ORDER = ("1h", "6h", "24h")
 SURPRISE_TOAST_SECONDS = 60.0
+# Bounds on foreign text: a coin's name and symbol, a toast's title and message (paths fit).
+NAME_LIMIT = 48
+LABEL_LIMIT = 12
+TOAST_TITLE_LIMIT = 80
+TOAST_LIMIT = 400
 
 
 class EngineEvent(Message):
@@ -138,11 +145,29 @@ class CryptoApp(App[None]):
     def window(self) -> str:
         return self.prefs.window
 
+    # Ids, names and symbols come from CoinGecko, a remote engine or state files: every view of
+    # them goes through these two, cleaned of control characters and bounded.
     def label(self, coin: str) -> str:
-        return self.labels.get(coin) or coin[:10]
+        return clean(self.labels.get(coin) or coin[:10], LABEL_LIMIT)
 
     def coin_title(self, coin: str) -> str:
-        return self.names.get(coin) or coin_name(coin)
+        return clean(self.names.get(coin) or coin_name(coin), NAME_LIMIT)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """``App.notify``, always as plain text: toasts carry coin names, paths and the engine's
+        error messages. ``markup`` is accepted and ignored: ``Widget.notify`` (screens) passes
+        True by default, so it cannot mean that the caller vouches for the text."""
+        super().notify(clean(message, TOAST_LIMIT, newlines=True),
+                       title=clean(title, TOAST_TITLE_LIMIT), severity=severity, timeout=timeout,
+                       markup=False)
 
     # Layout -------------------------------------------------------------------------------------
     def get_default_screen(self) -> Screen[None]:
@@ -411,7 +436,7 @@ class CryptoApp(App[None]):
         )
         title = self.coin_title(coin) if coin else "no coin"
         if coin in self.labels:
-            title += f" ({self.labels[coin].upper()})"
+            title += f" ({self.label(coin).upper()})"
         chart.show(data, title, self.horizon, notice)
 
     def _rows(self) -> tuple[CoinRow, ...]:

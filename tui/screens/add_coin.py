@@ -10,16 +10,24 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import Input, Label, OptionList
+from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 from engine.api import CoinMatch, EngineAPI
 from engine.errors import CryptotuiError
+from tui.safe_text import clean, plain
+from tui.widgets.safe_input import SafeInput
 
 log = logging.getLogger(__name__)
 
 # Wait for a pause in typing before asking the engine (a CoinGecko lookup costs budget).
 DEBOUNCE = 0.3
+# No coin name, symbol or id is this long; a longer paste is not a search.
+MAX_QUERY = 100
+# Bounds on what a search result may show, whatever the server sends.
+NAME_LIMIT = 48
+SYMBOL_LIMIT = 12
+ID_LIMIT = 64
 
 
 class AddCoinScreen(ModalScreen[str | None]):
@@ -48,15 +56,16 @@ class AddCoinScreen(ModalScreen[str | None]):
         with Vertical() as box:
             box.border_title = "Add a coin"
             box.border_subtitle = "enter to add · esc to cancel"
-            yield Input(placeholder="name, symbol or CoinGecko id (e.g. solana, SOL)", id="add-query")
+            yield SafeInput(placeholder="name, symbol or CoinGecko id (e.g. solana, SOL)",
+                            id="add-query", max_length=MAX_QUERY)
             yield Label("Type to search.", id="add-hint")
-            yield OptionList(id="add-results")
+            yield OptionList(id="add-results", markup=False)
 
     def on_mount(self) -> None:
-        self.query_one(Input).focus()
+        self.query_one(SafeInput).focus()
 
-    @on(Input.Changed, "#add-query")
-    def _changed(self, event: Input.Changed) -> None:
+    @on(SafeInput.Changed, "#add-query")
+    def _changed(self, event: SafeInput.Changed) -> None:
         if self._timer is not None:
             self._timer.stop()
         query = event.value.strip()
@@ -67,7 +76,7 @@ class AddCoinScreen(ModalScreen[str | None]):
 
     def search(self, query: str) -> None:
         """Ask the engine now (the debounce timer calls this; tests may too)."""
-        self.query_one("#add-hint", Label).update(f"Searching for {query!r}…")
+        self.query_one("#add-hint", Label).update(plain(f"Searching for {query!r}…"))
         self._lookup(query)
 
     @work(thread=True, exclusive=True, group="coin-search")
@@ -76,29 +85,33 @@ class AddCoinScreen(ModalScreen[str | None]):
         try:
             matches = self.engine.search(query)
         except (CryptotuiError, OSError) as exc:
-            self.app.call_from_thread(self._show, [], f"Search failed: {exc}")
+            self.app.call_from_thread(self._show, [], f"Search failed: {clean(exc)}")
             return
         self.app.call_from_thread(self._results, query, matches)
 
     def _results(self, query: str, matches: list[CoinMatch]) -> None:
-        if self.query_one(Input).value.strip() != query:
+        if self.query_one(SafeInput).value.strip() != query:
             return  # typed on since: a newer search is coming
         hint = f"{len(matches)} found for {query!r}." if matches else f"Nothing found for {query!r}."
         self._show(matches, hint)
 
     def _show(self, matches: list[CoinMatch], hint: str) -> None:
         self.matches = matches
-        self.query_one("#add-hint", Label).update(hint)
+        # The hint quotes the query or a server's error: text, never markup.
+        self.query_one("#add-hint", Label).update(plain(hint))
         ol = self.query_one(OptionList)
         ol.clear_options()
         for m in matches:
             mark = "  (watching)" if m.id in self.exclude else ""
             rank = f"  #{m.rank}" if m.rank else ""
-            ol.add_option(Option(f"{m.name} ({m.symbol.upper()}){rank}  {m.id}{mark}", id=m.id))
+            name = clean(m.name, NAME_LIMIT)
+            symbol = clean(m.symbol, SYMBOL_LIMIT).upper()
+            ol.add_option(Option(plain(f"{name} ({symbol}){rank}  {clean(m.id, ID_LIMIT)}{mark}"),
+                                 id=m.id))
         if matches:
             ol.highlighted = 0
 
-    @on(Input.Submitted, "#add-query")
+    @on(SafeInput.Submitted, "#add-query")
     def _submitted(self) -> None:
         ol = self.query_one(OptionList)
         if self.matches:
@@ -112,7 +125,8 @@ class AddCoinScreen(ModalScreen[str | None]):
 
     def _pick(self, coin: str) -> None:
         if coin in self.exclude:
-            self.notify(f"{coin} is already in the watchlist.", timeout=3)
+            self.notify(f"{clean(coin, ID_LIMIT)} is already in the watchlist.", timeout=3,
+                        markup=False)
             return
         self.dismiss(coin)
 

@@ -9,10 +9,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, OptionList, Switch
+from textual.widgets import Button, Label, OptionList, Switch
 from textual.widgets.option_list import Option
 
 from tui.format import format_price
+from tui.safe_text import plain
+from tui.widgets.safe_input import SafeInput
 
 
 @dataclass(frozen=True)
@@ -59,11 +61,12 @@ class AlertsScreen(ModalScreen[AlertSettings | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = f"Alerts: {self.coin_name}"
+            # A border title given as a str is parsed as markup; the name is foreign text.
+            box.border_title = plain(f"Alerts: {self.coin_name}")
             box.border_subtitle = "enter adds a level · del removes · ctrl+s saves · esc cancels"
             now = f" (now {format_price(self.price)})" if self.price is not None else ""
             yield Label(f"Notify when the price crosses a level{now}:")
-            yield Input(placeholder="price level, e.g. 70000", id="alerts-level")
+            yield SafeInput(placeholder="price level, e.g. 70000", id="alerts-level", max_length=40)
             yield OptionList(id="alerts-levels")
             yield Label("", id="alerts-hint")
             with Horizontal():
@@ -78,7 +81,7 @@ class AlertsScreen(ModalScreen[AlertSettings | None]):
 
     def on_mount(self) -> None:
         self._refresh_levels()
-        self.query_one(Input).focus()
+        self.query_one(SafeInput).focus()
 
     def _refresh_levels(self) -> None:
         ol = self.query_one(OptionList)
@@ -88,11 +91,11 @@ class AlertsScreen(ModalScreen[AlertSettings | None]):
         hint = "No levels yet." if not self.levels else f"{len(self.levels)} level(s)."
         self.query_one("#alerts-hint", Label).update(hint)
 
-    @on(Input.Submitted, "#alerts-level")
-    def _add(self, event: Input.Submitted) -> None:
+    @on(SafeInput.Submitted, "#alerts-level")
+    def _add(self, event: SafeInput.Submitted) -> None:
         level = parse_level(event.value)
         if level is None:
-            self.query_one("#alerts-hint", Label).update(f"{event.value!r} is not a price.")
+            self.query_one("#alerts-hint", Label).update(plain(f"{event.value!r} is not a price."))
             return
         if level not in self.levels:
             self.levels = sorted(self.levels + [level])

@@ -8,6 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
+from tui.safe_text import plain
+
 
 class ConfirmScreen(ModalScreen[bool]):
     DEFAULT_CSS = """
@@ -32,9 +34,10 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.question, id="confirm-question")
+            # Questions name coins: plain text, so a name cannot be taken for markup.
+            yield Label(plain(self.question, limit=500), id="confirm-question")
             if self.detail:
-                yield Label(self.detail, id="confirm-detail")
+                yield Label(plain(self.detail, limit=500), id="confirm-detail")
             with Horizontal():
                 yield Button("Cancel (n)", id="no")
                 yield Button(f"{self.yes} (y)", id="yes", variant="warning")

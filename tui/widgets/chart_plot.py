@@ -14,6 +14,7 @@ from typing import Any
 
 from plotext._matrix import matrix_class
 from plotext._utility import colors_to_ansi, get_matrix_data, no_color, space
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -83,8 +84,13 @@ def matrix_strips(matrix: Any, width: int) -> list[Strip]:
             chars = text[start:end] if one_char else "".join(marker[start:end])
             segments.append(Segment(chars, _cell_style((fg[start], st[start], bg[start]))))
             start = end
-        strip = Strip(segments, n)
-        strips.append(strip if n == width else strip.adjust_cell_length(width))
+        # Every cell plotext draws is one cell wide except in the title (the top row), which holds
+        # the coin's name: wide characters (CJK, emoji) take two, and a length declared too short
+        # let the row run past the screen's edge. Only that row is measured (the others would
+        # cost a tenth of a redraw).
+        wide = r == matrix.rows - 1 and cell_len(text) != n
+        strip = Strip(segments) if wide else Strip(segments, n)
+        strips.append(strip if strip.cell_length == width else strip.adjust_cell_length(width))
     return strips
 
 

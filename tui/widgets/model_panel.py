@@ -9,6 +9,7 @@ from textual.widgets import ProgressBar, Sparkline, Static
 
 from engine.events import TrainEvent
 from tui.format import format_compact
+from tui.safe_text import clean
 from tui.widgets.columns import update_static
 from tui.widgets.palette import Palette
 
@@ -57,10 +58,11 @@ class ModelPanel(Vertical):
         colour = {"training": pal.up, "paused": pal.warning, "rolled back": pal.down}.get(
             train.state, pal.accent
         )
-        words = _STATE_WORDS.get(train.state, train.state)
+        # State, message and device may come from a remote engine: foreign text.
+        words = _STATE_WORDS.get(train.state) or clean(train.state, 40)
         line = Text.assemble(("● ", colour), (words, f"bold {colour}"))
         if train.message:
-            line.append(f"\n{train.message}", style="dim")
+            line.append(f"\n{clean(train.message)}", style="dim")
         update_static(state, line)
         show_progress = train.progress is not None and train.state in ("warming up", "pretraining")
         self.set_class(show_progress, "-progress")
@@ -85,6 +87,6 @@ class ModelPanel(Vertical):
                 ("step ", "dim"), f"{step_ms}\n",
                 ("lr ", "dim"), f"{lr}  ",
                 ("samples ", "dim"), f"{train.samples:,}  ",
-                ("device ", "dim"), train.device,
+                ("device ", "dim"), clean(train.device, 24),
             )
         )

@@ -18,6 +18,7 @@ from textual.widgets import Static
 
 from tui.chart_data import ChartData
 from tui.format import format_price
+from tui.safe_text import clean
 from tui.widgets.columns import update_static
 from tui.widgets.palette import Palette
 
@@ -88,14 +89,16 @@ class PriceChart(Vertical):
         self.set_class(empty, "-empty")
         self.set_class(notice is not None and not empty, "-banner")
         if notice is not None:
-            head, body = notice
+            # Notices quote coin ids and the source's own message: foreign text.
+            head, body = clean(notice[0]), clean(notice[1], 600)
             text = Text.assemble((head, "bold"), "\n" if empty else ": ", body)
             self._update("#chart-notice" if empty else "#chart-banner", text)
         if empty and notice is None:
-            self._update("#chart-notice", Text(f"{title}: no data yet", style="dim"))
+            self._update("#chart-notice", Text(f"{clean(title)}: no data yet", style="dim"))
         plot = self.plot
         if plot is not None:
-            plot.show(data, title)
+            # plotext writes the title's characters straight into its cells: no codes may reach it.
+            plot.show(data, clean(title, 80))
         update_static(self.query_one("#chart-legend", Static), self._legend(data, horizon), layout=False)  # height 1
 
     def _update(self, target: str, text: Text) -> None:

@@ -7,6 +7,7 @@ from textual.widgets import Static
 
 from engine.events import StatusEvent
 from tui.format import format_clock
+from tui.safe_text import clean
 from tui.widgets.columns import update_static
 from tui.widgets.palette import Palette
 
@@ -36,12 +37,13 @@ class StatusBar(Static):
             update_static(self, Text("connecting to the engine…", style="dim"), layout=False)
             return
         colour = pal.down if status.state in _BAD else pal.warning if status.state != "ok" else pal.up
+        # Source, state and message are the engine's words, or a remote engine's: foreign text.
         parts: list[tuple[str, str] | str] = [
-            (f"● {status.source} ", colour),
-            (f"{status.state} ", f"bold {colour}"),
+            (f"● {clean(status.source, 24)} ", colour),
+            (f"{clean(status.state, 24)} ", f"bold {colour}"),
         ]
         if status.message:
-            parts.append(status.message + "  ")
+            parts.append(clean(status.message) + "  ")
         if status.last_update is not None:
             parts.append((f"last {format_clock(status.last_update, seconds=True)}  ", "dim"))
         if status.next_update is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import events
 from textual.message import Message
@@ -68,7 +69,8 @@ class Watchlist(Widget):
 
     def columns(self, width: int) -> list[str]:
         """The optional columns that fit in ``width`` cells, most useful first."""
-        label_w = min(10, max([len(r.label) for r in self.rows] + [4]))
+        # Cells, not characters: a symbol in CJK takes two cells a character.
+        label_w = min(10, max([cell_len(r.label) for r in self.rows] + [4]))
         price_w = max([len(_price_cell(r)) for r in self.rows] + [8])
         used = 2 + label_w + 1 + price_w + 1 + 7
         cols = []
@@ -81,7 +83,7 @@ class Watchlist(Widget):
     def render(self) -> Text:
         width = self.size.width or 40
         cols = self.columns(width)
-        label_w = min(10, max([len(r.label) for r in self.rows] + [4]))
+        label_w = min(10, max([cell_len(r.label) for r in self.rows] + [4]))
         columns = [Column("#", "left", 1, 1), Column("coin", "left", label_w, label_w),
                    Column("price", "right"), Column(self.window, "right", 6)]
         if "fc" in cols:

@@ -184,8 +184,28 @@ def notices(app: CryptoApp) -> list[str]:
 
 
 @sync
-async def test_add_coin_search_as_you_type() -> None:
+async def test_add_coin_search_in_the_demo_offers_only_its_coins() -> None:
+    from tui.screens.add_coin import AddCoinScreen
+
     engine, app = make()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, AddCoinScreen)
+        assert "solana" not in str(screen.query_one("#add-query").placeholder)
+        await pilot.press(*"sol")
+        screen.search("sol")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.matches == []
+        assert "BTC, ETH, LTC" in str(screen.query_one("#add-hint").render())
+
+
+@sync
+async def test_add_coin_search_as_you_type() -> None:
+    engine, app = make(mode="LIVE")
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
         await pilot.press("a")
@@ -229,11 +249,14 @@ async def test_unknown_coin_is_shown_as_such_and_others_keep_updating() -> None:
         rows = {r.coin: r for r in app.query_one(Watchlist).rows}
         assert rows["dogecoin"].unknown
         assert rows["bitcoin"].price == engine.snapshot("bitcoin").bars[-1].price
-        assert any("Unknown coin" in n for n in notices(app))
+        # Said by the watchlist and the chart in the demo's words, not by a red toast as well.
+        assert not any("Unknown coin" in n for n in notices(app))
+        assert "no demo data" in app.query_one(Watchlist).render().plain
         await pilot.press("4")
         await settle(app, pilot)
         text = str(app.query_one("#chart-notice").render())
-        assert "Unknown coin" in text and "x to remove" in text
+        assert "No demo data for Dogecoin" in text and "x to remove" in text
+        assert "CoinGecko" not in text
 
 
 @sync
@@ -298,7 +321,7 @@ async def test_window_and_horizon_cycle_and_persist(tmp_path: Path) -> None:
         await pilot.press("h")
         await settle(app, pilot)
         assert app.horizon == 15
-        assert "15m fc" in app.query_one(Watchlist).render().plain.splitlines()[0]
+        assert "in 15m" in app.query_one(Watchlist).render().plain.splitlines()[0]
         await pilot.press("q")
     saved = json.loads(state.read_text())
     assert saved["watchlist"] == ["bitcoin"]  # the engine's part of the file is kept
@@ -318,8 +341,10 @@ async def test_pause_resume_training() -> None:
         await pilot.press("p")
         await settle(app, pilot)
         assert engine.paused
+        # Said once: the model panel's state line; no header badge, no toast.
         assert "paused" in str(app.query_one("#model-state").render())
-        assert "paused" in str(app.query_one("#header").render())
+        assert "paused" not in str(app.query_one("#header").render())
+        assert not any("paused" in n.lower() for n in notices(app))
         await pilot.press("p")
         await settle(app, pilot)
         assert not engine.paused
@@ -390,8 +415,10 @@ async def test_key_bar_shows_the_footer_keys_and_clicks_run_them() -> None:
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         await pilot.pause()
-        # Behind a modal the app's keys are inert: the bar keeps only those that still act.
-        assert [b.description for b, _ in bar.keys()] == ["Quit", "Palette"]
+        # Behind a modal the app's keys are inert: the bar shows the modal's own keys (q and esc
+        # close Help), not "q Quit".
+        assert [b.description for b, _ in bar.keys()] == ["Close"]
+        assert bar.render().plain.startswith("esc/q Close")
         await pilot.press("escape")
         await pilot.pause()
         await pilot.pause()
@@ -473,16 +500,16 @@ async def test_status_states_say_what_to_do() -> None:
                                 next_update=time.time() + 119, calls_minute=31, limit_minute=30))
         await settle(app, pilot)
         notice = str(app.query_one("#chart-notice").render())
-        assert "Rate limited" in notice and "COINGECKO_API_KEY" in notice
+        assert "rate limited" in notice and "COINGECKO_API_KEY" in notice
         status = str(app.query_one("#status").render())
         assert "HTTP 429 from CoinGecko" in status and "31/30/min" in status
         engine.emit(StatusEvent("coingecko", "offline", "cannot reach api.coingecko.com"))
         engine.advance(5)
         await settle(app, pilot)
-        # With data on screen the chart stays and the notice becomes a banner above it.
+        # With data on screen the chart stays, and the status bar alone says offline.
         assert not plot(app).data.empty
-        assert "Offline" in str(app.query_one("#chart-banner").render())
-        assert app.query_one("#chart-banner").display
+        assert not app.query_one("#chart-banner").display
+        assert "offline" in str(app.query_one("#status").render())
 
 
 @sync

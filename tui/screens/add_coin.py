@@ -48,9 +48,15 @@ class AddCoinScreen(ModalScreen[str | None]):
         with Vertical() as box:
             box.border_title = "Add a coin"
             box.border_subtitle = "enter to add · esc to cancel"
-            yield Input(placeholder="name, symbol or CoinGecko id (e.g. solana, SOL)", id="add-query")
+            yield Input(placeholder=self._placeholder(), id="add-query")
             yield Label("Type to search.", id="add-hint")
             yield OptionList(id="add-results")
+
+    def _placeholder(self) -> str:
+        # A replay has only its own coins: suggesting CoinGecko's would promise what it lacks.
+        if getattr(self.engine, "mode", "") == "DEMO":
+            return "name or symbol of a recorded coin (e.g. bitcoin, ETH)"
+        return "name, symbol or CoinGecko id (e.g. solana, SOL)"
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
@@ -84,6 +90,8 @@ class AddCoinScreen(ModalScreen[str | None]):
         if self.query_one(Input).value.strip() != query:
             return  # typed on since: a newer search is coming
         hint = f"{len(matches)} found for {query!r}." if matches else f"Nothing found for {query!r}."
+        if not matches and getattr(self.engine, "mode", "") == "DEMO":
+            hint += " A replay has only its recorded coins (the demo: BTC, ETH, LTC)."
         self._show(matches, hint)
 
     def _show(self, matches: list[CoinMatch], hint: str) -> None:
@@ -112,7 +120,8 @@ class AddCoinScreen(ModalScreen[str | None]):
 
     def _pick(self, coin: str) -> None:
         if coin in self.exclude:
-            self.notify(f"{coin} is already in the watchlist.", timeout=3)
+            # In the dialog, not a toast: toasts are held back while a dialog is open.
+            self.query_one("#add-hint", Label).update(f"{coin} is already in the watchlist.")
             return
         self.dismiss(coin)
 

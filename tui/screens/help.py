@@ -40,12 +40,13 @@ class HelpScreen(ModalScreen[None]):
                                   border: thick $primary; background: $surface; padding: 0 1; }
     HelpScreen #help-about { color: $text-muted; margin-top: 1; }
     """
-    BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
+    # q closes Help (as esc does): the footer says so, and q quits only from the main screen.
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close", key_display="esc/q")]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll() as box:
             box.border_title = "Keys"
-            box.border_subtitle = "esc to close"
+            box.border_subtitle = "esc or q to close"
             yield Static(help_table(), id="help-keys")
             yield Static(Text(ABOUT), id="help-about")
 

@@ -805,16 +805,21 @@ def _acquire_instance_lock(path: Path) -> IO[str] | None:
 
 
 def export_path(folder: Path, coin: str, tag: str = "", now: datetime | None = None) -> Path:
-    """A new file name in ``folder``: coin, tag ("demo" keeps demo exports apart from live ones)
-    and time, with a counter when that name is taken (two exports in the same second)."""
+    """A new, empty file in ``folder`` named by coin, tag ("demo" keeps demo exports apart from
+    live ones) and time, with a counter when that name is taken (two exports in the same second).
+
+    The file is created here (exclusively), so two exports racing for a name cannot both get it.
+    """
     stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
     stem = f"{coin}-{tag}-{stamp}" if tag else f"{coin}-{stamp}"
-    path = folder / f"{stem}.csv"
-    n = 2
-    while path.exists():
-        path = folder / f"{stem}-{n}.csv"
-        n += 1
-    return path
+    n = 1
+    while True:
+        path = folder / (f"{stem}.csv" if n == 1 else f"{stem}-{n}.csv")
+        try:
+            with open(path, "x", encoding="utf-8"):
+                return path
+        except FileExistsError:
+            n += 1
 
 
 def export_csv(store: Store, coin: str, path: Path, horizons: tuple[int, ...]) -> Path:

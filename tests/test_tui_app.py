@@ -567,3 +567,137 @@ async def test_events_while_a_modal_is_open() -> None:
         await pilot.press("escape")
         await settle(app, pilot)
         assert plot(app).data.last_price == engine.snapshot("bitcoin").bars[-1].price
+
+
+# Issue 16 (the panels, messages and conventions) -------------------------------------------------
+
+
+@sync
+async def test_model_panel_says_which_band_is_served_and_why() -> None:
+    engine, app = make(history=200)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(app, pilot)
+        story = " ".join(app.query_one("#model-story").render().plain.split())  # type: ignore[attr-defined]
+        assert "5 min: a blend of the network's and the simple band served" in story
+        assert "0.5 % better than the simple one over the last 170 minutes" in story
+        assert "key: rel = model MAE" in story
+        await pilot.press("h", "h")  # 60 min
+        await settle(app, pilot)
+        story = " ".join(app.query_one("#model-story").render().plain.split())  # type: ignore[attr-defined]
+        assert "60 min: the simple band served; the network's band is 15 % worse" in story
+
+
+@sync
+async def test_watchlist_says_rel_mae_and_no_change_for_a_flat_forecast() -> None:
+    from engine.events import ForecastEvent
+
+    engine, app = make(history=200)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(app, pilot)
+        head = app.query_one(Watchlist).render().plain.splitlines()[0]
+        assert "rel MAE" in head and "skill" not in head
+        last = engine.snapshot("bitcoin").bars[-1]
+        engine.emit(ForecastEvent("bitcoin", last.ts, last.price, engine.horizons, (0.0,) * 4,
+                                  raw=(0.001,) * 4))
+        await settle(app, pilot)
+        row = app.query_one(Watchlist).render().plain.splitlines()[1]
+        assert "no change" in row and "+0.00%" not in row
+
+
+@sync
+async def test_surprise_alerts_only_for_the_coin_on_screen() -> None:
+    from engine.events import Bar, BarEvent, ForecastEvent
+
+    engine, app = make(history=100)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        before = len(notices(app))
+        for coin in ("ethereum", "bitcoin"):
+            last = engine.snapshot(coin).bars[-1]
+            band = (-0.0001,) * 4, (0.0001,) * 4
+            engine.emit(ForecastEvent(coin, last.ts + 60, last.price, engine.horizons, (0.0,) * 4,
+                                      band[0], band[1], band[0], band[1]))
+            engine.emit(BarEvent(Bar(coin, last.ts + 60 + 300, last.price * 1.05)))
+        await settle(app, pilot)
+        news = notices(app)[before:]
+        assert any("Bitcoin: surprise" in n for n in news)
+        assert not any("Ethereum" in n for n in news)
+
+
+@sync
+async def test_alerts_dialog_price_keeps_updating_and_says_what_is_global() -> None:
+    from tui.screens.alerts import AlertsScreen
+
+    engine, app = make(history=100)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("A")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, AlertsScreen)
+        first = str(screen.query_one("#alerts-now").render())
+        engine.advance(3)
+        await settle(app, pilot)
+        now = str(screen.query_one("#alerts-now").render())
+        assert now != first and "Bitcoin" in now
+        assert "every coin" in str(screen.query_one(".alerts-heading").render()).lower()
+
+
+@sync
+async def test_demo_finished_is_information_and_offline_is_not_toasted_twice() -> None:
+    engine, app = make(history=100, mode="LIVE")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        engine.emit(ErrorEvent("Demo", "the demo had played to the end: replaying it from the start"))
+        engine.emit(StatusEvent("coingecko", "offline", "offline: prices: timeout, retrying in 2 s"))
+        engine.emit(ErrorEvent("Network", "prices: timeout"))
+        await settle(app, pilot)
+        severities = {n.title: n.severity for n in app._notifications}
+        assert severities.get("Demo") == "information"
+        assert "Network" not in severities  # the status bar says it
+        status = str(app.query_one("#status").render())
+        assert status.count("offline") == 1
+
+
+@sync
+async def test_palette_lists_quit_and_help_once_and_ctrl_c_quits() -> None:
+    engine, app = make(history=30)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert sum("Quit" in t for t in titles) == 1 and "Keys" not in titles
+        assert any(t.startswith("Help") for t in titles)
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert app._stopped
+
+
+@sync
+async def test_theme_is_remembered(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    _, app = make(history=30, state=state)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        app.theme = "textual-light"
+        await pilot.pause()
+    _, again = make(history=30, state=state)
+    async with again.run_test(size=(100, 30)) as pilot:
+        await settle(again, pilot)
+        assert again.theme == "textual-light"
+
+
+@sync
+async def test_footer_keeps_the_palette_at_80_columns_and_the_side_sizes_to_content() -> None:
+    from tui.widgets.key_bar import KeyBar
+
+    _, app = make(history=100)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        text = app.query_one(KeyBar).render().plain
+        assert "^p Palette" in text and len(text.rstrip()) <= 80
+        assert app.query_one("#side").size.width == 38
+    _, app = make(history=100)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settle(app, pilot)
+        wl = app.query_one(Watchlist)
+        assert app.query_one("#side").size.width == wl.wanted_width() + 4

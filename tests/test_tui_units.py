@@ -199,4 +199,17 @@ def test_demo_says_no_demo_data_and_stale(utc: None) -> None:
     head, body = notice_for(mode="DEMO", coin="ethereum", name="Ethereum",
                             status=StatusEvent("demo", "ok"), has_data=True, unknown=False,
                             stale_since=1_522_972_740) or ("", "")
-    assert head == "Ethereum: no new prices since 2018-04-05 23:59" and "ended" in body
+    assert head == "No new prices for Ethereum since 2018-04-05 23:59" and "ended" in body
+
+
+def test_export_names_never_collide(tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from engine.engine import export_path
+
+    now = datetime(2018, 4, 4, 12, 0, 0)
+    live = export_path(tmp_path, "bitcoin", "", now)
+    demo = export_path(tmp_path, "bitcoin", "demo", now)
+    again = export_path(tmp_path, "bitcoin", "demo", now)
+    assert len({live, demo, again}) == 3
+    assert demo.name == "bitcoin-demo-20180404-120000.csv" and again.name.endswith("-2.csv")

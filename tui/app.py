@@ -470,7 +470,8 @@ class CryptoApp(App[None]):
                 spark = tuple(last_per_cell([p for _, p in islice(st.prices, i, None)], SPARK_CELLS))
             fc = None
             f = st.forecast
-            if f is not None and st.prices and f.ts >= st.prices[-1][0] - 180:
+            stale = self._stale_since(coin) is not None
+            if f is not None and st.prices and f.ts >= st.prices[-1][0] - 180 and not stale:
                 p = f.price_at(self.horizon)
                 if p is not None and f.price:
                     fc = p / f.price - 1
@@ -481,8 +482,7 @@ class CryptoApp(App[None]):
                     rel = row.rel_mae
             rows.append(CoinRow(coin, self.label(coin).upper() if coin in self.labels else self.label(coin),
                                 price, change, fc, rel, spark, coin in self.unknown,
-                                st.train.state if st.train else "", note,
-                                self._stale_since(coin) is not None))
+                                st.train.state if st.train else "", note, stale))
         return tuple(rows)
 
     def source_info(self) -> str:
@@ -631,10 +631,10 @@ class CryptoApp(App[None]):
 
     def action_export(self) -> None:
         if self.selected is not None:
-            self.notify(f"Exporting {self.coin_title(self.selected)}…", timeout=3)
+            # One toast, when the file is written (an export takes well under a second).
             self._export(self.selected)
 
-    @work(thread=True, exclusive=True, group="export")
+    @work(thread=True, group="export")  # not exclusive: each press is one file
     def _export(self, coin: str) -> None:
         try:
             path = self.engine.export(coin)

@@ -67,8 +67,8 @@ def notice_for(
     if has_data:
         if stale_since is not None:
             ended = "Its recorded data ended" if mode == "DEMO" else "The source sends nothing new for it"
-            return (f"{name}: no new prices since {format_time(stale_since)}",
-                    f"{ended}; the other coins go on. The last price stays on screen.")
+            return (f"No new prices for {name} since {format_time(stale_since)}",
+                    f"{ended}; the other coins go on.")
         # The status bar already says offline, rate limited, error or finished, with the times.
         return None
     if state == "offline":

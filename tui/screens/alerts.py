@@ -41,7 +41,8 @@ class AlertsScreen(ModalScreen[AlertSettings | None]):
     AlertsScreen Switch { margin-right: 1; }
     AlertsScreen .row-label { padding-top: 1; }
     AlertsScreen .alerts-heading { text-style: bold; margin-top: 1; }
-    AlertsScreen #alerts-hint { color: $text-muted; }
+    AlertsScreen #alerts-hint { color: $text-muted; width: 1fr; }
+    AlertsScreen #alerts-now { width: 1fr; }
     AlertsScreen #alerts-buttons { align-horizontal: right; }
     AlertsScreen Button { margin-left: 2; }
     """

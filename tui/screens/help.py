@@ -16,7 +16,8 @@ ABOUT = (
     "The chart shows the price, the model's past predictions at the selected horizon drawn at "
     "the time they were about (a lagged copy would show as a shifted line), and the forecast "
     "from now with its 80 % band. The score panel compares the model with \"no change\": "
-    "rel below 1.00 means the model is better."
+    "rel MAE below 1.00 means the model is better, 1.00 that it is no better. The Model panel "
+    "says which band and mean are served at each horizon, and why."
 )
 
 

@@ -59,7 +59,11 @@ class MetricsPanel(TextLines):
         cells_rows: list[list[str | Text]] = []
         styles: list[str] = []
         for r in rows:
-            rel_style = pal.up if r.rel_mae < 1 else pal.down if math.isfinite(r.rel_mae) else "dim"
+            # 1.00 is "no better than no change": dim, neither a win nor an alarm.
+            if not math.isfinite(r.rel_mae) or abs(r.rel_mae - 1) < 0.005:
+                rel_style = "dim"
+            else:
+                rel_style = pal.up if r.rel_mae < 1 else pal.down
             cells: list[str | Text] = [f"{r.horizon}m"]
             if wide:
                 cells.append(f"{r.n:,}")

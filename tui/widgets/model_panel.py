@@ -156,7 +156,7 @@ class ModelPanel(Vertical):
         spark.data = list(train.losses)
         self.set_class(not train.losses, "-no-loss")
         if train.losses:
-            loss = format_compact(train.loss) if train.loss is not None else "–"
+            loss = f" {format_compact(train.loss)}" if train.loss is not None else ""
             trend = ""
             if len(train.losses) >= 4:
                 half = len(train.losses) // 2
@@ -164,7 +164,7 @@ class ModelPanel(Vertical):
                 last = sum(train.losses[half:]) / (len(train.losses) - half)
                 trend = " falling" if last < first * 0.97 else " rising" if last > first * 1.03 else " flat"
             update_static(self.query_one("#model-loss-label", Static),
-                          Text(f"loss {loss}{trend}, last {len(train.losses)} updates (lower is better)",
+                          Text(f"loss{loss}{trend}, last {len(train.losses)} updates (lower is better)",
                                no_wrap=True, overflow="ellipsis"))
         story.set_builder(lambda width: self._story(view, width, pal))
 

@@ -40,8 +40,12 @@ class StatusBar(Static):
             (f"● {status.source} ", colour),
             (f"{status.state} ", f"bold {colour}"),
         ]
-        if status.message:
-            parts.append(status.message + "  ")
+        message = status.message
+        # Sources often start the message with the state ("offline: prices: ..."): say it once.
+        if message.lower().startswith(status.state + ":"):
+            message = message[len(status.state) + 1:].strip()
+        if message:
+            parts.append(message + "  ")
         if status.last_update is not None:
             parts.append((f"last {format_clock(status.last_update, seconds=True)}  ", "dim"))
         if status.next_update is not None:

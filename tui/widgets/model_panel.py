@@ -164,7 +164,7 @@ class ModelPanel(Vertical):
                 last = sum(train.losses[half:]) / (len(train.losses) - half)
                 trend = " falling" if last < first * 0.97 else " rising" if last > first * 1.03 else " flat"
             update_static(self.query_one("#model-loss-label", Static),
-                          Text(f"loss{loss}{trend}, last {len(train.losses)} updates (lower is better)",
+                          Text(f"loss{loss}{trend} over the last {len(train.losses)} updates",
                                no_wrap=True, overflow="ellipsis"))
         story.set_builder(lambda width: self._story(view, width, pal))
 

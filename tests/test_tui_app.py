@@ -17,6 +17,7 @@ from engine.events import ErrorEvent, StatusEvent
 from tests.fake_engine import FakeEngine
 from tui.app import CHART_DATA_INTERVAL, CryptoApp
 from tui.widgets.chart_plot import ChartPlot
+from tui.widgets.columns import TextLines
 from tui.widgets.watchlist import Watchlist
 
 
@@ -185,6 +186,8 @@ def notices(app: CryptoApp) -> list[str]:
 
 @sync
 async def test_add_coin_search_in_the_demo_offers_only_its_coins() -> None:
+    from textual.widgets import Input
+
     from tui.screens.add_coin import AddCoinScreen
 
     engine, app = make()
@@ -194,7 +197,7 @@ async def test_add_coin_search_in_the_demo_offers_only_its_coins() -> None:
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, AddCoinScreen)
-        assert "solana" not in str(screen.query_one("#add-query").placeholder)
+        assert "solana" not in screen.query_one("#add-query", Input).placeholder
         await pilot.press(*"sol")
         screen.search("sol")
         await app.workers.wait_for_complete()
@@ -574,16 +577,16 @@ async def test_events_while_a_modal_is_open() -> None:
 
 @sync
 async def test_model_panel_says_which_band_is_served_and_why() -> None:
-    engine, app = make(history=200)
+    _, app = make(history=200)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(app, pilot)
-        story = " ".join(app.query_one("#model-story").render().plain.split())  # type: ignore[attr-defined]
+        story = " ".join(app.query_one("#model-story", TextLines).render().plain.split())
         assert "5 min: a blend of the network's and the simple band served" in story
         assert "0.5 % better than the simple one over the last 170 minutes" in story
         assert "key: rel = model MAE" in story
         await pilot.press("h", "h")  # 60 min
         await settle(app, pilot)
-        story = " ".join(app.query_one("#model-story").render().plain.split())  # type: ignore[attr-defined]
+        story = " ".join(app.query_one("#model-story", TextLines).render().plain.split())
         assert "60 min: the simple band served; the network's band is 15 % worse" in story
 
 
@@ -661,7 +664,7 @@ async def test_demo_finished_is_information_and_offline_is_not_toasted_twice() -
 
 @sync
 async def test_palette_lists_quit_and_help_once_and_ctrl_c_quits() -> None:
-    engine, app = make(history=30)
+    _, app = make(history=30)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
         titles = [c.title for c in app.get_system_commands(app.screen)]

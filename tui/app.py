@@ -695,10 +695,11 @@ class CryptoApp(App[None]):
             return False
         return True
 
-    async def action_help_quit(self) -> None:
+    def action_help_quit(self) -> None:
         # ctrl+c (when there is no text to copy) quits, as q and ctrl+q do: Textual's default only
         # tells the user to press another key, which reads as the app refusing to stop.
-        await self.action_quit()
+        self._stop_engine()
+        self.exit()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         # Textual's generic Quit and Keys would stand beside the app's own Quit (q) and Help (?).

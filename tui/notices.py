@@ -52,8 +52,8 @@ def notice_for(
         have = f" It has {demo_coins}." if demo_coins else ""
         if words == "no demo data":
             return (f"No demo data for {name}",
-                    f"The demo replays recorded minutes of a few coins only.{have} "
-                    "Press x to remove it, or a to add one of those.")
+                    (f"The demo replays recorded minutes of a few coins only.{have} "
+                     "Press x to remove it, or a to add one of those."))
         if words == "not in replay":
             return (f"No replay data for {name}",
                     f"No file was given for it (--replay COIN=FILE.csv).{have} Press x to remove it.")
@@ -76,11 +76,11 @@ def notice_for(
                 f"{_next(status)}Check the network; the chart appears with the first prices.")
     if state == "rate limited":
         return (f"No prices for {name} yet: rate limited",
-                f"{_next(status)}The app waits and retries; a CoinGecko Demo key "
-                "(COINGECKO_API_KEY) raises the limit.")
+                (f"{_next(status)}The app waits and retries; a CoinGecko Demo key "
+                 "(COINGECKO_API_KEY) raises the limit."))
     if state == "error":
-        return (f"No prices for {name} yet", "The data source failed (see the status bar); the "
-                "app keeps retrying.")
+        return (f"No prices for {name} yet",
+                "The data source failed (see the status bar); the app keeps retrying.")
     if state == "done":
         return (f"No prices for {name}", "The replay has ended without data for it.")
     if state == "backfilling" or (status and "backfill" in status.message.lower()):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.color import Color
+from textual.color import Color, ColorParseError
 from textual.widgets import Static
 
 from tui.widgets.columns import update_static
@@ -21,7 +21,7 @@ def badge_style(colour: str) -> str:
     theme colour was near-invisible in light themes (yellow on white)."""
     try:
         bg = Color.parse(colour)
-    except Exception:  # a named colour Textual does not know: Rich's reverse still shows it
+    except ColorParseError:  # a colour Textual does not know: Rich's reverse still shows it
         return f"bold reverse {colour}"
     fg = bg.get_contrast_text(1.0)
     return f"bold {fg.hex6} on {bg.hex6}"

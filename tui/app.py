@@ -419,7 +419,8 @@ class CryptoApp(App[None]):
         if everything or "model" in dirty:
             main.query_one(ModelPanel).show(self._model_view(coin, st))
         if everything or "metrics" in dirty:
-            main.query_one(MetricsPanel).show(st.metrics if st else None, self.horizon)
+            main.query_one(MetricsPanel).show(st.metrics if st else None, self.horizon,
+                                              self._model_view(coin, st).no_data)
         if everything or "status" in dirty:
             main.query_one(StatusBar).show(self.status)
 

@@ -22,7 +22,7 @@ def unknown_words(mode: str, source: str) -> str:
     if source == "demo" or (mode == "DEMO" and source != "replay"):
         return "no demo data"
     if source == "replay":
-        return "not in replay"
+        return "no replay data"
     return "unknown coin"
 
 
@@ -54,7 +54,7 @@ def notice_for(
             return (f"No demo data for {name}",
                     (f"The demo replays recorded minutes of a few coins only.{have} "
                      "Press x to remove it, or a to add one of those."))
-        if words == "not in replay":
+        if words == "no replay data":
             return (f"No replay data for {name}",
                     f"No file was given for it (--replay COIN=FILE.csv).{have} Press x to remove it.")
         return (f"Unknown coin: {coin}",

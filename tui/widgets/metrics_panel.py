@@ -43,7 +43,11 @@ def verdict(row: HorizonMetrics | None, horizon: int) -> tuple[str, str]:
 
 
 class MetricsPanel(TextLines):
-    def show(self, metrics: MetricsEvent | None, horizon: int) -> None:
+    def show(self, metrics: MetricsEvent | None, horizon: int, no_data: str = "") -> None:
+        if no_data:
+            # A coin the source has nothing for is never scored: "not scored yet" would promise it.
+            self.set_builder(lambda width: [Text("nothing to score", style="dim")])
+            return
         self.set_builder(lambda width: self._lines(metrics, horizon, width))
 
     def _lines(self, metrics: MetricsEvent | None, horizon: int, width: int) -> list[Text]:

@@ -45,7 +45,7 @@ class ModelView:
     forecast: ForecastEvent | None = None
     horizon: int = 5
     paused: bool = False  # the app's own switch: said here, and only here
-    no_data: str = ""  # why there is nothing to learn from ("no demo data for Solana")
+    no_data: str = ""  # set when the source has nothing for the coin ("no demo data for Solana")
 
 
 def _ratio_words(ratio: float) -> str:
@@ -128,8 +128,8 @@ class ModelPanel(Vertical):
         story = self.query_one("#model-story", TextLines)
         train = view.train
         if view.no_data:
-            update_static(state, Text.assemble(("● ", pal.warning), (view.no_data, f"bold {pal.warning}"),
-                                               ("\nnothing to learn from", "dim")))
+            # The watchlist and the chart say why; here only what it means for the model.
+            update_static(state, Text.assemble(("● ", pal.warning), ("nothing to learn from", pal.warning)))
             self._hide_progress()
             spark.data = []
             self.set_class(True, "-no-loss")

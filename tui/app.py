@@ -16,7 +16,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Iterable
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -527,6 +527,12 @@ class CryptoApp(App[None]):
         width = max(SIDE_MIN, min(limit, wl.wanted_width() + 4))  # border and padding
         if side.styles.width is None or side.styles.width.value != width:
             side.styles.width = width
+
+    def on_resize(self, _event: events.Resize) -> None:
+        # The side column's bound and the header's form depend on the terminal's width; without a
+        # chart on screen no PlotResized comes to redraw them. After the refresh: the widgets get
+        # their new sizes after the app's Resize.
+        self.call_after_refresh(self._mark, "watchlist", "header")
 
     @on(PlotResized)
     def _chart_resized(self) -> None:

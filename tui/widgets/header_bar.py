@@ -43,12 +43,13 @@ class HeaderBar(Static):
             (f" {mode} ", badge_style(badge)),
             " ",
         ]
-        hint = info or _MODE_HINT.get(mode, "")
-        if width >= 110 and hint:
-            parts.append((hint + "  ", "dim"))
         parts.append((coin, "bold"))
         if width >= 90:
             parts.append(f"  window {window}  horizon {horizon} min")
         else:
             parts.append(f"  {window} · {horizon}m ahead")
+        # What the data is comes last: where it does not fit, it is what gets cut.
+        hint = info or _MODE_HINT.get(mode, "")
+        if width >= 110 and hint:
+            parts.append(("  " + hint, "dim"))
         update_static(self, Text.assemble(*parts, no_wrap=True, overflow="ellipsis"), layout=False)  # height 1

@@ -213,3 +213,18 @@ def test_export_names_never_collide(tmp_path: Path) -> None:
     again = export_path(tmp_path, "bitcoin", "demo", now)
     assert len({live, demo, again}) == 3
     assert demo.name == "bitcoin-demo-20180404-120000.csv" and again.name.endswith("-2.csv")
+
+
+def test_served_sentence_in_words() -> None:
+    import dataclasses
+
+    from tests.fake_engine import fake_metrics
+    from tui.widgets.model_panel import served_sentence
+
+    assert served_sentence(fake_metrics(60, 5000), 60) == (
+        "60 min: the simple band served; the network's band is 15 % worse than the simple one "
+        "over the last 3,000 minutes.")
+    close = dataclasses.replace(fake_metrics(60, 5000), recent_ratio80=0.98)
+    assert served_sentence(close, 60).endswith("2 % better than the simple one over the last "
+                                               "3,000 minutes, not yet by a clear margin.")
+    assert "no band scored yet" in served_sentence(None, 5)

@@ -74,6 +74,10 @@ def served_sentence(row: HorizonMetrics | None, horizon: int) -> str:
         else:
             text += (f"; the network's band is {words} than the simple one over the last "
                      f"{row.recent_n:,} minutes")
+        # The engine leaves the simple band only for a clear margin (a share and two standard
+        # errors): a small lead is not enough, and the sentence must not read as a contradiction.
+        if row.served80 == "simple" and row.recent_ratio80 < 1 and words != "as good as":
+            text += ", not yet by a clear margin"
     if row.served95 and row.served95 != row.served80:
         text += f" (95 %: {_BAND_WORDS.get(row.served95, row.served95)})"
     return text + "."
@@ -164,7 +168,7 @@ class ModelPanel(Vertical):
                 last = sum(train.losses[half:]) / (len(train.losses) - half)
                 trend = " falling" if last < first * 0.97 else " rising" if last > first * 1.03 else " flat"
             update_static(self.query_one("#model-loss-label", Static),
-                          Text(f"loss{loss}{trend} over the last {len(train.losses)} updates",
+                          Text(f"loss{loss}{trend} · {len(train.losses)} updates",
                                no_wrap=True, overflow="ellipsis"))
         story.set_builder(lambda width: self._story(view, width, pal))
 

@@ -577,17 +577,23 @@ async def test_events_while_a_modal_is_open() -> None:
 
 @sync
 async def test_model_panel_says_which_band_is_served_and_why() -> None:
-    _, app = make(history=200)
+    from tui.widgets.metrics_panel import MetricsPanel
+
+    engine, app = make(history=200)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(app, pilot)
         story = " ".join(app.query_one("#model-story", TextLines).render().plain.split())
-        assert "5 min: a blend of the network's and the simple band served" in story
-        assert "0.5 % better than the simple one over the last 170 minutes" in story
+        scores = " ".join(app.query_one(MetricsPanel).render().plain.split())
+        # Said once: the served band and why under the score panel's verdict ...
+        assert "5 min: a blend served" in scores and "5 min: a blend" not in story
+        # ... the mean, the band per horizon and a key to the columns in the model panel.
+        assert "Mean: the network's, shrunk to 67 %" in story
+        assert "60m simple 1.15 79% 95%" in story
         assert "key: rel = model MAE" in story
         await pilot.press("h", "h")  # 60 min
         await settle(app, pilot)
-        story = " ".join(app.query_one("#model-story", TextLines).render().plain.split())
-        assert "60 min: the simple band served; the network's band is 15 % worse" in story
+        scores = " ".join(app.query_one(MetricsPanel).render().plain.split())
+        assert "60 min: the simple band served; the network's band is 15 % worse" in scores
 
 
 @sync

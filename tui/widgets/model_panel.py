@@ -1,4 +1,8 @@
-"""The model panel: the training story: state, loss over time, which band and mean are served and why."""
+"""The model panel: the training story: state, loss over time, which band and mean are served and why.
+
+The sentence on the selected horizon's served band is the score panel's (under its verdict); this
+panel adds the mean served, the band per horizon against the simple one, coverage and a key.
+"""
 
 from __future__ import annotations
 
@@ -210,7 +214,11 @@ class ModelPanel(Vertical):
     def _story(self, view: ModelView, width: int, pal: Palette) -> list[Text]:
         rows = view.metrics.rows if view.metrics else ()
         current = next((r for r in rows if r.horizon == view.horizon), None)
-        out = wrap_words(served_sentence(current, view.horizon), width)
+        # Once a band is served, the score panel says which and why (engine.evaluate.explain_band,
+        # under its verdict): said there once; here the per-horizon table shows all horizons.
+        out: list[Text] = []
+        if current is None or not current.served80:
+            out += wrap_words(served_sentence(current, view.horizon), width)
         mean = mean_sentence(view.forecast, view.horizon)
         if mean:
             out += wrap_words(mean, width, "dim")

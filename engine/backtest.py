@@ -38,13 +38,17 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> _Parser:
-    p = _Parser(prog="cryptotui backtest", description=__doc__.splitlines()[0] if __doc__ else None)
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE.csv")
-    p.add_argument("--horizons", default="1,5,15,60", help="bars ahead, e.g. 1,5,15,60")
-    p.add_argument("--bar", default="auto", help="1m|5m|15m|1h, default: the file's own spacing")
+    p = _Parser(prog="cryptotui backtest",
+                description="Prequential evaluation of the live forecaster over CSV files of bars, "
+                            "beside the persistence, drift and simple-band baselines.")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE.csv",
+                   help="bar files: timestamp_ms,open,high,low,close,volume (header optional)")
+    p.add_argument("--horizons", default="1,5,15,60", help="bars ahead, e.g. 1,5,15,60 (default)")
+    p.add_argument("--bar", default="auto", metavar="1m|5m|15m|1h",
+                   help="bar size to resample to (default: the file's own spacing)")
     p.add_argument("--shared-model", action="store_true", help="also run one model for all files")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the models (default: 0)")
     p.add_argument("--steps", type=int, default=None, help="gradient steps per bar (default: live)")
     p.add_argument(
         "--predictions",

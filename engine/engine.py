@@ -304,10 +304,16 @@ class Engine:
     def search(self, query: str) -> list[CoinMatch]:
         return self.source.search(query)
 
+    @property
+    def source_info(self) -> str:
+        """What the data is, in a few words (a replay: its file and dates); "" for live sources."""
+        describe = getattr(self.source, "describe", None)
+        return describe() if callable(describe) else ""
+
     def export(self, coin: str, path: Path | None = None) -> Path:
         if path is None:
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-            path = self.loc.exports_dir / f"{require_coin_id(coin)}-{stamp}.csv"
+            self.loc.exports_dir.mkdir(parents=True, exist_ok=True)
+            path = export_path(self.loc.exports_dir, require_coin_id(coin), "demo" if self.demo else "")
         return export_csv(self.store, coin, path, self.horizons)
 
     def add_notice(self, notice: ErrorEvent) -> None:
@@ -798,13 +804,32 @@ def _acquire_instance_lock(path: Path) -> IO[str] | None:
     return fh
 
 
+def export_path(folder: Path, coin: str, tag: str = "", now: datetime | None = None) -> Path:
+    """A new, empty file in ``folder`` named by coin, tag ("demo" keeps demo exports apart from
+    live ones) and time, with a counter when that name is taken (two exports in the same second).
+
+    The file is created here (exclusively), so two exports racing for a name cannot both get it.
+    """
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    stem = f"{coin}-{tag}-{stamp}" if tag else f"{coin}-{stamp}"
+    n = 1
+    while True:
+        path = folder / (f"{stem}.csv" if n == 1 else f"{stem}-{n}.csv")
+        try:
+            with open(path, "x", encoding="utf-8"):
+                return path
+        except FileExistsError:
+            n += 1
+
+
 def export_csv(store: Store, coin: str, path: Path, horizons: tuple[int, ...]) -> Path:
     """Write a coin's bars and, per horizon, the prediction made for each minute, as CSV.
 
     Per horizon: the forecast served (``pred``), the network's own forecast (``net``, empty for
-    forecasts stored before it was kept) and the served 80 % band, all as prices.
+    forecasts stored before it was kept) and the served 80 % band, all as prices. The caller makes
+    the default exports folder; a path the user typed must already lead somewhere (a typo in a
+    directory name is an error, not a new directory tree).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:

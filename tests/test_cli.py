@@ -38,6 +38,7 @@ def run(*args: str, home: Path | None = None, env: dict[str, str] | None = None)
         (["serve", "--port", "99999"], "invalid port"),
         (["--replay", "nofile"], "COIN=FILE"),
         (["--replay", "bitcoin=/nonexistent.csv"], "not found"),
+        (["export", "--coin", "bitcoin", "--out", "/missing/dir/x.csv"], "no such directory"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(args: list[str], words: str, tmp_path: Path) -> None:
@@ -92,3 +93,15 @@ def test_export_writes_stored_history(tmp_path: Path) -> None:
 def test_help_exits_zero() -> None:
     r = run("--help")
     assert r.returncode == 0 and "--demo" in r.stdout
+
+
+def test_every_argument_has_help_and_readme_matches() -> None:
+    from engine.backtest import _parser
+    from tui.__main__ import build_export_parser, build_parser, build_serve_parser
+
+    for parser in (build_parser(), build_serve_parser(), build_export_parser(), _parser()):
+        assert "``" not in (parser.description or "")  # no docstring markup
+        for action in parser._actions:  # argparse has no public list of a parser's arguments
+            assert action.help, (parser.prog, action.dest)
+    assert "--bar 1m|5m|15m|1h" in run("backtest", "--help").stdout
+    assert "--bar 1m|5m|15m|1h" in (ROOT / "README.md").read_text(encoding="utf-8")

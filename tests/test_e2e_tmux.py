@@ -51,7 +51,10 @@ def test_demo_paints_predicts_switches_and_quits_cleanly(tmp_path: Path, app_env
         assert "DEMO" in screen
         assert chart_title(screen) == "Bitcoin"
         # within a minute of replay the predicted line is drawn (the legend loses its "no forecast")
-        t.wait_for(lambda s: "predicted" in s and "no forecast yet" not in s and "→" in s, 60, "predictions")
+        # ... and the watchlist shows the served forecast ("no change" while it is flat)
+        t.wait_for(lambda s: "predicted" in s and "no forecast yet" not in s
+                   and re.search(r"BTC +[\d,.]+ +\S+ +(no change|[▲▼→][+-])", s) is not None,
+                   60, "predictions")
         t.keys("]")
         t.wait_for(lambda s: chart_title(s) == "Ethereum", 5, "] to switch to Ethereum")
         t.keys("Down")
@@ -189,3 +192,34 @@ def test_kraken_source_shows_minute_candles_through_dropped_connections(tmp_path
             t.kill()
         server.terminate()
         server.wait(10)
+
+
+def test_demo_without_data_for_a_coin_and_alerts_under_toasts_at_80x24(tmp_path: Path,
+                                                                       app_env: dict[str, str]) -> None:
+    """Issue 16: the demo says "no demo data" for a coin it lacks, and two toasts pending when the
+    alerts dialog opens at 80x24 do not hide its Save button."""
+    t = Tmux([cryptotui_command() or "", "--demo", "--coins", "bitcoin,solana", "--speed", "30"],
+             env=app_env, width=80, height=24, workdir=tmp_path)
+    try:
+        screen = t.wait_for(lambda s: "SOL" in s and "no demo data" in s and "BTC" in s, 30,
+                            "no demo data for solana")
+        assert "CoinGecko does not know" not in screen and "unknown coin" not in screen
+        # Two toasts: two exports in the same second get two files (never one name twice).
+        t.keys("e", "e", pause=0.1)
+        screen = t.wait_for(lambda s: s.count("Exported Bitcoin") >= 2, 15, "two export toasts")
+        names = set(re.findall(r"bitcoin-demo-[0-9-]+\.csv", screen.replace("\n▌ ", "")))
+        t.keys("A")
+        screen = t.wait_for(lambda s: "Alerts" in s and "For every coin" in s, 10, "alerts dialog")
+        assert "Save" in screen and "Cancel" in screen
+        save_line = next(line for line in screen.splitlines() if "Save" in line)
+        assert "Exported" not in save_line
+        t.keys("Escape")
+        t.wait_for(lambda s: "For every coin" not in s, 5, "dialog closed")
+        t.keys("j")
+        t.wait_for(lambda s: "No demo data for Solana" in s, 5, "the chart says it for Solana")
+        t.keys("q")
+        assert t.exit_status() == 0
+        exports = sorted((tmp_path / "home" / "exports").glob("bitcoin-demo-*.csv"))
+        assert len(exports) == 2, (exports, names)
+    finally:
+        t.kill()

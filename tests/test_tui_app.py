@@ -17,6 +17,7 @@ from engine.events import ErrorEvent, StatusEvent
 from tests.fake_engine import FakeEngine
 from tui.app import CHART_DATA_INTERVAL, CryptoApp
 from tui.widgets.chart_plot import ChartPlot
+from tui.widgets.columns import TextLines
 from tui.widgets.watchlist import Watchlist
 
 
@@ -184,8 +185,30 @@ def notices(app: CryptoApp) -> list[str]:
 
 
 @sync
-async def test_add_coin_search_as_you_type() -> None:
+async def test_add_coin_search_in_the_demo_offers_only_its_coins() -> None:
+    from textual.widgets import Input
+
+    from tui.screens.add_coin import AddCoinScreen
+
     engine, app = make()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, AddCoinScreen)
+        assert "solana" not in screen.query_one("#add-query", Input).placeholder
+        await pilot.press(*"sol")
+        screen.search("sol")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.matches == []
+        assert "BTC, ETH, LTC" in str(screen.query_one("#add-hint").render())
+
+
+@sync
+async def test_add_coin_search_as_you_type() -> None:
+    engine, app = make(mode="LIVE")
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
         await pilot.press("a")
@@ -229,11 +252,14 @@ async def test_unknown_coin_is_shown_as_such_and_others_keep_updating() -> None:
         rows = {r.coin: r for r in app.query_one(Watchlist).rows}
         assert rows["dogecoin"].unknown
         assert rows["bitcoin"].price == engine.snapshot("bitcoin").bars[-1].price
-        assert any("Unknown coin" in n for n in notices(app))
+        # Said by the watchlist and the chart in the demo's words, not by a red toast as well.
+        assert not any("Unknown coin" in n for n in notices(app))
+        assert "no demo data" in app.query_one(Watchlist).render().plain
         await pilot.press("4")
         await settle(app, pilot)
         text = str(app.query_one("#chart-notice").render())
-        assert "Unknown coin" in text and "x to remove" in text
+        assert "No demo data for Dogecoin" in text and "x to remove" in text
+        assert "CoinGecko" not in text
 
 
 @sync
@@ -298,7 +324,7 @@ async def test_window_and_horizon_cycle_and_persist(tmp_path: Path) -> None:
         await pilot.press("h")
         await settle(app, pilot)
         assert app.horizon == 15
-        assert "15m fc" in app.query_one(Watchlist).render().plain.splitlines()[0]
+        assert "in 15m" in app.query_one(Watchlist).render().plain.splitlines()[0]
         await pilot.press("q")
     saved = json.loads(state.read_text())
     assert saved["watchlist"] == ["bitcoin"]  # the engine's part of the file is kept
@@ -318,8 +344,10 @@ async def test_pause_resume_training() -> None:
         await pilot.press("p")
         await settle(app, pilot)
         assert engine.paused
+        # Said once: the model panel's state line; no header badge, no toast.
         assert "paused" in str(app.query_one("#model-state").render())
-        assert "paused" in str(app.query_one("#header").render())
+        assert "paused" not in str(app.query_one("#header").render())
+        assert not any("paused" in n.lower() for n in notices(app))
         await pilot.press("p")
         await settle(app, pilot)
         assert not engine.paused
@@ -390,8 +418,10 @@ async def test_key_bar_shows_the_footer_keys_and_clicks_run_them() -> None:
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         await pilot.pause()
-        # Behind a modal the app's keys are inert: the bar keeps only those that still act.
-        assert [b.description for b, _ in bar.keys()] == ["Quit", "Palette"]
+        # Behind a modal the app's keys are inert: the bar shows the modal's own keys (q and esc
+        # close Help), not "q Quit".
+        assert [b.description for b, _ in bar.keys()] == ["Close"]
+        assert bar.render().plain.startswith("esc/q Close")
         await pilot.press("escape")
         await pilot.pause()
         await pilot.pause()
@@ -473,16 +503,16 @@ async def test_status_states_say_what_to_do() -> None:
                                 next_update=time.time() + 119, calls_minute=31, limit_minute=30))
         await settle(app, pilot)
         notice = str(app.query_one("#chart-notice").render())
-        assert "Rate limited" in notice and "COINGECKO_API_KEY" in notice
+        assert "rate limited" in notice and "COINGECKO_API_KEY" in notice
         status = str(app.query_one("#status").render())
         assert "HTTP 429 from CoinGecko" in status and "31/30/min" in status
         engine.emit(StatusEvent("coingecko", "offline", "cannot reach api.coingecko.com"))
         engine.advance(5)
         await settle(app, pilot)
-        # With data on screen the chart stays and the notice becomes a banner above it.
+        # With data on screen the chart stays, and the status bar alone says offline.
         assert not plot(app).data.empty
-        assert "Offline" in str(app.query_one("#chart-banner").render())
-        assert app.query_one("#chart-banner").display
+        assert not app.query_one("#chart-banner").display
+        assert "offline" in str(app.query_one("#status").render())
 
 
 @sync
@@ -540,3 +570,143 @@ async def test_events_while_a_modal_is_open() -> None:
         await pilot.press("escape")
         await settle(app, pilot)
         assert plot(app).data.last_price == engine.snapshot("bitcoin").bars[-1].price
+
+
+# Issue 16 (the panels, messages and conventions) -------------------------------------------------
+
+
+@sync
+async def test_model_panel_says_which_band_is_served_and_why() -> None:
+    from tui.widgets.metrics_panel import MetricsPanel
+
+    engine, app = make(history=200)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(app, pilot)
+        story = " ".join(app.query_one("#model-story", TextLines).render().plain.split())
+        scores = " ".join(app.query_one(MetricsPanel).render().plain.split())
+        # Said once: the served band and why under the score panel's verdict ...
+        assert "5 min: a blend served" in scores and "5 min: a blend" not in story
+        # ... the mean, the band per horizon and a key to the columns in the model panel.
+        assert "Mean: the network's, shrunk to 67 %" in story
+        assert "60m simple 1.15 79% 95%" in story
+        assert "key: rel = model MAE" in story
+        await pilot.press("h", "h")  # 60 min
+        await settle(app, pilot)
+        scores = " ".join(app.query_one(MetricsPanel).render().plain.split())
+        assert "60 min: the simple band served; the network's band is 15 % worse" in scores
+
+
+@sync
+async def test_watchlist_says_rel_mae_and_no_change_for_a_flat_forecast() -> None:
+    from engine.events import ForecastEvent
+
+    engine, app = make(history=200)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(app, pilot)
+        head = app.query_one(Watchlist).render().plain.splitlines()[0]
+        assert "rel MAE" in head and "skill" not in head
+        last = engine.snapshot("bitcoin").bars[-1]
+        engine.emit(ForecastEvent("bitcoin", last.ts, last.price, engine.horizons, (0.0,) * 4,
+                                  raw=(0.001,) * 4))
+        await settle(app, pilot)
+        row = app.query_one(Watchlist).render().plain.splitlines()[1]
+        assert "no change" in row and "+0.00%" not in row
+
+
+@sync
+async def test_surprise_alerts_only_for_the_coin_on_screen() -> None:
+    from engine.events import Bar, BarEvent, ForecastEvent
+
+    engine, app = make(history=100)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        before = len(notices(app))
+        for coin in ("ethereum", "bitcoin"):
+            last = engine.snapshot(coin).bars[-1]
+            band = (-0.0001,) * 4, (0.0001,) * 4
+            engine.emit(ForecastEvent(coin, last.ts + 60, last.price, engine.horizons, (0.0,) * 4,
+                                      band[0], band[1], band[0], band[1]))
+            engine.emit(BarEvent(Bar(coin, last.ts + 60 + 300, last.price * 1.05)))
+        await settle(app, pilot)
+        news = notices(app)[before:]
+        assert any("Bitcoin: surprise" in n for n in news)
+        assert not any("Ethereum" in n for n in news)
+
+
+@sync
+async def test_alerts_dialog_price_keeps_updating_and_says_what_is_global() -> None:
+    from tui.screens.alerts import AlertsScreen
+
+    engine, app = make(history=100)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("A")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, AlertsScreen)
+        first = str(screen.query_one("#alerts-now").render())
+        engine.advance(3)
+        await settle(app, pilot)
+        now = str(screen.query_one("#alerts-now").render())
+        assert now != first and "Bitcoin" in now
+        assert "every coin" in str(screen.query_one(".alerts-heading").render()).lower()
+
+
+@sync
+async def test_demo_finished_is_information_and_offline_is_not_toasted_twice() -> None:
+    engine, app = make(history=100, mode="LIVE")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        engine.emit(ErrorEvent("Demo", "the demo had played to the end: replaying it from the start"))
+        engine.emit(StatusEvent("coingecko", "offline", "offline: prices: timeout, retrying in 2 s"))
+        engine.emit(ErrorEvent("Network", "prices: timeout"))
+        await settle(app, pilot)
+        severities = {n.title: n.severity for n in app._notifications}
+        assert severities.get("Demo") == "information"
+        assert "Network" not in severities  # the status bar says it
+        status = str(app.query_one("#status").render())
+        assert status.count("offline") == 1
+
+
+@sync
+async def test_palette_lists_quit_and_help_once_and_ctrl_c_quits() -> None:
+    _, app = make(history=30)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert sum("Quit" in t for t in titles) == 1 and "Keys" not in titles
+        assert any(t.startswith("Help") for t in titles)
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert app._stopped
+
+
+@sync
+async def test_theme_is_remembered(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    _, app = make(history=30, state=state)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        app.theme = "textual-light"
+        await pilot.pause()
+    _, again = make(history=30, state=state)
+    async with again.run_test(size=(100, 30)) as pilot:
+        await settle(again, pilot)
+        assert again.theme == "textual-light"
+
+
+@sync
+async def test_footer_keeps_the_palette_at_80_columns_and_the_side_sizes_to_content() -> None:
+    from tui.widgets.key_bar import KeyBar
+
+    _, app = make(history=100)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        text = app.query_one(KeyBar).render().plain
+        assert "^p Palette" in text and len(text.rstrip()) <= 80
+        assert app.query_one("#side").size.width == 38
+    _, app = make(history=100)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settle(app, pilot)
+        wl = app.query_one(Watchlist)
+        assert app.query_one("#side").size.width == wl.wanted_width() + 4

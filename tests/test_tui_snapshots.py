@@ -123,3 +123,70 @@ def test_add_coin_results(snap_compare: Any) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+# Issue 16: each state said once, in its place, at both sizes. -----------------------------------
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_paused(snap_compare: Any, size: tuple[int, int]) -> None:
+    # Said once: the model panel's state line (no header badge, no toast).
+    _, app = app_with(400)
+    assert snap_compare(app, terminal_size=size, press=["p"], run_before=settle(app))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_demo_without_data_for_a_coin(snap_compare: Any, size: tuple[int, int]) -> None:
+    # `--demo --coins bitcoin,solana`: "no demo data" for Solana, not "unknown coin" or "warming up".
+    _, app = app_with(200, coins=("bitcoin", "solana"))
+    assert snap_compare(app, terminal_size=size, press=["j"], run_before=settle(app))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_stale_coin(snap_compare: Any, size: tuple[int, int]) -> None:
+    # The demo's Ethereum ends a day before Bitcoin's and Litecoin's: marked stale, with its date.
+    _, app = app_with(2600)
+    assert snap_compare(app, terminal_size=size, press=["2"], run_before=settle(app))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_demo_finished_is_news_not_an_error(snap_compare: Any, size: tuple[int, int]) -> None:
+    engine, app = app_with(300)
+    notice = ErrorEvent("Demo", "the demo had played to the end: replaying it from the start")
+    assert snap_compare(app, terminal_size=size, run_before=settle(app, lambda: engine.emit(notice)))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_alerts_dialog_with_toasts_pending(snap_compare: Any, size: tuple[int, int]) -> None:
+    # Two toasts were up when the dialog opened: they must not cover its Save button.
+    engine, app = app_with(300)
+
+    def two_toasts() -> None:
+        engine.emit(ErrorEvent("Database", "new data is not being saved: disk full"))
+        app.notify("/tmp/exports/bitcoin-demo-20180404-120000.csv", title="Exported Bitcoin")
+
+    assert snap_compare(app, terminal_size=size, press=["A"], run_before=settle(app, two_toasts))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_toasts_stay_off_the_chart(snap_compare: Any, size: tuple[int, int]) -> None:
+    engine, app = app_with(300)
+
+    def two_toasts() -> None:
+        engine.emit(ErrorEvent("Database", "new data is not being saved: disk full"))
+        app.notify("/tmp/exports/bitcoin-demo-20180404-120000.csv", title="Exported Bitcoin")
+
+    assert snap_compare(app, terminal_size=size, run_before=settle(app, two_toasts))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_help_says_how_to_close(snap_compare: Any, size: tuple[int, int]) -> None:
+    _, app = app_with(200)
+    assert snap_compare(app, terminal_size=size, press=["question_mark"], run_before=settle(app))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_light_theme_badge(snap_compare: Any, size: tuple[int, int]) -> None:
+    _, app = app_with(300)
+    app.theme = "textual-light"
+    assert snap_compare(app, terminal_size=size, run_before=settle(app))

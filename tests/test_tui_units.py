@@ -163,7 +163,7 @@ def test_notices_say_what_to_do() -> None:
     rl = StatusEvent("coingecko", "rate limited", "HTTP 429")
     head, body = notice_for(mode="LIVE", coin="bitcoin", name="Bitcoin", status=rl,
                             has_data=False, unknown=False) or ("", "")
-    assert head == "Rate limited" and "COINGECKO_API_KEY" in body
+    assert head.endswith("rate limited") and "COINGECKO_API_KEY" in body
     assert notice_for(mode="LIVE", coin="bitcoin", name="Bitcoin",
                       status=StatusEvent("coingecko", "ok"), has_data=True, unknown=False) is None
     head, _ = notice_for(mode="LIVE", coin="bitcoin", name="Bitcoin",
@@ -173,3 +173,58 @@ def test_notices_say_what_to_do() -> None:
     head, _ = notice_for(mode="DEMO", coin=None, name="", status=None, has_data=False,
                          unknown=False) or ("", "")
     assert head == "No coins in the watchlist"
+
+
+def test_each_state_said_once_in_the_chart_area() -> None:
+    # With data on screen, the status bar alone says offline, rate limited or finished.
+    for state in ("offline", "rate limited", "error", "done"):
+        assert notice_for(mode="LIVE", coin="bitcoin", name="Bitcoin",
+                          status=StatusEvent("coingecko", state, f"{state}: prices: timeout"),
+                          has_data=True, unknown=False) is None
+    # Without, the chart area says what to do, without repeating the source's message.
+    head, body = notice_for(mode="LIVE", coin="bitcoin", name="Bitcoin",
+                            status=StatusEvent("coingecko", "offline", "offline: prices: timeout"),
+                            has_data=False, unknown=False) or ("", "")
+    assert "offline" in head and "prices: timeout" not in body
+
+
+def test_demo_says_no_demo_data_and_stale(utc: None) -> None:
+    head, body = notice_for(mode="DEMO", coin="solana", name="Solana",
+                            status=StatusEvent("demo", "ok"), has_data=False, unknown=True,
+                            demo_coins="Bitcoin, Ethereum and Litecoin") or ("", "")
+    assert head == "No demo data for Solana" and "CoinGecko" not in body and "Litecoin" in body
+    head, _ = notice_for(mode="DEMO", coin="solana", name="Solana",
+                         status=StatusEvent("replay", "ok"), has_data=False, unknown=True) or ("", "")
+    assert head == "No replay data for Solana"
+    head, body = notice_for(mode="DEMO", coin="ethereum", name="Ethereum",
+                            status=StatusEvent("demo", "ok"), has_data=True, unknown=False,
+                            stale_since=1_522_972_740) or ("", "")
+    assert head == "No new prices for Ethereum since 2018-04-05 23:59" and "ended" in body
+
+
+def test_export_names_never_collide(tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from engine.engine import export_path
+
+    now = datetime(2018, 4, 4, 12, 0, 0)
+    live = export_path(tmp_path, "bitcoin", "", now)
+    demo = export_path(tmp_path, "bitcoin", "demo", now)
+    again = export_path(tmp_path, "bitcoin", "demo", now)
+    assert len({live, demo, again}) == 3
+    assert demo.name == "bitcoin-demo-20180404-120000.csv" and again.name.endswith("-2.csv")
+
+
+def test_served_sentence_in_words() -> None:
+    import dataclasses
+
+    from tests.fake_engine import fake_metrics
+    from tui.widgets.model_panel import served_sentence
+
+    assert served_sentence(fake_metrics(60, 5000), 60) == (
+        "60 min: the simple band served; the network's band is 15 % worse than the simple one "
+        "over the last 3,000 minutes.")
+    close = dataclasses.replace(fake_metrics(60, 5000), recent_ratio80=0.98)
+    assert served_sentence(close, 60).endswith("2 % better than the simple one over the last "
+                                               "3,000 minutes, not yet by a clear margin.")
+    assert "no band scored yet" in served_sentence(None, 5)

@@ -176,7 +176,7 @@ def build_serve_parser() -> argparse.ArgumentParser:
 def build_export_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=f"{PROG} export", description="Write a coin's stored prices and predictions as CSV.")
     p.add_argument("--coin", required=True, type=_checked(coin_id), help="CoinGecko id, e.g. bitcoin")
-    p.add_argument("--out", type=Path, help="output file (default: exports/ in the data dir; '-' for stdout)")
+    p.add_argument("--out", type=Path, metavar="FILE.csv", help="output file (default: exports/ in the data dir; '-' for stdout)")
     p.add_argument("--home", help="data dir (env CRYPTOTUI_HOME)")
     p.add_argument("--demo", action="store_true", help="export from the demo database")
     p.add_argument("--horizons", type=_checked(parse_horizons), help="horizons to include (default: 1,5,15,60)")
@@ -362,9 +362,11 @@ def run_serve(argv: list[str]) -> int:
 
 def run_export(argv: list[str]) -> int:
     args = build_export_parser().parse_args(argv)
-    from engine.engine import export_csv, write_csv
+    from engine.engine import export_csv, export_path, write_csv
     from engine.store import Store
 
+    if args.out is not None and str(args.out) != "-" and not args.out.parent.is_dir():
+        fail(f"--out: no such directory: {args.out.parent}")
     loc = Locations.resolve(args.home)
     db = loc.database(args.demo)
     if not db.exists():
@@ -383,9 +385,10 @@ def run_export(argv: list[str]) -> int:
             write_csv(store, args.coin, sys.stdout, horizons)
             sys.stdout.flush()
             return 0
-        from datetime import datetime
-
-        out = args.out or loc.exports_dir / f"{args.coin}-{datetime.now():%Y%m%d-%H%M%S}.csv"
+        out = args.out
+        if out is None:
+            loc.exports_dir.mkdir(parents=True, exist_ok=True)
+            out = export_path(loc.exports_dir, args.coin, "demo" if args.demo else "")
         path = export_csv(store, args.coin, out, horizons)
     except CryptotuiError as exc:
         fail(exc.msg)

@@ -16,12 +16,13 @@ from itertools import islice
 from pathlib import Path
 from typing import Iterable
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.notifications import SeverityLevel
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
+from textual.widget import Widget
 
 from engine.api import EngineAPI
 from engine.errors import CryptotuiError
@@ -43,13 +44,13 @@ from tui.chart_data import WINDOWS, build_chart
 from engine.sources.coins import BY_ID as KNOWN_COINS
 from tui.commands import COMMANDS, all_bindings
 from tui.format import last_per_cell
-from tui.notices import notice_for
+from tui.notices import notice_for, unknown_words
 from tui.prefs import Prefs, load_prefs, save_prefs
 from tui.safe_text import clean
 from tui.widgets.header_bar import HeaderBar
 from tui.widgets.key_bar import KeyBar
 from tui.widgets.metrics_panel import MetricsPanel
-from tui.widgets.model_panel import ModelPanel
+from tui.widgets.model_panel import ModelPanel, ModelView
 from tui.widgets.price_chart import PlotResized, PriceChart
 from tui.widgets.status_bar import StatusBar
 from tui.widgets.watchlist import SPARK_CELLS, CoinRow, Watchlist
@@ -67,6 +68,13 @@ NAME_LIMIT = 48
 LABEL_LIMIT = 12
 TOAST_TITLE_LIMIT = 80
 TOAST_LIMIT = 400
+# A coin whose newest minute is this far behind the newest of any coin has stopped (market time,
+# so a fast replay and the live market are judged alike).
+STALE_AFTER = 15 * 60
+SIDE_MIN = 38  # cells: the score table's narrow form
+SIDE_MAX_SHARE = 0.4  # of the terminal's width
+# Engine notices that are news, not failures: shown as information, in these words when given.
+INFO_TITLES = {"Demo": "The demo had played to the end: it starts again from the beginning."}
 
 
 class EngineEvent(Message):
@@ -113,6 +121,9 @@ class CryptoApp(App[None]):
         self.engine = engine
         self.state_path = state_path
         self.prefs: Prefs = load_prefs(state_path)
+        # The theme the user chose last time (ctrl+p > Theme), if this Textual still has it.
+        if self.prefs.theme and self.prefs.theme in self.available_themes:
+            self.theme = self.prefs.theme
         self.horizons: tuple[int, ...] = tuple(engine.horizons) or (1,)
         if self.prefs.horizon not in self.horizons:
             self.prefs.horizon = 5 if 5 in self.horizons else self.horizons[0]
@@ -204,12 +215,19 @@ class CryptoApp(App[None]):
         self._set_coins(self.engine.coins())
         pick = self.prefs.coin if self.prefs.coin in self.coins else None
         self.selected = pick or (self.coins[0] if self.coins else None)
-        self.theme_changed_signal.subscribe(self, lambda _theme: self._mark("all"))
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         # Start the engine after the first frame is on screen: its model thread imports torch,
         # which would otherwise hold the GIL while the first frame is being painted.
         self.call_after_refresh(self._after_first_paint)
         self._mark("all")
         self.flush()
+
+    def _theme_changed(self, theme: object) -> None:
+        name = getattr(theme, "name", None)
+        if isinstance(name, str) and name != self.prefs.theme:
+            self.prefs.theme = name
+            save_prefs(self.state_path, self.prefs)
+        self._mark("all")
 
     def _after_first_paint(self) -> None:
         # The plot (plotext) joins in the next frame, drawing what is already shown; the engine
@@ -270,6 +288,8 @@ class CryptoApp(App[None]):
                 return
             st.add_price(bar.ts, bar.price)
             self._check_alerts(bar)
+            if bar.coin == self.selected:
+                self._update_alerts_price(bar.price)
             self._mark("watchlist", "chart-data" if bar.coin == self.selected else "")
         elif isinstance(ev, ForecastEvent):
             st = self.states.get(ev.coin)
@@ -292,7 +312,7 @@ class CryptoApp(App[None]):
             self.status = ev
             self._mark("status", "chart-data")
         elif isinstance(ev, ErrorEvent):
-            self._show_error(ev.title, ev.msg)
+            self._on_error(ev)
         elif isinstance(ev, CoinsEvent):
             self.unknown |= set(ev.unknown)
             self.labels.update(dict(ev.labels))
@@ -342,8 +362,9 @@ class CryptoApp(App[None]):
 
     def _check_alerts(self, bar: Bar) -> None:
         levels = self.prefs.levels.get(bar.coin, [])
-        for alert in self.alerts.check(bar, levels, self.horizon, self.prefs.surprise,
-                                       self.coin_title(bar.coin)):
+        # Surprises only for the coin on screen: toasts about coins nobody is looking at are noise.
+        surprise = self.prefs.surprise and bar.coin == self.selected
+        for alert in self.alerts.check(bar, levels, self.horizon, surprise, self.coin_title(bar.coin)):
             severity = "warning" if alert.kind == "surprise" else "information"
             if alert.kind == "surprise":
                 # A fast replay can cross the band many times a second; one toast a minute is news.
@@ -354,6 +375,18 @@ class CryptoApp(App[None]):
             self.notify(alert.message, title=alert.title, severity=severity, timeout=8)
             if self.prefs.bell:
                 self.bell()
+
+    def _on_error(self, ev: ErrorEvent) -> None:
+        # One place per message: what the status bar or the watchlist already says is not toasted.
+        if ev.title == "Unknown coin" and ev.coin:
+            return  # the watchlist row and the chart say it, in the demo's or the source's words
+        st = self.status
+        if st is not None and st.state != "ok" and ev.msg and ev.msg in st.message:
+            return
+        if ev.title in INFO_TITLES:
+            self.notify(INFO_TITLES[ev.title] or ev.msg, title=ev.title, timeout=8)
+            return
+        self._show_error(ev.title, ev.msg)
 
     def _show_error(self, title: str, msg: str) -> None:
         # The same failure repeated every poll would bury the screen; say it again after a while.
@@ -399,18 +432,20 @@ class CryptoApp(App[None]):
         st = self.states.get(coin) if coin else None
         if everything or "header" in dirty:
             main.query_one(HeaderBar).show(self.engine.mode, self.coin_title(coin) if coin else "no coin",
-                                           self.window, self.horizon, self.paused)
+                                           self.window, self.horizon, self.source_info())
         if everything or "watchlist" in dirty:
             wl = main.query_one(Watchlist)
             wl.set_rows(self._rows(), self.horizon, self.window)
             wl.selected = coin
+            self._size_side(wl)
         if everything or "chart" in dirty:
             self._last_chart = now
             self._draw_chart()
         if everything or "model" in dirty:
-            main.query_one(ModelPanel).show(st.train if st else None)
+            main.query_one(ModelPanel).show(self._model_view(coin, st))
         if everything or "metrics" in dirty:
-            main.query_one(MetricsPanel).show(st.metrics if st else None, self.horizon)
+            main.query_one(MetricsPanel).show(st.metrics if st else None, self.horizon,
+                                              self._model_view(coin, st).no_data)
         if everything or "status" in dirty:
             main.query_one(StatusBar).show(self.status)
 
@@ -433,6 +468,8 @@ class CryptoApp(App[None]):
             has_data=not data.empty,
             unknown=coin in self.unknown,
             train=st.train if st else None,
+            stale_since=self._stale_since(coin),
+            demo_coins=self._known_names(),
         )
         title = self.coin_title(coin) if coin else "no coin"
         if coin in self.labels:
@@ -442,6 +479,7 @@ class CryptoApp(App[None]):
     def _rows(self) -> tuple[CoinRow, ...]:
         rows = []
         window = WINDOWS[self.window]
+        note = unknown_words(self.engine.mode, self.status.source if self.status else "")
         for coin in self.coins:
             st = self.states.get(coin) or CoinState()
             price = st.prices[-1][1] if st.prices else None
@@ -458,7 +496,8 @@ class CryptoApp(App[None]):
                 spark = tuple(last_per_cell([p for _, p in islice(st.prices, i, None)], SPARK_CELLS))
             fc = None
             f = st.forecast
-            if f is not None and st.prices and f.ts >= st.prices[-1][0] - 180:
+            stale = self._stale_since(coin) is not None
+            if f is not None and st.prices and f.ts >= st.prices[-1][0] - 180 and not stale:
                 p = f.price_at(self.horizon)
                 if p is not None and f.price:
                     fc = p / f.price - 1
@@ -469,8 +508,56 @@ class CryptoApp(App[None]):
                     rel = row.rel_mae
             rows.append(CoinRow(coin, self.label(coin).upper() if coin in self.labels else self.label(coin),
                                 price, change, fc, rel, spark, coin in self.unknown,
-                                st.train.state if st.train else ""))
+                                st.train.state if st.train else "", note, stale))
         return tuple(rows)
+
+    def source_info(self) -> str:
+        """What the data is, for the header: a replay names its files and dates (engine's words)."""
+        info = getattr(self.engine, "source_info", "")
+        return info if isinstance(info, str) else ""
+
+    def _known_names(self) -> str:
+        """The coins a demo has data for, in words ("Bitcoin, Ethereum and Litecoin")."""
+        if self.engine.mode != "DEMO" or (self.status and self.status.source == "replay"):
+            return ""
+        from engine.sources.replay import DEMO_NAMES
+
+        names = [name for name, _symbol in DEMO_NAMES.values()]
+        return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+
+    def _stale_since(self, coin: str | None) -> int | None:
+        """The minute of ``coin``'s last price when its prices stopped while others' go on."""
+        st = self.states.get(coin) if coin else None
+        if st is None or not st.prices or coin in self.unknown:
+            return None
+        newest = max((s.prices[-1][0] for s in self.states.values() if s.prices), default=0)
+        last = st.prices[-1][0]
+        return last if newest - last > STALE_AFTER else None
+
+    def _model_view(self, coin: str | None, st: CoinState | None) -> ModelView:
+        no_data = ""
+        if coin is not None and coin in self.unknown:
+            words = unknown_words(self.engine.mode, self.status.source if self.status else "")
+            no_data = f"{words} for {self.coin_title(coin)}" if words != "unknown coin" else words
+        return ModelView(st.train if st else None, st.metrics if st else None,
+                         st.forecast if st else None, self.horizon, self.paused, no_data)
+
+    def _size_side(self, wl: Watchlist) -> None:
+        # The left column is as wide as the watchlist's columns need, within bounds that leave the
+        # chart most of the screen; narrow terminals keep the minimum.
+        side = wl.parent
+        if not isinstance(side, Widget):
+            return
+        limit = max(SIDE_MIN, int(self.size.width * SIDE_MAX_SHARE))
+        width = max(SIDE_MIN, min(limit, wl.wanted_width() + 4))  # border and padding
+        if side.styles.width is None or side.styles.width.value != width:
+            side.styles.width = width
+
+    def on_resize(self, _event: events.Resize) -> None:
+        # The side column's bound and the header's form depend on the terminal's width; without a
+        # chart on screen no PlotResized comes to redraw them. After the refresh: the widgets get
+        # their new sizes after the app's Resize.
+        self.call_after_refresh(self._mark, "watchlist", "header")
 
     @on(PlotResized)
     def _chart_resized(self) -> None:
@@ -525,9 +612,8 @@ class CryptoApp(App[None]):
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
         self.engine.set_paused(self.paused)
-        self.notify("Training paused: forecasts continue from the current weights."
-                    if self.paused else "Training resumed.", timeout=4)
-        self._mark("header", "model")
+        # Said in one place, the model panel's state line (no toast, no header badge).
+        self._mark("model")
 
     def action_add_coin(self) -> None:
         from tui.screens.add_coin import AddCoinScreen
@@ -577,10 +663,10 @@ class CryptoApp(App[None]):
 
     def action_export(self) -> None:
         if self.selected is not None:
-            self.notify(f"Exporting {self.coin_title(self.selected)}…", timeout=3)
+            # One toast, when the file is written (an export takes well under a second).
             self._export(self.selected)
 
-    @work(thread=True, exclusive=True, group="export")
+    @work(thread=True, group="export")  # not exclusive: each press is one file
     def _export(self, coin: str) -> None:
         try:
             path = self.engine.export(coin)
@@ -615,6 +701,13 @@ class CryptoApp(App[None]):
                                 self.prefs.bell)
         self.push_screen(AlertsScreen(self.coin_title(coin), price, current), done)
 
+    def _update_alerts_price(self, price: float) -> None:
+        from tui.screens.alerts import AlertsScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, AlertsScreen):
+                screen.set_price(price)
+
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen
 
@@ -634,11 +727,20 @@ class CryptoApp(App[None]):
             return False
         return True
 
+    def action_help_quit(self) -> None:
+        # ctrl+c (when there is no text to copy) quits, as q and ctrl+q do: Textual's default only
+        # tells the user to press another key, which reads as the app refusing to stop.
+        self._stop_engine()
+        self.exit()
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        # Textual's generic Quit and Keys would stand beside the app's own Quit (q) and Help (?).
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Quit", "Keys"):
+                yield command
         seen: set[str] = set()
         for cmd in COMMANDS:
-            if not cmd.palette or cmd.action in seen or cmd.action == "quit":
+            if not cmd.palette or cmd.action in seen:
                 continue
             seen.add(cmd.action)
             yield SystemCommand(f"{cmd.label} ({cmd.key_display})", cmd.description,

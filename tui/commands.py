@@ -36,11 +36,14 @@ class Command:
 
 
 COMMANDS: tuple[Command, ...] = (
-    # Quit and help come first so the footer never cuts them off on a narrow terminal.
-    Command(("q",), "quit", "Quit", "Quit (the engine stops in the background)", "q",
-            footer=True),
+    # Quit, help and the palette come first so the footer never cuts them off on a narrow terminal.
+    # ctrl+c and ctrl+q quit too (CryptoApp.action_help_quit): a terminal user's reflex.
+    Command(("q",), "quit", "Quit", "Quit (also ctrl+c, ctrl+q; the engine stops in the background)",
+            "q", footer=True),
     Command(("question_mark",), "help", "Help", "Show the keys and what they do", "?",
             footer=True),
+    Command(("ctrl+p",), "command_palette", "Palette", "Open the command palette", "^p",
+            footer=True, palette=False),
     Command(("down", "j"), "next_coin", "Next", "Select the next coin", "↓ j"),
     Command(("up", "k"), "prev_coin", "Prev", "Select the previous coin", "↑ k"),
     Command(("right_square_bracket",), "next_coin", "Next", "Next coin", "]", palette=False),
@@ -60,8 +63,6 @@ COMMANDS: tuple[Command, ...] = (
             footer=True),
     Command(("A",), "alerts", "Alerts", "Price and surprise alerts for the selected coin", "A",
             footer=True),
-    Command(("ctrl+p",), "command_palette", "Palette", "Open the command palette", "^p",
-            footer=True, palette=False),
 )
 
 

@@ -113,6 +113,13 @@ def format_clock(ts: float | None, *, seconds: bool = False) -> str:
     return time.strftime("%H:%M:%S" if seconds else "%H:%M", time.localtime(ts))
 
 
+def format_time(ts: float | None) -> str:
+    """Date and minute of a Unix timestamp in local time, for times that may be days old."""
+    if ts is None or not math.isfinite(ts):
+        return DASH
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
 def format_duration(seconds: float) -> str:
     """A short duration: 45s, 12m, 3h, 2d."""
     s = abs(seconds)

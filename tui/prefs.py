@@ -1,4 +1,4 @@
-"""UI preferences the user sets (horizon, window, alerts), kept in the app's state JSON file.
+"""UI preferences the user sets (horizon, window, alerts, theme), kept in the app's state JSON file.
 
 The file may hold other keys (the engine's watchlist): only the ``"ui"`` key is ours, and the
 rest is written back untouched. A damaged file is ignored, never fatal.
@@ -26,8 +26,9 @@ class Prefs:
     window: str = "6h"
     coin: str | None = None  # last selected coin
     levels: dict[str, list[float]] = field(default_factory=dict)  # coin -> price levels to watch
-    surprise: bool = True  # notify when the price leaves the 95 % band
+    surprise: bool = True  # notify when the coin on screen leaves its 95 % band
     bell: bool = False  # ring the terminal bell with alerts
+    theme: str | None = None  # Textual theme name, e.g. "textual-light"
 
     @classmethod
     def from_dict(cls, data: Any) -> Prefs:
@@ -40,6 +41,8 @@ class Prefs:
             p.window = data["window"]
         if isinstance(data.get("coin"), str):
             p.coin = data["coin"]
+        if isinstance(data.get("theme"), str):
+            p.theme = data["theme"]
         levels = data.get("levels")
         if isinstance(levels, dict):
             for coin, vals in levels.items():

@@ -180,6 +180,23 @@ def _last_timestamp(path: Path) -> int | None:
         return None
 
 
+def _first_timestamp(path: Path) -> int | None:
+    """The minute of a bar CSV's first data row (the header may be there or not)."""
+    try:
+        with open(path, "rb") as fh:
+            for raw in (fh.readline(), fh.readline()):
+                head = raw.decode("utf-8", "replace").split(",")[0].strip()
+                if head.isdigit():
+                    return int(head) // 1000 // 60 * 60
+    except OSError:
+        return None
+    return None
+
+
+def _day(ts: int) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d")
+
+
 def _fmt(ts: int) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -206,6 +223,7 @@ class ReplaySource:
         self._clock = clock
         self._names = names or {}
         self._data: dict[str, tuple[Bar, ...]] = {}
+        self._description: str | None = None
 
     def load(self) -> dict[str, tuple[Bar, ...]]:
         """Read every file once (raises ConfigError for an unusable file)."""
@@ -230,6 +248,26 @@ class ReplaySource:
             if last is None or after is None or last > after:
                 return False
         return True
+
+    def describe(self) -> str:
+        """What is being replayed, for the header: the file (or how many) and the dates it spans."""
+        if self._description is None:
+            self._description = self._describe()
+        return self._description
+
+    def _describe(self) -> str:
+        firsts = [t for t in (_first_timestamp(p) for p in self.files.values()) if t is not None]
+        lasts = [t for t in (_last_timestamp(p) for p in self.files.values()) if t is not None]
+        what = (next(iter(self.files.values())).name if len(self.files) == 1
+                else f"{len(self.files)} files")
+        if self.name == "demo":
+            what = "recorded Coinbase minutes"
+        kind = "demo" if self.name == "demo" else "replay"
+        if not firsts or not lasts:
+            return f"{kind}: {what}, not the market"
+        first, last = _day(min(firsts)), _day(max(lasts))
+        span = first if first == last else f"{first} to {last}"
+        return f"{kind}: {what}, {span}, not the market"
 
     def search(self, query: str) -> list[CoinMatch]:
         q = query.strip().lower()

@@ -56,10 +56,15 @@ class AddCoinScreen(ModalScreen[str | None]):
         with Vertical() as box:
             box.border_title = "Add a coin"
             box.border_subtitle = "enter to add · esc to cancel"
-            yield SafeInput(placeholder="name, symbol or CoinGecko id (e.g. solana, SOL)",
-                            id="add-query", max_length=MAX_QUERY)
+            yield SafeInput(placeholder=self._placeholder(), id="add-query", max_length=MAX_QUERY)
             yield Label("Type to search.", id="add-hint")
             yield OptionList(id="add-results", markup=False)
+
+    def _placeholder(self) -> str:
+        # A replay has only its own coins: suggesting CoinGecko's would promise what it lacks.
+        if getattr(self.engine, "mode", "") == "DEMO":
+            return "name or symbol of a recorded coin (e.g. bitcoin, ETH)"
+        return "name, symbol or CoinGecko id (e.g. solana, SOL)"
 
     def on_mount(self) -> None:
         self.query_one(SafeInput).focus()
@@ -93,6 +98,8 @@ class AddCoinScreen(ModalScreen[str | None]):
         if self.query_one(SafeInput).value.strip() != query:
             return  # typed on since: a newer search is coming
         hint = f"{len(matches)} found for {query!r}." if matches else f"Nothing found for {query!r}."
+        if not matches and getattr(self.engine, "mode", "") == "DEMO":
+            hint += " A replay has only its recorded coins (the demo: BTC, ETH, LTC)."
         self._show(matches, hint)
 
     def _show(self, matches: list[CoinMatch], hint: str) -> None:
@@ -125,8 +132,10 @@ class AddCoinScreen(ModalScreen[str | None]):
 
     def _pick(self, coin: str) -> None:
         if coin in self.exclude:
-            self.notify(f"{clean(coin, ID_LIMIT)} is already in the watchlist.", timeout=3,
-                        markup=False)
+            # In the dialog, not a toast: toasts are held back while a dialog is open.
+            self.query_one("#add-hint", Label).update(
+                plain(f"{clean(coin, ID_LIMIT)} is already in the watchlist.")
+            )
             return
         self.dismiss(coin)
 

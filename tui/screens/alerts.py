@@ -1,4 +1,4 @@
-"""The alerts modal: price levels to watch for the selected coin, surprise alerts, terminal bell."""
+"""The alerts modal: price levels for the selected coin; surprise alerts and the bell, for all coins."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from textual.widgets import Button, Label, OptionList, Switch
 from textual.widgets.option_list import Option
 
 from tui.format import format_price
-from tui.safe_text import plain
+from tui.safe_text import clean, plain
 from tui.widgets.safe_input import SafeInput
 
 
@@ -42,7 +42,9 @@ class AlertsScreen(ModalScreen[AlertSettings | None]):
     AlertsScreen Horizontal { height: auto; }
     AlertsScreen Switch { margin-right: 1; }
     AlertsScreen .row-label { padding-top: 1; }
-    AlertsScreen #alerts-hint { color: $text-muted; }
+    AlertsScreen .alerts-heading { text-style: bold; margin-top: 1; }
+    AlertsScreen #alerts-hint { color: $text-muted; width: 1fr; }
+    AlertsScreen #alerts-now { width: 1fr; }
     AlertsScreen #alerts-buttons { align-horizontal: right; }
     AlertsScreen Button { margin-left: 2; }
     """
@@ -61,23 +63,35 @@ class AlertsScreen(ModalScreen[AlertSettings | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            # A border title given as a str is parsed as markup; the name is foreign text.
-            box.border_title = plain(f"Alerts: {self.coin_name}")
-            box.border_subtitle = "enter adds a level · del removes · ctrl+s saves · esc cancels"
-            now = f" (now {format_price(self.price)})" if self.price is not None else ""
-            yield Label(f"Notify when the price crosses a level{now}:")
+            box.border_title = "Alerts"
+            # Short enough for the 64-cell box; the other keys are in the hint below the levels.
+            box.border_subtitle = "ctrl+s save · esc cancel"
+            yield Label(self._price_line(), id="alerts-now", markup=False)
             yield SafeInput(placeholder="price level, e.g. 70000", id="alerts-level", max_length=40)
             yield OptionList(id="alerts-levels")
             yield Label("", id="alerts-hint")
+            yield Label("For every coin:", classes="alerts-heading")
             with Horizontal():
                 yield Switch(value=self.current.surprise, id="alerts-surprise")
-                yield Label("Surprise: price leaves the 95 % band", classes="row-label")
+                yield Label("Surprise: the coin on screen leaves its 95 % band", classes="row-label")
             with Horizontal():
                 yield Switch(value=self.current.bell, id="alerts-bell")
-                yield Label("Ring the terminal bell", classes="row-label")
+                yield Label("Ring the terminal bell with alerts", classes="row-label")
             with Horizontal(id="alerts-buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Save", id="save", variant="primary")
+
+    def _price_line(self) -> str:
+        now = f" (now {format_price(self.price)})" if self.price is not None else ""
+        return f"{clean(self.coin_name, 48)}: notify when the price crosses a level{now}:"
+
+    def set_price(self, price: float) -> None:
+        """The coin's latest price: the dialog stays current while it is open."""
+        if price == self.price:
+            return
+        self.price = price
+        if self.is_mounted:
+            self.query_one("#alerts-now", Label).update(self._price_line())
 
     def on_mount(self) -> None:
         self._refresh_levels()
@@ -88,7 +102,8 @@ class AlertsScreen(ModalScreen[AlertSettings | None]):
         ol.clear_options()
         for level in self.levels:
             ol.add_option(Option(format_price(level)))
-        hint = "No levels yet." if not self.levels else f"{len(self.levels)} level(s)."
+        count = "No levels yet" if not self.levels else f"{len(self.levels)} level(s)"
+        hint = f"{count}: enter adds one, del removes the highlighted one."
         self.query_one("#alerts-hint", Label).update(hint)
 
     @on(SafeInput.Submitted, "#alerts-level")

@@ -16,7 +16,8 @@ ABOUT = (
     "The chart shows the price, the model's past predictions at the selected horizon drawn at "
     "the time they were about (a lagged copy would show as a shifted line), and the forecast "
     "from now with its 80 % band. The score panel compares the model with \"no change\": "
-    "rel below 1.00 means the model is better."
+    "rel MAE below 1.00 means the model is better, 1.00 that it is no better. The Model panel "
+    "says which band and mean are served at each horizon, and why."
 )
 
 
@@ -40,12 +41,13 @@ class HelpScreen(ModalScreen[None]):
                                   border: thick $primary; background: $surface; padding: 0 1; }
     HelpScreen #help-about { color: $text-muted; margin-top: 1; }
     """
-    BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
+    # q closes Help (as esc does): the footer says so, and q quits only from the main screen.
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close", key_display="esc/q")]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll() as box:
             box.border_title = "Keys"
-            box.border_subtitle = "esc to close"
+            box.border_subtitle = "esc or q to close"
             yield Static(help_table(), id="help-keys")
             yield Static(Text(ABOUT), id="help-about")
 

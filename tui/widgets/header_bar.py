@@ -1,8 +1,9 @@
-"""The one-line header: app name, the mode badge (LIVE / DEMO / REMOTE), coin, window and horizon."""
+"""The one-line header: app name, the mode badge (LIVE / DEMO / REMOTE), what the data is, coin, window and horizon."""
 
 from __future__ import annotations
 
 from rich.text import Text
+from textual.color import Color, ColorParseError
 from textual.widgets import Static
 
 from tui.widgets.columns import update_static
@@ -10,9 +11,20 @@ from tui.widgets.palette import Palette
 
 _MODE_HINT = {
     "LIVE": "live market data",
-    "DEMO": "replay of recorded 2018 data, not the market",
+    "DEMO": "replay of recorded data, not the market",
     "REMOTE": "remote engine",
 }
+
+
+def badge_style(colour: str) -> str:
+    """Bold text on ``colour`` in whichever of black or white reads better on it: a reversed
+    theme colour was near-invisible in light themes (yellow on white)."""
+    try:
+        bg = Color.parse(colour)
+    except ColorParseError:  # a colour Textual does not know: Rich's reverse still shows it
+        return f"bold reverse {colour}"
+    fg = bg.get_contrast_text(1.0)
+    return f"bold {fg.hex6} on {bg.hex6}"
 
 
 class HeaderBar(Static):
@@ -22,22 +34,22 @@ class HeaderBar(Static):
     HeaderBar { height: 1; background: $panel; padding: 0 1; }
     """
 
-    def show(self, mode: str, coin: str, window: str, horizon: int, paused: bool) -> None:
+    def show(self, mode: str, coin: str, window: str, horizon: int, info: str = "") -> None:
         pal = Palette.of(self)
         badge = {"LIVE": pal.up, "DEMO": pal.warning, "REMOTE": pal.primary}.get(mode, pal.accent)
         width = self.size.width or 80
         parts: list[tuple[str, str] | str] = [
             ("cryptotui ", "bold"),
-            (f" {mode} ", f"bold reverse {badge}"),
+            (f" {mode} ", badge_style(badge)),
             " ",
         ]
-        if width >= 110:
-            parts.append((_MODE_HINT.get(mode, "") + "  ", "dim"))
         parts.append((coin, "bold"))
         if width >= 90:
             parts.append(f"  window {window}  horizon {horizon} min")
         else:
             parts.append(f"  {window} · {horizon}m ahead")
-        if paused:
-            parts.append(("  paused", f"bold {pal.warning}"))
+        # What the data is comes last: where it does not fit, it is what gets cut.
+        hint = info or _MODE_HINT.get(mode, "")
+        if width >= 110 and hint:
+            parts.append(("  " + hint, "dim"))
         update_static(self, Text.assemble(*parts, no_wrap=True, overflow="ellipsis"), layout=False)  # height 1

@@ -6,6 +6,9 @@ start-up costs beyond a bare Textual app (bench/bench_start.py). This draws the 
 key, its description, a space between keys, keys that cannot act now dimmed, cropped at the
 right edge) as one line of text. The keys are clickable and highlighted under the mouse, as in
 the Footer.
+
+It shows the keys of the screen in front: with a modal open, the modal's own keys ("esc/q Close"),
+not the main screen's, which the modal does not run. A key that does not fit whole is left out.
 """
 
 from __future__ import annotations
@@ -54,16 +57,27 @@ class KeyBar(Widget, can_focus=False):
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
+        self.app.screen_change_signal.subscribe(self, self._screen_changed)
 
     def _bindings_changed(self, _screen: Any) -> None:
         self.refresh()
 
+    def _screen_changed(self, screen: Any) -> None:
+        if screen is not self.screen:
+            screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
+        self.refresh()
+
     def keys(self) -> list[tuple[Binding, bool]]:
         """The keys shown, as the Footer picks them: bindings marked ``show`` that are active on
-        this screen now (``check_action`` not False), the first binding of each action."""
+        the screen in front now (``check_action`` not False), the first binding of each action;
+        on a modal, only the modal's own."""
         seen: set[str] = set()
         out: list[tuple[Binding, bool]] = []
-        for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
+        front = self.app.screen
+        modal = front is not self.screen
+        for node, binding, enabled, _tooltip in front.active_bindings.values():
+            if modal and node is self.app:
+                continue
             if binding.show and binding.action not in seen:
                 seen.add(binding.action)
                 out.append((binding, enabled))
@@ -76,8 +90,11 @@ class KeyBar(Widget, can_focus=False):
         dim = Style(dim=True)
         text = Text(no_wrap=True, overflow="crop", end="")
         spans: list[tuple[int, int, Binding, bool]] = []
+        width = self.size.width or 10_000
         for i, (binding, enabled) in enumerate(self.keys()):
             start = text.cell_len
+            if start + len(self.app.get_key_display(binding)) + 1 + len(binding.description) > width:
+                break
             ks, ds = (key_style, description_style) if enabled else (key_style + dim, description_style + dim)
             if i == self._hover:
                 ks, ds = ks + hover_style, ds + hover_style

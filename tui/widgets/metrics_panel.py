@@ -43,7 +43,11 @@ def verdict(row: HorizonMetrics | None, horizon: int) -> tuple[str, str]:
 
 
 class MetricsPanel(TextLines):
-    def show(self, metrics: MetricsEvent | None, horizon: int) -> None:
+    def show(self, metrics: MetricsEvent | None, horizon: int, no_data: str = "") -> None:
+        if no_data:
+            # A coin the source has nothing for is never scored: "not scored yet" would promise it.
+            self.set_builder(lambda width: [Text("nothing to score", style="dim")])
+            return
         self.set_builder(lambda width: self._lines(metrics, horizon, width))
 
     def _lines(self, metrics: MetricsEvent | None, horizon: int, width: int) -> list[Text]:
@@ -59,7 +63,11 @@ class MetricsPanel(TextLines):
         cells_rows: list[list[str | Text]] = []
         styles: list[str] = []
         for r in rows:
-            rel_style = pal.up if r.rel_mae < 1 else pal.down if math.isfinite(r.rel_mae) else "dim"
+            # 1.00 is "no better than no change": dim, neither a win nor an alarm.
+            if not math.isfinite(r.rel_mae) or abs(r.rel_mae - 1) < 0.005:
+                rel_style = "dim"
+            else:
+                rel_style = pal.up if r.rel_mae < 1 else pal.down
             cells: list[str | Text] = [f"{r.horizon}m"]
             if wide:
                 cells.append(f"{r.n:,}")

@@ -42,8 +42,12 @@ class StatusBar(Static):
             (f"● {clean(status.source, 24)} ", colour),
             (f"{clean(status.state, 24)} ", f"bold {colour}"),
         ]
-        if status.message:
-            parts.append(clean(status.message) + "  ")
+        message = clean(status.message)
+        # Sources often start the message with the state ("offline: prices: ..."): say it once.
+        if message.lower().startswith(status.state + ":"):
+            message = message[len(status.state) + 1:].strip()
+        if message:
+            parts.append(message + "  ")
         if status.last_update is not None:
             parts.append((f"last {format_clock(status.last_update, seconds=True)}  ", "dim"))
         if status.next_update is not None:

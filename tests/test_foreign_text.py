@@ -139,7 +139,8 @@ async def drive(t: dict[str, str]) -> None:
         await pilot.press("A")
         await settle(app, pilot)
         assert isinstance(app.screen, AlertsScreen)
-        assert head("Alerts: " + title, 12) in squeezed(painted(app))
+        # The dialog names the coin in its price line ("NAME: notify when the price crosses").
+        assert head(clean(title, 48) + ": notify", 12) in squeezed(painted(app))
         level = app.screen.query_one(Input)
         level.post_message(events.Paste(t["level"]))
         await settle(app, pilot)
@@ -219,7 +220,7 @@ def test_typing_a_closing_tag_into_the_search_shows_it() -> None:
             assert isinstance(screen, AddCoinScreen)
             assert screen.query_one(Input).value == "[/x]"
             assert "[/x]" in painted(app)
-            assert visible(screen.query_one("#add-hint", Label)) == "Nothing found for '[/x]'."
+            assert visible(screen.query_one("#add-hint", Label)).startswith("Nothing found for '[/x]'.")
 
     asyncio.run(run())
 
@@ -243,7 +244,8 @@ def test_frames_from_a_remote_engine_are_shown_as_text() -> None:
             engine.emit(CoinsEvent(coins=engine.coins(), labels=(("bitcoin", nasty),)))
             engine.emit(TrainEvent("bitcoin", nasty, message=nasty, device=nasty))
             engine.emit(StatusEvent(source=nasty, state="error", message=nasty))
-            engine.emit(ErrorEvent(nasty, nasty))
+            # Not the status bar's words: those are said once, in the status bar, not toasted.
+            engine.emit(ErrorEvent(nasty, "export failed: " + nasty))
             for _ in range(300):
                 await settle(app, pilot, 0.05)
                 if shown in visible(app.query_one(StatusBar)) and app.screen.query("Toast"):
@@ -253,7 +255,7 @@ def test_frames_from_a_remote_engine_are_shown_as_text() -> None:
             assert shown in visible(app.query_one("#model-state", Static))
             assert app.query_one(ChartPlot).title_text.startswith("Bitcoin ([/X][@CL")
             toasts = [squeezed(visible(toast)) for toast in app.screen.query("Toast")]
-            assert squeezed(shown + shown) in toasts
+            assert squeezed(shown + "export failed: " + shown) in toasts
 
     with ServerThread(engine) as server:
         remote = RemoteEngine(server.url, backoff=(0.05, 0.2))

@@ -60,8 +60,14 @@ class FakeEngine:
         mode: str = "DEMO",
         horizons: tuple[int, ...] = (1, 5, 15, 60),
         history: int = 0,
+        ohlc: bool = True,
+        rel_mae: dict[int, float] | None = None,
     ) -> None:
         self.mode = mode
+        # False: bars carry a price only, as CoinGecko's do (the chart draws a line, not candles).
+        self.ohlc = ohlc
+        # The network's relative MAE per horizon (default 1.0: no better than "no change").
+        self.rel_mae = rel_mae or {}
         self.horizons = horizons
         self.vs_currency = "usd"
         self._coins = list(coins)
@@ -168,6 +174,8 @@ class FakeEngine:
                     continue
                 bar = data[self._pos[coin]]
                 self._pos[coin] += 1
+                if not self.ohlc:
+                    bar = Bar(bar.coin, bar.ts, bar.price, source="coingecko")
                 self._step(coin, bar, emit)
 
     def _step(self, coin: str, bar: Bar, emit: bool) -> None:
@@ -183,6 +191,9 @@ class FakeEngine:
             pull = math.log(mean_price / bar.price) * 0.1
             means = tuple(pull * min(h, 15) / 15 for h in self.horizons)
             width = tuple(0.0008 * math.sqrt(h) for h in self.horizons)
+            # The network's own mean, another fixed rule: a little momentum over 5 minutes.
+            past = bars[-6].price
+            raw = tuple(math.log(bar.price / past) * 0.2 * min(h, 15) / 5 for h in self.horizons)
             fc = ForecastEvent(
                 coin,
                 bar.ts,
@@ -193,6 +204,7 @@ class FakeEngine:
                 tuple(m + w for m, w in zip(means, width)),
                 tuple(m - 1.6 * w for m, w in zip(means, width)),
                 tuple(m + 1.6 * w for m, w in zip(means, width)),
+                raw,
             )
             fcs = self._forecasts[coin]
             fcs.append(fc)
@@ -201,9 +213,22 @@ class FakeEngine:
             events.append(fc)
             rows = tuple(
                 # Like the real model on this data: no better than "no change", honest bands.
-                HorizonMetrics(h, n - 30, 0.001 * h, 0.0013 * h, 0.001 * h, 0.0013 * h,
-                               1.0, 1.0, 0.51, 0.79, 0.95, 0.002 * h, 0)
+                HorizonMetrics(h, n - 30, 0.001 * h * rel, 0.0013 * h, 0.001 * h, 0.0013 * h,
+                               rel, 1.0, 0.51, 0.79, 0.95, 0.002 * h, 0,
+                               width95=0.0032 * h, interval_score80=0.003 * h,
+                               interval_score95=0.004 * h, pinball=0.0004 * h,
+                               network_coverage80=0.81, network_coverage95=0.95,
+                               network_width80=0.0022 * h, network_width95=0.0036 * h,
+                               network_interval_score80=0.0031 * h,
+                               network_interval_score95=0.0042 * h,
+                               ewma_band_coverage80=0.8, ewma_band_coverage95=0.95,
+                               ewma_band_width80=0.002 * h, ewma_band_width95=0.0032 * h,
+                               ewma_band_interval_score80=0.003 * h,
+                               ewma_band_interval_score95=0.004 * h,
+                               served80="simple", served95="simple", recent_ratio80=1.03,
+                               recent_ratio95=1.05, recent_n=min(n - 30, 3000))
                 for h in self.horizons
+                for rel in (self.rel_mae.get(h, 1.0),)
             )
             self._metrics[coin] = MetricsEvent(coin, rows)
             events.append(self._metrics[coin])

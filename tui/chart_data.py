@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import NamedTuple
 
-from engine.events import CoinSnapshot, ForecastEvent
+from engine.events import Bar, CoinSnapshot, ForecastEvent, MetricsEvent
 from tui.gcpause import collections_paused
 
 Point = tuple[float, float]
@@ -71,25 +73,103 @@ def downsample(points: Iterable[Point], x0: float, x1: float, buckets: int, gap:
     return segments
 
 
+class Candle(NamedTuple):
+    """One candle: the open, high, low and close of the minutes of one plot column (or one minute)."""
+
+    x: float  # where it is drawn: the middle of its column
+    open: float
+    high: float
+    low: float
+    close: float
+
+
+class Miss(NamedTuple):
+    """A minute whose price left the 80 % band issued ``horizon`` minutes before it."""
+
+    ts: float
+    price: float
+    above: bool  # broke out upwards (else downwards)
+
+
+# Candle marks by layer: wicks then bodies (a body replaces a wick in a shared cell), up then down.
+CandleMarks = tuple[list[Point], list[Point], list[Point], list[Point]]
+
+
 @dataclass(frozen=True)
 class ChartData:
     """Everything the chart widget draws, already in plot coordinates (Unix seconds, price)."""
 
     x0: float
     x1: float
-    now: float | None
-    price: list[Segment] = field(default_factory=list)
-    predicted: list[Segment] = field(default_factory=list)
+    now: float | None  # the "now" line, when it is in view
+    live: bool = True  # the view ends at the newest minute (False: panned back in time)
+    price: list[Segment] = field(default_factory=list)  # the price line (empty when candles are)
+    candles: list[Candle] = field(default_factory=list)
+    candle_marks: CandleMarks = field(default_factory=lambda: ([], [], [], []))
+    ribbon: list[Point] = field(default_factory=list)  # dots filling the past 80 % band
+    misses: list[Miss] = field(default_factory=list)  # every miss in view
+    # Marks above / below the columns where the price clearly left the band (see MISS_SHARE).
+    miss_marks: tuple[list[Point], list[Point]] = field(default_factory=lambda: ([], []))
+    scored: int = 0  # minutes in view that had a band issued for them
+    # The network's own mean at the minute it is about; drawn only while it beats "no change".
+    network: list[Segment] = field(default_factory=list)
+    network_words: str = ""  # its live score against "no change", for the legend ("": no raw mean)
     forward: Segment = field(default_factory=list)
     band: list[Point] = field(default_factory=list)  # shading dots inside the forward 80 % band
     band_edges: tuple[Segment, Segment] = ((), ())  # type: ignore[assignment]
+    levels: tuple[float, ...] = ()  # alert levels inside the plot's price range
+    levels_off: tuple[float, ...] = ()  # alert levels beyond it (named in the legend)
     y_range: tuple[float, float] | None = None
     last_price: float | None = None
     n_bars: int = 0
 
     @property
     def empty(self) -> bool:
-        return not self.price
+        return not self.price and not self.candles
+
+
+# A column is marked as a miss when at least this share of its scored minutes left the 80 % band.
+MISS_SHARE = 0.4
+
+# Zoom steps of the time axis (seconds of past shown); ``w`` picks 1 h, 6 h or 24 h among them.
+ZOOM_SPANS: tuple[int, ...] = (900, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600)
+
+
+@dataclass(frozen=True)
+class ChartView:
+    """The stretch of time the chart shows: ``span`` seconds of past ending at ``end``.
+
+    ``end`` None is "now": the view follows new minutes and shows the forecast ahead. A view panned
+    back keeps its absolute ``end``, so what the user looks at stays put while new minutes come.
+    """
+
+    span: int
+    end: float | None = None
+
+    def zoomed(self, steps: int, first: float, last: float) -> ChartView:
+        """``steps`` zoom steps in (positive) or out (negative), around the middle of the view."""
+        i = bisect.bisect_left(ZOOM_SPANS, self.span)  # the step at or just above the span
+        between = i == len(ZOOM_SPANS) or ZOOM_SPANS[i] != self.span
+        # Between two steps, one step in is the step just below, one step out the one above.
+        i = i - steps if not between or steps > 0 else i - 1 - steps
+        i = min(len(ZOOM_SPANS) - 1, max(0, i))
+        span = ZOOM_SPANS[i]
+        if self.end is None:
+            return ChartView(span)
+        return ChartView(span, self.end + (span - self.span) / 2).clamped(first, last)
+
+    def panned(self, fraction: float, first: float, last: float) -> ChartView:
+        """Moved by ``fraction`` of the span: negative goes back in time, positive towards now."""
+        end = (last if self.end is None else self.end) + fraction * self.span
+        return ChartView(self.span, end).clamped(first, last)
+
+    def clamped(self, first: float, last: float) -> ChartView:
+        """Within the data: not past "now" (that is the live view), not so far back that the
+        history's first half-span is all that is left."""
+        end = None if self.end is None else max(self.end, first + self.span / 2)
+        if end is None or end >= last:
+            return ChartView(self.span)
+        return ChartView(self.span, end)
 
 
 def forward_horizons(horizons: Sequence[int], horizon: int, window_s: int) -> list[int]:
@@ -106,45 +186,175 @@ def latest_forecast(snap: CoinSnapshot, now: float) -> ForecastEvent | None:
     return f if f.ts >= now - 180 else None
 
 
+def network_score(metrics: MetricsEvent | None, horizon: int) -> tuple[str, bool]:
+    """The network's live score at ``horizon`` against "no change", in words, and whether it adds
+    anything (a relative MAE below 1)."""
+    row = next((r for r in metrics.rows if r.horizon == horizon), None) if metrics else None
+    if row is None or row.n <= 0 or not math.isfinite(row.rel_mae):
+        return "network: not scored yet", False
+    pct = round(abs(row.rel_mae - 1.0) * 100)
+    if pct == 0:
+        return "network: no better than no change", False
+    way = "better" if row.rel_mae < 1.0 else "worse"
+    return f"network: {pct} % {way} than no change", row.rel_mae < 1.0
+
+
 def build_chart(
     snap: CoinSnapshot,
     horizon: int,
     window_s: int,
     cols: int,
     rows: int,
+    *,
+    end: float | None = None,
+    levels: Sequence[float] = (),
 ) -> ChartData:
-    """Prepare the series of ``snap`` for a plot ``cols`` x ``rows`` cells (braille: 2x4 dots each)."""
+    """Prepare the series of ``snap`` for a plot ``cols`` x ``rows`` cells (braille: 2x4 dots each).
+
+    ``window_s`` seconds of past are shown, ending at ``end`` (None: the newest minute, with the
+    forecast ahead of it); ``levels`` are the user's alert prices.
+    """
     with collections_paused():  # thousands of short-lived tuples: see tui.gcpause
-        return _build_chart(snap, horizon, window_s, cols, rows)
+        return _build_chart(snap, horizon, window_s, cols, rows, end, levels)
 
 
-def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, rows: int) -> ChartData:
+def _ts(bar: Bar) -> int:
+    return bar.ts
+
+
+def _fts(fc: ForecastEvent) -> int:
+    return fc.ts
+
+
+def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, rows: int,
+                 end: float | None, levels: Sequence[float]) -> ChartData:
     bars = snap.bars
     if not bars:
         return ChartData(0.0, float(window_s), None)
     now = float(bars[-1].ts)
-    f = latest_forecast(snap, now)
+    live = end is None or end >= now
+    f = latest_forecast(snap, now) if live else None
     ahead = forward_horizons(f.horizons if f else (), horizon, window_s)
-    future = max([60 * h for h in ahead], default=0)
-    # Leave a little room right of "now" even without a forecast, so the last price is visible.
-    future = max(future, window_s // 30)
-    # A young history fills the plot instead of hugging its right edge (at least 30 minutes).
-    span = min(window_s, max(1800.0, now - bars[0].ts))
-    future = min(future, max(int(span) // 4, 60 * horizon))
-    x0, x1 = now - span, now + future
+    if live:
+        future = max([60 * h for h in ahead], default=0)
+        # Leave a little room right of "now" even without a forecast, so the last price is visible.
+        future = max(future, window_s // 30)
+        # A young history fills the plot instead of hugging its right edge (at least 30 minutes).
+        span = min(window_s, max(1800.0, now - bars[0].ts))
+        future = min(future, max(int(span) // 4, 60 * horizon))
+        x0, x1 = now - span, now + future
+    else:
+        assert end is not None
+        x0, x1 = end - window_s, end
     buckets = max(8, cols)  # a low and a high per column: the braille grid's 2 dots across
-    price = downsample([(float(b.ts), b.price) for b in bars if b.ts >= x0], x0, x1, buckets, 90.0)
-    # What each forecast said about ``horizon`` minutes later (ForecastEvent.price_at, inlined:
-    # this runs for every stored forecast on every redraw).
+    width = (x1 - x0) / buckets
+    past_end = min(now, x1)
+    # Panned back, the minute at the right edge belongs to the next view (a column past the last).
+    stop = bisect.bisect_right(bars, x1, key=_ts) if live else bisect.bisect_left(bars, x1, key=_ts)
+    visible = bars[bisect.bisect_left(bars, x0, key=_ts):stop]
+    last = visible[-1] if visible else None
+    ohlc = last is not None and None not in (last.open, last.high, last.low)
+
+    # The past band: what was issued ``horizon`` minutes before each minute, keyed by that minute.
     shift = 60 * horizon
     exp = math.exp
-    pred_points = [
-        (float(fc.ts + shift), fc.price * exp(fc.mean[fc.horizons.index(horizon)]))
-        for fc in snap.forecasts
-        if fc.ts + shift >= x0 and horizon in fc.horizons and fc.mean
-    ]
-    pred_points.sort()
-    predicted = downsample(pred_points, x0, x1, buckets, 90.0)
+    bands: dict[int, tuple[float, float]] = {}
+    net_points: list[Point] = []
+    net_size = 0.0
+    hz: tuple[int, ...] = ()
+    i = -1
+    fcs = snap.forecasts
+    last_t = past_end if live else x1 - 1  # panned: the right edge's minute is the next view's
+    for fc in fcs[bisect.bisect_left(fcs, x0 - shift, key=_fts):]:
+        t = fc.ts + shift
+        if t > x1:
+            break
+        if fc.horizons is not hz:  # usually one tuple shared by every forecast: look up once
+            hz = fc.horizons
+            i = hz.index(horizon) if horizon in hz else -1
+        if i < 0:
+            continue
+        base = fc.price
+        if t <= last_t and fc.lo80 and fc.hi80:
+            bands[t] = (base * exp(fc.lo80[i]), base * exp(fc.hi80[i]))
+        if fc.raw:
+            r = fc.raw[i]
+            net_points.append((float(t), base * exp(r)))
+            if r > net_size or -r > net_size:
+                net_size = abs(r)
+    # A line of a network that does not beat "no change" is the price shifted by h plus noise:
+    # it would hide the price and say nothing, so only its score is shown. A mean of exactly
+    # "no change" everywhere is the price shifted, whatever the score says.
+    words, adds = network_score(snap.metrics, horizon) if net_points else ("", False)
+    network: list[Segment] = []
+    if adds and net_size > 1e-12:
+        network = downsample(net_points, x0, x1, buckets, 90.0)  # in time order already
+    elif net_points:
+        words += " (line hidden)"
+
+    # Per column: the candle's open, high, low, close (the extremes a miss mark goes beyond);
+    # per minute: inside its band or not.
+    col_ohlc: dict[int, list[float]] = {}
+    misses: list[Miss] = []
+    worst: dict[int, tuple[float, Miss]] = {}  # per column, the miss furthest outside its band
+    col_scored: dict[int, int] = {}
+    scored = 0
+    get_band = bands.get
+    for b in visible:
+        c = int((b.ts - x0) / width)
+        p = b.price
+        if ohlc:
+            hi = b.high if b.high is not None else p
+            lo = b.low if b.low is not None else p
+        else:
+            hi = lo = p
+        cur = col_ohlc.get(c)
+        # Comparisons rather than max()/min() calls here and below: once per minute per redraw.
+        if cur is None:
+            col_ohlc[c] = [b.open if ohlc and b.open is not None else p, hi, lo, p]
+        else:
+            if hi > cur[1]:  # noqa: PLR1730
+                cur[1] = hi
+            if lo < cur[2]:  # noqa: PLR1730
+                cur[2] = lo
+            cur[3] = p
+        issued = get_band(b.ts)
+        if issued is None or b.filled:  # filled minutes are context, never a scored outcome
+            continue
+        scored += 1
+        col_scored[c] = col_scored.get(c, 0) + 1
+        blo, bhi = issued
+        if blo <= p <= bhi:
+            continue
+        m = Miss(float(b.ts), p, p > bhi)
+        misses.append(m)
+        excess = (p - bhi) / bhi if m.above else (blo - p) / blo
+        if c not in worst or excess > worst[c][0]:
+            worst[c] = (excess, m)
+    candles: list[Candle] = []
+    price: list[Segment] = []
+    if ohlc:
+        candles = [Candle(x0 + (c + 0.5) * width, *v) for c, v in sorted(col_ohlc.items())]
+    else:
+        price = downsample([(float(b.ts), b.price) for b in visible], x0, x1, buckets, 90.0)
+
+    # A minute's band covers every column of that minute (zoomed in, a minute spans several), so
+    # the ribbon has no holes between minutes.
+    col_band: dict[int, list[float]] = {}
+    per_minute = 60 / width
+    for t, (lo, hi) in bands.items():
+        first = int((t - x0) / width)
+        last_c = int((t + 60 - x0) / width - 1e-9) if per_minute > 1 else first
+        for c in range(first, max(first, last_c) + 1):
+            cb = col_band.get(c)
+            if cb is None:
+                col_band[c] = [lo, hi]
+            else:
+                if lo < cb[0]:  # noqa: PLR1730
+                    cb[0] = lo
+                if hi > cb[1]:  # noqa: PLR1730
+                    cb[1] = hi
+
     forward: Segment = []
     lo_edge: Segment = []
     hi_edge: Segment = []
@@ -155,40 +365,137 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
         for h in ahead:
             x = float(f.ts + 60 * h)
             mid = f.price_at(h)
-            lo = f.price_at(h, f.lo80) if f.lo80 else None
-            hi = f.price_at(h, f.hi80) if f.hi80 else None
+            flo = f.price_at(h, f.lo80) if f.lo80 else None
+            fhi = f.price_at(h, f.hi80) if f.hi80 else None
             if mid is not None:
                 forward.append((x, mid))
-            if lo is not None and hi is not None:
-                lo_edge.append((x, lo))
-                hi_edge.append((x, hi))
-    ys = [y for seg in price + predicted for _, y in seg] + [y for _, y in forward]
+            if flo is not None and fhi is not None:
+                lo_edge.append((x, flo))
+                hi_edge.append((x, fhi))
+
+    ys = [y for seg in price + network for _, y in seg] + [y for _, y in forward]
+    for v in col_ohlc.values():
+        ys.append(v[1])
+        ys.append(v[2])
     y_range: tuple[float, float] | None = None
     if ys:
         lo_y, hi_y = min(ys), max(ys)
-        # The band counts too, but a wide early band may not squash the price into a flat line:
-        # it may add at most half the data's own span on each side (beyond that it is clipped).
+        # Bands and alert levels count too, but a wide early band (or a far level) may not squash
+        # the price into a flat line: they may add at most half the data's own span on each side.
         reach = max(hi_y - lo_y, abs(hi_y) * 0.002) * 0.5
-        band_ys = [y for _, y in lo_edge + hi_edge]
-        if band_ys:
-            lo_y = max(min(lo_y, min(band_ys)), lo_y - reach)
-            hi_y = min(max(hi_y, max(band_ys)), hi_y + reach)
+        extra = [y for _, y in lo_edge + hi_edge]
+        for lo, hi in col_band.values():
+            extra.append(lo)
+            extra.append(hi)
+        # An alert level near the price widens the range to show it; a far one is named instead.
+        extra.extend(v for v in levels if lo_y - reach / 2 <= v <= hi_y + reach / 2)
+        if extra:
+            lo_y = max(min(lo_y, min(extra)), lo_y - reach)
+            hi_y = min(max(hi_y, max(extra)), hi_y + reach)
         pad = (hi_y - lo_y) * 0.06 or abs(hi_y) * 0.001 or 1.0
         y_range = (lo_y - pad, hi_y + pad)
     band = _band_dots(lo_edge, hi_edge, x0, x1, cols, rows, y_range) if len(lo_edge) > 1 else []
+    ribbon: list[Point] = []
+    marks: CandleMarks = ([], [], [], [])
+    miss_marks: tuple[list[Point], list[Point]] = ([], [])
+    on_chart: tuple[float, ...] = ()
+    off_chart: tuple[float, ...] = ()
+    if y_range is not None:
+        ylo, yhi = y_range
+        # plotext puts a value v in canvas row floor(0.5 + (rows - 1) * (v - ylo) / (yhi - ylo)):
+        # row k is centred on ylo + k * rh.
+        rh = (yhi - ylo) / max(1, rows - 1)
+        ribbon = _ribbon_dots(col_band, x0, width, ylo, yhi, rh)
+        if candles:
+            marks = candle_marks(candles, rh)
+        col_missed: dict[int, int] = {}
+        for m in misses:
+            c = int((m.ts - x0) / width)
+            col_missed[c] = col_missed.get(c, 0) + 1
+        for c, (_, m) in worst.items():
+            # Zoomed out, a column holds several minutes and a calibrated band misses one in five:
+            # a mark on every column would say nothing. A column is marked where its band failed
+            # clearly: at least twice the 20 % of its minutes the band allows (a single minute
+            # per column: every miss).
+            if col_missed[c] < MISS_SHARE * col_scored[c]:
+                continue
+            _, top, bottom, _ = col_ohlc[c]  # the miss's own bar is in this column
+            x = x0 + (c + 0.5) * width
+            # Just beyond the column's price, so the mark does not hide the candle or the line.
+            if m.above:
+                miss_marks[0].append((x, min(top + rh, yhi)))
+            else:
+                miss_marks[1].append((x, max(bottom - rh, ylo)))
+        on_chart = tuple(sorted(v for v in set(levels) if ylo <= v <= yhi))
+        off_chart = tuple(sorted(v for v in set(levels) if not ylo <= v <= yhi))
     return ChartData(
         x0=x0,
         x1=x1,
-        now=now,
+        now=now if x0 <= now <= x1 else None,
+        live=live,
         price=price,
-        predicted=predicted,
+        candles=candles,
+        candle_marks=marks,
+        ribbon=ribbon,
+        misses=misses,
+        miss_marks=miss_marks,
+        scored=scored,
+        network=network,
+        network_words=words,
         forward=forward,
         band=band,
         band_edges=(lo_edge, hi_edge),
+        levels=on_chart,
+        levels_off=off_chart,
         y_range=y_range,
         last_price=bars[-1].price,
         n_bars=len(bars),
     )
+
+
+def candle_marks(candles: Sequence[Candle], rh: float) -> CandleMarks:
+    """Points that put a wick glyph in every cell from low to high and a body glyph in every cell
+    from open to close: two points per row height (``rh``), so no row is skipped however the plot
+    rounds, and a candle flat as a line still gets one body cell."""
+    up_w: list[Point] = []
+    up_b: list[Point] = []
+    dn_w: list[Point] = []
+    dn_b: list[Point] = []
+    step = rh / 2 if rh > 0 else 1.0
+    for x, o, h, lo, c in candles:
+        wick, body = (up_w, up_b) if c >= o else (dn_w, dn_b)
+        n = int((h - lo) / step)
+        wick.extend((x, lo + k * step) for k in range(n + 1))
+        wick.append((x, h))
+        b0, b1 = (o, c) if o <= c else (c, o)
+        n = int((b1 - b0) / step)
+        body.extend((x, b0 + k * step) for k in range(n + 1))
+        body.append((x, b1))
+    return up_w, up_b, dn_w, dn_b
+
+
+def level_points(levels: Sequence[float], x0: float, x1: float, cols: int) -> list[Point]:
+    """Points that put a glyph in every column along each level: two per column, so no column is
+    skipped however the plot rounds."""
+    n = 2 * max(1, cols)
+    dx = (x1 - x0) / n
+    xs = [x0 + (k + 0.5) * dx for k in range(n)]
+    return [(x, v) for v in levels for x in xs]
+
+
+def _ribbon_dots(col_band: dict[int, list[float]], x0: float, width: float, ylo: float,
+                 yhi: float, rh: float) -> list[Point]:
+    """One dot per cell inside each column's band (the union of its minutes' bands)."""
+    if rh <= 0:
+        return []
+    dots: list[Point] = []
+    ceil, floor = math.ceil, math.floor
+    for c, (lo, hi) in col_band.items():
+        x = x0 + (c + 0.5) * width
+        k0 = max(0, ceil((max(lo, ylo) - ylo) / rh))
+        k1 = floor((min(hi, yhi) - ylo) / rh)
+        dots.extend((x, ylo + k * rh) for k in range(k0, k1 + 1))
+    return dots
 
 
 def _interp(edge: Segment, x: float) -> float:

@@ -259,12 +259,19 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
     shift = 60 * horizon
     exp = math.exp
     bands: dict[int, tuple[float, float]] = {}
+    # Per column, the union of its minutes' bands (the ribbon). Zoomed in, a minute spans several
+    # columns and its band covers them all, so the ribbon has no holes between minutes.
+    col_band: dict[int, list[float]] = {}
+    spread = 60 / width > 1
     net_points: list[Point] = []
+    has_raw = False
     net_size = 0.0
+    words, adds = network_score(snap.metrics, horizon)
     hz: tuple[int, ...] = ()
     i = -1
     fcs = snap.forecasts
     last_t = past_end if live else x1 - 1  # panned: the right edge's minute is the next view's
+    get_col = col_band.get
     for fc in fcs[bisect.bisect_left(fcs, x0 - shift, key=_fts):]:
         t = fc.ts + shift
         if t > x1:
@@ -276,20 +283,34 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
             continue
         base = fc.price
         if t <= last_t and fc.lo80 and fc.hi80:
-            bands[t] = (base * exp(fc.lo80[i]), base * exp(fc.hi80[i]))
+            lo, hi = bands[t] = (base * exp(fc.lo80[i]), base * exp(fc.hi80[i]))
+            c = int((t - x0) / width)
+            for c in range(c, max(c, int((t + 60 - x0) / width - 1e-9)) + 1) if spread else (c,):
+                cb = get_col(c)
+                if cb is None:
+                    col_band[c] = [lo, hi]
+                else:
+                    # Comparisons rather than min()/max() calls: once per minute per redraw.
+                    if lo < cb[0]:  # noqa: PLR1730
+                        cb[0] = lo
+                    if hi > cb[1]:  # noqa: PLR1730
+                        cb[1] = hi
         if fc.raw:
-            r = fc.raw[i]
-            net_points.append((float(t), base * exp(r)))
-            if r > net_size or -r > net_size:
-                net_size = abs(r)
+            has_raw = True
+            if adds:  # the line is drawn
+                r = fc.raw[i]
+                net_points.append((float(t), base * exp(r)))
+                if r > net_size or -r > net_size:
+                    net_size = abs(r)
     # A line of a network that does not beat "no change" is the price shifted by h plus noise:
     # it would hide the price and say nothing, so only its score is shown. A mean of exactly
     # "no change" everywhere is the price shifted, whatever the score says.
-    words, adds = network_score(snap.metrics, horizon) if net_points else ("", False)
     network: list[Segment] = []
-    if adds and net_size > 1e-12:
+    if not has_raw:
+        words = ""
+    elif adds and net_size > 1e-12:
         network = downsample(net_points, x0, x1, buckets, 90.0)  # in time order already
-    elif net_points:
+    else:
         words += " (line hidden)"
 
     # Per column: the candle's open, high, low, close (the extremes a miss mark goes beyond);
@@ -338,23 +359,6 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
     else:
         price = downsample([(float(b.ts), b.price) for b in visible], x0, x1, buckets, 90.0)
 
-    # A minute's band covers every column of that minute (zoomed in, a minute spans several), so
-    # the ribbon has no holes between minutes.
-    col_band: dict[int, list[float]] = {}
-    per_minute = 60 / width
-    for t, (lo, hi) in bands.items():
-        first = int((t - x0) / width)
-        last_c = int((t + 60 - x0) / width - 1e-9) if per_minute > 1 else first
-        for c in range(first, max(first, last_c) + 1):
-            cb = col_band.get(c)
-            if cb is None:
-                col_band[c] = [lo, hi]
-            else:
-                if lo < cb[0]:  # noqa: PLR1730
-                    cb[0] = lo
-                if hi > cb[1]:  # noqa: PLR1730
-                    cb[1] = hi
-
     forward: Segment = []
     lo_edge: Segment = []
     hi_edge: Segment = []
@@ -402,8 +406,9 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
     off_chart: tuple[float, ...] = ()
     if y_range is not None:
         ylo, yhi = y_range
-        # plotext puts a value v in canvas row floor(0.5 + (rows - 1) * (v - ylo) / (yhi - ylo)):
-        # row k is centred on ylo + k * rh.
+        # plotext puts a value v in canvas row floor(0.5 + (h - 1) * (v - ylo) / (yhi - ylo)), h
+        # its canvas rows. ``rows`` (the plot's height less 3) is one more than h: steps of rh are
+        # a little under a row, so a run of them leaves no row out.
         rh = (yhi - ylo) / max(1, rows - 1)
         ribbon = _ribbon_dots(col_band, x0, width, ylo, yhi, rh)
         if candles:
@@ -455,13 +460,13 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
 
 def candle_marks(candles: Sequence[Candle], rh: float) -> CandleMarks:
     """Points that put a wick glyph in every cell from low to high and a body glyph in every cell
-    from open to close: two points per row height (``rh``), so no row is skipped however the plot
-    rounds, and a candle flat as a line still gets one body cell."""
+    from open to close: one point per ``rh`` (at most the plot's row height: then no row is
+    skipped), both ends included, so a candle flat as a line still gets one body cell."""
     up_w: list[Point] = []
     up_b: list[Point] = []
     dn_w: list[Point] = []
     dn_b: list[Point] = []
-    step = rh / 2 if rh > 0 else 1.0
+    step = rh if rh > 0 else 1.0
     for x, o, h, lo, c in candles:
         wick, body = (up_w, up_b) if c >= o else (dn_w, dn_b)
         n = int((h - lo) / step)
@@ -475,9 +480,10 @@ def candle_marks(candles: Sequence[Candle], rh: float) -> CandleMarks:
 
 
 def level_points(levels: Sequence[float], x0: float, x1: float, cols: int) -> list[Point]:
-    """Points that put a glyph in every column along each level: two per column, so no column is
-    skipped however the plot rounds."""
-    n = 2 * max(1, cols)
+    """Points that put a glyph in every column along each level. ``cols`` is the plot's width less
+    12 (``PriceChart.plot_size``); plotext's canvas is the width less its y labels and frame, at
+    least 5 (a 3-character label): ``cols + 8`` points leave no column out."""
+    n = max(1, cols) + 8
     dx = (x1 - x0) / n
     xs = [x0 + (k + 0.5) * dx for k in range(n)]
     return [(x, v) for v in levels for x in xs]

@@ -139,10 +139,13 @@ class PriceChart(Vertical):
             parts.append(("━ ", pal.accent))
         if data.last_price is not None:
             parts.append((f"{format_price(data.last_price)}  ", "bold"))
+        # A narrow chart (80 columns) gets the short words, so the misses' count still shows.
+        narrow = self.size.width < 80
         if data.scored:
-            parts.append((f"· 80% band from {horizon}m before  ", pal.primary))
+            band = "80% band" if narrow else f"80% band from {horizon}m before"
+            parts.append((f"· {band}  ", pal.primary))
             n = len(data.misses)
-            parts.append((f"▲▼ outside {n}/{data.scored}  ", ""))
+            parts.append((f"▲▼ {'out' if narrow else 'outside'} {n}/{data.scored}  ", ""))
         if data.network:
             parts.append((f"━ {data.network_words}  ", pal.predicted))
         elif data.network_words:

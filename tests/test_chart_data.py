@@ -62,7 +62,7 @@ def test_a_band_from_a_forecast_made_from_another_price_is_judged_as_issued() ->
     (above, below) = data.miss_marks
     assert len(above) == 1 and not below
     # The mark sits just above the price, not on it (it does not hide the candle or line).
-    assert above[0][1] > 100.0
+    assert above.ys[0] > 100.0
 
 
 def test_filled_minutes_are_context_never_scored() -> None:
@@ -85,8 +85,8 @@ def test_ribbon_covers_the_price_in_every_column_and_not_the_future() -> None:
     fcs = tuple(forecast(i, 100.0, half=0.05) for i in range(60))
     data = build_chart(CoinSnapshot("x", bars, fcs), 5, 3600, 120, 30)
     lo, hi = 100.0 * math.exp(-0.05), 100.0 * math.exp(0.05)
-    assert data.ribbon and all(lo - 1e-9 <= y <= hi + 1e-9 for _, y in data.ribbon)
-    xs = sorted({x for x, _ in data.ribbon})
+    assert data.ribbon and all(lo - 1e-9 <= y <= hi + 1e-9 for y in data.ribbon.ys)
+    xs = sorted(set(data.ribbon.xs))
     # From the first minute with a band (5) to the last bar (59): no column left out when zoomed
     # in (a minute is two columns here), nothing drawn ahead of "now".
     width = (data.x1 - data.x0) / 120
@@ -126,12 +126,12 @@ def test_candle_marks_fill_every_row_from_low_to_high() -> None:
     rh = 1.0
     up_w, up_b, dn_w, dn_b = candle_marks([Candle(5.0, 10.0, 14.0, 8.0, 12.0),
                                            Candle(6.0, 12.0, 12.5, 11.0, 11.0)], rh)
-    assert {round(y) for _, y in up_w} == set(range(8, 15))
-    assert {round(y) for _, y in up_b} == set(range(10, 13))
-    assert {x for x, _ in dn_w + dn_b} == {6.0}
+    assert {round(y) for y in up_w.ys} == set(range(8, 15))
+    assert {round(y) for y in up_b.ys} == set(range(10, 13))
+    assert set(dn_w.xs + dn_b.xs) == {6.0} and len(dn_w.xs) == len(dn_w.ys)
     assert dn_b  # a down candle has a body, even a short one
     # A point per row height (a little under plotext's): none is skipped.
-    assert max(b - a for a, b in itertools.pairwise(sorted(y for _, y in up_w))) <= rh
+    assert max(b - a for a, b in itertools.pairwise(sorted(up_w.ys))) <= rh
 
 
 @pytest.mark.parametrize("rel,words,drawn", [
@@ -236,4 +236,4 @@ def test_zoomed_out_a_column_is_marked_only_where_the_band_clearly_failed() -> N
     assert len(data.misses) == 10
     above, below = data.miss_marks
     assert len(above) == 1 and not below
-    assert data.x0 + 6 * 600 <= above[0][0] < data.x0 + 7 * 600
+    assert data.x0 + 6 * 600 <= above.xs[0] < data.x0 + 7 * 600

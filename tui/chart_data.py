@@ -91,8 +91,23 @@ class Miss(NamedTuple):
     above: bool  # broke out upwards (else downwards)
 
 
+@dataclass(frozen=True, slots=True)
+class Dots:
+    """Where one series of glyphs goes, as two columns of numbers: a redraw places thousands, and a
+    tuple per point costs its allocation and, later, the collector's time."""
+
+    xs: list[float] = field(default_factory=list)
+    ys: list[float] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.xs)
+
+    def points(self) -> list[Point]:
+        return list(zip(self.xs, self.ys))
+
+
 # Candle marks by layer: wicks then bodies (a body replaces a wick in a shared cell), up then down.
-CandleMarks = tuple[list[Point], list[Point], list[Point], list[Point]]
+CandleMarks = tuple[Dots, Dots, Dots, Dots]
 
 
 @dataclass(frozen=True)
@@ -105,11 +120,11 @@ class ChartData:
     live: bool = True  # the view ends at the newest minute (False: panned back in time)
     price: list[Segment] = field(default_factory=list)  # the price line (empty when candles are)
     candles: list[Candle] = field(default_factory=list)
-    candle_marks: CandleMarks = field(default_factory=lambda: ([], [], [], []))
-    ribbon: list[Point] = field(default_factory=list)  # dots filling the past 80 % band
+    candle_marks: CandleMarks = field(default_factory=lambda: (Dots(), Dots(), Dots(), Dots()))
+    ribbon: Dots = field(default_factory=Dots)  # dots filling the past 80 % band
     misses: list[Miss] = field(default_factory=list)  # every miss in view
     # Marks above / below the columns where the price clearly left the band (see MISS_SHARE).
-    miss_marks: tuple[list[Point], list[Point]] = field(default_factory=lambda: ([], []))
+    miss_marks: tuple[Dots, Dots] = field(default_factory=lambda: (Dots(), Dots()))
     scored: int = 0  # minutes in view that had a band issued for them
     # The network's own mean at the minute it is about; drawn only while it beats "no change".
     network: list[Segment] = field(default_factory=list)
@@ -255,13 +270,22 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
     last = visible[-1] if visible else None
     ohlc = last is not None and None not in (last.open, last.high, last.low)
 
+    # Per column (index 0 .. buckets; lists, not dicts: this runs per minute on every redraw):
+    # the union of its minutes' bands (the ribbon), its candle, its scored and missed minutes.
+    nb = buckets + 1
+    inf = math.inf
+    band_lo, band_hi = [inf] * nb, [-inf] * nb
+    c_open: list[float | None] = [None] * nb
+    c_high, c_low, c_close = [-inf] * nb, [inf] * nb, [0.0] * nb
+    c_scored, c_missed = [0] * nb, [0] * nb
+
     # The past band: what was issued ``horizon`` minutes before each minute, keyed by that minute.
     shift = 60 * horizon
     exp = math.exp
-    bands: dict[int, tuple[float, float]] = {}
-    # Per column, the union of its minutes' bands (the ribbon). Zoomed in, a minute spans several
-    # columns and its band covers them all, so the ribbon has no holes between minutes.
-    col_band: dict[int, list[float]] = {}
+    band_lo_at: dict[int, float] = {}  # minute -> its band's edges (floats: nothing to collect)
+    band_hi_at: dict[int, float] = {}
+    # Zoomed in, a minute spans several columns and its band covers them all, so the ribbon has no
+    # holes between minutes.
     spread = 60 / width > 1
     net_points: list[Point] = []
     has_raw = False
@@ -271,7 +295,6 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
     i = -1
     fcs = snap.forecasts
     last_t = past_end if live else x1 - 1  # panned: the right edge's minute is the next view's
-    get_col = col_band.get
     for fc in fcs[bisect.bisect_left(fcs, x0 - shift, key=_fts):]:
         t = fc.ts + shift
         if t > x1:
@@ -283,18 +306,21 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
             continue
         base = fc.price
         if t <= last_t and fc.lo80 and fc.hi80:
-            lo, hi = bands[t] = (base * exp(fc.lo80[i]), base * exp(fc.hi80[i]))
+            lo = band_lo_at[t] = base * exp(fc.lo80[i])
+            hi = band_hi_at[t] = base * exp(fc.hi80[i])
             c = int((t - x0) / width)
-            for c in range(c, max(c, int((t + 60 - x0) / width - 1e-9)) + 1) if spread else (c,):
-                cb = get_col(c)
-                if cb is None:
-                    col_band[c] = [lo, hi]
-                else:
-                    # Comparisons rather than min()/max() calls: once per minute per redraw.
-                    if lo < cb[0]:  # noqa: PLR1730
-                        cb[0] = lo
-                    if hi > cb[1]:  # noqa: PLR1730
-                        cb[1] = hi
+            # Comparisons rather than min()/max() calls, here and below: cheaper per minute.
+            if not spread:
+                if lo < band_lo[c]:  # noqa: PLR1730
+                    band_lo[c] = lo
+                if hi > band_hi[c]:  # noqa: PLR1730
+                    band_hi[c] = hi
+            else:
+                for c in range(c, min(nb - 1, max(c, int((t + 60 - x0) / width - 1e-9))) + 1):
+                    if lo < band_lo[c]:  # noqa: PLR1730
+                        band_lo[c] = lo
+                    if hi > band_hi[c]:  # noqa: PLR1730
+                        band_hi[c] = hi
         if fc.raw:
             has_raw = True
             if adds:  # the line is drawn
@@ -313,14 +339,11 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
     else:
         words += " (line hidden)"
 
-    # Per column: the candle's open, high, low, close (the extremes a miss mark goes beyond);
-    # per minute: inside its band or not.
-    col_ohlc: dict[int, list[float]] = {}
+    # Per minute: its column's candle, and whether it stayed inside the band issued for it.
     misses: list[Miss] = []
     worst: dict[int, tuple[float, Miss]] = {}  # per column, the miss furthest outside its band
-    col_scored: dict[int, int] = {}
     scored = 0
-    get_band = bands.get
+    get_lo = band_lo_at.get
     for b in visible:
         c = int((b.ts - x0) / width)
         p = b.price
@@ -329,33 +352,32 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
             lo = b.low if b.low is not None else p
         else:
             hi = lo = p
-        cur = col_ohlc.get(c)
-        # Comparisons rather than max()/min() calls here and below: once per minute per redraw.
-        if cur is None:
-            col_ohlc[c] = [b.open if ohlc and b.open is not None else p, hi, lo, p]
-        else:
-            if hi > cur[1]:  # noqa: PLR1730
-                cur[1] = hi
-            if lo < cur[2]:  # noqa: PLR1730
-                cur[2] = lo
-            cur[3] = p
-        issued = get_band(b.ts)
-        if issued is None or b.filled:  # filled minutes are context, never a scored outcome
+        if c_open[c] is None:
+            c_open[c] = b.open if ohlc and b.open is not None else p
+        if hi > c_high[c]:  # noqa: PLR1730
+            c_high[c] = hi
+        if lo < c_low[c]:  # noqa: PLR1730
+            c_low[c] = lo
+        c_close[c] = p
+        blo = get_lo(b.ts)
+        if blo is None or b.filled:  # filled minutes are context, never a scored outcome
             continue
         scored += 1
-        col_scored[c] = col_scored.get(c, 0) + 1
-        blo, bhi = issued
+        c_scored[c] += 1
+        bhi = band_hi_at[b.ts]
         if blo <= p <= bhi:
             continue
         m = Miss(float(b.ts), p, p > bhi)
         misses.append(m)
+        c_missed[c] += 1
         excess = (p - bhi) / bhi if m.above else (blo - p) / blo
         if c not in worst or excess > worst[c][0]:
             worst[c] = (excess, m)
     candles: list[Candle] = []
     price: list[Segment] = []
     if ohlc:
-        candles = [Candle(x0 + (c + 0.5) * width, *v) for c, v in sorted(col_ohlc.items())]
+        candles = [Candle(x0 + (c + 0.5) * width, o, c_high[c], c_low[c], c_close[c])
+                   for c, o in enumerate(c_open) if o is not None]
     else:
         price = downsample([(float(b.ts), b.price) for b in visible], x0, x1, buckets, 90.0)
 
@@ -378,9 +400,7 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
                 hi_edge.append((x, fhi))
 
     ys = [y for seg in price + network for _, y in seg] + [y for _, y in forward]
-    for v in col_ohlc.values():
-        ys.append(v[1])
-        ys.append(v[2])
+    ys += [y for y in c_high if y != -inf] + [y for y in c_low if y != inf]
     y_range: tuple[float, float] | None = None
     if ys:
         lo_y, hi_y = min(ys), max(ys)
@@ -388,9 +408,7 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
         # the price into a flat line: they may add at most half the data's own span on each side.
         reach = max(hi_y - lo_y, abs(hi_y) * 0.002) * 0.5
         extra = [y for _, y in lo_edge + hi_edge]
-        for lo, hi in col_band.values():
-            extra.append(lo)
-            extra.append(hi)
+        extra += [y for y in band_lo if y != inf] + [y for y in band_hi if y != -inf]
         # An alert level near the price widens the range to show it; a far one is named instead.
         extra.extend(v for v in levels if lo_y - reach / 2 <= v <= hi_y + reach / 2)
         if extra:
@@ -399,9 +417,9 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
         pad = (hi_y - lo_y) * 0.06 or abs(hi_y) * 0.001 or 1.0
         y_range = (lo_y - pad, hi_y + pad)
     band = _band_dots(lo_edge, hi_edge, x0, x1, cols, rows, y_range) if len(lo_edge) > 1 else []
-    ribbon: list[Point] = []
-    marks: CandleMarks = ([], [], [], [])
-    miss_marks: tuple[list[Point], list[Point]] = ([], [])
+    ribbon = Dots()
+    marks: CandleMarks = (Dots(), Dots(), Dots(), Dots())
+    miss_marks = (Dots(), Dots())
     on_chart: tuple[float, ...] = ()
     off_chart: tuple[float, ...] = ()
     if y_range is not None:
@@ -410,27 +428,25 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
         # its canvas rows. ``rows`` (the plot's height less 3) is one more than h: steps of rh are
         # a little under a row, so a run of them leaves no row out.
         rh = (yhi - ylo) / max(1, rows - 1)
-        ribbon = _ribbon_dots(col_band, x0, width, ylo, yhi, rh)
+        ribbon = _ribbon_dots(band_lo, band_hi, x0, width, ylo, yhi, rh)
         if candles:
             marks = candle_marks(candles, rh)
-        col_missed: dict[int, int] = {}
-        for m in misses:
-            c = int((m.ts - x0) / width)
-            col_missed[c] = col_missed.get(c, 0) + 1
         for c, (_, m) in worst.items():
             # Zoomed out, a column holds several minutes and a calibrated band misses one in five:
             # a mark on every column would say nothing. A column is marked where its band failed
             # clearly: at least twice the 20 % of its minutes the band allows (a single minute
             # per column: every miss).
-            if col_missed[c] < MISS_SHARE * col_scored[c]:
+            if c_missed[c] < MISS_SHARE * c_scored[c]:
                 continue
-            _, top, bottom, _ = col_ohlc[c]  # the miss's own bar is in this column
+            top, bottom = c_high[c], c_low[c]  # the miss's own bar is in this column
             x = x0 + (c + 0.5) * width
             # Just beyond the column's price, so the mark does not hide the candle or the line.
             if m.above:
-                miss_marks[0].append((x, min(top + rh, yhi)))
+                miss_marks[0].xs.append(x)
+                miss_marks[0].ys.append(min(top + rh, yhi))
             else:
-                miss_marks[1].append((x, max(bottom - rh, ylo)))
+                miss_marks[1].xs.append(x)
+                miss_marks[1].ys.append(max(bottom - rh, ylo))
         on_chart = tuple(sorted(v for v in set(levels) if ylo <= v <= yhi))
         off_chart = tuple(sorted(v for v in set(levels) if not ylo <= v <= yhi))
     return ChartData(
@@ -462,45 +478,49 @@ def candle_marks(candles: Sequence[Candle], rh: float) -> CandleMarks:
     """Points that put a wick glyph in every cell from low to high and a body glyph in every cell
     from open to close: one point per ``rh`` (at most the plot's row height: then no row is
     skipped), both ends included, so a candle flat as a line still gets one body cell."""
-    up_w: list[Point] = []
-    up_b: list[Point] = []
-    dn_w: list[Point] = []
-    dn_b: list[Point] = []
+    up_w, up_b, dn_w, dn_b = Dots(), Dots(), Dots(), Dots()
     step = rh if rh > 0 else 1.0
     for x, o, h, lo, c in candles:
         wick, body = (up_w, up_b) if c >= o else (dn_w, dn_b)
         n = int((h - lo) / step)
-        wick.extend((x, lo + k * step) for k in range(n + 1))
-        wick.append((x, h))
+        wick.xs.extend([x] * (n + 2))
+        wick.ys.extend([lo + k * step for k in range(n + 1)])
+        wick.ys.append(h)
         b0, b1 = (o, c) if o <= c else (c, o)
         n = int((b1 - b0) / step)
-        body.extend((x, b0 + k * step) for k in range(n + 1))
-        body.append((x, b1))
+        body.xs.extend([x] * (n + 2))
+        body.ys.extend([b0 + k * step for k in range(n + 1)])
+        body.ys.append(b1)
     return up_w, up_b, dn_w, dn_b
 
 
-def level_points(levels: Sequence[float], x0: float, x1: float, cols: int) -> list[Point]:
+def level_points(levels: Sequence[float], x0: float, x1: float, cols: int) -> Dots:
     """Points that put a glyph in every column along each level. ``cols`` is the plot's width less
     12 (``PriceChart.plot_size``); plotext's canvas is the width less its y labels and frame, at
     least 5 (a 3-character label): ``cols + 8`` points leave no column out."""
     n = max(1, cols) + 8
     dx = (x1 - x0) / n
     xs = [x0 + (k + 0.5) * dx for k in range(n)]
-    return [(x, v) for v in levels for x in xs]
+    return Dots(xs * len(levels), [v for v in levels for _ in xs])
 
 
-def _ribbon_dots(col_band: dict[int, list[float]], x0: float, width: float, ylo: float,
-                 yhi: float, rh: float) -> list[Point]:
-    """One dot per cell inside each column's band (the union of its minutes' bands)."""
+def _ribbon_dots(band_lo: list[float], band_hi: list[float], x0: float, width: float, ylo: float,
+                 yhi: float, rh: float) -> Dots:
+    """One dot per row inside each column's band (the union of its minutes' bands)."""
+    dots = Dots()
     if rh <= 0:
-        return []
-    dots: list[Point] = []
+        return dots
+    xs, ys = dots.xs, dots.ys
     ceil, floor = math.ceil, math.floor
-    for c, (lo, hi) in col_band.items():
+    for c, (lo, hi) in enumerate(zip(band_lo, band_hi)):
+        if lo > hi:  # no band in this column
+            continue
         x = x0 + (c + 0.5) * width
         k0 = max(0, ceil((max(lo, ylo) - ylo) / rh))
         k1 = floor((min(hi, yhi) - ylo) / rh)
-        dots.extend((x, ylo + k * rh) for k in range(k0, k1 + 1))
+        if k1 >= k0:
+            xs.extend([x] * (k1 - k0 + 1))
+            ys.extend([ylo + k * rh for k in range(k0, k1 + 1)])
     return dots
 
 

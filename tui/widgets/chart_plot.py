@@ -21,7 +21,7 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
-from tui.chart_data import ChartData, Point, level_points, time_ticks
+from tui.chart_data import ChartData, Dots, Point, level_points, time_ticks
 from tui.format import format_clock, nice_ticks, tick_labels
 from tui.gcpause import collections_paused
 from tui.widgets.palette import Palette
@@ -293,7 +293,7 @@ def matrix_cells(values: Sequence[float], lim: tuple[float, float], bins: int) -
     return [floor((f + (n - f >= 0.5)) * 1e-08) for n in scaled for f in (floor(n),)]
 
 
-Mark = tuple[Sequence[Point], str, Any]  # points of one series, its one-character glyph, colour
+Mark = tuple[Dots, str, Any]  # where one series goes, its one-character glyph, its colour
 # What the chart draws, bottom layer first: ("marks", Mark) or ("lines", Line).
 Layer = tuple[str, Any]
 
@@ -320,11 +320,11 @@ def draw_marks(matrix: Any, xaxis: bool, now: float | None, now_colour: Any, mar
     if not (w and h):
         return
     marker, fg, st = matrix.marker, matrix.fullground, matrix.style
-    for points, glyph, colour in marks:
-        if not points:
+    for dots, glyph, colour in marks:
+        if not dots:
             continue
-        xs = matrix_cells([x for x, _ in points], xlim, w)
-        ys = matrix_cells([y for _, y in points], ylim, h)
+        xs = matrix_cells(dots.xs, xlim, w)
+        ys = matrix_cells(dots.ys, ylim, h)
         for x, y in zip(xs, ys):
             if 0 <= x < w and 0 <= y < h:
                 marker[r0 + y][c0 + x] = glyph
@@ -346,9 +346,11 @@ def chart_layers(data: ChartData, pal: Palette, cols: int) -> list[Layer]:
     network's line, the forecast from now, the misses on top."""
     primary = pal.rgb("primary")
     layers: list[Layer] = []
-    for dots in (data.ribbon, data.band):
-        if dots:
-            layers.append(("marks", (dots, BAND_GLYPH, primary)))
+    if data.ribbon:
+        layers.append(("marks", (data.ribbon, BAND_GLYPH, primary)))
+    if data.band:
+        layers.append(("marks", (Dots([x for x, _ in data.band], [y for _, y in data.band]),
+                                 BAND_GLYPH, primary)))
     if data.levels:
         layers.append(("marks", (level_points(data.levels, data.x0, data.x1, cols), LEVEL_GLYPH,
                                  pal.rgb("warning"))))
@@ -365,9 +367,9 @@ def chart_layers(data: ChartData, pal: Palette, cols: int) -> list[Layer]:
         layers.append(("lines", ([data.forward], pal.rgb("up"))))
     above, below = data.miss_marks
     fg = pal.rgb("foreground")
-    for points, glyph in ((above, MISS_ABOVE_GLYPH), (below, MISS_BELOW_GLYPH)):
-        if points:
-            layers.append(("marks", (points, glyph, fg)))
+    for dots, glyph in ((above, MISS_ABOVE_GLYPH), (below, MISS_BELOW_GLYPH)):
+        if dots:
+            layers.append(("marks", (dots, glyph, fg)))
     return layers
 
 
@@ -495,9 +497,8 @@ class ChartPlot(PlotextPlot):
                 plt.vertical_line(data.now, color=pal.rgb("foreground"))
             for kind, layer in layers:
                 if kind == "marks":
-                    points, glyph, colour = layer
-                    plt.scatter([p[0] for p in points], [p[1] for p in points], marker=glyph,
-                                color=colour)
+                    dots, glyph, colour = layer
+                    plt.scatter(dots.xs, dots.ys, marker=glyph, color=colour)
                 else:
                     segments, colour = layer
                     for seg in segments:

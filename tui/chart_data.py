@@ -316,7 +316,8 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
                 if hi > band_hi[c]:  # noqa: PLR1730
                     band_hi[c] = hi
             else:
-                for c in range(c, min(nb - 1, max(c, int((t + 60 - x0) / width - 1e-9))) + 1):
+                first = c
+                for c in range(first, min(nb - 1, max(first, int((t + 60 - x0) / width - 1e-9))) + 1):
                     if lo < band_lo[c]:  # noqa: PLR1730
                         band_lo[c] = lo
                     if hi > band_hi[c]:  # noqa: PLR1730

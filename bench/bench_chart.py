@@ -1,4 +1,4 @@
-"""Chart redraw: 24 h of minutes (candles, past band, misses, network line, forward band, alert levels) at 200x50, downsampled vs every point.
+"""Chart redraw: 24 h of minutes (candles, past band, misses, network, forecast, levels) at 200x50.
 
     python bench/bench_chart.py [--quick] [--out FILE.json]
 
@@ -191,8 +191,8 @@ def run(quick: bool) -> dict[str, Any]:
     res["speedup"] = st["median_ms"] / d["median_ms"]
     res["speedup_same_widget"] = e["median_ms"] / d["median_ms"]
     w, h = res["plot_size"]
-    print(f"chart redraw at {w}x{h}, 24 h window (1440 minutes: candles, past band, misses, network line, forecast, levels),"
-          " timed to Textual strips")
+    print(f"chart redraw at {w}x{h}, 24 h window (1440 minutes: candles, past band, misses,"
+          " network line, forecast, levels), timed to Textual strips")
     print(f"  app (low/high per column, textual-plotext)  median {d['median_ms']:.2f} ms"
           f"  p90 {d['p90_ms']:.2f} ms  ({res['points']['downsampled']} points; target <= 5 ms)")
     pl = res["plotext_lines"]

@@ -21,8 +21,9 @@ def bar(i: int, price: float, ohlc: bool = False, filled: bool = False) -> Bar:
     return Bar("x", 60 * i, price, source="coingecko", filled=filled)
 
 
-def forecast(i: int, price: float, half: float = 0.01, raw: tuple[float, ...] = ()) -> ForecastEvent:
-    """A forecast made at minute ``i``: no change, an 80 % band of +-``half`` (log) at every horizon."""
+def forecast(i: int, price: float, half: float = 0.01,
+             raw: tuple[float, ...] = ()) -> ForecastEvent:
+    """Made at minute ``i``: no change, an 80 % band of +-``half`` (log) at every horizon."""
     return ForecastEvent("x", 60 * i, price, H, (0.0, 0.0), (-half, -half), (half, half),
                          (-2 * half, -2 * half), (2 * half, 2 * half), raw)
 

@@ -51,7 +51,8 @@ def test_demo_paints_predicts_switches_and_quits_cleanly(tmp_path: Path, app_env
         assert "DEMO" in screen
         assert chart_title(screen) == "Bitcoin"
         # within a minute of replay the past band is drawn (the legend loses its "no forecast")
-        t.wait_for(lambda s: "80% band" in s and "no forecast yet" not in s and "→" in s, 60, "predictions")
+        t.wait_for(lambda s: "80% band" in s and "no forecast yet" not in s and "→" in s, 60,
+                   "predictions")
         t.keys("]")
         t.wait_for(lambda s: chart_title(s) == "Ethereum", 5, "] to switch to Ethereum")
         t.keys("Down")

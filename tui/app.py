@@ -417,7 +417,8 @@ class CryptoApp(App[None]):
         if coin in self.labels:
             title += f" ({self.labels[coin].upper()})"
         if self.view.end is not None:
-            title += f" · {format_duration(self.view.span)} to {format_clock(self.view.end)} · 0: now"
+            span, end = format_duration(self.view.span), format_clock(self.view.end)
+            title += f" · {span} to {end} · 0: now"
         elif self.view.span != WINDOWS.get(self.window):
             title += f" · {format_duration(self.view.span)} zoom"
         chart.show(data, title, self.horizon, notice)

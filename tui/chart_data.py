@@ -74,7 +74,7 @@ def downsample(points: Iterable[Point], x0: float, x1: float, buckets: int, gap:
 
 
 class Candle(NamedTuple):
-    """One candle: the open, high, low and close of the minutes of one plot column (or one minute)."""
+    """One candle: the open, high, low and close of one plot column's minutes (or one minute)."""
 
     x: float  # where it is drawn: the middle of its column
     open: float
@@ -317,7 +317,8 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
                     band_hi[c] = hi
             else:
                 first = c
-                for c in range(first, min(nb - 1, max(first, int((t + 60 - x0) / width - 1e-9))) + 1):
+                last_c = min(nb - 1, max(first, int((t + 60 - x0) / width - 1e-9)))
+                for c in range(first, last_c + 1):
                     if lo < band_lo[c]:  # noqa: PLR1730
                         band_lo[c] = lo
                     if hi > band_hi[c]:  # noqa: PLR1730

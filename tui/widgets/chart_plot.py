@@ -381,9 +381,9 @@ class ChartPlot(PlotextPlot):
     the braille series (price line, the network's line, forecast: ``draw_lines``) are drawn into
     that matrix, layer after layer (``chart_layers``), exactly where plotext's ``vertical_line``,
     ``scatter`` and braille ``plot()`` would place them (``plotext_lines=True`` lets plotext draw
-    them all itself through those public calls, for comparison). The widget turns the matrix straight into
-    Textual strips (line API) and keeps them until the data, the size or the theme changes, so a
-    repaint of an unchanged chart costs nothing. Until its first data it is blank.
+    them all itself through those public calls, for comparison). The widget turns the matrix
+    straight into Textual strips (line API) and keeps them until the data, the size or the theme
+    changes, so a repaint of an unchanged chart costs nothing. Until its first data it is blank.
     """
 
     matrix_class: type = FastMatrix  # tests swap in plotext's own to compare the two
@@ -474,7 +474,7 @@ class ChartPlot(PlotextPlot):
         monitor.set_size(plt._size)
 
     def _figure(self) -> None:
-        """Hand the current data to plotext (the series are kept for ``draw_marks``/``draw_lines``)."""
+        """Hand the current data to plotext (the layers are kept for the fast drawing)."""
         data = self.data
         plt = self.plt
         self._clear(plt)

@@ -157,8 +157,8 @@ class PriceChart(Vertical):
         if data.levels:
             parts.append(("─ alert  ", pal.warning))
         if data.levels_off:
-            parts.append((f"alert {', '.join(format_price(v) for v in data.levels_off)} off chart  ",
-                          pal.warning))
+            far = ", ".join(format_price(v) for v in data.levels_off)
+            parts.append((f"alert {far} off chart  ", pal.warning))
         if data.live:
             parts.append(("│ now", "dim"))
         return Text.assemble(*parts, no_wrap=True, overflow="ellipsis")

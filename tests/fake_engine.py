@@ -215,7 +215,8 @@ class FakeEngine:
                 # Like the real model on this data: no better than "no change", honest bands.
                 HorizonMetrics(h, n - 30, 0.001 * h * rel, 0.0013 * h, 0.001 * h, 0.0013 * h,
                                rel, 1.0, 0.51, 0.79, 0.95, 0.002 * h, 0,
-                               width95=0.0032 * h, interval_score80=0.003 * h,
+                               width95=0.0032 * h, mean_width80=0.0021 * h,
+                               mean_width95=0.0033 * h, interval_score80=0.003 * h,
                                interval_score95=0.004 * h, pinball=0.0004 * h,
                                network_coverage80=0.81, network_coverage95=0.95,
                                network_width80=0.0022 * h, network_width95=0.0036 * h,

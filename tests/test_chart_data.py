@@ -114,6 +114,21 @@ def test_candles_one_per_column_when_zoomed_out() -> None:
         assert c.low == min(b.low for b in inside if b.low is not None)
 
 
+def test_volume_per_column_in_eighths_of_the_largest_on_the_bottom_row() -> None:
+    bars = tuple(Bar("x", 60 * i, 100.0, 100.0, 101.0, 99.0, float(i % 10 + 1), "replay")
+                 for i in range(600))
+    data = build_chart(CoinSnapshot("x", bars), 5, 6 * 3600, 60, 20)
+    assert len(data.volume) == 8
+    assert data.y_range is not None
+    assert {y for d in data.volume for y in d.ys} == {data.y_range[0]}
+    assert sum(len(d) for d in data.volume) == len(data.candles)  # one block per candle
+    assert len(data.volume[7]) >= 1  # the largest column is a full block
+    # A price-only source has no volume to show.
+    line = build_chart(CoinSnapshot("x", tuple(bar(i, 100.0) for i in range(600))), 5, 6 * 3600,
+                       60, 20)
+    assert line.volume == ()
+
+
 def test_a_price_only_source_draws_a_line() -> None:
     engine = FakeEngine(coins=("bitcoin",), history=200, ohlc=False)
     data = build_chart(engine.snapshot("bitcoin"), 5, 3600, 100, 20)

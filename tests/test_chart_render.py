@@ -107,6 +107,7 @@ def test_series_drawn_into_the_matrix_match_plotexts_own_braille_plot(
         assert glyphs & {"▲", "▼"}  # misses
         if ohlc:
             assert {"│", "┃"} <= glyphs  # candles
+            assert glyphs & set("▁▂▃▄▅▆▇█")  # volume
         assert sum(ch == "│" for ch, _ in oa.values()) > h // 2  # the "now" line
         ca, cb = braille_cells(a), braille_cells(b)
         assert len(ca) > 50

@@ -125,6 +125,8 @@ class ChartData:
     misses: list[Miss] = field(default_factory=list)  # every miss in view
     # Marks above / below the columns where the price clearly left the band (see MISS_SHARE).
     miss_marks: tuple[Dots, Dots] = field(default_factory=lambda: (Dots(), Dots()))
+    # Volume per column along the plot's bottom row, one series per block height (1..8 eighths).
+    volume: tuple[Dots, ...] = ()
     scored: int = 0  # minutes in view that had a band issued for them
     # The network's own mean at the minute it is about; drawn only while it beats "no change".
     network: list[Segment] = field(default_factory=list)
@@ -278,6 +280,7 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
     c_open: list[float | None] = [None] * nb
     c_high, c_low, c_close = [-inf] * nb, [inf] * nb, [0.0] * nb
     c_scored, c_missed = [0] * nb, [0] * nb
+    c_volume = [0.0] * nb
 
     # The past band: what was issued ``horizon`` minutes before each minute, keyed by that minute.
     shift = 60 * horizon
@@ -361,6 +364,8 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
         if lo < c_low[c]:  # noqa: PLR1730
             c_low[c] = lo
         c_close[c] = p
+        if ohlc and b.volume:
+            c_volume[c] += b.volume
         blo = get_lo(b.ts)
         if blo is None or b.filled:  # filled minutes are context, never a scored outcome
             continue
@@ -420,6 +425,7 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
         y_range = (lo_y - pad, hi_y + pad)
     band = _band_dots(lo_edge, hi_edge, x0, x1, cols, rows, y_range) if len(lo_edge) > 1 else []
     ribbon = Dots()
+    volume: tuple[Dots, ...] = ()
     marks: CandleMarks = (Dots(), Dots(), Dots(), Dots())
     miss_marks = (Dots(), Dots())
     on_chart: tuple[float, ...] = ()
@@ -431,6 +437,8 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
         # a little under a row, so a run of them leaves no row out.
         rh = (yhi - ylo) / max(1, rows - 1)
         ribbon = _ribbon_dots(band_lo, band_hi, x0, width, ylo, yhi, rh)
+        if candles:
+            volume = volume_marks(c_volume, x0, width, ylo)
         if candles:
             marks = candle_marks(candles, rh)
         for c, (_, m) in worst.items():
@@ -462,6 +470,7 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
         ribbon=ribbon,
         misses=misses,
         miss_marks=miss_marks,
+        volume=volume,
         scored=scored,
         network=network,
         network_words=words,
@@ -494,6 +503,21 @@ def candle_marks(candles: Sequence[Candle], rh: float) -> CandleMarks:
         body.ys.extend([b0 + k * step for k in range(n + 1)])
         body.ys.append(b1)
     return up_w, up_b, dn_w, dn_b
+
+
+def volume_marks(volumes: Sequence[float], x0: float, width: float, y: float) -> tuple[Dots, ...]:
+    """Each column's volume as a block one row tall on the row of ``y`` (the plot's bottom), its
+    height in eighths relative to the largest column's: a volume strip that costs no rows."""
+    top = max(volumes, default=0.0)
+    out = tuple(Dots() for _ in range(8))
+    if top <= 0:
+        return ()
+    for c, v in enumerate(volumes):
+        if v > 0:
+            k = min(7, int(8 * v / top))  # 0..7: ▁ .. █
+            out[k].xs.append(x0 + (c + 0.5) * width)
+            out[k].ys.append(y)
+    return out
 
 
 def level_points(levels: Sequence[float], x0: float, x1: float, cols: int) -> Dots:

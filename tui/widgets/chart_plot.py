@@ -339,6 +339,7 @@ WICK_GLYPH = "│"
 BODY_GLYPH = "┃"
 MISS_ABOVE_GLYPH = "▲"
 MISS_BELOW_GLYPH = "▼"
+VOLUME_GLYPHS = "▁▂▃▄▅▆▇█"
 
 
 def chart_layers(data: ChartData, pal: Palette, cols: int) -> list[Layer]:
@@ -346,6 +347,11 @@ def chart_layers(data: ChartData, pal: Palette, cols: int) -> list[Layer]:
     network's line, the forecast from now, the misses on top."""
     primary = pal.rgb("primary")
     layers: list[Layer] = []
+    # Volume along the bottom row, under everything: whatever else is there wins the cell.
+    muted = pal.rgb("muted")
+    for dots, glyph in zip(data.volume, VOLUME_GLYPHS):
+        if dots:
+            layers.append(("marks", (dots, glyph, muted)))
     if data.ribbon:
         layers.append(("marks", (data.ribbon, BAND_GLYPH, primary)))
     if data.band:

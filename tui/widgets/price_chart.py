@@ -159,6 +159,8 @@ class PriceChart(Vertical):
         if data.levels_off:
             far = ", ".join(format_price(v) for v in data.levels_off)
             parts.append((f"alert {far} off chart  ", pal.warning))
+        if data.volume:
+            parts.append(("▂▅ volume  ", pal.muted))
         if data.live:
             parts.append(("│ now", "dim"))
         return Text.assemble(*parts, no_wrap=True, overflow="ellipsis")

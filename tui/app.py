@@ -624,6 +624,7 @@ class CryptoApp(App[None]):
             self.prefs.surprise = result.surprise
             self.prefs.bell = result.bell
             save_prefs(self.state_path, self.prefs)
+            self._mark("chart")  # the levels are drawn on it
             self.notify(f"Alerts for {self.coin_title(coin)} saved.", timeout=3)
 
         current = AlertSettings(tuple(self.prefs.levels.get(coin, ())), self.prefs.surprise,

@@ -343,11 +343,11 @@ VOLUME_GLYPHS = "▁▂▃▄▅▆▇█"
 
 
 def chart_layers(data: ChartData, pal: Palette, cols: int) -> list[Layer]:
-    """What to draw, bottom first: bands, alert levels, the price (candles or a line), the
-    network's line, the forecast from now, the misses on top."""
+    """What to draw, bottom first: volume, bands, alert levels, the price (candles or a line),
+    the network's line, the forecast from now, the misses on top."""
     primary = pal.rgb("primary")
     layers: list[Layer] = []
-    # Volume along the bottom row, under everything: whatever else is there wins the cell.
+    # Volume along the bottom row, under everything: whatever else is there takes the cell.
     muted = pal.rgb("muted")
     for dots, glyph in zip(data.volume, VOLUME_GLYPHS):
         if dots:

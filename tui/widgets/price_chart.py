@@ -46,6 +46,18 @@ class PriceChart(Vertical):
             self.zoom = zoom
             self.pan = pan
 
+    DEFAULT_CSS = """
+    PriceChart { height: 1fr; }
+    PriceChart > #chart-banner { height: auto; display: none; padding: 0 1; }
+    PriceChart > #chart-notice { height: 1fr; display: none; content-align: center middle;
+                                 text-align: center; padding: 1 2; }
+    PriceChart > #chart-legend { height: 1; padding: 0 1; }
+    PriceChart > #chart-holder { height: 1fr; }
+    PriceChart.-empty > #chart-plot, PriceChart.-empty > #chart-holder { display: none; }
+    PriceChart.-empty > #chart-notice { display: block; }
+    PriceChart.-banner > #chart-banner { display: block; }
+    """
+
     def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
         event.stop()
         self.post_message(self.Wheel(zoom=1))
@@ -61,18 +73,6 @@ class PriceChart(Vertical):
     def on_mouse_scroll_right(self, event: events.MouseScrollRight) -> None:
         event.stop()
         self.post_message(self.Wheel(pan=1))
-
-    DEFAULT_CSS = """
-    PriceChart { height: 1fr; }
-    PriceChart > #chart-banner { height: auto; display: none; padding: 0 1; }
-    PriceChart > #chart-notice { height: 1fr; display: none; content-align: center middle;
-                                 text-align: center; padding: 1 2; }
-    PriceChart > #chart-legend { height: 1; padding: 0 1; }
-    PriceChart > #chart-holder { height: 1fr; }
-    PriceChart.-empty > #chart-plot, PriceChart.-empty > #chart-holder { display: none; }
-    PriceChart.-empty > #chart-notice { display: block; }
-    PriceChart.-banner > #chart-banner { display: block; }
-    """
 
     def compose(self) -> ComposeResult:
         yield Static(id="chart-banner")

@@ -81,6 +81,17 @@ def test_old_forecasts_without_bands_or_raw_means_draw_the_price_alone() -> None
     assert data.network == [] and data.network_words == ""
 
 
+def test_a_stored_forecast_without_a_band_is_neither_scored_nor_a_miss() -> None:
+    # The store gives NaN for a band it did not record (and for a missing raw mean).
+    nan = float("nan")
+    bars = tuple(bar(i, 100.0 + i % 2) for i in range(60))
+    fcs = tuple(ForecastEvent("x", 60 * i, 100.0, H, (0.0, 0.0), (nan, nan), (nan, nan), (nan, nan),
+                              (nan, nan), (nan, nan)) for i in range(60))
+    data = build_chart(CoinSnapshot("x", bars, fcs, metrics(0.9)), 5, 3600, 120, 30)
+    assert data.scored == 0 and not data.misses and not data.ribbon and data.network == []
+    assert data.y_range is not None and all(math.isfinite(v) for v in data.y_range)
+
+
 def test_ribbon_covers_the_price_in_every_column_and_not_the_future() -> None:
     bars = tuple(bar(i, 100.0) for i in range(60))
     fcs = tuple(forecast(i, 100.0, half=0.05) for i in range(60))

@@ -284,7 +284,7 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
 
     # The past band: what was issued ``horizon`` minutes before each minute, keyed by that minute.
     shift = 60 * horizon
-    exp = math.exp
+    exp, isfinite = math.exp, math.isfinite
     band_lo_at: dict[int, float] = {}  # minute -> its band's edges (floats: nothing to collect)
     band_hi_at: dict[int, float] = {}
     # Zoomed in, a minute spans several columns and its band covers them all, so the ribbon has no
@@ -308,7 +308,8 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
         if i < 0:
             continue
         base = fc.price
-        if t <= last_t and fc.lo80 and fc.hi80:
+        # A stored forecast's missing band comes back as NaN: no band there, and not a miss.
+        if t <= last_t and fc.lo80 and fc.hi80 and isfinite(fc.lo80[i]) and isfinite(fc.hi80[i]):
             lo = band_lo_at[t] = base * exp(fc.lo80[i])
             hi = band_hi_at[t] = base * exp(fc.hi80[i])
             c = int((t - x0) / width)
@@ -400,9 +401,10 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
             mid = f.price_at(h)
             flo = f.price_at(h, f.lo80) if f.lo80 else None
             fhi = f.price_at(h, f.hi80) if f.hi80 else None
-            if mid is not None:
+            # (NaN: a value the store did not have, e.g. a forecast loaded after a restart.)
+            if mid is not None and isfinite(mid):
                 forward.append((x, mid))
-            if flo is not None and fhi is not None:
+            if flo is not None and fhi is not None and isfinite(flo) and isfinite(fhi):
                 lo_edge.append((x, flo))
                 hi_edge.append((x, fhi))
 

@@ -348,10 +348,10 @@ def chart_layers(data: ChartData, pal: Palette, cols: int) -> list[Layer]:
     primary = pal.rgb("primary")
     layers: list[Layer] = []
     # Volume along the bottom row, under everything: whatever else is there takes the cell.
-    muted = pal.rgb("muted")
+    faint = pal.rgb("faint")
     for dots, glyph in zip(data.volume, VOLUME_GLYPHS):
         if dots:
-            layers.append(("marks", (dots, glyph, muted)))
+            layers.append(("marks", (dots, glyph, faint)))
     if data.ribbon:
         layers.append(("marks", (data.ribbon, BAND_GLYPH, primary)))
     if data.band:

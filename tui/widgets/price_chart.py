@@ -160,7 +160,7 @@ class PriceChart(Vertical):
             far = ", ".join(format_price(v) for v in data.levels_off)
             parts.append((f"alert {far} off chart  ", pal.warning))
         if data.volume:
-            parts.append(("▂▅ volume  ", pal.muted))
+            parts.append(("▂▅ volume  ", pal.faint))
         if data.live:
             parts.append(("│ now", "dim"))
         return Text.assemble(*parts, no_wrap=True, overflow="ellipsis")

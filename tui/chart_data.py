@@ -308,10 +308,12 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
         if i < 0:
             continue
         base = fc.price
-        # A stored forecast's missing band comes back as NaN: no band there, and not a miss.
-        if t <= last_t and fc.lo80 and fc.hi80 and isfinite(fc.lo80[i]) and isfinite(fc.hi80[i]):
-            lo = band_lo_at[t] = base * exp(fc.lo80[i])
-            hi = band_hi_at[t] = base * exp(fc.hi80[i])
+        lo80, hi80 = fc.lo80, fc.hi80
+        # A stored forecast's missing band comes back as NaN: no band there, and not a miss
+        # (v - v == 0 for finite v only: no function call per minute).
+        if t <= last_t and lo80 and hi80 and lo80[i] - lo80[i] == 0.0 and hi80[i] - hi80[i] == 0.0:
+            lo = band_lo_at[t] = base * exp(lo80[i])
+            hi = band_hi_at[t] = base * exp(hi80[i])
             c = int((t - x0) / width)
             # Comparisons rather than min()/max() calls, here and below: cheaper per minute.
             if not spread:

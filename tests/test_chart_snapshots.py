@@ -50,3 +50,9 @@ def test_zoomed_in_and_panned_back(snap_compare: Any) -> None:
     app = chart_app(400, "6h", rel_mae=0.97)
     assert snap_compare(app, terminal_size=(160, 48), press=["plus", "plus", "left", "left"],
                         run_before=settle(app))
+
+
+def test_candles_one_per_column_24h(snap_compare: Any) -> None:
+    # Zoomed out: one candle per column, the volume strip, the network beating "no change".
+    app = chart_app(1200, "24h", rel_mae=0.97, levels=(7000.0,))
+    assert snap_compare(app, terminal_size=(160, 48), run_before=settle(app))

@@ -343,8 +343,13 @@ VOLUME_GLYPHS = "▁▂▃▄▅▆▇█"
 
 
 def chart_layers(data: ChartData, pal: Palette, cols: int) -> list[Layer]:
-    """What to draw, bottom first: volume, bands, alert levels, the price (candles or a line),
-    the network's line, the forecast from now, the misses on top."""
+    """What to draw, bottom first: volume, bands, alert levels, the network's line, the price
+    (candles or a line), the forecast from now, the misses on top.
+
+    The network's line goes under the price: it is the price of h minutes before moved by the
+    network's forecast, so over the price it would hide it wherever the two run close (at 6 h and
+    24 h, nearly everywhere); under it, it shows where the network departs from what happened.
+    """
     primary = pal.rgb("primary")
     layers: list[Layer] = []
     # Volume along the bottom row, under everything: whatever else is there takes the cell.
@@ -360,6 +365,8 @@ def chart_layers(data: ChartData, pal: Palette, cols: int) -> list[Layer]:
     if data.levels:
         layers.append(("marks", (level_points(data.levels, data.x0, data.x1, cols), LEVEL_GLYPH,
                                  pal.rgb("warning"))))
+    if data.network:
+        layers.append(("lines", (data.network, pal.rgb("predicted"))))
     if data.candles:
         up_w, up_b, dn_w, dn_b = data.candle_marks
         up, down = pal.rgb("up"), pal.rgb("down")
@@ -367,8 +374,6 @@ def chart_layers(data: ChartData, pal: Palette, cols: int) -> list[Layer]:
                    ("marks", (up_b, BODY_GLYPH, up)), ("marks", (dn_b, BODY_GLYPH, down))]
     if data.price:
         layers.append(("lines", (data.price, pal.rgb("accent"))))
-    if data.network:
-        layers.append(("lines", (data.network, pal.rgb("predicted"))))
     if len(data.forward) > 1:
         layers.append(("lines", ([data.forward], pal.rgb("up"))))
     above, below = data.miss_marks

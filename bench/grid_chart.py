@@ -98,7 +98,7 @@ def render_cells(data: ChartData, width: int, height: int, title: str) -> list[l
                 role[r][now_col] = "now"
                 used[r].add(now_col)
     # Predictions go over the price, so a prediction that merely lags the price shows as such.
-    for name, segs in (("price", data.price), ("predicted", data.predicted)):
+    for name, segs in (("price", data.price), ("predicted", data.network)):
         current[0] = name
         for seg in segs:
             line(seg)

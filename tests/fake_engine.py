@@ -50,14 +50,15 @@ def load_demo_bars(coin: str) -> list[Bar]:
     ]
 
 
-def fake_metrics(h: int, n: int) -> HorizonMetrics:
+def fake_metrics(h: int, n: int, rel: float = 1.0) -> HorizonMetrics:
     """Scores like the real model's on this data: no better than "no change", honest bands; the
     network's band wins at short horizons and loses at long ones, so every served-band story shows."""
     served = "network" if h <= 1 else "blend" if h <= 5 else "simple"
     ratio = {1: 0.97, 5: 0.995}.get(h, 1.0 + 0.01 * h ** 0.5 * 2)  # 60 min: 1.155
     w80, w95 = 0.002 * h ** 0.5, 0.0035 * h ** 0.5
     return HorizonMetrics(
-        h, n, 0.001 * h, 0.0013 * h, 0.001 * h, 0.0013 * h, 1.0, 1.0, 0.51, 0.79, 0.95, 0.002 * h, 0,
+        h, n, 0.001 * h * rel, 0.0013 * h, 0.001 * h, 0.0013 * h, rel, 1.0, 0.51, 0.79, 0.95,
+        0.002 * h, 0,
         width95=w95, interval_score80=w80 * 1.3, interval_score95=w95 * 1.2, pinball=0.0004 * h,
         network_coverage80=0.80, network_coverage95=0.95,
         network_width80=w80 * ratio, network_width95=w95 * ratio,
@@ -80,8 +81,14 @@ class FakeEngine:
         mode: str = "DEMO",
         horizons: tuple[int, ...] = (1, 5, 15, 60),
         history: int = 0,
+        ohlc: bool = True,
+        rel_mae: dict[int, float] | None = None,
     ) -> None:
         self.mode = mode
+        # False: bars carry a price only, as CoinGecko's do (the chart draws a line, not candles).
+        self.ohlc = ohlc
+        # The network's relative MAE per horizon (default 1.0: no better than "no change").
+        self.rel_mae = rel_mae or {}
         self.horizons = horizons
         self.vs_currency = "usd"
         self._coins = list(coins)
@@ -197,6 +204,8 @@ class FakeEngine:
                     continue
                 bar = data[self._pos[coin]]
                 self._pos[coin] += 1
+                if not self.ohlc:
+                    bar = Bar(bar.coin, bar.ts, bar.price, source="coingecko")
                 self._step(coin, bar, emit)
 
     def _step(self, coin: str, bar: Bar, emit: bool) -> None:
@@ -229,7 +238,7 @@ class FakeEngine:
             if len(fcs) > 1500:
                 del fcs[0]
             events.append(fc)
-            rows = tuple(fake_metrics(h, n - 30) for h in self.horizons)
+            rows = tuple(fake_metrics(h, n - 30, self.rel_mae.get(h, 1.0)) for h in self.horizons)
             self._metrics[coin] = MetricsEvent(coin, rows)
             events.append(self._metrics[coin])
             step = (n - 30) * 4

@@ -76,29 +76,43 @@ def other_cells(strips: list[Strip]) -> dict[tuple[int, int], tuple[str, str]]:
     return {k: v for k, v in cells(strips).items() if not _braille(v[0])}
 
 
-@pytest.mark.parametrize("size,window,history", [((120, 60), "24h", 1440), ((90, 40), "1h", 200),
-                                                  ((200, 100), "6h", 700)])
+@pytest.mark.parametrize("size,window,history,ohlc", [((120, 60), "24h", 1440, True),
+                                                       ((90, 40), "1h", 200, False),
+                                                       ((200, 100), "6h", 700, True),
+                                                       ((160, 48), "6h", 700, False)])
 def test_series_drawn_into_the_matrix_match_plotexts_own_braille_plot(
-    size: tuple[int, int], window: str, history: int
+    size: tuple[int, int], window: str, history: int, ohlc: bool
 ) -> None:
-    snap = FakeEngine(coins=("bitcoin",), history=history).snapshot("bitcoin")
+    """Every layer (band ribbon, forward band, alert levels, candles or the price line, the
+    network's line, the forecast, the misses) lands where plotext's own scatter and plot put it."""
+    engine = FakeEngine(coins=("bitcoin",), history=history, ohlc=ohlc, rel_mae={5: 0.97})
+    snap = engine.snapshot("bitcoin")
 
     async def body(_pilot: Any, ours: ChartPlot, theirs: ChartPlot) -> None:
         w, h = ours.size
-        data = build_chart(snap, 5, WINDOWS[window], w - 12, h - 3)
-        assert data.price and data.predicted and len(data.forward) > 1
+        last = snap.bars[-1].price
+        data = build_chart(snap, 5, WINDOWS[window], w - 12, h - 3, levels=(last * 1.002,))
+        assert data.network and len(data.forward) > 1 and data.ribbon and data.levels
+        assert data.miss_marks[0] or data.miss_marks[1]
+        assert bool(data.candles) == ohlc and bool(data.price) != ohlc
         ours.show(data, "Bitcoin (BTC)")
         theirs.show(data, "Bitcoin (BTC)")
         a, b = ours.render_lines_now(), theirs.render_lines_now()
         # Every other cell (frame, ticks, labels, the "now" line where it meets the axes, the
-        # band's dots) is the same glyph in the same colour.
+        # bands' dots, levels, candles, misses) is the same glyph in the same colour.
         oa, ob = other_cells(a), other_cells(b)
         assert oa == ob
-        assert any(ch == "·" for ch, _ in oa.values())  # the band is there
+        glyphs = {ch for ch, _ in oa.values()}
+        assert {"·", "─", "┴", "┬"} <= glyphs  # bands, an alert level, "now" meeting the axes
+        assert glyphs & {"▲", "▼"}  # misses
+        if ohlc:
+            assert {"│", "┃"} <= glyphs  # candles
+            assert glyphs & set("▁▂▃▄▅▆▇█")  # volume
         assert sum(ch == "│" for ch, _ in oa.values()) > h // 2  # the "now" line
-        assert {ch for ch, _ in oa.values()} >= {"┴", "┬"}
         ca, cb = braille_cells(a), braille_cells(b)
-        assert len(ca) > 50
+        # Braille: the price line, or (over candles) what shows of the network's line and the
+        # forecast.
+        assert len(ca) > (20 if ohlc else 50)
         assert set(ca) == set(cb)  # the same cells are inked
         assert all(ca[k][1] == cb[k][1] for k in ca)  # in the same colours
         # The same dots: plotext's braille table has a few wrong glyphs, so allow a handful.
@@ -283,3 +297,23 @@ def test_vertical_runs_place_exactly_plotexts_dots() -> None:
         cells: dict[int, int] = {}
         _steps_inside(xs, ys, cells)
         assert cells == _reference_dots(xs, ys), (trial, xs, ys)
+
+
+def test_matrix_cells_are_plotexts_get_matrix_data_value_for_value() -> None:
+    """The chart's own value -> cell mapping gives plotext's cells exactly, halves and all."""
+    import random
+
+    from plotext._utility import get_matrix_data
+
+    from tui.widgets.chart_plot import matrix_cells
+
+    rng = random.Random(5)
+    for _ in range(300):
+        lo = rng.uniform(-1e4, 1e4)
+        hi = lo + rng.choice((1e-3, 1.0, 37.5, 1e5))
+        bins = rng.randint(1, 300)
+        # Random values, and values that land exactly on cell edges and centres.
+        values = [rng.uniform(lo - 1, hi + 1) for _ in range(50)]
+        values += [lo + (hi - lo) * (j + 0.5) / max(1, bins - 1) for j in range(-1, bins)]
+        values += [lo + (hi - lo) * j / max(1, bins - 1) for j in range(-1, bins + 1)]
+        assert matrix_cells(values, (lo, hi), bins) == get_matrix_data(values, [lo, hi], bins)

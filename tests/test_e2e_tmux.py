@@ -50,9 +50,9 @@ def test_demo_paints_predicts_switches_and_quits_cleanly(tmp_path: Path, app_env
         screen = t.wait_for(lambda s: "Watchlist" in s and "BTC" in s and "┤" in s, 20, "watchlist and chart")
         assert "DEMO" in screen
         assert chart_title(screen) == "Bitcoin"
-        # within a minute of replay the predicted line is drawn (the legend loses its "no forecast")
+        # within a minute of replay the past band is drawn (the legend loses its "no forecast")
         # ... and the watchlist shows the served forecast ("no change" while it is flat)
-        t.wait_for(lambda s: "predicted" in s and "no forecast yet" not in s
+        t.wait_for(lambda s: "80% band" in s and "no forecast yet" not in s
                    and re.search(r"BTC +[\d,.]+ +\S+ +(no change|[▲▼→][+-])", s) is not None,
                    60, "predictions")
         t.keys("]")

@@ -14,8 +14,11 @@ import pytest
 
 from engine.events import ErrorEvent, StatusEvent
 
+from textual import events
+
 from tests.fake_engine import FakeEngine
 from tui.app import CHART_DATA_INTERVAL, CryptoApp
+from tui.chart_data import ChartView
 from tui.widgets.chart_plot import ChartPlot
 from tui.widgets.columns import TextLines
 from tui.widgets.watchlist import Watchlist
@@ -113,10 +116,11 @@ async def test_new_bars_update_chart_and_watchlist() -> None:
         assert [r.coin for r in rows] == ["bitcoin", "ethereum", "litecoin"]
         assert rows[0].price == last.price
         assert rows[0].forecast is not None and rows[0].rel_mae == pytest.approx(1.0)
-        # Past predictions at the selected horizon are drawn at the time they are about.
-        f = engine.snapshot("bitcoin").forecasts[-1]
-        last_pred = plot(app).data.predicted[-1][-1]
-        assert last_pred == (f.ts + 60 * app.horizon, pytest.approx(f.price_at(app.horizon)))
+        # The past band is judged at the minute it is about; a network no better than "no change"
+        # is not drawn (it would be the price shifted), only its score is said.
+        data = plot(app).data
+        assert data.scored > 0 and data.ribbon
+        assert data.network == [] and "no better than no change" in data.network_words
 
 
 @sync
@@ -545,16 +549,16 @@ async def test_resize_redraws_for_the_new_width() -> None:
     engine, app = make(history=400)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        small = sum(len(s) for s in plot(app).data.price)
+        small = len(plot(app).data.candles)
         await pilot.resize_terminal(200, 60)
         await pilot.pause(0.3)
         await settle(app, pilot)
-        big = sum(len(s) for s in plot(app).data.price)
-        assert big > small  # downsampled to the plot width
+        big = len(plot(app).data.candles)
+        assert big > small  # one candle per column of the plot's width
         await pilot.resize_terminal(80, 24)
         await pilot.pause(0.3)
         await settle(app, pilot)
-        assert sum(len(s) for s in plot(app).data.price) == small
+        assert len(plot(app).data.candles) == small
 
 
 @sync
@@ -710,3 +714,49 @@ async def test_footer_keeps_the_palette_at_80_columns_and_the_side_sizes_to_cont
         await settle(app, pilot)
         wl = app.query_one(Watchlist)
         assert app.query_one("#side").size.width == wl.wanted_width() + 4
+
+
+@sync
+async def test_zoom_pan_keys_and_wheel_move_the_time_axis_and_0_snaps_back_to_now() -> None:
+    engine, app = make(history=600)
+    app.prefs.levels["bitcoin"] = [engine.snapshot("bitcoin").bars[-1].price * 1.001]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        data = plot(app).data
+        assert data.live and data.levels  # the coin's alert level is drawn
+        live_span = data.x1 - data.x0
+        await pilot.press("plus")
+        await settle(app, pilot)
+        assert app.view.span == 3 * 3600 and plot(app).data.live
+        await pilot.press("left")
+        await settle(app, pilot)
+        data = plot(app).data
+        last = engine.snapshot("bitcoin").bars[-1].ts
+        assert not data.live and data.x1 == last - 3 * 3600 / 4 and data.now is None
+        assert "0: now" in plot(app).title_text
+        await pilot.press("right")
+        await settle(app, pilot)
+        assert plot(app).data.live
+        await pilot.press("comma", "comma", "0")
+        await settle(app, pilot)
+        assert plot(app).data.live and app.view.end is None
+        # The wheel over the chart zooms (down: out), sideways it pans; the window key starts
+        # over at the window's span, following "now".
+        target = plot(app)  # the events bubble up to the chart area, which turns them into Wheel
+
+        def wheel(kind: type[events.MouseEvent]) -> None:
+            target.post_message(kind(target, 10, 10, 0, 1, 0, False, False, False))
+
+        wheel(events.MouseScrollDown)
+        await settle(app, pilot)
+        assert app.view.span == 6 * 3600
+        wheel(events.MouseScrollUp)
+        await settle(app, pilot)
+        assert app.view.span == 3 * 3600
+        wheel(events.MouseScrollLeft)
+        await settle(app, pilot)
+        assert app.view.end is not None
+        await pilot.press("w")
+        await settle(app, pilot)
+        assert app.view == ChartView(24 * 3600) and app.window == "24h"
+        assert plot(app).data.x1 - plot(app).data.x0 > live_span

@@ -81,7 +81,8 @@ def test_downsample_one_missing_minute_is_visible_only_when_wider_than_a_column(
 
 
 def test_chart_of_real_demo_data_has_the_overnight_gap() -> None:
-    engine = FakeEngine(coins=("bitcoin",), history=1200)  # crosses the 16:50 -> 00:00 gap
+    # Crosses the 16:50 -> 00:00 gap; price only (as from CoinGecko), so a line is drawn.
+    engine = FakeEngine(coins=("bitcoin",), history=1200, ohlc=False)
     snap = engine.snapshot("bitcoin")
     data = build_chart(snap, 5, 24 * 3600, 100, 20)
     assert len(data.price) >= 2

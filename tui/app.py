@@ -40,10 +40,10 @@ from engine.events import (
     TrainEvent,
 )
 from tui.alerts import AlertChecker
-from tui.chart_data import WINDOWS, build_chart
+from tui.chart_data import WINDOWS, ChartView, build_chart
 from engine.sources.coins import BY_ID as KNOWN_COINS
 from tui.commands import COMMANDS, all_bindings
-from tui.format import last_per_cell
+from tui.format import format_clock, format_duration, last_per_cell
 from tui.notices import notice_for, unknown_words
 from tui.prefs import Prefs, load_prefs, save_prefs
 from tui.safe_text import clean
@@ -146,6 +146,8 @@ class CryptoApp(App[None]):
         self._engine_started = False
         self._main: Screen[None] | None = None  # the main screen, set on mount
         self._last_surprise = -math.inf
+        # The chart's time axis: the window's span until zoomed; following "now" until panned.
+        self.view = ChartView(WINDOWS.get(self.window, WINDOWS["6h"]))
 
     # Properties the tests and the widgets read -----------------------------------------------
     @property
@@ -458,7 +460,9 @@ class CryptoApp(App[None]):
             snap = CoinSnapshot(coin="")
         else:
             snap = self.engine.snapshot(coin)
-        data = build_chart(snap, self.horizon, WINDOWS[self.window], cols, rows)
+        levels = self.prefs.levels.get(coin, ()) if coin else ()
+        data = build_chart(snap, self.horizon, self.view.span, cols, rows, end=self.view.end,
+                           levels=levels)
         st = self.states.get(coin) if coin else None
         notice = notice_for(
             mode=self.engine.mode,
@@ -474,6 +478,11 @@ class CryptoApp(App[None]):
         title = self.coin_title(coin) if coin else "no coin"
         if coin in self.labels:
             title += f" ({self.label(coin).upper()})"
+        if self.view.end is not None:
+            span, end = format_duration(self.view.span), format_clock(self.view.end)
+            title += f" · {span} to {end} · 0: now"
+        elif self.view.span != WINDOWS.get(self.window):
+            title += f" · {format_duration(self.view.span)} zoom"
         chart.show(data, title, self.horizon, notice)
 
     def _rows(self) -> tuple[CoinRow, ...]:
@@ -576,6 +585,7 @@ class CryptoApp(App[None]):
         if coin == self.selected or (coin is not None and coin not in self.coins):
             return
         self.selected = coin
+        self.view = ChartView(self.view.span)  # another coin's history: back to "now"
         self._mark("all")
         self.flush()
 
@@ -599,6 +609,7 @@ class CryptoApp(App[None]):
         i = WINDOW_ORDER.index(self.window) if self.window in WINDOW_ORDER else 0
         self.prefs.window = WINDOW_ORDER[(i + 1) % len(WINDOW_ORDER)]
         save_prefs(self.state_path, self.prefs)
+        self.view = ChartView(WINDOWS[self.prefs.window])
         self._mark("all")
         self.flush()
 
@@ -608,6 +619,35 @@ class CryptoApp(App[None]):
         save_prefs(self.state_path, self.prefs)
         self._mark("all")
         self.flush()
+
+    def _history_span(self) -> tuple[float, float]:
+        st = self.states.get(self.selected) if self.selected else None
+        if st is None or not st.prices:
+            return 0.0, 0.0
+        return float(st.prices[0][0]), float(st.prices[-1][0])
+
+    def _set_view(self, view: ChartView) -> None:
+        if view != self.view:
+            self.view = view
+            self._mark("chart")
+            self.flush()
+
+    def action_zoom(self, steps: int) -> None:
+        self._set_view(self.view.zoomed(steps, *self._history_span()))
+
+    def action_pan(self, direction: int) -> None:
+        # A quarter of the view per key: what was at the edge stays in sight.
+        self._set_view(self.view.panned(direction / 4, *self._history_span()))
+
+    def action_chart_now(self) -> None:
+        self._set_view(ChartView(self.view.span))
+
+    @on(PriceChart.Wheel)
+    def _wheel(self, message: PriceChart.Wheel) -> None:
+        if message.zoom:
+            self.action_zoom(message.zoom)
+        if message.pan:
+            self.action_pan(message.pan)
 
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
@@ -695,6 +735,7 @@ class CryptoApp(App[None]):
             self.prefs.surprise = result.surprise
             self.prefs.bell = result.bell
             save_prefs(self.state_path, self.prefs)
+            self._mark("chart")  # the levels are drawn on it
             self.notify(f"Alerts for {self.coin_title(coin)} saved.", timeout=3)
 
         current = AlertSettings(tuple(self.prefs.levels.get(coin, ())), self.prefs.surprise,

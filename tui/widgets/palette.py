@@ -20,6 +20,7 @@ class Palette:
     foreground: str
     muted: str
     predicted: str = "magenta"  # the model's line: never the price's colour
+    faint: str = "grey30"  # background detail (the chart's volume): muted text as painted
 
     @classmethod
     def of(cls, widget: Widget) -> Palette:
@@ -27,7 +28,8 @@ class Palette:
         try:
             v = widget.app.theme_variables
         except Exception:  # not mounted yet: any readable default will do
-            return cls("green", "red", "yellow", "cyan", "blue", "white", "grey50", "magenta")
+            return cls("green", "red", "yellow", "cyan", "blue", "white", "grey50", "magenta",
+                       "grey30")
 
         def pick(name: str, default: str) -> str:
             value = v.get(name)
@@ -36,7 +38,12 @@ class Palette:
         accent, warning = pick("accent", "cyan"), pick("warning", "yellow")
         # Several themes (textual-dark among them) give accent and warning the same colour.
         predicted = warning if warning != accent else "#c678dd"
+        # The muted foreground is translucent; a plotext colour is opaque: blend it as painted.
+        faint = "grey30"
+        if v.get("background") and v.get("foreground-muted"):
+            faint = (Color.parse(v["background"]) + Color.parse(v["foreground-muted"])).hex6
         return cls(
+            faint=faint,
             predicted=predicted,
             up=pick("success", "green"),
             down=pick("error", "red"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
@@ -37,6 +38,15 @@ class PlotResized(Message):
 class PriceChart(Vertical):
     """Chart area: a notice banner, the plot (or a full notice when there is nothing to plot), a legend."""
 
+    class Wheel(Message):
+        """The mouse wheel over the chart: ``zoom`` steps in (positive) or out, ``pan`` back
+        (negative) or towards now."""
+
+        def __init__(self, zoom: int = 0, pan: int = 0) -> None:
+            super().__init__()
+            self.zoom = zoom
+            self.pan = pan
+
     DEFAULT_CSS = """
     PriceChart { height: 1fr; }
     PriceChart > #chart-banner { height: auto; display: none; padding: 0 1; }
@@ -48,6 +58,22 @@ class PriceChart(Vertical):
     PriceChart.-empty > #chart-notice { display: block; }
     PriceChart.-banner > #chart-banner { display: block; }
     """
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        event.stop()
+        self.post_message(self.Wheel(zoom=1))
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        event.stop()
+        self.post_message(self.Wheel(zoom=-1))
+
+    def on_mouse_scroll_left(self, event: events.MouseScrollLeft) -> None:
+        event.stop()
+        self.post_message(self.Wheel(pan=-1))
+
+    def on_mouse_scroll_right(self, event: events.MouseScrollRight) -> None:
+        event.stop()
+        self.post_message(self.Wheel(pan=1))
 
     def compose(self) -> ComposeResult:
         yield Static(id="chart-banner")
@@ -105,17 +131,39 @@ class PriceChart(Vertical):
         update_static(self.query_one(target, Static), text)
 
     def _legend(self, data: ChartData, horizon: int) -> Text:
+        """What each mark means, most important first (a narrow chart cuts the tail)."""
         pal = Palette.of(self)
         if data.empty:
             return Text("")
-        parts: list[tuple[str, str] | str] = [("━ price ", pal.accent)]
+        parts: list[tuple[str, str] | str] = []
+        if data.candles:
+            parts += [("┃", pal.up), ("┃ ", pal.down)]
+        else:
+            parts.append(("━ ", pal.accent))
         if data.last_price is not None:
             parts.append((f"{format_price(data.last_price)}  ", "bold"))
-        parts.append((f"━ predicted {horizon}m ahead  ", pal.predicted))
+        # A narrow chart (80 columns) gets the short words, so the misses' count still shows.
+        narrow = self.size.width < 80
+        if data.scored:
+            band = "80% band" if narrow else f"80% band from {horizon}m before"
+            parts.append((f"· {band}  ", pal.primary))
+            n = len(data.misses)
+            parts.append((f"▲▼ {'out' if narrow else 'outside'} {n}/{data.scored}  ", ""))
+        if data.network:
+            parts.append((f"━ {data.network_words}  ", pal.predicted))
+        elif data.network_words:
+            parts.append((f"{data.network_words}  ", pal.muted))
         if len(data.forward) > 1:
-            parts.append(("━ forecast ", pal.up))
-            parts.append(("· 80% band  ", pal.primary))
-        else:
+            parts.append(("━ forecast  ", pal.up))
+        elif data.live:
             parts.append(("(no forecast yet)  ", "dim"))
-        parts.append(("│ now", "dim"))
+        if data.levels:
+            parts.append(("─ alert  ", pal.warning))
+        if data.levels_off:
+            far = ", ".join(format_price(v) for v in data.levels_off)
+            parts.append((f"alert {far} off chart  ", pal.warning))
+        if data.volume:
+            parts.append(("▂▅ volume  ", pal.faint))
+        if data.live:
+            parts.append(("│ now", "dim"))
         return Text.assemble(*parts, no_wrap=True, overflow="ellipsis")

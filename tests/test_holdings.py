@@ -1,0 +1,97 @@
+"""Holdings: validation, round trip, and a kill -9 while saving leaves the old or the new file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.errors import ConfigError
+from engine.holdings import (
+    Holding,
+    holdings_path,
+    load_holdings,
+    make_holding,
+    parse_amount,
+    save_holdings,
+)
+
+
+def test_parse_amount_accepts_what_people_type() -> None:
+    assert parse_amount("1,250.5") == 1250.5
+    assert parse_amount(" 2e-3 ") == 0.002
+    assert parse_amount("0") == 0.0
+
+
+@pytest.mark.parametrize("bad", ["", "abc", "nan", "inf", "-1", "1e16", "1e309", "--2"])
+def test_bad_amount_refused_with_one_message(bad: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_amount(bad)
+    assert "\n" not in exc.value.msg and "amount" in exc.value.msg
+
+
+def test_cost_per_unit_becomes_total() -> None:
+    h = make_holding("bitcoin", "0.5", "20,000", per_unit=True)
+    assert h.cost == 10_000 and h.unit_cost == 20_000
+    assert h.pnl(30_000) == 5_000 and h.value(30_000) == 15_000
+    assert make_holding("bitcoin", "2").pnl(1.0) is None
+
+
+def test_round_trip_and_damaged_entries(tmp_path: Path) -> None:
+    path = tmp_path / "holdings.json"
+    hs = {"bitcoin": Holding("bitcoin", 0.5, 10_000.0), "ethereum": Holding("ethereum", 3.0)}
+    save_holdings(path, hs)
+    assert load_holdings(path) == hs
+    data = json.loads(path.read_text())
+    data["holdings"]["../x"] = {"amount": 1}
+    data["holdings"]["solana"] = {"amount": -5}
+    data["holdings"]["dogecoin"] = {"amount": True}
+    path.write_text(json.dumps(data))
+    assert load_holdings(path) == hs
+    path.write_text("{broken")
+    assert load_holdings(path) == {}
+    assert load_holdings(tmp_path / "none.json") == {}
+    assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]
+
+
+def test_holdings_file_per_world(tmp_path: Path) -> None:
+    assert holdings_path(tmp_path / "ui.json").name == "holdings.json"
+    assert holdings_path(tmp_path / "ui-demo.json").name == "holdings-demo.json"
+
+
+WRITER = """
+import sys
+from engine.holdings import Holding, save_holdings
+from pathlib import Path
+path = Path(sys.argv[1])
+i = 0
+print("ready", flush=True)
+while True:
+    i += 1
+    save_holdings(path, {f"coin-{k}": Holding(f"coin-{k}", float(i), float(k)) for k in range(200)})
+"""
+
+
+def test_kill9_while_saving_leaves_old_or_new(tmp_path: Path) -> None:
+    path = tmp_path / "holdings.json"
+    save_holdings(path, {"bitcoin": Holding("bitcoin", 1.0)})
+    root = Path(__file__).resolve().parents[1]
+    for _ in range(5):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], cwd=root,
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        time.sleep(0.2)  # let it write many times; where it is when killed is left to chance
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        data = json.loads(path.read_text(encoding="utf-8"))  # parses: never half a file
+        hs = load_holdings(path)
+        assert len(data["holdings"]) in (1, 200) and len(hs) == len(data["holdings"])
+        if len(hs) == 200:
+            assert len({h.amount for h in hs.values()}) == 1  # one write, not a mix of two

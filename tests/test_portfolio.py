@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 
@@ -19,6 +20,8 @@ from engine.portfolio import (
     prob_beyond,
     scaled_returns,
     served_cdf,
+    served_cdf_z,
+    summed,
     total_range,
 )
 
@@ -83,7 +86,7 @@ def test_cdf_passes_through_the_served_points() -> None:
 def test_cdf_tails_are_gaussian_and_monotone() -> None:
     xs = [i / 1000 for i in range(-80, 81)]
     cs = [served_cdf(Q, x) for x in xs]
-    assert all(a <= b for a, b in zip(cs, cs[1:]))
+    assert all(a <= b for a, b in itertools.pairwise(cs))
     assert 0 < served_cdf(Q, -0.03) < 0.025 and served_cdf(Q, -0.2) < 1e-12
     # Beyond 97.5 %: the scale fitted to the 90-97.5 % spacing (0.01 over 0.678 z).
     s = 0.01 / (1.959963984540054 - 1.2815515655446004)
@@ -124,4 +127,26 @@ def test_portfolio_run_scores_when_labels_mature() -> None:
     assert rows[0]["corr"]["n"] == 199
     assert 0.65 < rows[0]["indep"]["coverage80"] < 0.95
     assert rows[0]["ends"]["coverage80"] >= rows[0]["indep"]["coverage80"]
-    assert sum(r["n"] for r in run.reliability()) == 199 * 2 * 4
+    # Levels need a day's sigma (30 returns first); every level is scored with both CDF shapes.
+    n = sum(r["n"] for r in run.reliability())
+    assert 150 * 2 * 4 < n < 199 * 2 * 4
+    assert sum(r["n"] for r in run.reliability("linear")) == n
+    assert run.brier_rows()[0]["z-linear"]["brier"] is not None
+
+
+def test_z_linear_cdf_is_gaussian_for_a_gaussian_band() -> None:
+    s = 0.01
+    q = tuple(z * s for z in (-1.959963984540054, -1.2815515655446004, 0.0, 1.2815515655446004,
+                              1.959963984540054))
+    for x in (-0.03, -0.015, -0.005, 0.0, 0.004, 0.012, 0.025):
+        assert served_cdf_z(q, x) == pytest.approx(0.5 * math.erfc(-x / s / math.sqrt(2)), abs=1e-9)
+    # The linear shape puts more probability beyond half a sigma than a Gaussian does.
+    assert 1 - served_cdf(q, 0.5 * s) == pytest.approx(0.344, abs=1e-3)
+    assert 1 - served_cdf_z(q, 0.5 * s) == pytest.approx(0.3085, abs=1e-3)
+
+
+def test_summed_returns_match_the_horizon() -> None:
+    s = {60 * i: 1.0 for i in range(10)}
+    del s[300]
+    assert summed(s, 3) == {120: 3.0, 180: 3.0, 240: 3.0, 480: 3.0, 540: 3.0}
+    assert summed(s, 1) is s

@@ -14,9 +14,10 @@ import logging
 import math
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from engine.errors import ConfigError
 from engine.ids import coin_id

@@ -38,13 +38,16 @@ from engine.events import (
     TrainEvent,
 )
 from tui.alerts import AlertChecker
+from tui.alerts_ui import AlertsMixin
 from tui.chart_data import WINDOWS, build_chart
 from engine.sources.coins import BY_ID as KNOWN_COINS
 from tui.commands import COMMANDS, all_bindings
 from tui.format import last_per_cell
+from tui.holdings_ui import HoldingsMixin
 from tui.notices import notice_for
 from tui.prefs import Prefs, load_prefs, save_prefs
 from tui.widgets.header_bar import HeaderBar
+from tui.widgets.holdings_panel import HoldingsPanel
 from tui.widgets.key_bar import KeyBar
 from tui.widgets.metrics_panel import MetricsPanel
 from tui.widgets.model_panel import ModelPanel
@@ -91,7 +94,7 @@ def coin_name(coin: str) -> str:
     return " ".join(part.capitalize() for part in coin.replace("_", "-").split("-"))
 
 
-class CryptoApp(App[None]):
+class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
     """Watchlist, chart of price vs prediction, model and metrics panels, status bar."""
 
     # Absolute, so subclasses defined elsewhere (tests, runners) still find it.
@@ -128,6 +131,7 @@ class CryptoApp(App[None]):
         self._engine_started = False
         self._main: Screen[None] | None = None  # the main screen, set on mount
         self._last_surprise = -math.inf
+        self._init_holdings(state_path)
 
     # Properties the tests and the widgets read -----------------------------------------------
     @property
@@ -162,6 +166,7 @@ class CryptoApp(App[None]):
         with Horizontal(id="body"):
             with Vertical(id="side"):
                 yield Watchlist(id="watchlist")
+                yield HoldingsPanel(id="holdings")
                 yield MetricsPanel(id="metrics")
                 yield ModelPanel(id="model")
             yield PriceChart(id="chart")
@@ -174,6 +179,7 @@ class CryptoApp(App[None]):
         self._main = main = self.screen
         main.query_one("#watchlist").border_title = "Watchlist"
         main.query_one("#model").border_title = "Model"
+        main.query_one("#holdings").border_title = "Holdings"
         main.query_one("#metrics").border_title = "Score vs \"no change\""
         self.engine.subscribe(self._listener)
         self._set_coins(self.engine.coins())
@@ -252,6 +258,7 @@ class CryptoApp(App[None]):
                 return
             st.forecast = ev
             self.alerts.add_forecast(ev)
+            self._check_chances(ev)
             self._mark("watchlist", "chart-data" if ev.coin == self.selected else "")
         elif isinstance(ev, MetricsEvent):
             if ev.coin in self.states:
@@ -319,16 +326,13 @@ class CryptoApp(App[None]):
         levels = self.prefs.levels.get(bar.coin, [])
         for alert in self.alerts.check(bar, levels, self.horizon, self.prefs.surprise,
                                        self.coin_title(bar.coin)):
-            severity = "warning" if alert.kind == "surprise" else "information"
             if alert.kind == "surprise":
                 # A fast replay can cross the band many times a second; one toast a minute is news.
                 now = time.monotonic()
                 if now - self._last_surprise < SURPRISE_TOAST_SECONDS:
                     continue
                 self._last_surprise = now
-            self.notify(alert.message, title=alert.title, severity=severity, timeout=8)
-            if self.prefs.bell:
-                self.bell()
+            self.deliver(alert)
 
     def _show_error(self, title: str, msg: str) -> None:
         # The same failure repeated every poll would bury the screen; say it again after a while.
@@ -379,6 +383,7 @@ class CryptoApp(App[None]):
             wl = main.query_one(Watchlist)
             wl.set_rows(self._rows(), self.horizon, self.window)
             wl.selected = coin
+            self._draw_holdings(main)
         if everything or "chart" in dirty:
             self._last_chart = now
             self._draw_chart()
@@ -583,12 +588,23 @@ class CryptoApp(App[None]):
                 self.prefs.levels.pop(coin, None)
             self.prefs.surprise = result.surprise
             self.prefs.bell = result.bell
+            if result.threshold is None:
+                self.prefs.thresholds.pop(coin, None)
+            else:
+                self.prefs.thresholds[coin] = result.threshold
+            if result.desktop:
+                self.prefs.desktop[coin] = True
+            else:
+                self.prefs.desktop.pop(coin, None)
             save_prefs(self.state_path, self.prefs)
             self.notify(f"Alerts for {self.coin_title(coin)} saved.", timeout=3)
 
         current = AlertSettings(tuple(self.prefs.levels.get(coin, ())), self.prefs.surprise,
-                                self.prefs.bell)
-        self.push_screen(AlertsScreen(self.coin_title(coin), price, current), done)
+                                self.prefs.bell, self.prefs.thresholds.get(coin),
+                                self.prefs.desktop.get(coin, False))
+        self.push_screen(AlertsScreen(self.coin_title(coin), price, current,
+                                      st.forecast if st else None, self.horizon,
+                                      self.desktop_sender is not None), done)
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen

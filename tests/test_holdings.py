@@ -95,3 +95,27 @@ def test_kill9_while_saving_leaves_old_or_new(tmp_path: Path) -> None:
         assert len(data["holdings"]) in (1, 200) and len(hs) == len(data["holdings"])
         if len(hs) == 200:
             assert len({h.amount for h in hs.values()}) == 1  # one write, not a mix of two
+
+
+def test_export_carries_holdings_only_when_asked(tmp_path: Path) -> None:
+    from engine.events import Bar
+    from engine.store import Store
+    from tests.test_cli import run
+
+    home = tmp_path / "h"
+    home.mkdir()
+    s = Store(home / "cryptotui.sqlite3")
+    s.add_bars([Bar("bitcoin", 60 * i, 100.0 + i) for i in range(1, 4)])
+    s.close()
+    out = tmp_path / "o.csv"
+    r = run("export", "--coin", "bitcoin", "--out", str(out), "--with-holdings", home=home)
+    assert r.returncode == 2 and "no holding of 'bitcoin'" in r.stderr
+    save_holdings(home / "holdings.json", {"bitcoin": Holding("bitcoin", 2.0, 150.0)})
+    r = run("export", "--coin", "bitcoin", "--out", str(out), home=home)
+    assert r.returncode == 0, r.stderr
+    assert "holding" not in out.read_text()  # never by default
+    r = run("export", "--coin", "bitcoin", "--out", str(out), "--with-holdings", home=home)
+    assert r.returncode == 0, r.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0].endswith("holding_amount,holding_value,holding_pnl")
+    assert lines[1].endswith("2.0,202,52")

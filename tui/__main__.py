@@ -176,6 +176,8 @@ def build_export_parser() -> argparse.ArgumentParser:
     p.add_argument("--home", help="data dir (env CRYPTOTUI_HOME)")
     p.add_argument("--demo", action="store_true", help="export from the demo database")
     p.add_argument("--horizons", type=_checked(parse_horizons), help="horizons to include (default: 1,5,15,60)")
+    p.add_argument("--with-holdings", action="store_true",
+                   help="add your holding of the coin (amount, value, P&L per minute); never by default")
     return p
 
 
@@ -364,6 +366,14 @@ def run_export(argv: list[str]) -> int:
     if not db.exists():
         fail(f"no database at {db}: run cryptotui first")
     horizons = args.horizons or Settings().horizons
+    holding = None
+    if args.with_holdings:
+        from engine.holdings import holdings_path, load_holdings
+
+        hfile = holdings_path(loc.ui_file(args.demo))
+        holding = load_holdings(hfile).get(args.coin)
+        if holding is None:
+            fail(f"no holding of {args.coin!r} in {hfile}: enter one in the app (key H) first")
     try:
         # Read-only: an export writes nothing to the database, so it works on a full disk.
         store = Store(db, readonly=True)
@@ -374,13 +384,13 @@ def run_export(argv: list[str]) -> int:
             known = ", ".join(store.coins()) or "none"
             fail(f"no data for {args.coin!r} in {db} (coins stored: {known})")
         if args.out is not None and str(args.out) == "-":
-            write_csv(store, args.coin, sys.stdout, horizons)
+            write_csv(store, args.coin, sys.stdout, horizons, holding)
             sys.stdout.flush()
             return 0
         from datetime import datetime
 
         out = args.out or loc.exports_dir / f"{args.coin}-{datetime.now():%Y%m%d-%H%M%S}.csv"
-        path = export_csv(store, args.coin, out, horizons)
+        path = export_csv(store, args.coin, out, horizons, holding)
     except CryptotuiError as exc:
         fail(exc.msg)
     except OSError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from pathlib import Path
 
 import pytest
 
@@ -150,3 +151,30 @@ def test_summed_returns_match_the_horizon() -> None:
     del s[300]
     assert summed(s, 3) == {120: 3.0, 180: 3.0, 240: 3.0, 480: 3.0, 540: 3.0}
     assert summed(s, 1) is s
+
+
+def test_backtest_portfolio_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from engine.backtest import main
+    from tests.test_backtest import write_csv
+
+    a = write_csv(tmp_path / "coin-a.csv", 150, seed=1)
+    b = write_csv(tmp_path / "coin-b.csv", 150, seed=2, skip=(40,))
+    args = [str(a), str(b), "--horizons", "1,5", "--steps", "0", "--portfolio"]
+    assert main([*args, "--json", "--weights", "2,1"]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    port = obj["portfolio"]
+    assert port["weights"] == [2.0, 1.0] and [r["horizon"] for r in port["range"]] == [1, 5]
+    row = port["range"][0]
+    assert row["corr"]["n"] > 50 and 0 <= row["corr"]["coverage80"] <= 1
+    assert set(row) == {"horizon", "corr", "corr1m", "ends", "indep"}
+    assert {"linear", "z-linear"} <= set(port["brier"][0])
+    assert sum(r["n"] for r in port["reliability"]["z-linear"]) > 0
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    table = text[text.index("portfolio:"):]
+    assert "reliability" in table and max(len(line) for line in table.splitlines()) <= 100
+    assert main([str(a), "--portfolio"]) == 2
+    assert "at least two" in capsys.readouterr().err
+    assert main([str(a), str(b), "--portfolio", "--weights", "1"]) == 2

@@ -29,7 +29,8 @@ class AlertsMixin:
         """Show ``alert`` as a toast; ring or send it to the desktop as its coin asks."""
         app = self._alerts_app
         severity = "warning" if alert.kind == "surprise" else "information"
-        app.notify(alert.message, title=alert.title, severity=severity, timeout=8)
+        # Coin names come from a server: plain text, never markup.
+        app.notify(alert.message, title=alert.title, severity=severity, timeout=8, markup=False)
         if app.prefs.desktop.get(alert.coin):
             if self.desktop_sender is not None:
                 app.run_worker(self._send_desktop(alert), group="desktop", exit_on_error=False)

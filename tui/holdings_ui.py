@@ -101,7 +101,7 @@ class HoldingsMixin:
             name = app.coin_title(coin)
             if self._set_holding(coin, None if result.remove else result.holding):
                 app.notify(f"Holding of {name} removed." if result.remove
-                           else f"Holding of {name} saved.", timeout=3)
+                           else f"Holding of {name} saved.", timeout=3, markup=False)
                 app._mark("all")
                 app.flush()
 

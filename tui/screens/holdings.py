@@ -62,7 +62,7 @@ class HoldingScreen(ModalScreen[HoldingResult | None]):
         cur = self.currency.upper()
         with Vertical() as box:
             # The name is foreign text (from a server): a Text, never markup.
-            box.border_title = f"Holding: {self.coin_name}"
+            box.border_title = Text(f"Holding: {self.coin_name}")
             box.border_subtitle = "enter/ctrl+s saves · esc cancels"
             now = "" if self.price is None else f" (now {format_price(self.price)} {cur})"
             yield Label(Text(f"Amount of {self.coin_name} you hold{now}:"))
@@ -111,7 +111,11 @@ class HoldingScreen(ModalScreen[HoldingResult | None]):
             )
         except ConfigError as exc:
             # One line saying what is wrong; the dialog stays open and nothing is stored.
-            self.query_one("#holding-error", Label).update(Text(exc.msg))
+            msg = exc.msg
+            if self.privacy:  # the message would repeat the typed digits the mask hides
+                what = "amount" if msg.startswith("amount") else "cost"
+                msg = f"{what} not accepted: a finite number, 0 or more, up to 1e15"
+            self.query_one("#holding-error", Label).update(Text(msg))
             return
         self.dismiss(HoldingResult(holding))
 

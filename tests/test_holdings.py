@@ -119,3 +119,24 @@ def test_export_carries_holdings_only_when_asked(tmp_path: Path) -> None:
     lines = out.read_text().splitlines()
     assert lines[0].endswith("holding_amount,holding_value,holding_pnl")
     assert lines[1].endswith("2.0,202,52")
+
+
+def test_feed_carries_holdings_only_when_asked() -> None:
+    import jsonschema
+    from websockets.sync.client import connect
+
+    from engine.server import ServerThread
+    from tests.fake_engine import FakeEngine
+    from tests.test_protocol_schema import FRAME
+
+    hs = {"bitcoin": Holding("bitcoin", 0.5, 100.0)}
+    for holdings, expected in ((None, None), (hs, {"bitcoin": hs["bitcoin"].to_dict()})):
+        opts = {} if holdings is None else {"holdings": holdings}
+        with ServerThread(FakeEngine(history=5), ping_interval=None, **opts) as st:
+            with connect(st.url, close_timeout=1) as ws:
+                hello = json.loads(ws.recv(timeout=5))
+        assert hello["type"] == "hello" and hello.get("holdings") == expected
+        FRAME.validate(hello)
+        with pytest.raises(jsonschema.ValidationError):
+            FRAME.validate({**hello, "holdings": {"bitcoin": {"amount": -1, "cost": None,
+                                                              "currency": "usd"}}})

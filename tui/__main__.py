@@ -165,6 +165,8 @@ def build_serve_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8765, help="port (default: 8765)")
+    p.add_argument("--with-holdings", action="store_true",
+                   help="send your holdings to clients in the hello frame; never by default")
     _token_options(p, "required when binding anything but loopback")
     return p
 
@@ -338,6 +340,11 @@ def run_serve(argv: list[str]) -> int:
     except CryptotuiError as exc:
         fail(exc.msg)
     log_to_stderr()
+    options: dict[str, Any] = {}
+    if args.with_holdings:
+        from engine.holdings import holdings_path, load_holdings
+
+        options["holdings"] = load_holdings(holdings_path(loc.ui_file(settings.world)))
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -346,7 +353,7 @@ def run_serve(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        serve_forever(engine, args.host, args.port, args.token, stop_event=stop)
+        serve_forever(engine, args.host, args.port, args.token, stop_event=stop, **options)
     except CryptotuiError as exc:
         fail(exc.msg, 1)
     except OSError as exc:

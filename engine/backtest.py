@@ -57,6 +57,9 @@ def _parser() -> _Parser:
         help="write every scored prediction (served band, mean and the network's own mean) as CSV",
     )
     p.add_argument("--wide", action="store_true", help="per-file table with every column")
+    p.add_argument("--portfolio", action="store_true",
+                   help="also score the total's 80%% range and level probabilities (aligned files)")
+    p.add_argument("--weights", metavar="A,B", help="--portfolio: value held per file (default 1 each)")
     return p
 
 
@@ -461,6 +464,10 @@ def main(argv: list[str]) -> int:
         if args.steps is not None and args.steps < 0:
             raise ConfigError("--steps must be >= 0")
         series_raw = [read_bars(f) for f in args.files]
+        if args.weights is not None or args.portfolio:
+            from engine.portfolio import parse_weights
+
+            args.weights = parse_weights(args.weights, len(args.files))
         pred_file = _open_predictions(args.predictions) if args.predictions else None
     except (_ArgError, ConfigError) as exc:
         sys.stderr.write(f"cryptotui backtest: error: {exc}\n")
@@ -540,6 +547,13 @@ def _run(
         for s, fc in zip(aligned, fcs):
             rows = fc.metrics(exact=True).rows
             runs.append(_Run(s[0].coin, "shared", _bar_name(size), rows, len(s), dt))
+    portfolio = None
+    if args.portfolio:
+        from engine.portfolio import run_portfolio
+
+        size = max(sizes)
+        aligned = [aggregate(s, size) if size != sz else s for s, sz in zip(series, sizes)]
+        portfolio = run_portfolio(aligned, replace(base, bar_seconds=size), args.weights, args.seed)
     elapsed = time.perf_counter() - t_all
     progress.close()
     n_bars = sum(r.bars for r in runs)
@@ -555,9 +569,15 @@ def _run(
             "seed": args.seed,
             "steps_per_minute": base.steps_per_minute,
         }
+        if portfolio is not None:
+            obj["portfolio"] = portfolio.as_dict()
         sys.stdout.write(json.dumps(obj) + "\n")
     else:
         _print_tables(runs, agg, speed, sys.stdout, wide=args.wide)
+        if portfolio is not None:
+            from engine.portfolio import format_portfolio
+
+            sys.stdout.write(format_portfolio(portfolio))
     return 0
 
 

@@ -50,6 +50,7 @@ from engine.events import (
     StatusEvent,
     TrainEvent,
 )
+from engine.holdings import Holding
 from engine.ids import is_coin_id, require_coin_id
 from engine.sources.base import MAX_PRICE, MIN_PRICE, Source, SourceOutput
 from engine.sources.coins import symbol_of
@@ -822,18 +823,20 @@ def export_path(folder: Path, coin: str, tag: str = "", now: datetime | None = N
             n += 1
 
 
-def export_csv(store: Store, coin: str, path: Path, horizons: tuple[int, ...]) -> Path:
+def export_csv(store: Store, coin: str, path: Path, horizons: tuple[int, ...],
+               holding: Holding | None = None) -> Path:
     """Write a coin's bars and, per horizon, the prediction made for each minute, as CSV.
 
     Per horizon: the forecast served (``pred``), the network's own forecast (``net``, empty for
-    forecasts stored before it was kept) and the served 80 % band, all as prices. The caller makes
-    the default exports folder; a path the user typed must already lead somewhere (a typo in a
-    directory name is an error, not a new directory tree).
+    forecasts stored before it was kept) and the served 80 % band, all as prices. Only when a
+    ``holding`` is given (``--with-holdings``), three more columns: the amount held now, its value
+    and P&L at each minute's price. The caller makes the default exports folder; a path the user
+    typed must already lead somewhere (a typo in a directory name is an error, not a new tree).
     """
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            write_csv(store, coin, fh, horizons)
+            write_csv(store, coin, fh, horizons, holding)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)  # a full disk must not leave half a file behind
@@ -841,7 +844,8 @@ def export_csv(store: Store, coin: str, path: Path, horizons: tuple[int, ...]) -
     return path
 
 
-def write_csv(store: Store, coin: str, fh: IO[str], horizons: tuple[int, ...]) -> None:
+def write_csv(store: Store, coin: str, fh: IO[str], horizons: tuple[int, ...],
+              holding: Holding | None = None) -> None:
     """The CSV of ``export_csv`` written to an open text stream (stdout needs no temp file)."""
     import csv
 
@@ -854,6 +858,8 @@ def write_csv(store: Store, coin: str, fh: IO[str], horizons: tuple[int, ...]) -
     header = ["time_utc", "timestamp", "price", "open", "high", "low", "volume", "source", "filled"]
     for h in horizons:
         header += [f"pred_{h}m", f"net_{h}m", f"lo80_{h}m", f"hi80_{h}m"]
+    if holding is not None:
+        header += ["holding_amount", "holding_value", "holding_pnl"]
     w.writerow(header)
     for b in bars:
         iso = datetime.fromtimestamp(b.ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -871,4 +877,8 @@ def write_csv(store: Store, coin: str, fh: IO[str], horizons: tuple[int, ...]) -
                 f"{base * math.exp(lo):.10g}",
                 f"{base * math.exp(hi):.10g}",
             ]
+        if holding is not None:
+            pnl = holding.pnl(b.price)
+            out += [repr(holding.amount), f"{holding.value(b.price):.10g}",
+                    "" if pnl is None else f"{pnl:.10g}"]
         w.writerow(out)

@@ -27,7 +27,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from engine.events import (
     SnapshotEvent,
     StatusEvent,
 )
+from engine.holdings import Holding
 from engine.ids import is_coin_id
 
 log = logging.getLogger(__name__)
@@ -262,8 +263,11 @@ class FeedServer:
         max_coins: int = MAX_COINS,
         max_coins_per_client: int = MAX_COINS_PER_CLIENT,
         clock: Callable[[], float] = time.monotonic,
+        holdings: Mapping[str, Holding] | None = None,
     ) -> None:
         check_bind(host, token)
+        # The user's holdings go out only when the operator asked (serve --with-holdings).
+        self.holdings = None if holdings is None else dict(holdings)
         if max_clients < 1 or queue_size < 16 or max_op_bytes < 64:
             raise ConfigError("feed limits too small: need max_clients >= 1, queue_size >= 16, "
                               "max_op_bytes >= 64")
@@ -410,6 +414,8 @@ class FeedServer:
                 "max_op_bytes": self.max_op_bytes,
                 "queue_size": self.queue_size,
                 "batch": batch,
+                **({} if self.holdings is None else
+                   {"holdings": {c: h.to_dict() for c, h in sorted(self.holdings.items())}}),
             }
         )
 

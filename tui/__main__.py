@@ -169,6 +169,8 @@ def build_serve_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8765, help="port (default: 8765)")
+    p.add_argument("--with-holdings", action="store_true",
+                   help="send your holdings to clients in the hello frame; never by default")
     _token_options(p, "required when binding anything but loopback")
     return p
 
@@ -180,6 +182,8 @@ def build_export_parser() -> argparse.ArgumentParser:
     p.add_argument("--home", help="data dir (env CRYPTOTUI_HOME)")
     p.add_argument("--demo", action="store_true", help="export from the demo database")
     p.add_argument("--horizons", type=_checked(parse_horizons), help="horizons to include (default: 1,5,15,60)")
+    p.add_argument("--with-holdings", action="store_true",
+                   help="add your holding of the coin (amount, value, P&L per minute); never by default")
     return p
 
 
@@ -342,6 +346,11 @@ def run_serve(argv: list[str]) -> int:
     except CryptotuiError as exc:
         fail(exc.msg)
     log_to_stderr()
+    options: dict[str, Any] = {}
+    if args.with_holdings:
+        from engine.holdings import holdings_path, load_holdings
+
+        options["holdings"] = load_holdings(holdings_path(loc.ui_file(settings.world)))
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -350,7 +359,7 @@ def run_serve(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        serve_forever(engine, args.host, args.port, args.token, stop_event=stop)
+        serve_forever(engine, args.host, args.port, args.token, stop_event=stop, **options)
     except CryptotuiError as exc:
         fail(exc.msg, 1)
     except OSError as exc:
@@ -372,6 +381,14 @@ def run_export(argv: list[str]) -> int:
     if not db.exists():
         fail(f"no database at {db}: run cryptotui first")
     horizons = args.horizons or Settings().horizons
+    holding = None
+    if args.with_holdings:
+        from engine.holdings import holdings_path, load_holdings
+
+        hfile = holdings_path(loc.ui_file(args.demo))
+        holding = load_holdings(hfile).get(args.coin)
+        if holding is None:
+            fail(f"no holding of {args.coin!r} in {hfile}: enter one in the app (key H) first")
     try:
         # Read-only: an export writes nothing to the database, so it works on a full disk.
         store = Store(db, readonly=True)
@@ -382,14 +399,14 @@ def run_export(argv: list[str]) -> int:
             known = ", ".join(store.coins()) or "none"
             fail(f"no data for {args.coin!r} in {db} (coins stored: {known})")
         if args.out is not None and str(args.out) == "-":
-            write_csv(store, args.coin, sys.stdout, horizons)
+            write_csv(store, args.coin, sys.stdout, horizons, holding)
             sys.stdout.flush()
             return 0
         out = args.out
         if out is None:
             loc.exports_dir.mkdir(parents=True, exist_ok=True)
             out = export_path(loc.exports_dir, args.coin, "demo" if args.demo else "")
-        path = export_csv(store, args.coin, out, horizons)
+        path = export_csv(store, args.coin, out, horizons, holding)
     except CryptotuiError as exc:
         fail(exc.msg)
     except OSError as exc:

@@ -1,10 +1,12 @@
-"""Alert rules checked against each new bar: a price level crossed, or a price outside the 95 % band."""
+"""Alert rules: a price level crossed, a price outside the 95 % band (checked on each new bar), and
+the chance of ending beyond a level passing a threshold (checked on each new forecast)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from engine.events import Bar, ForecastEvent
+from engine.portfolio import prob_beyond
 from tui.format import format_price
 
 
@@ -13,7 +15,7 @@ class Alert:
     """A notification to show: a level crossed or a surprise."""
 
     coin: str
-    kind: str  # "level" | "surprise"
+    kind: str  # "level" | "surprise" | "chance"
     title: str
     message: str
 
@@ -29,11 +31,14 @@ class AlertChecker:
         self._last: dict[str, float] = {}
         self._forecasts: dict[str, dict[int, ForecastEvent]] = {}
         self._last_surprise: dict[str, int] = {}
+        # (coin, level) whose chance is at or above the threshold: told once, until it falls back.
+        self._chance_high: set[tuple[str, float]] = set()
 
     def forget(self, coin: str) -> None:
         self._last.pop(coin, None)
         self._forecasts.pop(coin, None)
         self._last_surprise.pop(coin, None)
+        self._chance_high = {k for k in self._chance_high if k[0] != coin}
 
     def add_forecast(self, f: ForecastEvent, keep_minutes: int = 61) -> None:
         fcs = self._forecasts.setdefault(f.coin, {})
@@ -69,3 +74,38 @@ class AlertChecker:
                                      f"{format_price(bar.price)} is {way} the 95% band "
                                      f"({format_price(lo)}–{format_price(hi)}) forecast {horizon} min ago"))
         return out
+
+    def check_chances(
+        self, f: ForecastEvent, levels: list[float], horizon: int, threshold: float | None,
+        name: str,
+    ) -> list[Alert]:
+        """Alerts for levels whose chance of being passed at ``horizon`` has just risen to
+        ``threshold`` (a fraction); told again only after it has fallen below it."""
+        if threshold is None or not levels:
+            return []
+        out: list[Alert] = []
+        for level in levels:
+            p = prob_beyond(f, horizon, level)
+            key = (f.coin, level)
+            if p is None:
+                continue
+            if p < threshold:
+                self._chance_high.discard(key)
+            elif key not in self._chance_high:
+                self._chance_high.add(key)
+                way = "above" if level > f.price else "below"
+                out.append(Alert(f.coin, "chance", f"{name}: {100 * p:.0f}% chance {way} "
+                                 f"{format_price(level)}",
+                                 f"in {horizon} min, from the served forecast (now "
+                                 f"{format_price(f.price)}; you asked at {100 * threshold:.0f}%)"))
+        return out
+
+
+def chance_text(f: ForecastEvent | None, horizon: int, level: float) -> str:
+    """"23% above in 5 min" for a level, or "" without a served forecast."""
+    p = prob_beyond(f, horizon, level) if f is not None else None
+    if p is None:
+        return ""
+    way = "above" if level > f.price else "below"  # type: ignore[union-attr]
+    shown = "<1" if p < 0.005 else ">99" if p > 0.995 else f"{100 * p:.0f}"
+    return f"{shown}% {way} in {horizon} min"

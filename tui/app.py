@@ -40,14 +40,17 @@ from engine.events import (
     TrainEvent,
 )
 from tui.alerts import AlertChecker
+from tui.alerts_ui import AlertsMixin
 from tui.chart_data import WINDOWS, ChartView, build_chart
 from engine.sources.coins import BY_ID as KNOWN_COINS
 from tui.commands import COMMANDS, all_bindings
 from tui.format import format_clock, format_duration, last_per_cell
+from tui.holdings_ui import HoldingsMixin
 from tui.notices import notice_for, unknown_words
 from tui.prefs import Prefs, load_prefs, save_prefs
 from tui.safe_text import clean
 from tui.widgets.header_bar import HeaderBar
+from tui.widgets.holdings_panel import HoldingsPanel
 from tui.widgets.key_bar import KeyBar
 from tui.widgets.metrics_panel import MetricsPanel
 from tui.widgets.model_panel import ModelPanel, ModelView
@@ -106,7 +109,7 @@ def coin_name(coin: str) -> str:
     return " ".join(part.capitalize() for part in coin.replace("_", "-").split("-"))
 
 
-class CryptoApp(App[None]):
+class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
     """Watchlist, chart of price vs prediction, model and metrics panels, status bar."""
 
     # Absolute, so subclasses defined elsewhere (tests, runners) still find it.
@@ -148,6 +151,7 @@ class CryptoApp(App[None]):
         self._last_surprise = -math.inf
         # The chart's time axis: the window's span until zoomed; following "now" until panned.
         self.view = ChartView(WINDOWS.get(self.window, WINDOWS["6h"]))
+        self._init_holdings(state_path)
 
     # Properties the tests and the widgets read -----------------------------------------------
     @property
@@ -200,6 +204,7 @@ class CryptoApp(App[None]):
         with Horizontal(id="body"):
             with Vertical(id="side"):
                 yield Watchlist(id="watchlist")
+                yield HoldingsPanel(id="holdings")
                 yield MetricsPanel(id="metrics")
                 yield ModelPanel(id="model")
             yield PriceChart(id="chart")
@@ -212,6 +217,7 @@ class CryptoApp(App[None]):
         self._main = main = self.screen
         main.query_one("#watchlist").border_title = "Watchlist"
         main.query_one("#model").border_title = "Model"
+        main.query_one("#holdings").border_title = "Holdings"
         main.query_one("#metrics").border_title = "Score vs \"no change\""
         self.engine.subscribe(self._listener)
         self._set_coins(self.engine.coins())
@@ -299,6 +305,7 @@ class CryptoApp(App[None]):
                 return
             st.forecast = ev
             self.alerts.add_forecast(ev)
+            self._check_chances(ev)
             self._mark("watchlist", "chart-data" if ev.coin == self.selected else "")
         elif isinstance(ev, MetricsEvent):
             if ev.coin in self.states:
@@ -367,16 +374,13 @@ class CryptoApp(App[None]):
         # Surprises only for the coin on screen: toasts about coins nobody is looking at are noise.
         surprise = self.prefs.surprise and bar.coin == self.selected
         for alert in self.alerts.check(bar, levels, self.horizon, surprise, self.coin_title(bar.coin)):
-            severity = "warning" if alert.kind == "surprise" else "information"
             if alert.kind == "surprise":
                 # A fast replay can cross the band many times a second; one toast a minute is news.
                 now = time.monotonic()
                 if now - self._last_surprise < SURPRISE_TOAST_SECONDS:
                     continue
                 self._last_surprise = now
-            self.notify(alert.message, title=alert.title, severity=severity, timeout=8)
-            if self.prefs.bell:
-                self.bell()
+            self.deliver(alert)
 
     def _on_error(self, ev: ErrorEvent) -> None:
         # One place per message: what the status bar or the watchlist already says is not toasted.
@@ -440,6 +444,7 @@ class CryptoApp(App[None]):
             wl.set_rows(self._rows(), self.horizon, self.window)
             wl.selected = coin
             self._size_side(wl)
+            self._draw_holdings(main)
         if everything or "chart" in dirty:
             self._last_chart = now
             self._draw_chart()
@@ -734,13 +739,24 @@ class CryptoApp(App[None]):
                 self.prefs.levels.pop(coin, None)
             self.prefs.surprise = result.surprise
             self.prefs.bell = result.bell
+            if result.threshold is None:
+                self.prefs.thresholds.pop(coin, None)
+            else:
+                self.prefs.thresholds[coin] = result.threshold
+            if result.desktop:
+                self.prefs.desktop[coin] = True
+            else:
+                self.prefs.desktop.pop(coin, None)
             save_prefs(self.state_path, self.prefs)
             self._mark("chart")  # the levels are drawn on it
             self.notify(f"Alerts for {self.coin_title(coin)} saved.", timeout=3)
 
         current = AlertSettings(tuple(self.prefs.levels.get(coin, ())), self.prefs.surprise,
-                                self.prefs.bell)
-        self.push_screen(AlertsScreen(self.coin_title(coin), price, current), done)
+                                self.prefs.bell, self.prefs.thresholds.get(coin),
+                                self.prefs.desktop.get(coin, False))
+        self.push_screen(AlertsScreen(self.coin_title(coin), price, current,
+                                      st.forecast if st else None, self.horizon,
+                                      self.desktop_sender is not None), done)
 
     def _update_alerts_price(self, price: float) -> None:
         from tui.screens.alerts import AlertsScreen

@@ -70,6 +70,9 @@ COMMANDS: tuple[Command, ...] = (
             footer=True),
     Command(("A",), "alerts", "Alerts", "Price and surprise alerts for the selected coin", "A",
             footer=True),
+    Command(("H",), "holding", "Holding", "Enter, edit or remove your holding of the selected coin",
+            "H"),
+    Command(("m",), "privacy", "Mask", "Hide or show every amount of your holdings (privacy)", "m"),
 )
 
 

@@ -29,6 +29,10 @@ class Prefs:
     surprise: bool = True  # notify when the coin on screen leaves its 95 % band
     bell: bool = False  # ring the terminal bell with alerts
     theme: str | None = None  # Textual theme name, e.g. "textual-light"
+    privacy: bool = False  # mask every amount of the holdings on screen
+    # coin -> chance (fraction) at which a level's "chance beyond" alert is told; absent: off
+    thresholds: dict[str, float] = field(default_factory=dict)
+    desktop: dict[str, bool] = field(default_factory=dict)  # coin -> desktop notifications
 
     @classmethod
     def from_dict(cls, data: Any) -> Prefs:
@@ -50,7 +54,15 @@ class Prefs:
                     clean = [float(v) for v in vals if isinstance(v, (int, float)) and v > 0]
                     if clean:
                         p.levels[str(coin)] = sorted(set(clean))
-        for key in ("surprise", "bell"):
+        thresholds = data.get("thresholds")
+        if isinstance(thresholds, dict):
+            for coin, v in thresholds.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and 0.01 <= v <= 0.99:
+                    p.thresholds[str(coin)] = float(v)
+        desktop = data.get("desktop")
+        if isinstance(desktop, dict):
+            p.desktop = {str(c): True for c, v in desktop.items() if v is True}
+        for key in ("surprise", "bell", "privacy"):
             if isinstance(data.get(key), bool):
                 setattr(p, key, data[key])
         return p

@@ -1,9 +1,11 @@
-"""The alerts modal: price levels for the selected coin; surprise alerts and the bell, for all coins."""
+"""The alerts modal: price levels to watch for the selected coin with the chance of ending beyond
+each, a chance threshold to be told about, surprise alerts, bell and desktop notifications."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,6 +14,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, OptionList, Switch
 from textual.widgets.option_list import Option
 
+from engine.events import ForecastEvent
+from tui.alerts import chance_text
 from tui.format import format_price
 from tui.safe_text import clean, plain
 from tui.widgets.safe_input import SafeInput
@@ -22,6 +26,19 @@ class AlertSettings:
     levels: tuple[float, ...]
     surprise: bool
     bell: bool
+    threshold: float | None = None  # tell when a level's chance reaches this fraction; None: off
+    desktop: bool = False  # this coin's alerts also as desktop notifications
+
+
+def parse_threshold(text: str) -> float | None:
+    """A chance in percent ("30", "30%"), as a fraction; "" is off. ValueError if not 1-99."""
+    raw = text.strip().rstrip("%").strip()
+    if not raw:
+        return None
+    value = float(raw)  # ValueError for words
+    if not 1 <= value <= 99:
+        raise ValueError(raw)
+    return value / 100
 
 
 def parse_level(text: str) -> float | None:
@@ -41,6 +58,8 @@ class AlertsScreen(ModalScreen[AlertSettings | None]):
     AlertsScreen OptionList { height: auto; max-height: 6; border: none; }
     AlertsScreen Horizontal { height: auto; }
     AlertsScreen Switch { margin-right: 1; }
+    AlertsScreen Input.short { width: 6; margin: 1 1 0 0; }
+    AlertsScreen .gap-after { margin-right: 2; }
     AlertsScreen .row-label { padding-top: 1; }
     AlertsScreen .alerts-heading { text-style: bold; margin-top: 1; }
     AlertsScreen #alerts-hint { color: $text-muted; width: 1fr; }
@@ -54,8 +73,13 @@ class AlertsScreen(ModalScreen[AlertSettings | None]):
         Binding("ctrl+s", "save", "Save"),
     ]
 
-    def __init__(self, name: str, price: float | None, current: AlertSettings) -> None:
+    def __init__(self, name: str, price: float | None, current: AlertSettings,
+                 forecast: ForecastEvent | None = None, horizon: int = 5,
+                 desktop_available: bool = False) -> None:
         super().__init__()
+        self.forecast = forecast
+        self.horizon = horizon
+        self.desktop_available = desktop_available
         self.coin_name = name
         self.price = price
         self.levels: list[float] = sorted(current.levels)
@@ -77,6 +101,15 @@ class AlertsScreen(ModalScreen[AlertSettings | None]):
             with Horizontal():
                 yield Switch(value=self.current.bell, id="alerts-bell")
                 yield Label("Ring the terminal bell with alerts", classes="row-label")
+            # One row for both (the modal has to fit 24 lines with a few levels in it).
+            with Horizontal():
+                th = self.current.threshold
+                yield SafeInput("" if th is None else f"{100 * th:g}", placeholder="off",
+                                id="alerts-threshold", classes="short", compact=True)
+                yield Label(f"% at {self.horizon} min: tell me", classes="row-label gap-after")
+                yield Switch(value=self.current.desktop, id="alerts-desktop")
+                where = "" if self.desktop_available else " (n/a: bell)"
+                yield Label(f"desktop{where}", classes="row-label")
             with Horizontal(id="alerts-buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Save", id="save", variant="primary")
@@ -95,13 +128,14 @@ class AlertsScreen(ModalScreen[AlertSettings | None]):
 
     def on_mount(self) -> None:
         self._refresh_levels()
-        self.query_one(SafeInput).focus()
+        self.query_one("#alerts-level", SafeInput).focus()
 
     def _refresh_levels(self) -> None:
         ol = self.query_one(OptionList)
         ol.clear_options()
         for level in self.levels:
-            ol.add_option(Option(format_price(level)))
+            chance = chance_text(self.forecast, self.horizon, level)
+            ol.add_option(Option(f"{format_price(level):>14}   {chance}"))
         count = "No levels yet" if not self.levels else f"{len(self.levels)} level(s)"
         hint = f"{count}: enter adds one, del removes the highlighted one."
         self.query_one("#alerts-hint", Label).update(hint)
@@ -130,10 +164,19 @@ class AlertsScreen(ModalScreen[AlertSettings | None]):
             self.action_cancel()
 
     def action_save(self) -> None:
+        text = self.query_one("#alerts-threshold", SafeInput).value
+        try:
+            threshold = parse_threshold(text)
+        except ValueError:
+            self.query_one("#alerts-hint", Label).update(
+                Text(f"{text.strip()!r} is not a chance: a percent from 1 to 99, or empty for off."))
+            return
         self.dismiss(AlertSettings(
             tuple(self.levels),
             self.query_one("#alerts-surprise", Switch).value,
             self.query_one("#alerts-bell", Switch).value,
+            threshold,
+            self.query_one("#alerts-desktop", Switch).value,
         ))
 
     def action_cancel(self) -> None:

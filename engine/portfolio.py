@@ -26,7 +26,7 @@ import math
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from engine.evaluate import interval_score
 from engine.events import ForecastEvent
@@ -217,7 +217,9 @@ CORR_EVERY = 10  # minutes between re-measurements of the correlation in the bac
 
 
 @dataclass
-class _RangeAcc:
+class RangeScore:
+    """Prequential score of a value range (80 %): hits, interval score and width, per issue value."""
+
     n: int = 0
     hits: int = 0
     score: float = 0.0  # interval score, relative to the total's value at issue
@@ -274,7 +276,7 @@ class PortfolioRun:
     horizons: tuple[int, ...]
     weights: tuple[float, ...]  # value held in each coin at issue (units of the total)
     window: int = CORR_WINDOW
-    ranges: dict[tuple[int, str], _RangeAcc] = field(default_factory=dict)
+    ranges: dict[tuple[int, str], RangeScore] = field(default_factory=dict)
     # (horizon, cdf) -> (level sigma, probability, happened) per scored level
     outcomes: dict[tuple[int, str], list[tuple[float, float, bool]]] = field(default_factory=dict)
     _prices: list[deque[tuple[int, float]]] = field(default_factory=list)
@@ -363,7 +365,7 @@ class PortfolioRun:
             y = sum(v * g for v, g in zip(p.values, growth))
             total = sum(p.values)
             for name, r in p.ranges.items():
-                self.ranges.setdefault((p.horizon, name), _RangeAcc()).add(r.lo, r.hi, y, total)
+                self.ranges.setdefault((p.horizon, name), RangeScore()).add(r.lo, r.hi, y, total)
             for ci, level, k, ps in p.probs:
                 b0, b1 = base[ci], later[ci]
                 assert b0 is not None and b1 is not None
@@ -378,7 +380,7 @@ class PortfolioRun:
         for h in self.horizons:
             row: dict[str, Any] = {"horizon": h}
             for m in RANGE_METHODS:
-                row[m] = self.ranges.get((h, m), _RangeAcc()).as_dict()
+                row[m] = self.ranges.get((h, m), RangeScore()).as_dict()
             out.append(row)
         return out
 
@@ -503,3 +505,35 @@ def format_portfolio(run: PortfolioRun) -> str:
         lines.append(f"{r['bin'] + '%':>8}{r['n']:>8}{f(r['said'], '.1f', 100):>13}"
                      f"{f(r['happened'], '.1f', 100):>12}")
     return "\n".join(lines) + "\n"
+
+
+class LiveRangeScore:
+    """The total's 80 % range scored as the app runs (the holdings panel's line), past data only.
+
+    ``issue`` records the range made at minute ``ts`` for ``horizon`` with the amounts held then;
+    ``mature`` scores every recorded range whose target minute has a price for each of its coins
+    (value at the target = the same amounts at those prices). Ranges whose target minute has no
+    price for some coin (a gap) are dropped unscored, as the forecaster drops its labels.
+    """
+
+    def __init__(self, keep: int = 240) -> None:
+        self.pending: dict[tuple[int, int], tuple[dict[str, float], float, float, float]] = {}
+        self.scores: dict[int, RangeScore] = {}
+        self.keep = keep
+
+    def issue(self, ts: int, horizon: int, amounts: dict[str, float], rng: ValueRange) -> None:
+        key = (ts, horizon)
+        if key not in self.pending and rng.centre > 0:
+            self.pending[key] = (dict(amounts), rng.lo, rng.hi, rng.centre)
+            if len(self.pending) > self.keep:
+                del self.pending[min(self.pending)]
+
+    def mature(self, price_at: Callable[[str, int], float | None], now: int) -> None:
+        for key in [k for k in self.pending if k[0] + 60 * k[1] <= now]:
+            ts, horizon = key
+            amounts, lo, hi, base = self.pending.pop(key)
+            prices = {c: price_at(c, ts + 60 * horizon) for c in amounts}
+            if any(p is None for p in prices.values()):
+                continue
+            value = sum(a * prices[c] for c, a in amounts.items())  # type: ignore[operator]
+            self.scores.setdefault(horizon, RangeScore()).add(lo, hi, value, base)

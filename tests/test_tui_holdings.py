@@ -123,6 +123,36 @@ async def test_privacy_masks_amounts_not_storage(tmp_path: Path) -> None:
         assert format_money(value) in panel_text(app)
 
 
+@sync
+async def test_the_total_range_is_scored_live_as_minutes_mature(tmp_path: Path) -> None:
+    save_holdings(tmp_path / "holdings.json", {"bitcoin": Holding("bitcoin", 0.5),
+                                               "ethereum": Holding("ethereum", 4.0)})
+    engine = FakeEngine(history=200)
+    app = CryptoApp(engine, state_path=tmp_path / "ui.json")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        assert "range held" not in panel_text(app)  # nothing has matured yet
+        for _ in range(12):
+            engine.advance(1)
+            await settle(app, pilot)
+        score = app.range_score.scores[app.horizon]
+        assert score.n >= 5 and 0 <= score.hits <= score.n
+        assert f"of {score.n:,} times" in panel_text(app)
+
+
+def test_live_range_score_uses_the_amounts_at_issue_and_skips_gaps() -> None:
+    from engine.portfolio import LiveRangeScore
+
+    live = LiveRangeScore()
+    prices = {("a", 300): 11.0, ("b", 300): 20.0, ("a", 360): 30.0}
+    live.issue(0, 5, {"a": 1.0, "b": 1.0}, ValueRange(25.0, 35.0, 30.0))
+    live.issue(60, 5, {"a": 1.0, "b": 1.0}, ValueRange(25.0, 35.0, 30.0))  # b missing at 360
+    live.mature(lambda c, ts: prices.get((c, ts)), now=360)
+    score = live.scores[5]
+    assert score.n == 1 and score.hits == 1  # 11 + 20 = 31 is inside 25..35
+    assert live.pending == {}
+
+
 def fc(coin: str, price: float, half: float, ts: int = 0) -> ForecastEvent:
     return ForecastEvent(coin, ts, price, (5,), (0.0,), (-half,), (half,), (-2 * half,), (2 * half,))
 

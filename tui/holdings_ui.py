@@ -7,12 +7,13 @@ bytes, fsynced: well under a frame).
 
 from __future__ import annotations
 
+import bisect
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.holdings import Holding, holdings_path, load_holdings, save_holdings
-from engine.portfolio import correlation, scaled_returns
+from engine.portfolio import LiveRangeScore, correlation, scaled_returns
 from tui.widgets.holdings_panel import HoldingsPanel, HoldingsView, build_view
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ class HoldingsMixin:
         self.holdings = load_holdings(self.holdings_file) if self.holdings_file else {}
         self._corr_key = ()
         self._corr = {}
+        self.range_score = LiveRangeScore()
 
     @property
     def _app(self) -> Any:
@@ -65,7 +67,30 @@ class HoldingsMixin:
     def _draw_holdings(self, main: Screen[None]) -> None:
         main.set_class(bool(self.holdings), "-holdings")
         if self.holdings:
-            main.query_one(HoldingsPanel).show(self.holdings_view(), self._app.prefs.privacy)
+            view = self.holdings_view()
+            self._score_range(view)
+            score = self.range_score.scores.get(view.horizon)
+            main.query_one(HoldingsPanel).show(view, self._app.prefs.privacy, score)
+
+    def _score_range(self, view: HoldingsView) -> None:
+        """Issue the total's range for the newest minute every held coin has, and score the ranges
+        whose target minute has come: the panel shows how often the range held (live, as the
+        backtest's --portfolio does over files)."""
+        app = self._app
+        held = [c for c in self.holdings if c in app.states and app.states[c].prices]
+        if not held:
+            return
+        now = min(app.states[c].prices[-1][0] for c in held)
+        if view.total_range is not None:
+            amounts = {c: self.holdings[c].amount for c in held}
+            self.range_score.issue(now, view.horizon, amounts, view.total_range)
+
+        def price_at(coin: str, ts: int) -> float | None:
+            prices = app.states[coin].prices if coin in app.states else []
+            i = bisect.bisect_left(prices, (ts,))
+            return prices[i][1] if i < len(prices) and prices[i][0] == ts else None
+
+        self.range_score.mature(price_at, now)
 
     def _set_holding(self, coin: str, holding: Holding | None) -> bool:
         """Store the change (or nothing, if the file cannot be written: then say so)."""

@@ -16,7 +16,7 @@ from rich.text import Text
 
 from engine.events import ForecastEvent
 from engine.holdings import Holding
-from engine.portfolio import ValueRange, holding_range, served_quantiles, total_range
+from engine.portfolio import RangeScore, ValueRange, holding_range, served_quantiles, total_range
 from tui.format import DASH
 from tui.widgets.columns import Column, TextLines, layout_columns
 from tui.widgets.palette import Palette
@@ -119,10 +119,12 @@ def format_money(value: float | None, *, signed: bool = False) -> str:
 class HoldingsPanel(TextLines):
     """Holdings of the watched coins; the app hands it a ``HoldingsView`` and the privacy flag."""
 
-    def show(self, view: HoldingsView, privacy: bool) -> None:
-        self.set_builder(lambda width: self._lines(view, privacy, width))
+    def show(self, view: HoldingsView, privacy: bool, score: RangeScore | None = None) -> None:
+        self.set_builder(lambda width: self._lines(view, privacy, width, score))
 
-    def _lines(self, view: HoldingsView, privacy: bool, width: int) -> list[Text]:
+    def _lines(
+        self, view: HoldingsView, privacy: bool, width: int, score: RangeScore | None = None
+    ) -> list[Text]:
         pal = Palette.of(self)
 
         def money(v: float | None, signed: bool = False) -> str:
@@ -163,4 +165,9 @@ class HoldingsPanel(TextLines):
             lines.append(Text("amounts hidden (m shows them)", style="dim", no_wrap=True, end=""))
         else:
             lines.append(Text(f"values in {cur}; no range yet", style="dim", no_wrap=True, end=""))
+        if score is not None and score.n and not privacy:
+            lines.append(Text(
+                f"range held {100 * score.hits / score.n:.0f} % of {score.n:,} times "
+                f"(80 % wanted) · interval score {100 * score.score / score.n:.2f} %",
+                style="dim", no_wrap=True, end=""))
         return lines

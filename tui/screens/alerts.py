@@ -95,20 +95,20 @@ class AlertsScreen(ModalScreen[AlertSettings | None]):
             yield OptionList(id="alerts-levels")
             yield Label("", id="alerts-hint")
             yield Label("For every coin:", classes="alerts-heading")
+            # Two switches a row: the modal has to fit 24 lines, buttons included, with levels in it.
             with Horizontal():
                 yield Switch(value=self.current.surprise, id="alerts-surprise")
-                yield Label("Surprise: the coin on screen leaves its 95 % band", classes="row-label")
-            with Horizontal():
+                yield Label("Surprise: leaves its 95 % band", classes="row-label gap-after")
                 yield Switch(value=self.current.bell, id="alerts-bell")
-                yield Label("Ring the terminal bell with alerts", classes="row-label")
-            # One row for both (the modal has to fit 24 lines with a few levels in it).
+                yield Label("Bell", classes="row-label")
             with Horizontal():
                 th = self.current.threshold
                 yield SafeInput("" if th is None else f"{100 * th:g}", placeholder="off",
                                 id="alerts-threshold", classes="short", compact=True)
-                yield Label(f"% at {self.horizon} min: tell me", classes="row-label gap-after")
+                # Per coin, unlike the switches above.
+                yield Label(f"% at {self.horizon}m: tell me (this coin)", classes="row-label gap-after")
                 yield Switch(value=self.current.desktop, id="alerts-desktop")
-                where = "" if self.desktop_available else " (n/a: bell)"
+                where = "" if self.desktop_available else " n/a"
                 yield Label(f"desktop{where}", classes="row-label")
             with Horizontal(id="alerts-buttons"):
                 yield Button("Cancel", id="cancel")

@@ -26,26 +26,28 @@ class Tmux:
     def __init__(self, args: list[str], *, env: dict[str, str], width: int = 120, height: int = 40,
                  workdir: Path) -> None:
         self.name = f"cryptotui-test-{uuid.uuid4().hex[:8]}"
+        # A server of its own: a test never meets (or is killed with) anyone else's tmux sessions.
+        self.tmux = ["tmux", "-L", self.name]
         self.status_file = workdir / f"{self.name}.exit"
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
         cmd = f"env {exports} {shlex.join(args)}; echo $? > {shlex.quote(str(self.status_file))}; sleep 600"
         subprocess.run(
-            ["tmux", "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height), cmd],
+            [*self.tmux, "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height), cmd],
             check=True,
             env={**os.environ, "TERM": "xterm-256color"},
         )
 
     def screen(self) -> str:
-        r = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True)
+        r = subprocess.run([*self.tmux, "capture-pane", "-p", "-t", self.name], capture_output=True, text=True)
         return r.stdout
 
     def keys(self, *keys: str, pause: float = 0.3) -> None:
         for k in keys:
-            subprocess.run(["tmux", "send-keys", "-t", self.name, k], check=True)
+            subprocess.run([*self.tmux, "send-keys", "-t", self.name, k], check=True)
             time.sleep(pause)
 
     def resize(self, width: int, height: int) -> None:
-        subprocess.run(["tmux", "resize-window", "-t", self.name, "-x", str(width), "-y", str(height)],
+        subprocess.run([*self.tmux, "resize-window", "-t", self.name, "-x", str(width), "-y", str(height)],
                        check=True)
 
     def wait_for(self, predicate, timeout: float = 30.0, what: str = "") -> str:  # type: ignore[no-untyped-def]
@@ -67,4 +69,4 @@ class Tmux:
         raise AssertionError(f"the app did not exit; screen:\n{self.screen()}")
 
     def kill(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True)

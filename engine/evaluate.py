@@ -461,10 +461,13 @@ def explain_band(row: HorizonMetrics) -> str:
     ratio = row.recent_ratio80
     if not math.isfinite(ratio) or row.recent_n == 0:
         return f"{head} {served}; nothing matured to compare yet"
-    pct = abs(ratio - 1.0) * 100.0
-    if pct < 0.5:
+    pct = round(abs(ratio - 1.0) * 100.0)
+    if pct == 0:
         how = "as good as the simple band"
     else:
-        how = f"{pct:.0f} % {'better' if ratio < 1.0 else 'worse'} than the simple band"
+        how = f"{pct} % {'better' if ratio < 1.0 else 'worse'} than the simple band"
+        if ratio < 1.0 and row.served80 == "simple":
+            # Better on average, but not yet by the margin and the noise the choice asks for.
+            how += ", not yet clearly"
     span = f"{min(row.recent_n, 3000):,}"
     return f"{head} {served}; the network's band is {how} over the last {span} minutes"

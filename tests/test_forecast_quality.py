@@ -156,3 +156,17 @@ def test_the_served_band_is_explained_in_words() -> None:
         "better than the simple band over the last 900 minutes"
     )
     assert explain_band(HorizonMetrics(5, 0, *([nan] * 10), 0)) == "5 min: no band scored yet"
+
+
+def test_a_better_network_not_yet_served_says_so() -> None:
+    from engine.evaluate import explain_band
+    from engine.events import HorizonMetrics
+
+    nan = float("nan")
+    row = HorizonMetrics(5, 700, *([nan] * 10), 0, served80="simple", served95="simple",
+                         recent_ratio80=0.99, recent_n=700)
+    assert explain_band(row).endswith("1 % better than the simple band, not yet clearly over "
+                                      "the last 700 minutes")
+    row = HorizonMetrics(5, 700, *([nan] * 10), 0, served80="simple", served95="simple",
+                         recent_ratio80=0.996, recent_n=700)
+    assert "as good as the simple band" in explain_band(row)

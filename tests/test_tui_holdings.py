@@ -137,7 +137,7 @@ async def test_the_total_range_is_scored_live_as_minutes_mature(tmp_path: Path) 
             await settle(app, pilot)
         score = app.range_score.scores[app.horizon]
         assert score.n >= 5 and 0 <= score.hits <= score.n
-        assert f"of {score.n:,} times" in panel_text(app)
+        assert f"range held {100 * score.hits / score.n:.0f} % of {score.n:,}" in panel_text(app)
 
 
 def test_live_range_score_uses_the_amounts_at_issue_and_skips_gaps() -> None:

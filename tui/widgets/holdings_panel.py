@@ -166,8 +166,8 @@ class HoldingsPanel(TextLines):
         else:
             lines.append(Text(f"values in {cur}; no range yet", style="dim", no_wrap=True, end=""))
         if score is not None and score.n and not privacy:
-            lines.append(Text(
-                f"range held {100 * score.hits / score.n:.0f} % of {score.n:,} times "
-                f"(80 % wanted) · interval score {100 * score.score / score.n:.2f} %",
-                style="dim", no_wrap=True, end=""))
+            held = f"range held {100 * score.hits / score.n:.0f} % of {score.n:,} (aim 80 %)"
+            if wide:
+                held += f" · interval score {100 * score.score / score.n:.2f} %"
+            lines.append(Text(held, style="dim", no_wrap=True, end=""))
         return lines

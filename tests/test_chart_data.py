@@ -157,7 +157,7 @@ def test_candle_marks_fill_every_row_from_low_to_high() -> None:
     assert {round(y) for y in up_b.ys} == set(range(10, 13))
     assert set(dn_w.xs + dn_b.xs) == {6.0} and len(dn_w.xs) == len(dn_w.ys)
     assert dn_b  # a down candle has a body, even a short one
-    # A point per row height (a little under plotext's): none is skipped.
+    # A point per row height (a little under the canvas's): none is skipped.
     assert max(b - a for a, b in itertools.pairwise(sorted(up_w.ys))) <= rh
 
 

@@ -1,30 +1,38 @@
-"""The chart widget's drawing: the series drawn into plotext's matrix match plotext's own braille plot,
-and the built lines are kept until the data, the size or the theme changes."""
+"""The chart's figure: cell for cell what plotext's own public drawing of the same data builds
+(frame, ticks, labels, title, "now" line, glyph series; braille lines dot for dot but for plotext's
+few wrong glyphs), and the built lines kept until the data, the size or the theme changes."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from plotext._matrix import matrix_class
+from rich.console import Console
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.strip import Strip
+from textual.widget import Widget
 
 from tests.fake_engine import FakeEngine
+from tests.plotext_reference import PlotextChart
+from tui.chart_canvas import _DOTS, Axes, Canvas, _steps_inside, frame, matrix_cells
 from tui.chart_data import WINDOWS, ChartData, build_chart
-from tui.widgets.chart_plot import ChartPlot, FastMatrix
+from tui.widgets.chart_plot import ChartPlot
 
 pytestmark = pytest.mark.usefixtures("utc")
+
+Cells = dict[tuple[int, int], tuple[str, str | None, str | None]]
 
 
 class PlotPair(App[None]):
     """Two plots stacked, the same size: the one under test and its reference."""
 
-    CSS = "ChartPlot { width: 1fr; height: 1fr; }"
+    CSS = "ChartPlot, PlotextChart { width: 1fr; height: 1fr; }"
 
-    def __init__(self, first: ChartPlot, second: ChartPlot) -> None:
+    def __init__(self, first: Widget, second: Widget) -> None:
         super().__init__()
         self.plots = (first, second)
 
@@ -32,8 +40,12 @@ class PlotPair(App[None]):
         yield from self.plots
 
 
-def run_pair(first: ChartPlot, second: ChartPlot, size: tuple[int, int],
-             body: Callable[[Any, ChartPlot, ChartPlot], Awaitable[None]]) -> None:
+def run_pair(
+    first: Widget,
+    second: Widget,
+    size: tuple[int, int],
+    body: Callable[[Any, Any, Any], Awaitable[None]],
+) -> None:
     """Run ``body(pilot, first, second)`` once both plots are laid out at the same size."""
 
     async def run() -> None:
@@ -45,50 +57,70 @@ def run_pair(first: ChartPlot, second: ChartPlot, size: tuple[int, int],
     asyncio.run(run())
 
 
-def ours_and_plotexts() -> tuple[ChartPlot, ChartPlot]:
-    """Our drawing, and the same figure with plotext drawing the series, line and band itself."""
-    return ChartPlot(id="ours"), ChartPlot(id="plotext", plotext_lines=True)
-
-
-def cells(strips: list[Strip]) -> dict[tuple[int, int], tuple[str, str]]:
-    """(x, y) -> (glyph, colour) of every cell (a space's colour does not show: None)."""
-    out: dict[tuple[int, int], tuple[str, str]] = {}
+def strip_cells(strips: list[Strip]) -> Cells:
+    """(x, y) -> (glyph, colour, background) of every cell (a space's colour does not show: None)."""
+    out: Cells = {}
     for y, strip in enumerate(strips):
         x = 0
         for seg in strip:
+            style = seg.style
             for ch in seg.text:
-                out[(x, y)] = (ch, str(seg.style.color if seg.style and ch != " " else None))
+                fg = str(style.color) if style and style.color and ch != " " else None
+                out[(x, y)] = (ch, fg, str(style.bgcolor) if style and style.bgcolor else None)
                 x += 1
     return out
+
+
+def text_cells(text: Text) -> Cells:
+    """The same for plotext's built figure, as textual-plotext's ``render()`` hands it over."""
+    console = Console(width=1000, color_system="truecolor")
+    lines = [list(line.render(console)) for line in text.split("\n", allow_blank=True)]
+    return strip_cells([Strip(segments) for segments in lines])
 
 
 def _braille(ch: str) -> bool:
     return 0x2800 < ord(ch) <= 0x28FF
 
 
-def braille_cells(strips: list[Strip]) -> dict[tuple[int, int], tuple[str, str]]:
-    """(x, y) -> (glyph, colour) of every braille cell."""
-    return {k: v for k, v in cells(strips).items() if _braille(v[0])}
+def compare(
+    ours: Cells, theirs: Cells
+) -> dict[tuple[int, int], tuple[str, str | None, str | None]]:
+    """Assert the two figures agree: every cell that is not a braille dot cell the same glyph in
+    the same colours, every braille cell inked in both in the same colours, nearly all with the
+    same dots (plotext's braille table has a few wrong glyphs). Returns the non-braille cells."""
+    oa = {k: v for k, v in ours.items() if not _braille(v[0])}
+    ob = {k: v for k, v in theirs.items() if not _braille(v[0])}
+    assert oa == ob, sorted(
+        (k, oa.get(k), ob.get(k)) for k in set(oa) | set(ob) if oa.get(k) != ob.get(k)
+    )[:10]
+    ca = {k: v for k, v in ours.items() if _braille(v[0])}
+    cb = {k: v for k, v in theirs.items() if _braille(v[0])}
+    assert set(ca) == set(cb)  # the same cells are inked
+    assert all(ca[k][1:] == cb[k][1:] for k in ca)  # in the same colours
+    same = sum(ca[k][0] == cb[k][0] for k in ca)
+    assert same >= 0.98 * len(ca)
+    return oa
 
 
-def other_cells(strips: list[Strip]) -> dict[tuple[int, int], tuple[str, str]]:
-    """(x, y) -> (glyph, colour) of every cell that is not a braille dot cell."""
-    return {k: v for k, v in cells(strips).items() if not _braille(v[0])}
-
-
-@pytest.mark.parametrize("size,window,history,ohlc", [((120, 60), "24h", 1440, True),
-                                                       ((90, 40), "1h", 200, False),
-                                                       ((200, 100), "6h", 700, True),
-                                                       ((160, 48), "6h", 700, False)])
-def test_series_drawn_into_the_matrix_match_plotexts_own_braille_plot(
+@pytest.mark.parametrize(
+    "size,window,history,ohlc",
+    [
+        ((120, 60), "24h", 1440, True),
+        ((90, 40), "1h", 200, False),
+        ((200, 100), "6h", 700, True),
+        ((160, 48), "6h", 700, False),
+    ],
+)
+def test_the_figure_is_plotexts_own_drawing_of_the_same_data(
     size: tuple[int, int], window: str, history: int, ohlc: bool
 ) -> None:
     """Every layer (band ribbon, forward band, alert levels, candles or the price line, the
-    network's line, the forecast, the misses) lands where plotext's own scatter and plot put it."""
+    network's line, the forecast, the misses) and the frame, ticks, labels and title land where
+    plotext's own vertical_line, scatter and plot put them, in the same colours."""
     engine = FakeEngine(coins=("bitcoin",), history=history, ohlc=ohlc, rel_mae={5: 0.97})
     snap = engine.snapshot("bitcoin")
 
-    async def body(_pilot: Any, ours: ChartPlot, theirs: ChartPlot) -> None:
+    async def body(_pilot: Any, ours: ChartPlot, theirs: PlotextChart) -> None:
         w, h = ours.size
         last = snap.bars[-1].price
         data = build_chart(snap, 5, WINDOWS[window], w - 12, h - 3, levels=(last * 1.002,))
@@ -96,139 +128,103 @@ def test_series_drawn_into_the_matrix_match_plotexts_own_braille_plot(
         assert data.miss_marks[0] or data.miss_marks[1]
         assert bool(data.candles) == ohlc and bool(data.price) != ohlc
         ours.show(data, "Bitcoin (BTC)")
-        theirs.show(data, "Bitcoin (BTC)")
-        a, b = ours.render_lines_now(), theirs.render_lines_now()
-        # Every other cell (frame, ticks, labels, the "now" line where it meets the axes, the
-        # bands' dots, levels, candles, misses) is the same glyph in the same colour.
-        oa, ob = other_cells(a), other_cells(b)
-        assert oa == ob
-        glyphs = {ch for ch, _ in oa.values()}
-        assert {"·", "─", "┴", "┬"} <= glyphs  # bands, an alert level, "now" meeting the axes
+        a = strip_cells(ours.render_lines_now())
+        oa = compare(a, text_cells(theirs.draw(data, "Bitcoin (BTC)")))
+        glyphs = {ch for ch, _, _ in oa.values()}
+        assert {"·", "─", "┴", "┬", "┤", "┌", "┘"} <= glyphs  # bands, a level, "now", the frame
         assert glyphs & {"▲", "▼"}  # misses
         if ohlc:
             assert {"│", "┃"} <= glyphs  # candles
             assert glyphs & set("▁▂▃▄▅▆▇█")  # volume
-        assert sum(ch == "│" for ch, _ in oa.values()) > h // 2  # the "now" line
-        ca, cb = braille_cells(a), braille_cells(b)
+        assert sum(ch == "│" for ch, _, _ in oa.values()) > h // 2  # the "now" line
+        assert "".join(a[(x, 0)][0] for x in range(w)).strip() == "Bitcoin (BTC)"
         # Braille: the price line, or (over candles) what shows of the network's line and the
         # forecast.
-        assert len(ca) > (20 if ohlc else 50)
-        assert set(ca) == set(cb)  # the same cells are inked
-        assert all(ca[k][1] == cb[k][1] for k in ca)  # in the same colours
-        # The same dots: plotext's braille table has a few wrong glyphs, so allow a handful.
-        same = sum(ca[k][0] == cb[k][0] for k in ca)
-        assert same >= 0.98 * len(ca)
+        assert sum(_braille(v[0]) for v in a.values()) > (20 if ohlc else 50)
 
-    run_pair(*ours_and_plotexts(), size, body)
+    run_pair(ChartPlot(id="ours"), PlotextChart(id="plotext"), size, body)
 
 
-class StockMatrixPlot(ChartPlot):
-    matrix_class = matrix_class  # plotext's own, cell by cell
-
-
-@pytest.mark.parametrize("size,window,history,title", [((200, 100), "24h", 1440, "Bitcoin (BTC)"),
-                                                        ((60, 24), "1h", 90, "A much longer title than fits"),
-                                                        ((30, 12), "6h", 400, "")])
-def test_fast_matrix_builds_the_same_cells_as_plotexts_own(
-    size: tuple[int, int], window: str, history: int, title: str
-) -> None:
-    """Frame, ticks, labels, title, band dots and the "now" line: FastMatrix's row-at-a-time writes
-    leave every marker, colour, style and background exactly as plotext's per-cell ones."""
-    snap = FakeEngine(coins=("bitcoin",), history=history).snapshot("bitcoin")
-
-    async def body(_pilot: Any, fast: ChartPlot, stock: ChartPlot) -> None:
-        w, h = fast.size
-        data = build_chart(snap, 5, WINDOWS[window], max(10, w - 12), max(4, h - 3))
-        for plot in (fast, stock):
-            plot.show(data, title)
-            plot.render_lines_now()
-        a, b = fast.plt.monitor.matrix, stock.plt.monitor.matrix
-        assert type(a) is FastMatrix and type(b) is matrix_class
-        assert a.marker == b.marker
-        assert a.fullground == b.fullground
-        assert a.style == b.style
-        assert a.background == b.background
-        assert fast.render_lines_now() == stock.render_lines_now()
-
-    run_pair(ChartPlot(id="fast"), StockMatrixPlot(id="stock"), size, body)
-
-
-class ClearFigurePlot(ChartPlot):
-    @staticmethod
-    def _clear(plt: object) -> None:
-        plt.clear_figure()  # type: ignore[attr-defined]  # plotext's own clean slate
-
-
-def test_a_fresh_monitor_draws_what_plotexts_clear_figure_would() -> None:
-    """Figure after figure (new data, no data, another window, a resize, another theme), the chart
-    built on a fresh monitor is cell for cell the one built after plotext's clear_figure()."""
+def test_figure_after_figure_matches_plotext() -> None:
+    """New data, no data, another window, a long or blank title, a resize, another theme: each
+    figure is plotext's own, cell for cell."""
     engine = FakeEngine(coins=("bitcoin", "ethereum"), history=900)
 
-    async def body(pilot: Any, fresh: ChartPlot, plotext: ChartPlot) -> None:
-        def check(coin: str | None, window: str) -> None:
-            w, h = fresh.size
+    async def body(pilot: Any, ours: ChartPlot, theirs: PlotextChart) -> None:
+        def check(coin: str | None, window: str, title: str) -> None:
+            w, h = ours.size
             snap = engine.snapshot(coin) if coin else None
-            for plot in (fresh, plotext):
-                if snap is None:
-                    plot.show(ChartData(0.0, 3600.0, None), "")  # nothing to draw
-                else:
-                    plot.show(build_chart(snap, 5, WINDOWS[window], w - 12, h - 3), coin)
-                plot.render_lines_now()
-            a, b = fresh.plt.monitor.matrix, plotext.plt.monitor.matrix
-            assert (a.marker, a.fullground, a.style, a.background) == (
-                b.marker, b.fullground, b.style, b.background), (coin, window, fresh.size)
-            assert fresh.render_lines_now() == plotext.render_lines_now()
+            data = (
+                build_chart(snap, 5, WINDOWS[window], w - 12, h - 3)
+                if snap is not None
+                else ChartData(0.0, 3600.0, None)
+            )  # nothing to draw: title and frame
+            ours.show(data, title)
+            compare(strip_cells(ours.render_lines_now()), text_cells(theirs.draw(data, title)))
 
-        check("bitcoin", "24h")
-        check("ethereum", "1h")
-        check(None, "1h")
-        check("bitcoin", "6h")
-        await pilot.resize_terminal(90, 40)
+        check("bitcoin", "24h", "Bitcoin (BTC)")
+        check("ethereum", "1h", "A much longer title than fits in the sixty columns of this plot")
+        check(None, "1h", "Empty")
+        check("bitcoin", "6h", "")
+        check("bitcoin", "6h", "  Bitcoin  ")
+        await pilot.resize_terminal(60, 48)
         await pilot.pause()
-        check("ethereum", "24h")
+        check("ethereum", "24h", "Ethereum (ETH)")
         pilot.app.theme = "textual-light" if pilot.app.theme != "textual-light" else "nord"
         await pilot.pause()
-        check("bitcoin", "1h")
+        check("bitcoin", "1h", "Bitcoin (BTC)")
 
-    run_pair(ChartPlot(id="fresh-monitor"), ClearFigurePlot(id="clear-figure"), (120, 60), body)
+    run_pair(ChartPlot(id="ours"), PlotextChart(id="plotext"), (120, 60), body)
 
 
-def test_fast_matrix_string_writes_match_plotexts_cell_by_cell() -> None:
-    """Random horizontal and vertical strings (every alignment, colours, style, background, space and
-    canvas checks, partly or wholly off the matrix) land exactly where plotext's own put them."""
-    import random
+@pytest.mark.parametrize("size", [(30, 12), (20, 10), (14, 8), (12, 6), (8, 5), (5, 4), (3, 2)])
+def test_a_tiny_figure_is_plotexts_too(size: tuple[int, int]) -> None:
+    """Where the frame, labels and title crowd each other, the same one wins as in plotext."""
+    snap = FakeEngine(coins=("bitcoin",), history=400).snapshot("bitcoin")
 
-    rng = random.Random(3)
-    for trial in range(400):
-        cols, rows = rng.randint(1, 30), rng.randint(1, 12)
-        c1, r1 = rng.randint(0, cols), rng.randint(0, rows)
-        area = (c1, rng.randint(c1, cols), r1, rng.randint(r1, rows))
-        mats = []
-        for cls in (FastMatrix, matrix_class):
-            m = cls()
-            m.set_size(cols, rows)
-            m.set_canvas_area(*area)
-            m.set_axes_color("red")
-            m.set_canvas_color("blue")
-            m.set_matrices()
-            mats.append(m)
-        for _ in range(rng.randint(1, 8)):
-            text = "".join(rng.choice("ab─│ ") for _ in range(rng.randint(0, 12)))
-            col, row = rng.randint(-5, cols + 5), rng.randint(-2, rows + 2)
-            colours = [rng.choice((None, "green", (1, 2, 3))) for _ in range(3)]
-            canvas = rng.random() < 0.3
-            if rng.random() < 0.5:
-                space = rng.random() < 0.3 and 0 <= row < rows  # plotext itself fails off the matrix
-                align = rng.choice(("left", "center", "right"))
-                got = [m.add_horizontal_string(col, row, text, *colours, alignment=align,
-                                               check_space=space, check_canvas=canvas) for m in mats]
-                assert bool(got[0]) == bool(got[1])
-            else:
-                align = rng.choice(("bottom", "center", "top"))
-                for m in mats:
-                    m.add_vertical_string(col, row, text, *colours, alignment=align, check_canvas=canvas)
-        a, b = mats
-        assert (a.marker, a.fullground, a.style, a.background) == (b.marker, b.fullground, b.style, b.background), trial
+    async def body(_pilot: Any, ours: ChartPlot, theirs: PlotextChart) -> None:
+        w, h = ours.size
+        data = build_chart(snap, 5, WINDOWS["6h"], max(10, w - 12), max(4, h - 3))
+        ours.show(data, "Bitcoin (BTC)")
+        compare(
+            strip_cells(ours.render_lines_now()), text_cells(theirs.draw(data, "Bitcoin (BTC)"))
+        )
+
+    # Stacked, each plot gets half the terminal's height.
+    run_pair(ChartPlot(id="ours"), PlotextChart(id="plotext"), (size[0], 2 * size[1]), body)
+
+
+def test_time_labels_shift_off_the_edges_and_never_touch() -> None:
+    """A time label centred on its tick moves inside the figure at an edge; one that would touch a
+    label already placed is left out, and its tick with it."""
+    axes = Axes(
+        (0.0, 100.0),
+        (0.0, 1.0),
+        [0.0, 3.0, 50.0, 100.0],
+        ["aaaaaaa", "bbbbb", "ccccc", "ddddd"],
+        [0.5],
+        ["x"],
+    )
+    cv = frame(40, 10, "T", "ink", axes)
+    labels = "".join(cv.chars[0])
+    edge = "".join(cv.chars[1])
+    # The first tick is at column 2: centred there its label would start at column -1.
+    assert labels.startswith(" aaaaaaa ")
+    assert "bbbbb" not in labels  # it would touch "aaaaaaa"
+    assert "ccccc" in labels and labels.rstrip().endswith("ddddd")
+    assert edge[2] == "┬" and edge.count("┬") == 3  # ticks only where a label went
+    assert cv.inks[0][2] == "ink" and cv.inks[0][0] is None
+
+
+def test_the_canvas_clips_what_falls_off_it() -> None:
+    cv = Canvas(5, 3)
+    cv.put(-2, 1, "abcdefgh", "a")
+    cv.put(0, 7, "zz", "b")
+    cv.put_column(4, -1, "pqrst", "c")
+    assert ["".join(r) for r in cv.chars] == ["    q", "cdefr", "    s"]
+    assert not cv.put_if_free(3, 0, "xyz", "d")  # does not fit
+    assert not cv.put_if_free(3, 0, "x", "d")  # next to "q"
+    assert cv.put_if_free(1, 0, "x", "d") and cv.chars[0][1] == "x"
 
 
 def test_built_lines_are_kept_until_data_size_or_theme_change() -> None:
@@ -260,13 +256,11 @@ def test_built_lines_are_kept_until_data_size_or_theme_change() -> None:
         assert len(lines) == plot.size.height
         assert all(s.cell_length == plot.size.width for s in lines)
 
-    run_pair(*ours_and_plotexts(), (100, 40), body)
+    run_pair(ChartPlot(id="one"), ChartPlot(id="two"), (100, 40), body)
 
 
 def _reference_dots(xs: list[int], ys: list[int]) -> dict[int, int]:
     """plotext's get_line, dot by dot: n = max(|dx|, |dy|) steps, dot i at int(p + d*i/n)."""
-    from tui.widgets.chart_plot import _DOTS
-
     cells: dict[int, int] = {}
     dots = [(xs[0], ys[0])]
     for (px, py), (X, Y) in zip(zip(xs, ys), zip(xs[1:], ys[1:])):
@@ -283,8 +277,6 @@ def test_vertical_runs_place_exactly_plotexts_dots() -> None:
     shallow, flat, backward and single-dot steps alike."""
     import random
 
-    from tui.widgets.chart_plot import _steps_inside
-
     rng = random.Random(7)
     for trial in range(3000):
         k = rng.randint(1, 12)
@@ -299,13 +291,18 @@ def test_vertical_runs_place_exactly_plotexts_dots() -> None:
         assert cells == _reference_dots(xs, ys), (trial, xs, ys)
 
 
-def test_matrix_cells_are_plotexts_get_matrix_data_value_for_value() -> None:
+def _plotext_cell(v: float, lo: float, hi: float, bins: int) -> int:
+    """plotext 5's value -> cell, as its source states it: floor(round(0.5 + (bins - 1) *
+    (v - lo) / (hi - lo), 8)) with its own round, which takes halves up."""
+    n = (0.5 + (bins - 1) * (v - lo) / (hi - lo)) * 10**8
+    f = math.floor(n)
+    r = f if n - f < 0.5 else math.ceil(n)
+    return math.floor(r * 10**-8)
+
+
+def test_matrix_cells_are_plotexts_value_for_value() -> None:
     """The chart's own value -> cell mapping gives plotext's cells exactly, halves and all."""
     import random
-
-    from plotext._utility import get_matrix_data
-
-    from tui.widgets.chart_plot import matrix_cells
 
     rng = random.Random(5)
     for _ in range(300):
@@ -316,4 +313,6 @@ def test_matrix_cells_are_plotexts_get_matrix_data_value_for_value() -> None:
         values = [rng.uniform(lo - 1, hi + 1) for _ in range(50)]
         values += [lo + (hi - lo) * (j + 0.5) / max(1, bins - 1) for j in range(-1, bins)]
         values += [lo + (hi - lo) * j / max(1, bins - 1) for j in range(-1, bins + 1)]
-        assert matrix_cells(values, (lo, hi), bins) == get_matrix_data(values, [lo, hi], bins)
+        assert matrix_cells(values, (lo, hi), bins) == [
+            _plotext_cell(v, lo, hi, bins) for v in values
+        ]

@@ -436,8 +436,8 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
     off_chart: tuple[float, ...] = ()
     if y_range is not None:
         ylo, yhi = y_range
-        # plotext puts a value v in canvas row floor(0.5 + (h - 1) * (v - ylo) / (yhi - ylo)), h
-        # its canvas rows. ``rows`` (the plot's height less 3) is one more than h: steps of rh are
+        # The chart puts a value v in canvas row floor(0.5 + (h - 1) * (v - ylo) / (yhi - ylo)), h
+        # its canvas rows (tui.chart_canvas.matrix_cells). ``rows`` (the plot's height less 3) is one more than h: steps of rh are
         # a little under a row, so a run of them leaves no row out.
         rh = (yhi - ylo) / max(1, rows - 1)
         ribbon = _ribbon_dots(band_lo, band_hi, x0, width, ylo, yhi, rh)
@@ -526,8 +526,8 @@ def volume_marks(volumes: Sequence[float], x0: float, width: float, y: float) ->
 
 def level_points(levels: Sequence[float], x0: float, x1: float, cols: int) -> Dots:
     """Points that put a glyph in every column along each level. ``cols`` is the plot's width less
-    12 (``PriceChart.plot_size``); plotext's canvas is the width less its y labels and frame, at
-    least 5 (a 3-character label): ``cols + 8`` points leave no column out."""
+    12 (``PriceChart.plot_size``); the figure's data area is the width less its y labels and frame,
+    at least 5 (a 3-character label): ``cols + 8`` points leave no column out."""
     n = max(1, cols) + 8
     dx = (x1 - x0) / n
     xs = [x0 + (k + 0.5) * dx for k in range(n)]

@@ -1,13 +1,10 @@
 """The main chart area: a notice banner, the plot, a legend, and state notices.
 
-The plot itself (``tui.widgets.chart_plot.ChartPlot``, textual-plotext) is mounted by
-``mount_plot`` once the first frame is on screen, so plotext's import stays off the start-up path;
-once laid out it posts ``PlotResized`` and the owner draws into it.
+The plot itself (``tui.widgets.chart_plot.ChartPlot``) is mounted by ``mount_plot`` once the first
+frame is on screen; once laid out it posts ``PlotResized`` and the owner draws into it.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import events
@@ -17,22 +14,15 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
+from tui.chart_canvas import AXIS_ROWS
 from tui.chart_data import ChartData
 from tui.format import format_price
 from tui.safe_text import clean
+from tui.widgets.chart_plot import ChartPlot, PlotResized
 from tui.widgets.columns import update_static
 from tui.widgets.palette import Palette
 
-if TYPE_CHECKING:
-    from tui.widgets.chart_plot import ChartPlot
-
-# Cells plotext spends outside the data area: title row, x-axis row and tick labels
-# (tui.widgets.chart_plot.AXIS_ROWS; repeated here so sizing needs no plotext import).
-_AXIS_ROWS = 3
-
-
-class PlotResized(Message):
-    """The plot changed size: the owner downsamples again for the new width."""
+__all__ = ["PlotResized", "PriceChart"]  # PlotResized: the plot's message, which the owner handles
 
 
 class PriceChart(Vertical):
@@ -84,8 +74,6 @@ class PriceChart(Vertical):
     def mount_plot(self) -> None:
         """Put the real plot in its place. Once laid out it posts ``PlotResized``, and the owner
         draws into it, downsampled for its real width."""
-        from tui.widgets.chart_plot import ChartPlot
-
         if self.plot is not None:
             return
         plot = ChartPlot(id="chart-plot")
@@ -107,7 +95,7 @@ class PriceChart(Vertical):
             # Not laid out yet: the placeholder it replaces has its size.
             holders = self.query("#chart-holder")
             size = holders.first().size if holders else self.size
-        return max(10, size.width - 12), max(4, size.height - _AXIS_ROWS)
+        return max(10, size.width - 12), max(4, size.height - AXIS_ROWS)
 
     def show(self, data: ChartData, title: str, horizon: int, notice: tuple[str, str] | None) -> None:
         """Draw ``data``; ``notice`` (title, what to do) replaces an empty chart or heads a full one."""
@@ -123,7 +111,7 @@ class PriceChart(Vertical):
             self._update("#chart-notice", Text(f"{clean(title)}: no data yet", style="dim"))
         plot = self.plot
         if plot is not None:
-            # plotext writes the title's characters straight into its cells: no codes may reach it.
+            # The title's characters go straight into the plot's cells: no codes may reach it.
             plot.show(data, clean(title, 80))
         update_static(self.query_one("#chart-legend", Static), self._legend(data, horizon), layout=False)  # height 1
 

@@ -2,22 +2,20 @@
 
     python bench/bench_chart.py [--quick] [--out FILE.json]
 
-The real widget (``tui.widgets.price_chart.ChartPlot``, a textual-plotext ``PlotextPlot``) is
-mounted alone in a headless app sized 200x50. Every side is timed to the same end point: the
-widget's 50 lines as Textual strips, ready for the compositor.
+The real widget (``tui.widgets.chart_plot.ChartPlot``) is mounted in a headless app, a plot 200x50.
+Every side is timed to the same end point: the plot's 50 lines as Textual strips, ready for the
+compositor.
 
-- app: ``build_chart`` (low/high per column) + ``ChartPlot.show`` (plotext calls) + plotext lays
-  out the figure, the series are drawn into its matrix (``draw_lines``) + the matrix becomes
-  strips (no ANSI round trip).
-- app, plotext drawing the lines itself: the same data, but plotext's own braille ``plot()``
-  rasterises the series (``ChartPlot(plotext_lines=True)``; the output is identical).
+- app: ``build_chart`` (low/high per column) + ``ChartPlot.show`` + the figure laid out and the
+  series drawn in the app's own code (``tui.chart_canvas``) + the cells become strips.
+- the same data drawn by plotext: the same downsampled series handed to plotext through its
+  public calls (``tests.plotext_reference.PlotextChart``: ``scatter``, braille ``plot``,
+  ``vertical_line``), textual-plotext's ``render()`` (plotext's ANSI text, parsed by Rich) and
+  Textual's own text-to-strips step: what the chart cost on plotext's public API.
 - every point, same widget: the app's path, handed every one of the 1440 price and 1440
   network points as lines (isolates what downsampling buys).
-- every point, stock textual-plotext: every point through ``PlotextPlot.render`` (plotext's build
-  writes ANSI, ``Text.from_ansi`` parses it) and Textual's own text-to-strips step: the plain way
-  of handing the data to plotext.
-- an experimental braille-grid renderer that bypasses plotext (not shipped: the project's chart
-  is textual-plotext).
+- every point, stock textual-plotext: every point through plotext as above: the plain way of
+  handing the data to plotext.
 
 Sides alternate in runs of BLOCK redraws, after ``gc.freeze()`` as in the running app.
 """
@@ -84,11 +82,9 @@ def every_point(data: Any, snap: Any, horizon: int) -> Any:
 
 async def measure(reps: int) -> dict[str, Any]:
     from textual.app import App, ComposeResult
-
     from textual.visual import Visual, visualize
-    from textual_plotext import PlotextPlot
 
-    from bench.grid_chart import render_cells
+    from tests.plotext_reference import PlotextChart
     from tui.chart_data import WINDOWS, build_chart
     from tui.widgets.chart_plot import ChartPlot
 
@@ -97,18 +93,18 @@ async def measure(reps: int) -> dict[str, Any]:
     title = "Bitcoin (BTC)"
 
     class ChartApp(App[None]):
-        CSS = f"ChartPlot {{ width: 1fr; height: {HEIGHT}; }}"
+        CSS = f"ChartPlot, PlotextChart {{ width: 1fr; height: {HEIGHT}; }}"
 
         def compose(self) -> ComposeResult:
             yield ChartPlot(id="plot")
-            yield ChartPlot(id="plot-plotext", plotext_lines=True)
+            yield PlotextChart(id="plot-plotext")
 
     app = ChartApp()
     out: dict[str, Any] = {}
     async with app.run_test(size=(WIDTH, 2 * HEIGHT)) as pilot:  # the two charts stacked
         await pilot.pause()
         plot = app.query_one("#plot", ChartPlot)
-        plot2 = app.query_one("#plot-plotext", ChartPlot)
+        plot2 = app.query_one("#plot-plotext", PlotextChart)
         assert plot2.size == plot.size
         width, height = plot.size.width, plot.size.height
         cols, rows = max(10, width - 12), max(4, height - 3)
@@ -116,25 +112,23 @@ async def measure(reps: int) -> dict[str, Any]:
         base = build_chart(snap, horizon, WINDOWS["24h"], cols, rows, levels=levels)
         naive = every_point(base, snap, horizon)
 
+        def plotext_strips(data: Any) -> None:
+            text = plot2.draw(data, title)
+            strips = Visual.to_strips(plot2, visualize(plot2, text), width, height, plot2.visual_style)
+            assert len(strips) == height
+
         def redraw_app() -> None:
-            # What the app does per redraw: downsample, hand the series to plotext, lay out, strips.
+            # What the app does per redraw: downsample, lay out and draw the figure, strips.
             data = build_chart(snap, horizon, WINDOWS["24h"], cols, rows, levels=levels)
             plot.show(data, title, force=True)
             strips = plot.render_lines_now()
             assert len(strips) == height
 
-        def redraw_plotext_lines() -> None:
-            data = build_chart(snap, horizon, WINDOWS["24h"], cols, rows, levels=levels)
-            plot2.show(data, title, force=True)
-            strips = plot2.render_lines_now()
-            assert len(strips) == height
-
-        def redraw_grid_experiment() -> None:
-            data = build_chart(snap, horizon, WINDOWS["24h"], cols, rows, levels=levels)
-            render_cells(data, width, height, title)
+        def redraw_plotext() -> None:
+            plotext_strips(build_chart(snap, horizon, WINDOWS["24h"], cols, rows, levels=levels))
 
         def redraw_every_point() -> None:
-            # The same preparation cost, then every point to plotext through the same widget.
+            # The same preparation cost, then every point through the same widget.
             build_chart(snap, horizon, WINDOWS["24h"], cols, rows, levels=levels)
             plot.show(naive, title, force=True)
             strips = plot.render_lines_now()
@@ -143,14 +137,9 @@ async def measure(reps: int) -> dict[str, Any]:
         def redraw_every_point_stock() -> None:
             # Every point, the stock textual-plotext way: plotext's ANSI text, parsed, laid out.
             build_chart(snap, horizon, WINDOWS["24h"], cols, rows, levels=levels)
-            plot2.show(naive, title, force=True)
-            plot2._figure()  # the plotext calls (the app's own path makes them in its build)
-            text = PlotextPlot.render(plot2)
-            strips = Visual.to_strips(plot2, visualize(plot2, text), width, height, plot2.visual_style)
-            assert len(strips) == height
+            plotext_strips(naive)
 
-        sides = (("downsampled", redraw_app), ("plotext_lines", redraw_plotext_lines),
-                 ("grid_experiment", redraw_grid_experiment),
+        sides = (("downsampled", redraw_app), ("plotext_public", redraw_plotext),
                  ("every_point", redraw_every_point), ("every_point_stock", redraw_every_point_stock))
         for _, fn in sides:
             fn()
@@ -186,23 +175,21 @@ async def measure(reps: int) -> dict[str, Any]:
 
 def run(quick: bool) -> dict[str, Any]:
     res = asyncio.run(measure(10 if quick else 60))
-    d, e, g = res["downsampled"], res["every_point"], res["grid_experiment"]
-    st = res["every_point_stock"]
+    d, e, st = res["downsampled"], res["every_point"], res["every_point_stock"]
     res["speedup"] = st["median_ms"] / d["median_ms"]
     res["speedup_same_widget"] = e["median_ms"] / d["median_ms"]
     w, h = res["plot_size"]
     print(f"chart redraw at {w}x{h}, 24 h window (1440 minutes: candles, past band, misses,"
           " network line, forecast, levels), timed to Textual strips")
-    print(f"  app (low/high per column, textual-plotext)  median {d['median_ms']:.2f} ms"
+    print(f"  app (low/high per column, own canvas)       median {d['median_ms']:.2f} ms"
           f"  p90 {d['p90_ms']:.2f} ms  ({res['points']['downsampled']} points; target <= 5 ms)")
-    pl = res["plotext_lines"]
-    print(f"  app, plotext drawing the lines itself       median {pl['median_ms']:.2f} ms"
+    pl = res["plotext_public"]
+    print(f"  the same data drawn by plotext (public API) median {pl['median_ms']:.2f} ms"
           f"  p90 {pl['p90_ms']:.2f} ms")
     print(f"  every point, same widget                    median {e['median_ms']:.2f} ms"
           f"  p90 {e['p90_ms']:.2f} ms  ({res['points']['every_point']} points)")
     print(f"  every point, stock textual-plotext render   median {st['median_ms']:.2f} ms"
           f"  p90 {st['p90_ms']:.2f} ms")
-    print(f"  braille grid, no plotext (experiment, not shipped) median {g['median_ms']:.2f} ms")
     print(f"  speed-up vs every point to stock textual-plotext {res['speedup']:.1f}x (target >= 5x);"
           f" vs every point through the same widget {res['speedup_same_widget']:.1f}x;"
           f" build_chart alone {res['build_chart']['median_ms']:.2f} ms")

@@ -157,3 +157,26 @@ def test_a_checkpoint_of_an_earlier_model_configuration_is_kept_and_retrained_wi
     assert not list(models.glob("bitcoin.pt.bad-*"))
     fresh = Forecaster.load(models / "bitcoin.pt", "bitcoin", ForecastConfig())  # retrained, current shape
     assert fresh.config.hidden == ForecastConfig().hidden
+
+
+def test_a_checkpoint_of_the_earlier_format_is_an_upgrade_not_damage(tmp_path: Path) -> None:
+    # Format 1 (conformal calibration, 8 input features) as the earlier release wrote it: the
+    # engine keeps it aside as .old and retrains quietly, like any configuration change.
+    import torch
+
+    from engine.errors import ModelConfigChanged, ModelError
+
+    fc = Forecaster("bitcoin", ForecastConfig())
+    for m in range(1, 40):
+        fc.observe(Bar("bitcoin", 1_704_067_200 + 60 * m, 100.0 + math.sin(m / 3)))
+    path = tmp_path / "bitcoin.pt"
+    fc.save(path)
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["format"] = 1
+    torch.save(ckpt, path)
+    with pytest.raises(ModelConfigChanged):
+        Forecaster.load(path, "bitcoin", ForecastConfig())
+    ckpt["format"] = 99  # from a newer cryptotui: not ours to rewrite
+    torch.save(ckpt, path)
+    with pytest.raises(ModelError, match="newer"):
+        Forecaster.load(path, "bitcoin", ForecastConfig())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import os
 import random
 import threading
@@ -31,6 +32,18 @@ PLAN_LIMITS: dict[str, tuple[int, int | None]] = {
 }
 
 MINUTE = 60.0
+# Every delay parsed from a server or computed by backoff lands in this range: a Retry-After of
+# ``inf`` or ``1e300`` must not park the poller for ever (or overflow a timer), and one of ``0`` or
+# a date in the past must not make it hammer the server.
+MIN_DELAY = 1.0
+MAX_DELAY = 3600.0
+
+
+def clamp_delay(seconds: float, low: float = MIN_DELAY, high: float = MAX_DELAY) -> float:
+    """``seconds`` brought into ``[low, high]``; NaN counts as ``high`` (the cautious end)."""
+    if math.isnan(seconds):
+        return high
+    return min(high, max(low, seconds))
 
 
 def plan_name(settings: Any) -> str:
@@ -134,8 +147,9 @@ class Budget:
 
     def block_for(self, seconds: float) -> None:
         """Send nothing for ``seconds`` (a 429 said so); never shortens an existing block."""
+        seconds = clamp_delay(seconds, 0.0)
         with self._lock:
-            self._blocked_until = max(self._blocked_until, self._clock() + max(0.0, seconds))
+            self._blocked_until = max(self._blocked_until, self._clock() + seconds)
 
     def blocked_for(self) -> float:
         with self._lock:
@@ -173,8 +187,12 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
     """Write the monthly count atomically (temp file + rename): a crash never leaves half a file."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(state), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(state), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk leaves an empty temp file otherwise
+        raise
 
 
 def backoff_delay(
@@ -185,14 +203,16 @@ def backoff_delay(
     rng: Callable[[], float] = random.random,
 ) -> float:
     """Exponential backoff with jitter: half the step fixed, half random, so clients spread out."""
-    step = min(cap, base * (2 ** max(0, attempt)))
+    # The exponent is capped: a week-long outage counts thousands of attempts, and 2.0 ** 1100
+    # overflows a float.
+    step = min(cap, base * (2.0 ** min(max(0, attempt), 60)))
     return step / 2 + rng() * step / 2
 
 
 def _parse_date(value: str) -> float | None:
     try:
         parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         parsed = None
     if parsed is None:
         # CoinGecko's x-ratelimit-reset looks like "2025-07-25 14:54:00 +0000".
@@ -206,7 +226,10 @@ def _parse_date(value: str) -> float | None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.timestamp()
+    try:
+        return parsed.timestamp()
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 def _seconds_from(value: str | None, now: float) -> float | None:
@@ -227,20 +250,24 @@ def _seconds_from(value: str | None, now: float) -> float | None:
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: float) -> float | None:
-    """Seconds to wait from ``retry-after`` (delay or HTTP date) or ``x-ratelimit-reset``."""
+    """Seconds to wait from ``retry-after`` (delay or HTTP date) or ``x-ratelimit-reset``,
+    clamped to ``[MIN_DELAY, MAX_DELAY]``; None when neither header holds a usable value."""
     lowered = {k.lower(): v for k, v in headers.items()}
     for name in ("retry-after", "x-ratelimit-reset"):
         seconds = _seconds_from(lowered.get(name), now)
         if seconds is not None:
-            return seconds
+            return clamp_delay(seconds)
     return None
 
 
 __all__ = [
+    "MAX_DELAY",
+    "MIN_DELAY",
     "PLAN_LIMITS",
     "Budget",
     "Reservation",
     "backoff_delay",
+    "clamp_delay",
     "limits_for",
     "load_state",
     "month_key",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
 
@@ -36,6 +37,33 @@ def redact(text: object, *extra: str | None) -> str:
     return out
 
 
+def safe_url(url: str) -> str:
+    """``url`` with the password of a ``user:password@`` part replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return redact(url)
+    if parts.password is None:
+        return redact(url)
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return redact(urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}")))
+
+
+def register_url_secrets(url: str | None) -> None:
+    """Mask the password of ``url`` everywhere from now on (an exception text may quote the URL);
+    a URL itself is shown through ``safe_url``, which hides a password of any length."""
+    if not url:
+        return
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return
+    if password:
+        register_secret(password)
+        register_secret(url.split("@", 1)[0].rsplit(":", 1)[-1])  # as typed, before unquoting
+
+
 class RedactingFilter(logging.Filter):
     """A logging filter that masks registered secrets in the formatted message and arguments."""
 
@@ -51,4 +79,4 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-__all__ = ["MASK", "RedactingFilter", "redact", "register_secret"]
+__all__ = ["MASK", "RedactingFilter", "redact", "register_secret", "register_url_secrets", "safe_url"]

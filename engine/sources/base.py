@@ -44,3 +44,19 @@ class Source(Protocol):
     def run(self, coins: Callable[[], tuple[str, ...]], emit: Emit, stop: threading.Event) -> None: ...
 
     def search(self, query: str) -> list[CoinMatch]: ...
+
+
+# How far ahead of the local clock a source's timestamp may be before it is refused: clocks drift
+# a little, and a bar is stamped with its minute's start; two minutes ahead is no longer drift.
+MAX_CLOCK_SKEW = 120.0
+
+
+def ahead_of_clock(ts: float, now: float, skew: float = MAX_CLOCK_SKEW) -> str | None:
+    """Why ``ts`` (Unix seconds) cannot be trusted against ``now``, or None when it can."""
+    if not math.isfinite(ts):
+        return "not a finite time"
+    if ts - now <= skew:
+        return None
+    from engine.sources.coingecko import fmt_seconds  # the one place durations are worded
+
+    return f"{fmt_seconds(ts - now)} ahead of this computer's clock"

@@ -14,6 +14,7 @@ of a coin with no recent history (``last_bar_ts``), the last day from ``/coins/{
 from __future__ import annotations
 
 import bisect
+import json
 import logging
 import math
 import random
@@ -22,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 
@@ -31,17 +32,19 @@ from engine.config import Settings
 from engine.errors import ApiError, NetworkError, ParseError, RateLimited, SourceError
 from engine.events import Bar, CoinsEvent, ErrorEvent, StatusEvent
 from engine.ids import is_coin_id
-from engine.redact import redact, register_secret
-from engine.sources.base import Emit
+from engine.redact import redact, register_secret, register_url_secrets
+from engine.sources.base import Emit, ahead_of_clock
 from engine.sources.budget import (
     Budget,
     backoff_delay,
+    clamp_delay,
     load_state,
     plan_name,
     retry_after_seconds,
     save_state,
 )
 from engine.sources.coins import symbol_of
+from engine.sources.http import DEADLINE, MAX_BODY, Answer, bounded_get, where
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,8 @@ class _Stopped(Exception):
 
 def fmt_seconds(seconds: float) -> str:
     """A short human duration: ``"40 s"``, ``"3 min"``, ``"2 h"``, ``"12 d"``."""
+    if not abs(seconds) < 100 * 365 * 86400:  # also inf and NaN, which int() cannot take
+        return "over 100 years" if seconds > 0 else "0 s" if seconds < 0 else "?"
     s = max(0, int(math.ceil(seconds)))
     if s < 100:
         return f"{s} s"
@@ -121,9 +126,9 @@ def _connection_reason(exc: BaseException) -> str:
     return "cannot connect"
 
 
-def _looks_html(resp: requests.Response) -> bool:
+def _looks_html(resp: Answer) -> bool:
     ctype = resp.headers.get("content-type", "").lower()
-    return "html" in ctype or resp.text.lstrip()[:1] == "<"
+    return "html" in ctype or resp.body.lstrip()[:1] == b"<"
 
 
 def resample_minutes(
@@ -179,12 +184,16 @@ class CoinGeckoSource:
         budget: Budget | None = None,
         rng: Callable[[], float] = random.random,
         timeout: tuple[float, float] = (3.05, 10.0),
+        deadline: float = DEADLINE,
+        max_body: int = MAX_BODY,
+        monotonic: Callable[[], float] = time.monotonic,
         backfill_after: float = 3600.0,
         max_fill_gap: float = 900.0,
         stale_after: float = 180.0,
         budget_file: Path | None = None,
     ) -> None:
         register_secret(settings.api_key)
+        register_url_secrets(settings.base_url)
         self.settings = settings
         self.base_url = settings.base_url
         self.vs = settings.vs.lower()
@@ -204,11 +213,16 @@ class CoinGeckoSource:
         self._http_lock = threading.Lock()  # the poller and a search worker share one session
         self._rng = rng
         self._timeout = timeout
+        # The deadline runs on the monotonic clock: the injected clock may be a simulation that
+        # does not move while a real socket is read.
+        self._deadline = deadline
+        self._max_body = max_body
+        self._monotonic = monotonic
         self._backfill_after = backfill_after
         self._max_fill_gap = max_fill_gap
         self._stale_after = stale_after
         self._emit: Emit = lambda _item: None
-        self._host = urlsplit(self.base_url).netloc or self.base_url
+        self._host = where(self.base_url)  # host:port only: never a user:password@ part
         # Owned by the run() thread only.
         self._last_seen: dict[str, int] = {}  # newest last_updated_at turned into a bar
         self._last_minute: dict[str, int] = {}  # newest bar minute emitted (or already stored)
@@ -219,6 +233,7 @@ class CoinGeckoSource:
         self._last_status: StatusEvent | None = None
         self._last_update: float | None = None
         self._quotes: dict[str, tuple[float, int]] = {}
+        self._future_note = ""  # coins refused this poll for a time ahead of the clock
 
     # -- HTTP -----------------------------------------------------------------------------
 
@@ -232,6 +247,7 @@ class CoinGeckoSource:
 
     def _wait(self, seconds: float, stop: threading.Event | None) -> bool:
         """Wait ``seconds`` (on the stop event, or the injected sleep); False once stopped."""
+        seconds = min(seconds, 40 * 86400.0)  # a lock's timeout overflows far beyond this
         if seconds > 0:
             if self._sleep is not None:
                 self._sleep(seconds)
@@ -282,9 +298,21 @@ class CoinGeckoSource:
         log.debug("GET %s %s", path, params)
         try:
             with self._http_lock:
-                resp = self._session.get(
-                    url, params=params, headers=self.headers(), timeout=self._timeout
+                resp = bounded_get(
+                    self._session,
+                    url,
+                    params=params,
+                    headers=self.headers(),
+                    timeout=self._timeout,
+                    who=f"CoinGecko ({self._host})",
+                    deadline=self._deadline,
+                    max_body=self._max_body,
+                    monotonic=self._monotonic,
                 )
+        except ApiError as exc:  # a redirect refused
+            raise ApiError(f"{what}: {exc.msg}", status=exc.status) from None
+        except (NetworkError, ParseError) as exc:  # over the size cap or the deadline
+            raise type(exc)(f"{what}: {exc.msg}") from None
         except requests.Timeout:
             raise NetworkError(
                 f"{what}: no answer from {self._host} within {self._timeout[1]:g} s"
@@ -295,12 +323,12 @@ class CoinGeckoSource:
             raise NetworkError(f"{what}: {redact(exc.__class__.__name__)}") from None
         return self._decode(resp, what)
 
-    def _decode(self, resp: requests.Response, what: str) -> Any:
-        status = resp.status_code
+    def _decode(self, resp: Answer, what: str) -> Any:
+        status = resp.status
         valid = True
         try:
-            body = resp.json()
-        except ValueError:
+            body = json.loads(resp.body)
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested beyond the stack
             body, valid = None, False
         if status == 429:
             wait = retry_after_seconds(resp.headers, self._clock())
@@ -360,6 +388,10 @@ class CoinGeckoSource:
                 if wait is None:
                     wait = backoff_delay(failures - 1, base=10.0, cap=600.0, rng=self._rng)
                     self.budget.block_for(wait)
+                # Whatever a server said, the poller wakes within the sane range and goes on; a
+                # spent month may wait for the month to turn.
+                month = isinstance(exc, BudgetExhausted)
+                wait = clamp_delay(wait, high=40 * 86400.0 if month else 3600.0)
                 next_poll = self._clock() + wait
                 if isinstance(exc, BudgetExhausted):
                     self._status("rate limited", exc.msg, next_update=next_poll)
@@ -430,6 +462,8 @@ class CoinGeckoSource:
             raise ParseError("prices: the response has an unexpected shape")
         quotes: dict[str, tuple[float, int]] = {}
         bad = 0
+        future: list[str] = []
+        now = self._clock()
         for coin in ids:
             entry = data.get(coin)
             if entry is None:
@@ -439,7 +473,18 @@ class CoinGeckoSource:
                 bad += 1
                 log.warning("prices: unexpected entry for %s", coin)
                 continue
+            ahead = ahead_of_clock(quote_[1], now)
+            if ahead is not None:
+                # Stored, such a bar would sort after every real one and block them all.
+                future.append(f"{coin}'s time is {ahead}")
+                continue
             quotes[coin] = quote_
+        self._future_note = ""
+        if future:
+            self._future_note = f"{', '.join(future)}: refused (check the system clock)"
+            log.warning("prices: %s", self._future_note)
+            if not quotes:
+                raise ParseError(f"prices: {self._future_note}")
         if bad and not quotes:
             raise ParseError("prices: the response has an unexpected shape")
         absent = {c for c in ids if c not in data}
@@ -463,7 +508,7 @@ class CoinGeckoSource:
             return None
         if isinstance(updated, bool) or not isinstance(updated, (int, float)):
             return None
-        if not math.isfinite(price) or price <= 0 or updated <= 0:
+        if not math.isfinite(price) or price <= 0 or not math.isfinite(updated) or updated <= 0:
             return None
         return float(price), int(updated)
 
@@ -480,6 +525,10 @@ class CoinGeckoSource:
 
     def _first_sight(self, coin: str, price: float, updated: int, stop: threading.Event) -> None:
         stored = self._last_bar_ts(coin) if self._last_bar_ts else None
+        if stored is not None and ahead_of_clock(stored, self._clock()) is not None:
+            # A store poisoned before the engine repaired such rows must not block every new bar.
+            log.warning("%s: the newest stored minute is in the future; ignored", coin)
+            stored = None
         if stored is not None:
             self._last_minute[coin] = max(self._last_minute.get(coin, -1), int(stored))
         live_minute = updated // 60 * 60
@@ -521,21 +570,27 @@ class CoinGeckoSource:
         if not isinstance(raw, list):
             raise ParseError(f"history of {coin}: the response has an unexpected shape")
         points: list[tuple[float, float]] = []
+        # days=1 asks for a day; anything older than a little more than that is not needed, and
+        # bounding it keeps the minute grid below (one step per minute) short whatever was sent.
+        oldest = updated - 2 * 86400
         for item in raw:
             if (
                 isinstance(item, (list, tuple))
                 and len(item) >= 2
                 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in item[:2])
+                and math.isfinite(item[0])
                 and math.isfinite(item[1])
                 and item[1] > 0
             ):
                 t = item[0] / 1000.0
-                if t < updated:
+                # `updated` was checked against the clock: a point after it is from the future.
+                if oldest <= t < updated:
                     points.append((t, float(item[1])))
         # The live quote is a real observation: anchor the last stretch to it.
         points.append((float(updated), price))
+        after = max(stored, oldest - 60) if stored is not None else oldest - 60
         bars = resample_minutes(
-            points, after=stored, before=updated // 60 * 60, max_gap=self._max_fill_gap
+            points, after=after, before=updated // 60 * 60, max_gap=self._max_fill_gap
         )
         for ts, value in bars:
             self._emit(Bar(coin=coin, ts=ts, price=value, source=SOURCE, filled=True))
@@ -618,7 +673,10 @@ class CoinGeckoSource:
             self._status("ok", f"{names}: data is {fmt_seconds(oldest)} old", next_update=next_poll)
         else:
             n = len(quotes)
-            self._status("ok", f"live: {n} coin{'' if n == 1 else 's'}", next_update=next_poll)
+            note = f"; {self._future_note}" if self._future_note else ""
+            self._status(
+                "ok", f"live: {n} coin{'' if n == 1 else 's'}{note}", next_update=next_poll
+            )
 
     # -- search ------------------------------------------------------------------------------
 

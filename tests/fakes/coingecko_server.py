@@ -63,6 +63,12 @@ FAULT_KINDS = (
     "truncated",  # a 200 whose JSON stops half way
     "wrong_shape",  # a 200 with valid JSON of the wrong shape
     "reset",  # close the TCP connection with RST before answering
+    # Hostile answers (issue 14):
+    "redirect",  # a 302 to location= (another host:port, to see whether the key follows)
+    "gzip_bomb",  # a 200 gzip body that inflates to size= bytes of JSON-ish padding
+    "endless",  # a 200 chunked body that never ends (until the client hangs up)
+    "drip",  # a 200 whose body (length= bytes) comes one byte every interval= seconds
+    "future",  # a normal /simple/price answer stamped ahead= seconds in the future
 )
 
 
@@ -112,6 +118,7 @@ class FakeCoinGecko:
         self._lock = threading.Lock()
         self._shutdown = threading.Event()
         self._frozen_at: int | None = None
+        self.sent_bytes = 0  # body bytes the hostile faults managed to write
         chart = _load("market_chart_range/bitcoin_eur_2021_12_16-2021_12_17.json")
         self._chart_prices: list[list[float]] = chart["prices"]
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
@@ -368,6 +375,52 @@ class FakeCoinGecko:
             self._send(h, 200, None, raw=good[: len(good) // 2].encode())
         elif kind == "wrong_shape":
             self._send(h, 200, o.get("body", [{"unexpected": "list"}]))
+        elif kind == "redirect":
+            h.send_response(int(o.get("status", 302)))
+            h.send_header("Location", str(o["location"]))
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+        elif kind == "gzip_bomb":
+            data = _gzip_zeros(int(o.get("size", 100_000_000)))
+            self._send(h, 200, None, raw=data, headers={"Content-Encoding": "gzip"})
+        elif kind == "endless":
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Transfer-Encoding", "chunked")
+            h.end_headers()
+            chunk = b"[" * 65536
+            frame = b"%x\r\n" % len(chunk) + chunk + b"\r\n"
+            try:
+                while not self._shutdown.is_set():
+                    h.wfile.write(frame)
+                    with self._lock:
+                        self.sent_bytes += len(chunk)
+            except OSError:
+                pass  # the client hung up: what the test wants
+            h.close_connection = True
+        elif kind == "drip":
+            length = int(o.get("length", 1000))
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(length))
+            h.end_headers()
+            try:
+                for _ in range(length):
+                    if self._shutdown.wait(float(o.get("interval", 0.05))):
+                        break
+                    h.wfile.write(b" ")
+                    h.wfile.flush()
+                    with self._lock:
+                        self.sent_bytes += 1
+            except OSError:
+                pass
+            h.close_connection = True
+        elif kind == "future":
+            ids = [i for i in parse_qs(urlsplit(h.path).query).get("ids", [""])[0].split(",") if i]
+            updated = int(self.clock() + float(o.get("ahead", 2 * 86400)))
+            body = {c: {"usd": self.price(c, "usd", updated // 60), "last_updated_at": updated}
+                    for c in ids if c in self.known}
+            self._send(h, 200, body)
         elif kind == "reset":
             sock = h.connection
             # SO_LINGER 0 makes close() send RST: the client sees "connection reset".
@@ -375,6 +428,18 @@ class FakeCoinGecko:
             sock.close()
             h.close_connection = True
         return True
+
+
+def _gzip_zeros(size: int) -> bytes:
+    """A gzip member that inflates to ``size`` bytes (about a thousandth of that on the wire)."""
+    import zlib
+
+    z = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = b" " * 1_000_000
+    parts = [z.compress(block) for _ in range(size // len(block))]
+    parts.append(z.compress(b" " * (size % len(block))))
+    parts.append(z.flush())
+    return b"".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,8 @@ from engine.api import CoinMatch
 from engine.config import Settings
 from engine.errors import NetworkError, ParseError, SourceError
 from engine.events import Bar, CoinsEvent, ErrorEvent, StatusEvent
-from engine.sources.base import Emit
+from engine.redact import register_url_secrets, safe_url
+from engine.sources.base import Emit, ahead_of_clock
 from engine.sources.budget import backoff_delay
 from engine.sources.coingecko import fmt_seconds
 from engine.sources.coins import kraken_pair, no_pair_reason, search_table, symbol_of
@@ -35,6 +36,9 @@ from engine.sources.coins import kraken_pair, no_pair_reason, search_table, symb
 log = logging.getLogger(__name__)
 
 SOURCE = "kraken"
+# Kraken's largest frame is a snapshot of 720 one-minute candles for one pair (~200 kB); a frame
+# beyond this is refused by the WebSocket library before it is buffered whole.
+MAX_FRAME = 1_000_000
 
 
 class _Stopped(Exception):
@@ -53,6 +57,8 @@ def parse_time(value: str) -> int:
 
 def _translate(exc: BaseException) -> NetworkError:
     if isinstance(exc, websockets.exceptions.ConnectionClosed):
+        if exc.sent is not None and exc.sent.code == 1009:  # we closed it: "message too big"
+            return NetworkError(f"Kraken sent a message over {MAX_FRAME // 1_000_000} MB; ignored")
         if exc.rcvd is None:  # no close frame: the network or the server went away
             return NetworkError("connection lost (code 1006)")
         return NetworkError(f"connection closed by Kraken (code {exc.rcvd.code})")
@@ -94,6 +100,7 @@ class KrakenSource:
     ) -> None:
         self.settings = settings
         self.url = settings.kraken_url
+        register_url_secrets(self.url)
         self.vs = settings.vs.lower()
         self._connect = connect
         self._clock = clock
@@ -117,10 +124,12 @@ class KrakenSource:
         self._last_update: float | None = None
         self._subscribed: set[str] = set()
         self._session_had_data = False
+        self._future_note = ""  # why a candle of the frame in hand was refused
 
     # -- plumbing ------------------------------------------------------------------------------
 
     def _wait(self, seconds: float, stop: threading.Event) -> bool:
+        seconds = min(seconds, 3600.0)  # backoff is capped lower; this guards the lock's timeout
         if seconds > 0:
             if self._sleep is not None:
                 self._sleep(seconds)
@@ -190,11 +199,14 @@ class KrakenSource:
                 if not self._wait(1.0, stop):
                     break
                 continue
-            self._status("connecting", f"connecting to {self.url}")
+            self._status("connecting", f"connecting to {safe_url(self.url)}")
             self._session_had_data = False
             try:
                 with self._connect(
-                    self.url, open_timeout=self._open_timeout, close_timeout=1.0
+                    self.url,
+                    open_timeout=self._open_timeout,
+                    close_timeout=1.0,
+                    max_size=MAX_FRAME,
                 ) as ws:
                     self._session(ws, coins, stop)
                 break  # the session only returns when stopped
@@ -314,6 +326,9 @@ class KrakenSource:
                 candles.append(self._candle(item))
             except (ParseError, KeyError, TypeError, ValueError) as exc:
                 log.warning("Kraken: bad candle ignored (%s)", exc)
+        if self._future_note:
+            self._status("error", f"error: {self._future_note}")
+            self._future_note = ""
         for bar in sorted(candles, key=lambda b: (b.coin, b.ts)):
             self._on_candle(bar)
         if candles:
@@ -327,6 +342,10 @@ class KrakenSource:
         if int(item.get("interval", 1)) != 1:
             raise ValueError("not a 1-minute candle")
         ts = parse_time(str(item["interval_begin"])) // 60 * 60
+        ahead = ahead_of_clock(ts, self._clock())
+        if ahead is not None:
+            self._future_note = f"{pair} candle {ahead}: refused (check the system clock)"
+            raise ValueError(f"a candle stamped {ahead}")
         values = [float(item[k]) for k in ("open", "high", "low", "close")]
         if not all(v > 0 for v in values):
             raise ValueError("non-positive price")

@@ -230,6 +230,18 @@ class FakeKraken:
             row["trades"] += 1
         self._call(self._broadcast([copy.deepcopy(row)]))
 
+    def push_raw(self, text: str) -> None:
+        """Send ``text`` as one frame to every connection (a hostile or broken Kraken)."""
+
+        async def send() -> None:
+            for ws in list(self._subs):
+                try:
+                    await ws.send(text)
+                except ConnectionClosed:
+                    pass
+
+        self._call(send())
+
     def drop(self) -> None:
         """Abort every connection with no close frame (what a network failure looks like)."""
 

@@ -415,8 +415,12 @@ def load_watchlist(loc: Locations, key: str) -> tuple[str, ...]:
 def save_state(loc: Locations, state: dict[str, Any]) -> None:
     """Write ``state.json`` atomically (a temp file of this process + rename)."""
     tmp = loc.state_file.with_name(f".state.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, loc.state_file)
+    try:
+        tmp.write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, loc.state_file)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk leaves an empty temp file otherwise
+        raise
 
 
 def update_state(loc: Locations, key: str, value: Any) -> None:

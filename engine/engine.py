@@ -21,6 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -52,7 +53,14 @@ from engine.events import (
 )
 from engine.holdings import Holding
 from engine.ids import is_coin_id, require_coin_id
-from engine.sources.base import MAX_PRICE, MIN_PRICE, Source, SourceOutput
+from engine.sources.base import (
+    MAX_CLOCK_SKEW,
+    MAX_PRICE,
+    MIN_PRICE,
+    Source,
+    SourceOutput,
+    ahead_of_clock,
+)
 from engine.sources.coins import symbol_of
 from engine.store import Store
 from engine.window import DEFAULT_MAXLEN, RollingWindow
@@ -134,8 +142,10 @@ class Engine:
         source: Source | None = None,
         forecaster_factory: Callable[[str], Forecaster] | None = None,
         train: bool = True,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self._clock = clock
         self.loc = loc
         self.mode = settings.mode
         self.horizons = settings.horizons
@@ -158,13 +168,17 @@ class Engine:
         self._state_key = {LIVE: "coins", DEMO: "demo_coins"}.get(self.world, f"{self.world}_coins")
         self._notices: list[ErrorEvent] = []
         self._coins: tuple[str, ...] = ()
+        # Live data is checked against the local clock; demo and replay data have their own time.
+        self._trust_clock = self.world == LIVE
+        self._store_error: str | None = None  # why the last bar write failed, until one succeeds
         self._unknown: tuple[str, ...] = ()
         self._labels: dict[str, str] = {}
         self._listeners: list[Listener] = []
         self._listeners_lock = threading.Lock()
         self._states: dict[str, _CoinState] = {}
         self._states_lock = threading.Lock()
-        self._status: StatusEvent | None = None
+        self._status: StatusEvent | None = None  # as shown: the source's, or a store failure
+        self._source_status: StatusEvent | None = None
         self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._model_q: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._stop = threading.Event()
@@ -175,6 +189,8 @@ class Engine:
         self._last_reject: dict[str, float] = {}
         self._last_store_error = 0.0
         try:
+            if self._trust_clock:
+                self._drop_future_rows()
             if self.demo:
                 self._restart_finished_demo()
             self._coins = self._initial_coins()
@@ -212,6 +228,22 @@ class Engine:
         if saved:
             return saved
         return DEMO_COINS if self.demo else tuple(self.settings.coins)
+
+    def _drop_future_rows(self) -> None:
+        """Repair a store poisoned by a clock that lied: rows after "now" would sort after every
+        real minute and make each new bar look out of order, for ever."""
+        limit = int(self._clock() + MAX_CLOCK_SKEW)
+        try:
+            bars, preds = self.store.drop_after(limit)
+        except StoreError as exc:
+            log.error("%s", exc.msg)
+            return
+        if bars or preds:
+            msg = (f"dropped {bars} stored minute{'s' if bars != 1 else ''} dated after this "
+                   "computer's clock (a source sent times from the future); check the system "
+                   "clock if this repeats")
+            log.warning("%s", msg)
+            self._notices.append(ErrorEvent("Database", msg))
 
     def _restart_finished_demo(self) -> None:
         if self.store.count_bars() == 0:
@@ -416,8 +448,8 @@ class Engine:
         if isinstance(item, Bar):
             self._on_bar(item)
         elif isinstance(item, StatusEvent):
-            self._status = item
-            self._emit(item)
+            self._source_status = item
+            self._publish_status()
         elif isinstance(item, CoinsEvent):
             self._unknown = tuple(c for c in item.unknown if c in self._coins)
             self._labels.update(dict(item.labels))
@@ -425,10 +457,27 @@ class Engine:
         else:
             self._emit(item)
 
+    def _publish_status(self) -> None:
+        """The source's status, unless bars cannot be saved: then "ok" would be a lie."""
+        item = self._source_status
+        if item is None:
+            return
+        if self._store_error is not None and item.state in ("ok", "stale"):
+            item = replace(item, state="error",
+                           message=f"{item.message}; new data is not being saved: {self._store_error}")
+        if item != self._status:
+            self._status = item
+            self._emit(item)
+
     def _on_bar(self, bar: Bar) -> None:
         reason = _bad_price(bar.price)
         if reason:
             self._reject(bar, reason)
+            return
+        ahead = ahead_of_clock(bar.ts, self._clock()) if self._trust_clock else None
+        if ahead is not None:
+            # Every live source checks this too; this is the one place nothing gets past.
+            self._reject(bar, f"time {ahead}")
             return
         if bar.ts % 60:
             bar = Bar(bar.coin, bar.ts - bar.ts % 60, bar.price, bar.open, bar.high, bar.low,
@@ -452,6 +501,9 @@ class Engine:
         except StoreError as exc:
             self._store_failed(exc)
             return
+        if self._store_error is not None:
+            self._store_error = None
+            self._publish_status()
         if not st.window.append(bar):
             return
         if bar.coin in self._unknown:
@@ -473,6 +525,9 @@ class Engine:
         log.log(level, "rejected bar %s@%s (%s): %s", bar.coin, bar.ts, bar.source, reason)
 
     def _store_failed(self, exc: StoreError) -> None:
+        if self._store_error is None:
+            self._store_error = exc.msg
+            self._publish_status()
         now = time.monotonic()
         if now - self._last_store_error > 30:
             self._last_store_error = now
@@ -575,6 +630,7 @@ class _ModelWorker:
             try:
                 fc = type(fc).load(path, coin, fc.config)
                 loaded = True
+                self._refuse_future_checkpoint(fc, path)
             except ModelConfigChanged as exc:
                 # Expected after an upgrade that changed the model: keep the old file, retrain from
                 # the stored history (the panel shows the pre-training), no alarm.
@@ -585,9 +641,19 @@ class _ModelWorker:
                 aside = path.with_name(f"{path.name}.bad-{int(time.time())}")
                 os.replace(path, aside)
                 self.e._emit(ErrorEvent("Model", f"{exc.msg}; set aside as {aside.name}, starting fresh", coin))
+                fc, loaded = make(coin), False
         self.fcs[coin] = fc
         self._warm(coin, fc, loaded)
         return fc
+
+    def _refuse_future_checkpoint(self, fc: Forecaster, path: Path) -> None:
+        """A model that believes it is later than now ignores every bar until then: refuse it."""
+        last = getattr(fc, "last_ts", None)
+        if not self.e._trust_clock or not isinstance(last, (int, float)):
+            return
+        ahead = ahead_of_clock(float(last), self.e._clock())
+        if ahead is not None:
+            raise ModelError(f"checkpoint {path.name} ends at a time {ahead}")
 
     def _warm(self, coin: str, fc: Forecaster, loaded: bool) -> None:
         """Give a new or reloaded model the history the store has."""

@@ -374,6 +374,13 @@ class Store:
             if not predictions_only:
                 db.execute("DELETE FROM bars WHERE coin=?", (coin,))
 
+    def drop_after(self, ts: int) -> tuple[int, int]:
+        """Delete bars and predictions stamped after ``ts`` (a clock that lied); (bars, predictions)."""
+        with self._write("drop rows from the future") as db:
+            bars = db.execute("DELETE FROM bars WHERE ts>?", (ts,)).rowcount
+            preds = db.execute("DELETE FROM predictions WHERE made_ts>?", (ts,)).rowcount
+        return int(bars), int(preds)
+
     def integrity_ok(self) -> bool:
         with self._lock:
             try:

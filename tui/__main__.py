@@ -17,6 +17,7 @@ import sys
 import threading
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 from engine.config import (
     Locations,
@@ -32,7 +33,7 @@ from engine.config import (
 from engine.errors import CryptotuiError
 from engine.events import ErrorEvent
 from engine.ids import coin_id
-from engine.redact import RedactingFilter, register_secret
+from engine.redact import RedactingFilter, register_secret, register_url_secrets, safe_url
 from tui.gcpause import collections_paused
 
 PROG = "cryptotui"
@@ -195,10 +196,13 @@ def make_settings(args: argparse.Namespace, loc: Locations) -> Settings:
         source = "replay"
     if source == "replay" and not replay and not args.demo:
         raise CryptotuiError("--source replay needs at least one --replay COIN=FILE.csv")
-    if args.kraken_url and not args.kraken_url.startswith(("ws://", "wss://")):
-        raise CryptotuiError(f"invalid --kraken-url {args.kraken_url!r}: expected ws:// or wss://")
-    if args.api_url and not args.api_url.startswith(("http://", "https://")):
-        raise CryptotuiError(f"invalid --api-url {args.api_url!r}: expected http:// or https://")
+    _check_url(args.kraken_url, "--kraken-url", ("ws", "wss"))
+    # The environment's URL gets the same check as the option (it was once taken as it came:
+    # file:///etc/passwd reached requests).
+    env_url = os.environ.get("COINGECKO_API_URL") or None
+    _check_url(args.api_url, "--api-url", ("http", "https"))
+    if not args.api_url:
+        _check_url(env_url, "COINGECKO_API_URL", ("http", "https"))
     coins = args.coins
     if replay and coins is None:
         coins = tuple(replay)
@@ -227,12 +231,29 @@ def make_settings(args: argparse.Namespace, loc: Locations) -> Settings:
     return settings
 
 
+def _check_url(url: str | None, label: str, schemes: tuple[str, ...]) -> None:
+    """One clear line for a URL the sources cannot use; the password of one is never echoed."""
+    if not url:
+        return
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        parts, host = None, None
+    if parts is None or parts.scheme.lower() not in schemes or not host:
+        expected = " or ".join(f"{s}://" for s in schemes)
+        raise CryptotuiError(f"invalid {label} {safe_url(url)!r}: expected {expected}HOST")
+
+
 def setup_logging(loc: Locations, settings: Settings, *, stderr: bool) -> None:
     root = logging.getLogger()
     root.setLevel(settings.log_level)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     register_secret(settings.api_key)
     register_secret(settings.token)
+    register_url_secrets(settings.api_url)
+    register_url_secrets(settings.kraken_url)
     redact = RedactingFilter()
     handlers: list[logging.Handler] = []
     try:

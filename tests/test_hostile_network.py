@@ -115,6 +115,15 @@ def test_a_server_dripping_one_byte_at_a_time_hits_the_total_deadline(cg, sim):
     assert statuses(out)[-2].state == "ok" and bars(out)
 
 
+def test_a_server_dripping_its_headers_hits_the_total_deadline(cg, sim):
+    src = make_source(cg, sim, deadline=1.0)
+    cg.add_fault("drip_headers", path="/simple/price", interval=0.05)
+    out = sim.run(src, ("bitcoin",), 90)
+    failed = failures(out)[0]
+    assert "did not send a whole answer within 1 s; cut off, retrying in 2 s" in failed.message
+    assert statuses(out)[-2].state == "ok" and bars(out)
+
+
 # Time from the future -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("ahead", [2 * 86400, 1e12])  # two days; 30,000 years (no minute loop)

@@ -44,7 +44,14 @@ from engine.sources.budget import (
     save_state,
 )
 from engine.sources.coins import symbol_of
-from engine.sources.http import DEADLINE, MAX_BODY, Answer, bounded_get, where
+from engine.sources.http import (
+    DEADLINE,
+    MAX_BODY,
+    Answer,
+    bounded_get,
+    mount_deadline_adapter,
+    where,
+)
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +207,7 @@ class CoinGeckoSource:
         self.plan = plan_name(settings)
         self._key = settings.api_key
         self._session = session or requests.Session()
+        mount_deadline_adapter(self._session)  # lets the deadline cut a request stuck in headers
         self._clock = clock
         self._sleep = sleep
         self._last_bar_ts = last_bar_ts

@@ -8,9 +8,12 @@ Three rules, each turned into a ``SourceError`` whose message the status bar sho
 - A body is read in a streaming way and capped twice: the bytes on the wire (after chunked framing,
   before content decoding) and the bytes after decompression. We decompress ourselves, with
   ``zlib``'s ``max_length``, so a gzip bomb never inflates past the cap whatever urllib3 does.
-- A request has a total deadline on the monotonic clock. requests' timeout applies to each socket
-  read, so a server sending one byte a second never trips it; reading with ``read1`` (which returns
-  what one read brought) lets us look at the deadline between reads.
+- A request has a total deadline. requests' timeout applies to each socket read, so a server
+  sending one byte a second never trips it. A timer shuts the request's socket down when the
+  deadline passes (that ends a read blocked in the headers too); between body reads, ``read1``
+  (what one socket read brought) lets us look at the clock as well. The timer finds the socket
+  through ``DeadlineAdapter``, which the source mounts on its session; without it (a session of a
+  test's own) the body is still bounded between reads.
 
     SourceError
      ├── NetworkError   deadline passed, connection failed mid-body
@@ -20,6 +23,8 @@ Three rules, each turned into a ``SourceError`` whose message the status bar sho
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 import zlib
 from collections.abc import Callable, Mapping
@@ -28,6 +33,9 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import requests.adapters
+import urllib3.connection
+import urllib3.connectionpool
 import urllib3.exceptions
 
 from engine.errors import ApiError, NetworkError, ParseError
@@ -53,6 +61,100 @@ class Answer:
 
     def text(self) -> str:
         return self.body.decode("utf-8", errors="replace")
+
+
+class _Watch:
+    """One request's deadline timer: the connection it uses, and whether the deadline cut it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self.fired = False
+
+    def attach(self, conn: Any) -> None:
+        with self._lock:
+            self._conn = conn
+            late = self.fired
+        if late:
+            self._shut(conn)
+
+    def cut(self) -> None:
+        with self._lock:
+            self.fired = True
+            conn = self._conn
+        if conn is not None:
+            self._shut(conn)
+
+    @staticmethod
+    def _shut(conn: Any) -> None:
+        # shutdown (not close) wakes a recv blocked in another thread; the pool then drops the
+        # connection as broken.
+        sock = getattr(conn, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+# The watch of the request the current thread is making (a source and a search worker may each
+# make one at the same time).
+_current = threading.local()
+
+
+class _Watched:
+    """Tells the current request's watch which connection carries it, when it opens or is reused."""
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        watch = getattr(_current, "watch", None)
+        if watch is not None:
+            watch.attach(self)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        watch = getattr(_current, "watch", None)
+        if watch is not None:
+            watch.attach(self)
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class _WatchedHTTPConnection(_Watched, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class DeadlineAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter whose connections let ``bounded_get``'s deadline timer reach the socket."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        classes = getattr(self.poolmanager, "pool_classes_by_scheme", None)
+        if isinstance(classes, dict):  # else: deadline between body reads only (see the docstring)
+            self.poolmanager.pool_classes_by_scheme = {
+                **classes,
+                "http": _WatchedHTTPPool,
+                "https": _WatchedHTTPSPool,
+            }
+
+
+def mount_deadline_adapter(session: Any) -> None:
+    """Route ``session``'s http(s) requests through ``DeadlineAdapter`` (if it can mount one)."""
+    mount = getattr(session, "mount", None)
+    if callable(mount):
+        adapter = DeadlineAdapter()
+        mount("http://", adapter)
+        mount("https://", adapter)
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
@@ -141,6 +243,48 @@ def bounded_get(
     words them); everything after is translated here.
     """
     end = monotonic() + deadline
+    watch = _Watch()
+    timer = threading.Timer(deadline, watch.cut)
+    timer.daemon = True
+    timer.start()
+    _current.watch = watch
+    try:
+        return _get(
+            session,
+            url,
+            params=params,
+            headers=headers,
+            timeout=timeout,
+            who=who,
+            deadline=deadline,
+            max_body=max_body,
+            monotonic=monotonic,
+            end=end,
+            watch=watch,
+        )
+    except requests.RequestException:
+        if watch.fired:
+            raise _late(who, deadline) from None
+        raise
+    finally:
+        timer.cancel()
+        _current.watch = None
+
+
+def _get(
+    session: requests.Session,
+    url: str,
+    *,
+    params: Mapping[str, str] | None,
+    headers: Mapping[str, str],
+    timeout: tuple[float, float],
+    who: str,
+    deadline: float,
+    max_body: int,
+    monotonic: Callable[[], float],
+    end: float,
+    watch: _Watch,
+) -> Answer:
     home = origin(url)
     hdrs = {**headers, "Accept-Encoding": ACCEPT_ENCODING}
     for _hop in range(MAX_REDIRECTS + 1):
@@ -165,7 +309,11 @@ def bounded_get(
                 url, params = target, None  # the Location carries its own query
                 continue
             body = _read_body(
-                resp, who=who, end=end, deadline=deadline, max_body=max_body, monotonic=monotonic
+                resp,
+                who=who,
+                deadline=deadline,
+                max_body=max_body,
+                late=lambda: watch.fired or monotonic() > end,
             )
             return Answer(resp.status_code, resp.headers, body)
         finally:
@@ -181,10 +329,9 @@ def _read_body(
     resp: requests.Response,
     *,
     who: str,
-    end: float,
     deadline: float,
     max_body: int,
-    monotonic: Callable[[], float],
+    late: Callable[[], bool],
 ) -> bytes:
     too_big = f"{who} sent more than {size_words(max_body)}; ignored"
     declared = resp.headers.get("content-length", "")
@@ -201,19 +348,21 @@ def _read_body(
     wire = 0
     try:
         while True:
-            if monotonic() > end:
+            if late():
                 raise _late(who, deadline)
             # read1: whatever one socket read brought, so the deadline is looked at between reads;
             # decode_content=False: the decoder above is the one that knows the cap.
             chunk = raw.read1(READ_SIZE, decode_content=False)
             if not chunk:
+                if late():  # the timer shut the socket: not the end of the body
+                    raise _late(who, deadline)
                 break
             wire += len(chunk)
             if wire > max_body:
                 raise ParseError(too_big)
             decoder.feed(chunk)
     except (urllib3.exceptions.HTTPError, OSError) as exc:
-        if monotonic() > end:
+        if late():
             raise _late(who, deadline) from None
         if isinstance(exc, (TimeoutError, urllib3.exceptions.TimeoutError)):
             raise NetworkError(f"{who} stopped sending half way through the answer") from None
@@ -223,4 +372,15 @@ def _read_body(
     return decoder.finish()
 
 
-__all__ = ["ACCEPT_ENCODING", "MAX_BODY", "Answer", "bounded_get", "origin", "size_words", "where"]
+__all__ = [
+    "ACCEPT_ENCODING",
+    "DEADLINE",
+    "MAX_BODY",
+    "Answer",
+    "DeadlineAdapter",
+    "bounded_get",
+    "mount_deadline_adapter",
+    "origin",
+    "size_words",
+    "where",
+]

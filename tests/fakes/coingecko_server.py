@@ -68,6 +68,7 @@ FAULT_KINDS = (
     "gzip_bomb",  # a 200 gzip body that inflates to size= bytes of JSON-ish padding
     "endless",  # a 200 chunked body that never ends (until the client hangs up)
     "drip",  # a 200 whose body (length= bytes) comes one byte every interval= seconds
+    "drip_headers",  # the status line, then a header line one byte every interval= seconds
     "future",  # a normal /simple/price answer stamped ahead= seconds in the future
 )
 
@@ -409,6 +410,18 @@ class FakeCoinGecko:
                     if self._shutdown.wait(float(o.get("interval", 0.05))):
                         break
                     h.wfile.write(b" ")
+                    h.wfile.flush()
+                    with self._lock:
+                        self.sent_bytes += 1
+            except OSError:
+                pass
+            h.close_connection = True
+        elif kind == "drip_headers":
+            try:
+                h.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                h.wfile.flush()
+                while not self._shutdown.wait(float(o.get("interval", 0.05))):
+                    h.wfile.write(b"x")
                     h.wfile.flush()
                     with self._lock:
                         self.sent_bytes += 1

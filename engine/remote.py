@@ -47,6 +47,7 @@ from engine.events import (
     from_dict,
 )
 from engine.ids import is_coin_id, require_coin_id
+from engine.redact import register_url_secrets, safe_url
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +82,11 @@ class RemoteEngine:
         max_size: int | None = 256 * 1024 * 1024,
     ) -> None:
         if not url.startswith(("ws://", "wss://")):
-            raise ConfigError(f"invalid --connect URL {url!r}: expected ws://HOST:PORT or "
+            raise ConfigError(f"invalid --connect URL {safe_url(url)!r}: expected ws://HOST:PORT or "
                               "wss://...")
-        self.url = url
+        # Shown in every status, error and log line: never the password of a user:password@ part.
+        self.url = safe_url(url)
+        register_url_secrets(url)
         # Ask for batch frames: under a burst, one message carries what piled up.
         self._connect_url = url + ("&" if "?" in url else "?") + "batch=1"
         self._token = token  # never logged

@@ -243,6 +243,27 @@ def test_a_password_in_a_url_is_never_shown(cg, sim, caplog):
     assert "kr-s3cret-xyz" not in text and "bob:***@" in text
 
 
+def test_a_password_in_the_connect_url_is_never_shown(caplog):
+    from engine.remote import RemoteEngine
+
+    caplog.set_level(logging.DEBUG)
+    r = RemoteEngine("ws://carol:rm-s3cret-xyz@127.0.0.1:9", backoff=(0.05, 0.1), open_timeout=1)
+    seen: list[Any] = []
+    r.subscribe(seen.append)
+    r.start()
+    try:
+        deadline = threading.Event()
+        for _ in range(200):
+            if any(isinstance(e, StatusEvent) and e.state == "offline" for e in seen):
+                break
+            deadline.wait(0.05)
+    finally:
+        r.stop()
+    offline = [e for e in seen if isinstance(e, StatusEvent) and e.state == "offline"]
+    assert offline and offline[0].message.startswith("engine at ws://carol:***@127.0.0.1:9 unreachable")
+    assert "rm-s3cret-xyz" not in caplog.text + "".join(repr(e) for e in seen) + repr(r)
+
+
 def test_a_stopped_source_thread_survives_a_huge_wait():
     """A real Event.wait with an absurd timeout raises OverflowError; the source never asks for one."""
     stop = threading.Event()

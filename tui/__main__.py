@@ -322,7 +322,7 @@ def _make_app(args: argparse.Namespace) -> tuple[Any, Any]:
     """The engine (local or remote) and the app on it; bad input exits with a one-line error."""
     if args.connect:
         if not args.connect.startswith(("ws://", "wss://")):
-            fail(f"invalid --connect URL {args.connect!r}: expected ws://HOST:PORT")
+            fail(f"invalid --connect URL {safe_url(args.connect)!r}: expected ws://HOST:PORT")
         loc = Locations.resolve(args.home)
         from engine.remote import RemoteEngine
 

@@ -317,7 +317,8 @@ def _get(
             )
             return Answer(resp.status_code, resp.headers, body)
         finally:
-            resp.close()
+            if resp.raw is not None:  # a test's fake may hand a response without a connection
+                resp.close()
     raise ApiError(f"{who} redirected more than {MAX_REDIRECTS} times; not followed", status=310)
 
 

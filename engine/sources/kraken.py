@@ -359,6 +359,8 @@ class KrakenSource:
         coin = bar.coin
         if coin not in self._emitted:
             stored = self._last_bar_ts(coin) if self._last_bar_ts else None
+            if stored is not None and ahead_of_clock(stored, self._clock()) is not None:
+                stored = None  # a poisoned store must not hold back every real candle
             self._emitted[coin] = int(stored) if stored is not None else -1
         if bar.ts <= self._emitted[coin]:
             return  # final already (a snapshot re-sent after a reconnect)

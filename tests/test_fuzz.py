@@ -156,10 +156,14 @@ bodies = st.one_of(
        headers=st.dictionaries(st.sampled_from(["retry-after", "x-ratelimit-reset", "content-type"]),
                                st.text(max_size=30), max_size=3))
 def test_coingecko_bodies(status: int, content: bytes, headers: dict[str, str]) -> None:
-    now = 1_790_000_000.0
+    now = [1_790_000_000.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds  # a 429 blocks the budget for at least 1 s: time must pass in a wait
+
     out: list[Any] = []
     src = CoinGeckoSource(Settings(api_url="http://127.0.0.1:9/api/v3"), session=OneAnswer(status, content, headers),  # type: ignore[arg-type]
-                          clock=lambda: now, sleep=lambda s: None, last_bar_ts=lambda c: None)
+                          clock=lambda: now[0], sleep=sleep, last_bar_ts=lambda c: None)
     src._emit = out.append
     try:
         src._cycle(("bitcoin", "ethereum"), threading.Event())

@@ -85,6 +85,7 @@ class FakeKraken:
         pairs: dict[str, float] | None = None,
         heartbeat: float = 0.2,
         rebase: bool = False,
+        behind: int = 0,
         seed: int = 7,
     ) -> None:
         self.host, self._port = host, port
@@ -106,9 +107,10 @@ class FakeKraken:
         self._recorded = [*snap, *upd]  # 17:40, 17:41, 17:43 (17:42 had no trade), 17:44
         self._shift = 0
         if rebase:
-            # Make the last recorded candle the current minute, for runs against the real clock.
+            # Make the last recorded candle the current minute (or ``behind`` minutes before it),
+            # for runs against the real clock.
             last = _parse(self._recorded[-1]["interval_begin"])
-            self._shift = int(time.time()) // 60 * 60 - last
+            self._shift = int(time.time()) // 60 * 60 - 60 * behind - last
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -367,7 +369,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with FakeKraken(host=args.host, port=args.port, rebase=True) as server:
+    # Faster than real time, candles would soon run ahead of the clock, and the app refuses
+    # candles from the future: start them two hours back (120 candles: two minutes at 1 s each).
+    behind = 0 if args.minute_seconds >= 60 else 120
+    with FakeKraken(host=args.host, port=args.port, rebase=True, behind=behind) as server:
         # CLI output: the lead's tmux tests read the URL from here.
         print(f"fake Kraken on {server.url}", flush=True)
         n = 0

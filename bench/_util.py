@@ -75,7 +75,7 @@ def free_port() -> int:
 
 def demo_bars(coin: str = "bitcoin", path: Path = BTC_DEMO, limit: int | None = None) -> list[Any]:
     """Real minute bars from the bundled demo data, as ``engine.events.Bar`` for ``coin``."""
-    from engine.backtest import read_bars
+    from engine.forecast.backtest import read_bars
 
     bars = read_bars(path, coin)
     return bars[:limit] if limit else bars
@@ -119,7 +119,7 @@ def populate(home: Path, coins: Sequence[str], minutes: int = 1440, models: bool
     import time as _time
     from dataclasses import replace as _replace
 
-    from engine.config import Locations
+    from engine.settings.config import Locations
     from engine.store import Store
 
     loc = Locations.resolve(home)
@@ -132,7 +132,7 @@ def populate(home: Path, coins: Sequence[str], minutes: int = 1440, models: bool
     if models:
         import torch
 
-        from engine.forecaster import Forecaster
+        from engine.forecast.forecaster import Forecaster
 
         torch.set_num_threads(1)
         first = coins[0]

@@ -48,7 +48,7 @@ def snapshot_24h() -> Any:
 
     torch.set_num_threads(1)
     from engine.events import CoinSnapshot, HorizonMetrics, MetricsEvent
-    from engine.forecaster import Forecaster
+    from engine.forecast.forecaster import Forecaster
 
     bars = demo_bars(limit=1440 + 120)
     fc = Forecaster("bitcoin", seed=0)

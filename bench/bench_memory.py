@@ -44,8 +44,8 @@ class SilentSource:
 
 
 async def _measure(home: Path) -> dict[str, Any]:
-    from engine.config import Locations, Settings
-    from engine.engine import Engine
+    from engine.settings.config import Locations, Settings
+    from engine.runtime.engine import Engine
     from tui.app import CryptoApp
 
     base_rss = rss_mb()

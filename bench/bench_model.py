@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-# torch warns when numpy is absent; the project does not use numpy (as in engine/model.py).
+# torch warns when numpy is absent; the project does not use numpy (as in engine/forecast/model.py).
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
 from bench._util import EVAL, demo_bars, pct, summary_ms, write_json  # noqa: E402
@@ -51,7 +51,7 @@ def mm_peak(n: int, reps: int) -> float:
 
 def ready_forecaster(bars: list[Any], config: Any = None) -> Any:
     """A forecaster that has observed ``bars`` (no training), so its replay buffer is full of samples."""
-    from engine.forecaster import ForecastConfig, Forecaster
+    from engine.forecast.forecaster import ForecastConfig, Forecaster
 
     fc = Forecaster(bars[0].coin, config or ForecastConfig(), seed=0)
     for b in bars:
@@ -62,8 +62,8 @@ def ready_forecaster(bars: list[Any], config: Any = None) -> Any:
 def bench_train(quick: bool) -> dict[str, Any]:
     import torch
 
-    from engine.forecaster import ForecastConfig
-    from engine.model import forecast_loss
+    from engine.forecast.forecaster import ForecastConfig
+    from engine.forecast.model import forecast_loss
 
     cfg = ForecastConfig()
     bars = demo_bars(limit=600)
@@ -186,9 +186,9 @@ def bench_predict(quick: bool) -> dict[str, Any]:
 
 
 def bench_backtest(quick: bool) -> dict[str, Any]:
-    """Simulated minutes per second on one core: ``engine.backtest.run_file``, default settings."""
-    from engine.backtest import read_bars, run_file
-    from engine.forecaster import ForecastConfig
+    """Simulated minutes per second on one core: ``engine.forecast.backtest.run_file``, default settings."""
+    from engine.forecast.backtest import read_bars, run_file
+    from engine.forecast.forecaster import ForecastConfig
 
     path = EVAL / "lean_BTCUSD_coinbase_1m_20170903-20170904.csv"
     if not path.exists():
@@ -207,7 +207,7 @@ def run(quick: bool) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    from engine.forecaster import ForecastConfig
+    from engine.forecast.forecaster import ForecastConfig
 
     train = bench_train(quick)
     pred = bench_predict(quick)

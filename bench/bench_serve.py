@@ -34,7 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.server import DEFAULT_QUEUE_SIZE  # noqa: E402  (after the sys.path line)
+from engine.feed.server import DEFAULT_QUEUE_SIZE  # noqa: E402  (after the sys.path line)
 
 # The server writes compact JSON, v and type first, a bar's coin and ts first in it.
 BAR_RE = re.compile(rb'\{"v":1,"type":"bar","bar":\{"coin":"([^"]+)","ts":(\d+)')
@@ -88,7 +88,7 @@ def feed(engine: Any, rate: float, duration: float) -> int:
 
 
 def run_phase(args: argparse.Namespace, stalled: bool) -> dict[str, Any]:
-    from engine.server import ServerThread
+    from engine.feed.server import ServerThread
 
     minutes = int(args.rate * args.duration) + 10
     engine = looping_engine(minutes)

@@ -106,8 +106,8 @@ def _busy_child() -> int:
 async def _session(mode: str, seconds: float, seed: int) -> dict[str, Any]:
     from textual import events
 
-    from engine.config import Locations, Settings
-    from engine.engine import Engine
+    from engine.settings.config import Locations, Settings
+    from engine.runtime.engine import Engine
     from tui.app import CryptoApp
 
     speed = FLAT_OUT_SPEED if mode in ("flat-out", "flood") else 10.0

@@ -62,7 +62,7 @@ def engine() -> Any:
 @pytest.fixture
 def server(engine: Any) -> Iterator[Any]:
     """The WebSocket feed on 127.0.0.1, serving ``engine``."""
-    from engine.server import ServerThread
+    from engine.feed.server import ServerThread
 
     with ServerThread(engine) as st:
         yield st

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.backtest import aggregate, main, native_spacing, read_bars
+from engine.forecast.backtest import aggregate, main, native_spacing, read_bars
 from engine.errors import ConfigError
 from engine.events import Bar
 
@@ -102,7 +102,7 @@ def test_predictions_csv_checks_out_in_a_spreadsheet(
 ) -> None:
     import csv
 
-    from engine.evaluate import interval_score
+    from engine.forecast.evaluate import interval_score
 
     src = write_csv(tmp_path / "fc_pred.csv", 200)
     out = tmp_path / "pred.csv"
@@ -149,7 +149,7 @@ def test_table_fits_100_columns(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_backtest_is_the_live_code_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from engine.forecaster import ForecastConfig, Forecaster
+    from engine.forecast.forecaster import ForecastConfig, Forecaster
 
     csv = write_csv(tmp_path / "fc_same.csv", 150)
     assert main([str(csv), "--horizons", "1,5", "--json", "--seed", "2"]) == 0

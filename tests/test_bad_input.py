@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from engine.config import Locations, Settings, load_config_file
-from engine.engine import Engine
+from engine.settings.config import Locations, Settings, load_config_file
+from engine.runtime.engine import Engine
 from engine.errors import ConfigError, StoreError
 from engine.events import Bar, ErrorEvent, Event
 from engine.sources.replay import read_csv
@@ -259,7 +259,7 @@ def stored(home: Path, coin: str = "bitcoin") -> list[Bar]:
 def test_bad_prices_are_rejected_with_a_reason_and_never_stored_or_learned(
     home: Path, price: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="engine.engine")
+    caplog.set_level(logging.WARNING, logger="engine.runtime.engine")
     items = [bar("bitcoin", 1, 100.0), bar("bitcoin", 2, price), bar("bitcoin", 3, 100.5)]
     _, fcs, _ = feed(home, items)
     assert [b.price for b in stored(home)] == [100.0, 100.5]

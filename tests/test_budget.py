@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.config import Settings
+from engine.settings.config import Settings
 from engine.events import ErrorEvent, StatusEvent
 from engine.sources.budget import (
     PLAN_LIMITS,

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from engine.config import Locations, Settings
-from engine.engine import Engine
+from engine.settings.config import Locations, Settings
+from engine.runtime.engine import Engine
 from engine.events import Bar, CoinsEvent, ErrorEvent, Event, StatusEvent
 from engine.sources.coingecko import CoinGeckoSource
 from tests.fakes.chaos import (

@@ -16,11 +16,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engine.config import Locations, Settings  # noqa: E402
-from engine.engine import Engine  # noqa: E402
+from engine.settings.config import Locations, Settings  # noqa: E402
+from engine.runtime.engine import Engine  # noqa: E402
 from engine.errors import ModelError  # noqa: E402
 from engine.events import Bar, ErrorEvent, Event  # noqa: E402
-from engine.forecaster import ForecastConfig, Forecaster  # noqa: E402
+from engine.forecast.forecaster import ForecastConfig, Forecaster  # noqa: E402
 from tests.fakes.chaos import ScriptedSource, bar  # noqa: E402
 from tests.stub_forecaster import StubForecaster  # noqa: E402
 

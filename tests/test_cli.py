@@ -96,7 +96,7 @@ def test_help_exits_zero() -> None:
 
 
 def test_every_argument_has_help_and_readme_matches() -> None:
-    from engine.backtest import _parser
+    from engine.forecast.backtest import _parser
     from tui.__main__ import build_export_parser, build_parser, build_serve_parser
 
     for parser in (build_parser(), build_serve_parser(), build_export_parser(), _parser()):

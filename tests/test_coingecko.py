@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from engine.config import Settings
+from engine.settings.config import Settings
 from engine.errors import ApiError, ParseError, RateLimited
 from engine.events import Bar, CoinsEvent, ErrorEvent, StatusEvent
 from engine.redact import redact

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import Locations, Settings
-from engine.engine import Engine, export_csv
+from engine.settings.config import Locations, Settings
+from engine.runtime.engine import Engine, export_csv
 from engine.events import Bar, BarEvent, CoinsEvent, ErrorEvent, ForecastEvent, SnapshotEvent, StatusEvent
 from tests.stub_forecaster import StubForecaster
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 
-from engine.evaluate import Evaluator, best_lag
+from engine.forecast.evaluate import Evaluator, best_lag
 
 
 def _series(n: int, seed: int = 3) -> list[float]:
@@ -100,7 +100,7 @@ def test_state_round_trip() -> None:
 
 
 def test_cheap_rows_refresh_the_lag_every_so_often() -> None:
-    from engine.evaluate import LAG_REFRESH
+    from engine.forecast.evaluate import LAG_REFRESH
 
     ys = _series(600)
     ev = Evaluator((1,))

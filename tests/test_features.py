@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 
-from engine.features import CLIP, N_FEATURES, Normaliser, log_return, scaled_target
+from engine.forecast.features import CLIP, N_FEATURES, Normaliser, log_return, scaled_target
 
 
 def _walk(n: int, seed: int = 1, vol: float = 1e-3) -> list[tuple[int, float]]:

@@ -14,9 +14,9 @@ import random
 import pytest
 import torch
 
-from engine.evaluate import EwmaBand, QuantileTracker, VolBand, interval_score, pinball
+from engine.forecast.evaluate import EwmaBand, QuantileTracker, VolBand, interval_score, pinball
 from engine.events import Bar
-from engine.forecaster import ForecastConfig, Forecaster, _BandChoice
+from engine.forecast.forecaster import ForecastConfig, Forecaster, _BandChoice
 
 torch.set_num_threads(1)
 DAY = 86400
@@ -139,7 +139,7 @@ def test_on_iid_noise_the_served_band_is_no_worse_than_ewma_band() -> None:
 
 
 def test_the_served_band_is_explained_in_words() -> None:
-    from engine.evaluate import explain_band
+    from engine.forecast.evaluate import explain_band
     from engine.events import HorizonMetrics
 
     nan = float("nan")

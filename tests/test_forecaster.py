@@ -12,7 +12,7 @@ import torch
 
 from engine.errors import ModelError
 from engine.events import Bar, ForecastEvent
-from engine.forecaster import ForecastConfig, Forecaster, make_forecaster_factory
+from engine.forecast.forecaster import ForecastConfig, Forecaster, make_forecaster_factory
 
 torch.set_num_threads(1)
 

@@ -233,8 +233,8 @@ def test_typing_a_closing_tag_into_the_search_shows_it() -> None:
 
 def test_frames_from_a_remote_engine_are_shown_as_text() -> None:
     """The same fields over --connect: a real feed server, RemoteEngine and its JSON frames."""
-    from engine.remote import RemoteEngine
-    from engine.server import ServerThread
+    from engine.feed.remote import RemoteEngine
+    from engine.feed.server import ServerThread
 
     nasty = "[/x][@click=app.quit]q\x1b]0;pwned\x07\x1b[2J\ud800\u202e宽🐸"
     shown = clean(nasty)

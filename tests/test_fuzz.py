@@ -17,7 +17,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.config import Settings, load_config_file, settings_from
+from engine.settings.config import Settings, load_config_file, settings_from
 from engine.errors import ConfigError, SourceError
 from engine.events import EVENT_TYPES, Bar, from_dict
 from engine.sources.coingecko import CoinGeckoSource
@@ -121,7 +121,7 @@ def test_from_dict_raises_only_what_the_client_catches(kind: str, body: dict[str
     try:
         from_dict({"v": 1, "type": kind, **body})
     except (ValueError, TypeError):
-        pass  # documented (ValueError) and caught by engine.remote (both)
+        pass  # documented (ValueError) and caught by engine.feed.remote (both)
 
 
 # CoinGecko bodies ---------------------------------------------------------------------------------
@@ -215,7 +215,7 @@ def test_kraken_frames(raw: list[str]) -> None:
     [{"v": 1, "type": "hello", "horizons": 5}],
 ])
 def test_remote_bad_frames_known(frame: list[dict[str, Any]]) -> None:
-    from engine.remote import RemoteEngine
+    from engine.feed.remote import RemoteEngine
 
     client = RemoteEngine("ws://127.0.0.1:9")
     for f in frame:

@@ -12,7 +12,7 @@ CODE = """
 import sys, importlib, pkgutil, engine, engine.sources
 names = ['engine.' + m.name for m in pkgutil.iter_modules(engine.__path__)]
 names += ['engine.sources.' + m.name for m in pkgutil.iter_modules(engine.sources.__path__)]
-heavy = {'engine.model', 'engine.forecaster', 'engine.backtest'}
+heavy = {'engine.forecast.model', 'engine.forecast.forecaster', 'engine.forecast.backtest'}
 for name in names:
     if name not in heavy:
         importlib.import_module(name)

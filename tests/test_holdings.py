@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import ConfigError
-from engine.holdings import (
+from engine.settings.holdings import (
     Holding,
     holdings_path,
     load_holdings,
@@ -67,7 +67,7 @@ def test_holdings_file_per_world(tmp_path: Path) -> None:
 
 WRITER = """
 import sys
-from engine.holdings import Holding, save_holdings
+from engine.settings.holdings import Holding, save_holdings
 from pathlib import Path
 path = Path(sys.argv[1])
 i = 0
@@ -125,7 +125,7 @@ def test_feed_carries_holdings_only_when_asked() -> None:
     import jsonschema
     from websockets.sync.client import connect
 
-    from engine.server import ServerThread
+    from engine.feed.server import ServerThread
     from tests.fake_engine import FakeEngine
     from tests.test_protocol_schema import FRAME
 

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from websockets.sync.client import connect
 
-from engine.config import Locations, Settings
-from engine.engine import Engine
+from engine.settings.config import Locations, Settings
+from engine.runtime.engine import Engine
 from engine.errors import ConfigError
 from engine.events import ErrorEvent, Event, StatusEvent
 from engine.ids import coin_id, is_coin_id
@@ -113,7 +113,7 @@ def test_bad_ids_in_state_json_are_dropped_on_load_with_a_log_line(
     home.mkdir()
     (home / "state.json").write_text(json.dumps(
         {"coins": ["bitcoin", "../../x", "eth\n", 7, "ethereum"], "demo_coins": ["litecoin"]}))
-    with caplog.at_level(logging.WARNING, logger="engine.config"):
+    with caplog.at_level(logging.WARNING, logger="engine.settings.config"):
         e = Engine(Settings(), Locations.resolve(home), forecaster_factory=StubForecaster,
                    train=False)
     try:
@@ -142,7 +142,7 @@ def test_config_file_refuses_a_bad_coin_id(tmp_path: Path) -> None:
 
 # 2. A flooding feed client -------------------------------------------------------------------------
 def test_watch_flood_is_capped_and_the_bar_stream_goes_on(tmp_path: Path) -> None:
-    from engine.server import MAX_COINS_PER_CLIENT, ServerThread
+    from engine.feed.server import MAX_COINS_PER_CLIENT, ServerThread
 
     home = tmp_path / "h"
     csv_file = make_csv(tmp_path / "btc.csv", 3000)
@@ -177,7 +177,7 @@ def test_watch_flood_is_capped_and_the_bar_stream_goes_on(tmp_path: Path) -> Non
 
 
 def test_server_wide_coin_cap_holds_across_clients(tmp_path: Path) -> None:
-    from engine.server import ServerThread
+    from engine.feed.server import ServerThread
     from tests.fake_engine import FakeEngine
 
     engine = FakeEngine(history=5)
@@ -225,7 +225,7 @@ def test_backtest_refuses_1e308_then_1e_300_with_the_line(tmp_path: Path) -> Non
 
 def test_backtest_handles_the_extremes_it_accepts(tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    from engine.backtest import main
+    from engine.forecast.backtest import main
 
     # The edges of the accepted range, next to each other: every log return stays finite.
     rows = [(minute_ms(30 + i), p) for i, p in enumerate(["1e15", "1e-15", "1e15", "100"])]
@@ -259,7 +259,7 @@ def test_replay_skips_1e308_then_1e_300_and_plays_the_rest(tmp_path: Path) -> No
 
 
 def test_engine_refuses_extreme_prices_from_any_source(tmp_path: Path) -> None:
-    from engine.engine import _bad_price
+    from engine.runtime.engine import _bad_price
 
     assert _bad_price(1e308) and _bad_price(1e-300) and _bad_price(100.0) is None
 
@@ -267,7 +267,7 @@ def test_engine_refuses_extreme_prices_from_any_source(tmp_path: Path) -> None:
 @pytest.mark.parametrize("ts", ["inf", "1e400", "nan", "-inf"])
 def test_non_finite_timestamps_are_refused_with_the_line(tmp_path: Path, ts: str,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    from engine.backtest import main
+    from engine.forecast.backtest import main
     from engine.sources.replay import read_csv
 
     p = csv_rows(tmp_path / "ts.csv", [(ts, "100")])
@@ -289,7 +289,7 @@ def test_seconds_timestamps_are_refused_with_a_clear_message(tmp_path: Path) -> 
 
 
 def test_a_utf8_bom_header_is_accepted(tmp_path: Path) -> None:
-    from engine.backtest import read_bars
+    from engine.forecast.backtest import read_bars
     from engine.sources.replay import read_csv
 
     p = csv_rows(tmp_path / "bom.csv", [], bom=True)
@@ -490,7 +490,7 @@ def test_config_file_and_command_line_refuse_alike(tmp_path: Path, key: str, val
 
 
 def test_a_flooded_state_json_from_an_older_version_is_cut_to_the_cap(tmp_path: Path) -> None:
-    from engine.config import MAX_COINS
+    from engine.settings.config import MAX_COINS
 
     home = tmp_path / "h"
     home.mkdir()

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import Locations, Settings
-from engine.engine import Engine
+from engine.settings.config import Locations, Settings
+from engine.runtime.engine import Engine
 from engine.errors import StoreError
 from tests.dbread import count_bars
 from tests.fakes.chaos import ScriptedSource, bar

@@ -122,7 +122,7 @@ def check_checkpoints(home: Path) -> tuple[int, int]:
 
     torch.set_num_threads(1)
     from engine.errors import ModelError
-    from engine.forecaster import Forecaster
+    from engine.forecast.forecaster import Forecaster
 
     models = home / "models-demo"
     loaded = 0

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from engine.config import Settings
+from engine.settings.config import Settings
 from engine.events import Bar, CoinsEvent, ErrorEvent, StatusEvent
 from engine.sources.coins import coin_of_pair, kraken_pair, no_pair_reason, search_table
 from engine.sources.kraken import KrakenSource, parse_time

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from engine.model import Z80, Z95, ForecastNet, ModelConfig, forecast_loss
+from engine.forecast.model import Z80, Z95, ForecastNet, ModelConfig, forecast_loss
 
 torch.set_num_threads(1)
 

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 import requests
 
-from engine.config import Settings
+from engine.settings.config import Settings
 from engine.sources.coingecko import CoinGeckoSource
 from tests.conftest import SHARED
 from tests.fakes.coingecko_server import FakeCoinGecko, Recorded

@@ -11,7 +11,7 @@ import pytest
 
 from engine.errors import ConfigError
 from engine.events import ForecastEvent
-from engine.portfolio import (
+from engine.forecast.portfolio import (
     P,
     PortfolioRun,
     ValueRange,
@@ -156,7 +156,7 @@ def test_summed_returns_match_the_horizon() -> None:
 def test_backtest_portfolio_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
-    from engine.backtest import main
+    from engine.forecast.backtest import main
     from tests.test_backtest import write_csv
 
     a = write_csv(tmp_path / "coin-a.csv", 150, seed=1)

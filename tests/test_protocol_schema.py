@@ -30,7 +30,7 @@ from engine.events import (
     from_dict,
     to_dict,
 )
-from engine.server import OPS, ServerThread
+from engine.feed.server import OPS, ServerThread
 from tests.fake_engine import FakeEngine
 
 ROOT = Path(__file__).resolve().parent.parent

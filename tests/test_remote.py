@@ -21,8 +21,8 @@ from engine.events import (
     SnapshotEvent,
     StatusEvent,
 )
-from engine.remote import RemoteEngine
-from engine.server import ServerThread
+from engine.feed.remote import RemoteEngine
+from engine.feed.server import ServerThread
 from tests.fake_engine import FakeEngine
 
 FAST = (0.05, 0.2)  # reconnect backoff for tests: first delay, cap

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import Locations, Settings, check_permissions
+from engine.settings.config import Locations, Settings, check_permissions
 from tests.fakes.coingecko_server import FakeCoinGecko
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -33,7 +33,7 @@ from engine.events import (
     TrainEvent,
     to_dict,
 )
-from engine.server import (
+from engine.feed.server import (
     MAX_OP_BYTES,
     ServerThread,
     _encode,
@@ -326,7 +326,7 @@ SERVE_SCRIPT = """
 import sys
 sys.path.insert(0, {root!r})
 from tests.fake_engine import FakeEngine
-from engine.server import serve_forever
+from engine.feed.server import serve_forever
 serve_forever(FakeEngine(history=5), "127.0.0.1", 0, None,
               ready=lambda s: print(s.port, flush=True))
 print("stopped", flush=True)
@@ -443,7 +443,7 @@ def test_client_that_floods_ops_and_never_reads_is_closed(tmp_path: Path) -> Non
 
 def test_feed_modules_stay_headless() -> None:
     # `cryptotui serve` and the remote client must not pull in the UI or torch.
-    code = ("import sys, engine.server, engine.remote; "
+    code = ("import sys, engine.feed.server, engine.feed.remote; "
             "top = {m.split('.')[0] for m in sys.modules}; "
             "print(sorted(top & {'textual', 'rich', 'tui', 'torch'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,

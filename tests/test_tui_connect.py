@@ -6,8 +6,8 @@ import asyncio
 import time
 from typing import Callable
 
-from engine.remote import RemoteEngine
-from engine.server import ServerThread
+from engine.feed.remote import RemoteEngine
+from engine.feed.server import ServerThread
 from tests.fake_engine import FakeEngine
 from tui.app import CryptoApp
 from tui.widgets.header_bar import HeaderBar

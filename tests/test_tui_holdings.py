@@ -14,8 +14,8 @@ import pytest
 from rich.text import Text
 
 from engine.events import ForecastEvent
-from engine.holdings import Holding, load_holdings, save_holdings
-from engine.portfolio import ValueRange
+from engine.settings.holdings import Holding, load_holdings, save_holdings
+from engine.forecast.portfolio import ValueRange
 from tests.fake_engine import FakeEngine
 from tui.app import CryptoApp
 from tui.widgets.holdings_panel import MASK, HoldingsPanel, build_view, format_money
@@ -141,7 +141,7 @@ async def test_the_total_range_is_scored_live_as_minutes_mature(tmp_path: Path) 
 
 
 def test_live_range_score_uses_the_amounts_at_issue_and_skips_gaps() -> None:
-    from engine.portfolio import LiveRangeScore
+    from engine.forecast.portfolio import LiveRangeScore
 
     live = LiveRangeScore()
     prices = {("a", 300): 11.0, ("b", 300): 20.0, ("a", 360): 30.0}

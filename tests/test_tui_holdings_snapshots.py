@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine.holdings import Holding, save_holdings
+from engine.settings.holdings import Holding, save_holdings
 from tests.fake_engine import FakeEngine
 from tests.test_tui_snapshots import settle
 from tui.app import CryptoApp

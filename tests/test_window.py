@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.events import Bar
-from engine.window import RollingWindow
+from engine.runtime.window import RollingWindow
 
 
 def test_bounded_and_ordered() -> None:

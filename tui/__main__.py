@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
-from engine.config import (
+from engine.settings.config import (
     Locations,
     Settings,
     check_permissions,
@@ -324,13 +324,13 @@ def _make_app(args: argparse.Namespace) -> tuple[Any, Any]:
         if not args.connect.startswith(("ws://", "wss://")):
             fail(f"invalid --connect URL {safe_url(args.connect)!r}: expected ws://HOST:PORT")
         loc = Locations.resolve(args.home)
-        from engine.remote import RemoteEngine
+        from engine.feed.remote import RemoteEngine
 
         engine: Any = RemoteEngine(args.connect, token=args.token)
         state_path = loc.data_dir / "ui-remote.json" if _writable(loc) else None
     else:
         loc, settings = _open(args, headless=False)
-        from engine.engine import Engine
+        from engine.runtime.engine import Engine
 
         try:
             engine = Engine(settings, loc)
@@ -359,8 +359,8 @@ def run_serve(argv: list[str]) -> int:
     if not loopback and not args.token:
         fail(f"binding {args.host} exposes the feed beyond this machine: give --token")
     loc, settings = _open(args, headless=True)
-    from engine.engine import Engine
-    from engine.server import serve_forever
+    from engine.runtime.engine import Engine
+    from engine.feed.server import serve_forever
 
     try:
         engine = Engine(settings, loc)
@@ -369,7 +369,7 @@ def run_serve(argv: list[str]) -> int:
     log_to_stderr()
     options: dict[str, Any] = {}
     if args.with_holdings:
-        from engine.holdings import holdings_path, load_holdings
+        from engine.settings.holdings import holdings_path, load_holdings
 
         options["holdings"] = load_holdings(holdings_path(loc.ui_file(settings.world)))
     stop = threading.Event()
@@ -392,7 +392,7 @@ def run_serve(argv: list[str]) -> int:
 
 def run_export(argv: list[str]) -> int:
     args = build_export_parser().parse_args(argv)
-    from engine.engine import export_csv, export_path, write_csv
+    from engine.runtime.engine import export_csv, export_path, write_csv
     from engine.store import Store
 
     if args.out is not None and str(args.out) != "-" and not args.out.parent.is_dir():
@@ -404,7 +404,7 @@ def run_export(argv: list[str]) -> int:
     horizons = args.horizons or Settings().horizons
     holding = None
     if args.with_holdings:
-        from engine.holdings import holdings_path, load_holdings
+        from engine.settings.holdings import holdings_path, load_holdings
 
         hfile = holdings_path(loc.ui_file(args.demo))
         holding = load_holdings(hfile).get(args.coin)
@@ -439,7 +439,7 @@ def run_export(argv: list[str]) -> int:
 
 
 def run_backtest(argv: list[str]) -> int:
-    from engine.backtest import main as backtest_main
+    from engine.forecast.backtest import main as backtest_main
 
     return int(backtest_main(argv))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.events import Bar, ForecastEvent
-from engine.portfolio import prob_beyond
+from engine.forecast.portfolio import prob_beyond
 from tui.format import format_price
 
 

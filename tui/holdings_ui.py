@@ -12,8 +12,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.holdings import Holding, holdings_path, load_holdings, save_holdings
-from engine.portfolio import LiveRangeScore, correlation, scaled_returns
+from engine.settings.holdings import Holding, holdings_path, load_holdings, save_holdings
+from engine.forecast.portfolio import LiveRangeScore, correlation, scaled_returns
 from tui.widgets.holdings_panel import HoldingsPanel, HoldingsView, build_view
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ class HoldingsMixin:
 
     def _correlations(self) -> dict[tuple[str, str], float]:
         """Pairwise correlation of the held coins' scaled returns summed over the horizon, over
-        the last day of minutes (see ``engine.portfolio``); worked out again only for a new
+        the last day of minutes (see ``engine.forecast.portfolio``); worked out again only for a new
         minute or horizon (it costs a few ms per coin)."""
         app = self._app
         coins = sorted(c for c in self.holdings if c in app.states and app.states[c].prices)

@@ -30,7 +30,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from engine.api import CoinMatch, Listener
-from engine.config import DEFAULT_HORIZONS, Locations
+from engine.settings.config import DEFAULT_HORIZONS, Locations
 from engine.errors import ConfigError, CryptotuiError, NetworkError
 from engine.events import (
     PROTOCOL_VERSION,
@@ -282,9 +282,9 @@ class RemoteEngine:
         delay = self._backoff[0]
         told_401 = False
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else None
-        from engine.server import redacting_logger  # the same token-redacting filter
+        from engine.feed.server import redacting_logger  # the same token-redacting filter
 
-        logger = redacting_logger("engine.remote.ws")
+        logger = redacting_logger("engine.feed.remote.ws")
         while not self._stopping:
             reason = ""
             try:

@@ -46,7 +46,7 @@ from engine.events import (
     SnapshotEvent,
     StatusEvent,
 )
-from engine.holdings import Holding
+from engine.settings.holdings import Holding
 from engine.ids import is_coin_id
 
 log = logging.getLogger(__name__)
@@ -347,7 +347,7 @@ class FeedServer:
             ping_interval=self.ping_interval,
             ping_timeout=self.ping_interval,
             close_timeout=2.0,
-            logger=redacting_logger("engine.server.ws"),
+            logger=redacting_logger("engine.feed.server.ws"),
         )
         sock = self._server.sockets[0]
         self.port = sock.getsockname()[1]

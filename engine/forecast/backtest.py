@@ -187,7 +187,7 @@ def run_file(
 
     ``predictions`` (a csv writer) gets one row per scored prediction.
     """
-    from engine.forecaster import Forecaster  # torch only when a backtest really runs
+    from engine.forecast.forecaster import Forecaster  # torch only when a backtest really runs
 
     fc = Forecaster(bars[0].coin, config, seed=seed)
     if predictions is not None:
@@ -209,7 +209,7 @@ def run_file(
 
 def run_shared(series: Sequence[Sequence[Bar]], config: Any, seed: int, progress: _Progress | None) -> list[Any]:
     """All series time-aligned through one shared model; the first series is the cross-coin input."""
-    from engine.forecaster import make_forecaster_factory
+    from engine.forecast.forecaster import make_forecaster_factory
 
     make = make_forecaster_factory(config, shared=True, seed=seed)
     fcs = [make(s[0].coin) for s in series]
@@ -456,7 +456,7 @@ def main(argv: list[str]) -> int:
     """Entry point of ``cryptotui backtest``; returns the exit status."""
     try:
         args = _parser().parse_args(argv)
-        from engine.config import parse_horizons
+        from engine.settings.config import parse_horizons
 
         horizons = parse_horizons(args.horizons)
         if args.bar != "auto" and args.bar not in BAR_SIZES:
@@ -465,7 +465,7 @@ def main(argv: list[str]) -> int:
             raise ConfigError("--steps must be >= 0")
         series_raw = [read_bars(f) for f in args.files]
         if args.weights is not None or args.portfolio:
-            from engine.portfolio import parse_weights
+            from engine.forecast.portfolio import parse_weights
 
             args.weights = parse_weights(args.weights, len(args.files))
         pred_file = _open_predictions(args.predictions) if args.predictions else None
@@ -505,7 +505,7 @@ def _run(
 ) -> int:
     import csv
 
-    from engine.forecaster import ForecastConfig  # imports torch, quietly
+    from engine.forecast.forecaster import ForecastConfig  # imports torch, quietly
     import torch
 
     torch.set_num_threads(1)
@@ -549,7 +549,7 @@ def _run(
             runs.append(_Run(s[0].coin, "shared", _bar_name(size), rows, len(s), dt))
     portfolio = None
     if args.portfolio:
-        from engine.portfolio import run_portfolio
+        from engine.forecast.portfolio import run_portfolio
 
         size = max(sizes)
         aligned = [aggregate(s, size) if size != sz else s for s, sz in zip(series, sizes)]
@@ -575,7 +575,7 @@ def _run(
     else:
         _print_tables(runs, agg, speed, sys.stdout, wide=args.wide)
         if portfolio is not None:
-            from engine.portfolio import format_portfolio
+            from engine.forecast.portfolio import format_portfolio
 
             sys.stdout.write(format_portfolio(portfolio))
     return 0

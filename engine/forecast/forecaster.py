@@ -1,10 +1,10 @@
 """Per-coin online forecaster: multi-horizon log-return forecasts with calibrated bands, learning live.
 
 Per observed bar (``observe``, cheap, one forward pass):
-  1. matured predictions are scored (model, persistence, EWMA drift) by ``engine.evaluate``; the
+  1. matured predictions are scored (model, persistence, EWMA drift) by ``engine.forecast.evaluate``; the
      band trackers, the band choice and the skill factor update on them; the samples get their labels and enter
      the replay buffer;
-  2. the bar becomes a feature row (``engine.features``), and a forecast is made from the last
+  2. the bar becomes a feature row (``engine.forecast.features``), and a forecast is made from the last
      ``window`` rows with the EMA copy of the weights.
 ``train`` then does a few gradient steps on batches mixing recent and replayed samples.
 
@@ -17,16 +17,16 @@ k=0 until a k > 0 has proved better by a margin).
 
 Bands, per horizon and level, three candidates issued side by side and scored when they mature:
   - the network's band: mean +- q * w * vol * sqrt(h), w the network's half-width for that
-    horizon and level, learned as a quantile of |scaled return| (engine.model): the network learns
+    horizon and level, learned as a quantile of |scaled return| (engine.forecast.model): the network learns
     per-horizon departures from the square-root rule and the Gaussian shape;
-  - the simple band (engine.evaluate.VolBand): "no change" +- q * sqrt(h * variance), the EWMA
+  - the simple band (engine.forecast.evaluate.VolBand): "no change" +- q * sqrt(h * variance), the EWMA
     variance reverting towards its 2-hour level over the horizon;
   - their blend (the mean of the two bands' ends).
 Each q is stepped by online quantile tracking (q += eta * (miss - alpha), eta = 0.01 / sqrt(h)),
 so coverage holds when volatility shifts. The simple band is served until the network's band or
 the blend has proved a lower interval score on past matured labels, by a margin and two standard
 errors (``_BandChoice``); the metrics say which is served and the ratio behind the choice.
-``ewma-band`` (engine.evaluate.EwmaBand, the issue's baseline: no reversion) is issued and scored
+``ewma-band`` (engine.forecast.evaluate.EwmaBand, the issue's baseline: no reversion) is issued and scored
 beside them, never served.
 
 Shared mode (``make_forecaster_factory(shared=True)``): the per-coin Forecasters share one
@@ -57,7 +57,7 @@ warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 import torch  # noqa: E402
 
 from engine.errors import ModelConfigChanged, ModelError  # noqa: E402
-from engine.evaluate import (  # noqa: E402
+from engine.forecast.evaluate import (  # noqa: E402
     LEVELS,
     Band,
     EwmaBand,
@@ -68,8 +68,8 @@ from engine.evaluate import (  # noqa: E402
     interval_score,
 )
 from engine.events import Bar, ForecastEvent, MetricsEvent, TrainEvent  # noqa: E402
-from engine.features import N_FEATURES, VOL_FLOOR, Normaliser, scaled_target  # noqa: E402
-from engine.model import ForecastNet, ModelConfig, forecast_loss  # noqa: E402
+from engine.forecast.features import N_FEATURES, VOL_FLOOR, Normaliser, scaled_target  # noqa: E402
+from engine.forecast.model import ForecastNet, ModelConfig, forecast_loss  # noqa: E402
 
 _frozen = False
 

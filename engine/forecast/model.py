@@ -1,6 +1,6 @@
 """The small LSTM: a window of feature rows -> per horizon a mean and two band half-widths, in vol units.
 
-Targets are cumulative log returns divided by vol * sqrt(h) (``engine.features``). For each horizon
+Targets are cumulative log returns divided by vol * sqrt(h) (``engine.forecast.features``). For each horizon
 the network gives the mean and the half-widths of the 80 % and 95 % bands around "no change",
 learned directly as quantiles of |target| with the pinball loss: no Gaussian and no sqrt(h)
 assumption, and the loss is the interval score's own (for a band [-w, w] at level 1 - alpha,
@@ -26,7 +26,7 @@ LEVELS = (0.8, 0.95)  # the bands' nominal coverage; quantiles of |y| at these l
 
 @dataclass(frozen=True)
 class ModelConfig:
-    n_features: int = 12  # feature row width (engine.features.N_FEATURES)
+    n_features: int = 12  # feature row width (engine.forecast.features.N_FEATURES)
     n_horizons: int = 4  # one direct output per horizon (no recursive roll-outs)
     hidden: int = 48  # LSTM width: small on purpose, a step a minute must stay cheap
     layers: int = 1

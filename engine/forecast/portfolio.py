@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from engine.evaluate import interval_score
+from engine.forecast.evaluate import interval_score
 from engine.events import ForecastEvent
 
 # Standard normal quantiles of the served points: 2.5 %, 10 %, 50 %, 90 %, 97.5 %.
@@ -453,7 +453,7 @@ def run_portfolio(series: Sequence[Sequence[Any]], config: Any, weights: Sequenc
                   seed: int = 0, progress: Any = None) -> PortfolioRun:
     """Time-aligned bars of several coins through one per-coin Forecaster each, exactly as live,
     scoring the total's range and the level probabilities as they mature."""
-    from engine.forecaster import Forecaster  # torch only when a backtest really runs
+    from engine.forecast.forecaster import Forecaster  # torch only when a backtest really runs
 
     coins = tuple(s[0].coin for s in series)
     fcs = [Forecaster(c, config, seed=seed) for c in coins]

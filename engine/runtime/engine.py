@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from engine.api import CoinMatch, Listener
-from engine.config import (
+from engine.settings.config import (
     DEMO,
     DEMO_COINS,
     LIVE,
@@ -51,7 +51,7 @@ from engine.events import (
     StatusEvent,
     TrainEvent,
 )
-from engine.holdings import Holding
+from engine.settings.holdings import Holding
 from engine.ids import is_coin_id, require_coin_id
 from engine.sources.base import (
     MAX_CLOCK_SKEW,
@@ -63,10 +63,10 @@ from engine.sources.base import (
 )
 from engine.sources.coins import symbol_of
 from engine.store import Store
-from engine.window import DEFAULT_MAXLEN, RollingWindow
+from engine.runtime.window import DEFAULT_MAXLEN, RollingWindow
 
 if TYPE_CHECKING:
-    from engine.forecaster import Forecaster
+    from engine.forecast.forecaster import Forecaster
 
 log = logging.getLogger(__name__)
 
@@ -605,7 +605,7 @@ class _ModelWorker:
             return self.e._factory
         import torch
 
-        from engine.forecaster import ForecastConfig, make_forecaster_factory
+        from engine.forecast.forecaster import ForecastConfig, make_forecaster_factory
 
         torch.set_num_threads(1)
         cfg = ForecastConfig(horizons=self.e.horizons)

@@ -28,7 +28,7 @@ from urllib.parse import quote
 import requests
 
 from engine.api import CoinMatch
-from engine.config import Settings
+from engine.settings.config import Settings
 from engine.errors import ApiError, NetworkError, ParseError, RateLimited, SourceError
 from engine.events import Bar, CoinsEvent, ErrorEvent, StatusEvent
 from engine.ids import is_coin_id

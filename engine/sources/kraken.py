@@ -24,7 +24,7 @@ import websockets.exceptions
 import websockets.sync.client
 
 from engine.api import CoinMatch
-from engine.config import Settings
+from engine.settings.config import Settings
 from engine.errors import NetworkError, ParseError, SourceError
 from engine.events import Bar, CoinsEvent, ErrorEvent, StatusEvent
 from engine.redact import register_url_secrets, safe_url

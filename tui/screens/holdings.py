@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Switch
 
 from engine.errors import ConfigError
-from engine.holdings import Holding, make_holding
+from engine.settings.holdings import Holding, make_holding
 from tui.format import format_price
 
 

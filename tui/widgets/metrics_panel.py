@@ -6,7 +6,7 @@ import math
 
 from rich.text import Text
 
-from engine.evaluate import explain_band
+from engine.forecast.evaluate import explain_band
 from engine.events import HorizonMetrics, MetricsEvent
 from tui.format import format_percent
 from tui.widgets.columns import Column, TextLines, layout_columns, wrap_words

@@ -216,7 +216,7 @@ class ModelPanel(Vertical):
     def _story(self, view: ModelView, width: int, pal: Palette) -> list[Text]:
         rows = view.metrics.rows if view.metrics else ()
         current = next((r for r in rows if r.horizon == view.horizon), None)
-        # Once a band is served, the score panel says which and why (engine.evaluate.explain_band,
+        # Once a band is served, the score panel says which and why (engine.forecast.evaluate.explain_band,
         # under its verdict): said there once; here the per-horizon table shows all horizons.
         out: list[Text] = []
         if current is None or not current.served80:

@@ -1,0 +1,1 @@
+"""The WebSocket feed: the server that publishes an engine, and the remote engine that reads one."""

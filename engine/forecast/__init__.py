@@ -1,0 +1,1 @@
+"""Forecasting: model, features, per-coin forecaster, scoring, backtest, portfolio (torch here)."""

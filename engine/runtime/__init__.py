@@ -1,0 +1,1 @@
+"""The runtime: wires sources -> store and windows -> forecasters -> events, on its threads."""

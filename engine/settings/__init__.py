@@ -1,0 +1,1 @@
+"""Settings and remembered state: config (TOML + env + CLI), locations, state.json, holdings."""

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from engine.atomic import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +95,7 @@ def save_prefs(path: Path | None, prefs: Prefs) -> None:
             data = {}
         data[KEY] = asdict(prefs)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".ui.tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(data, indent=2, sort_keys=True))
     except OSError as exc:
         # Losing a preference is not worth stopping the app for; the log says why.
         log.warning("cannot save UI state to %s: %s", path, exc)

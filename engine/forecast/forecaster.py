@@ -42,7 +42,6 @@ import gc
 import io
 import logging
 import math
-import os
 import random
 import threading
 import time
@@ -56,6 +55,7 @@ from typing import Any, Callable, Sequence
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 import torch  # noqa: E402
 
+from engine.atomic import write_atomic  # noqa: E402
 from engine.errors import ModelConfigChanged, ModelError  # noqa: E402
 from engine.forecast.evaluate import (  # noqa: E402
     LEVELS,
@@ -786,7 +786,7 @@ class Forecaster:
     # -- checkpoints -----------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        """Write one checkpoint dict atomically (temp file in the same dir, then os.replace)."""
+        """Write one checkpoint dict atomically."""
         with self.learner.lock:
             learner_state = copy.deepcopy(self.learner.state())
         ckpt = {
@@ -809,14 +809,9 @@ class Forecaster:
         }
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         buf = io.BytesIO()
         torch.save(ckpt, buf)
-        with open(tmp, "wb") as fh:
-            fh.write(buf.getvalue())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, buf.getvalue())
 
     @classmethod
     def load(

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from engine.api import CoinMatch, Listener
+from engine.atomic import atomic_text
 from engine.settings.config import (
     DEMO,
     DEMO_COINS,
@@ -899,14 +900,8 @@ def export_csv(store: Store, coin: str, path: Path, horizons: tuple[int, ...],
     and P&L at each minute's price. The caller makes the default exports folder; a path the user
     typed must already lead somewhere (a typo in a directory name is an error, not a new tree).
     """
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            write_csv(store, coin, fh, horizons, holding)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk must not leave half a file behind
-        raise
+    with atomic_text(path) as fh:  # a full disk must not leave half a file behind
+        write_csv(store, coin, fh, horizons, holding)
     return path
 
 

@@ -12,11 +12,11 @@ import math
 import os
 import re
 import stat
-import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from engine.atomic import write_atomic
 from engine.errors import ConfigError
 from engine.ids import coin_id, valid_coin_ids
 
@@ -413,14 +413,8 @@ def load_watchlist(loc: Locations, key: str) -> tuple[str, ...]:
 
 
 def save_state(loc: Locations, state: dict[str, Any]) -> None:
-    """Write ``state.json`` atomically (a temp file of this process + rename)."""
-    tmp = loc.state_file.with_name(f".state.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        tmp.write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, loc.state_file)
-    except OSError:
-        tmp.unlink(missing_ok=True)  # a full disk leaves an empty temp file otherwise
-        raise
+    """Write ``state.json`` atomically."""
+    write_atomic(loc.state_file, json.dumps(state, indent=2, sort_keys=True))
 
 
 def update_state(loc: Locations, key: str, value: Any) -> None:

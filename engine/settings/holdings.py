@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.atomic import write_atomic
 from engine.errors import ConfigError
 from engine.ids import coin_id
 
@@ -141,29 +140,7 @@ def save_holdings(path: Path, holdings: Mapping[str, Holding]) -> None:
     data = {"v": VERSION, "holdings": {c: h.to_dict() for c, h in sorted(holdings.items())}}
     text = json.dumps(data, indent=2, sort_keys=True, allow_nan=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A name of this process and thread: two writers never share a temp file.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
-    try:
-        # The rename itself survives a power cut only once the folder is synced too.
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass  # not every platform can open a folder; the data is already on disk
+    write_atomic(path, text)
 
 
 def holdings_path(ui_file: Path) -> Path:

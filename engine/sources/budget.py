@@ -12,7 +12,6 @@ from __future__ import annotations
 import email.utils
 import json
 import math
-import os
 import random
 import threading
 import time
@@ -22,6 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from engine.atomic import write_atomic
 
 # Plan defaults (calls per minute, calls per month; None: no monthly cap). Keyless is per IP and
 # shared with everyone behind it (roughly 5-15/min and it varies), so stay at the low end.
@@ -184,15 +185,8 @@ def load_state(path: Path | None) -> dict[str, Any]:
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
-    """Write the monthly count atomically (temp file + rename): a crash never leaves half a file."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps(state), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)  # a full disk leaves an empty temp file otherwise
-        raise
+    """Write the monthly count atomically: a crash never leaves half a file."""
+    write_atomic(Path(path), json.dumps(state))
 
 
 def backoff_delay(

@@ -13,14 +13,13 @@ from engine.events import ErrorEvent, StatusEvent
 from engine.sources.budget import (
     PLAN_LIMITS,
     Budget,
-    backoff_delay,
     limits_for,
     load_state,
     next_month_start,
     plan_name,
-    retry_after_seconds,
 )
 from engine.sources.coingecko import CoinGeckoSource
+from engine.sources.retry import backoff_delay, retry_after_seconds
 from tests.fakes.coingecko_server import FakeCoinGecko
 from tests.test_coingecko import Sim
 

@@ -14,7 +14,8 @@ from engine.settings.config import Settings
 from engine.errors import ApiError, ParseError, RateLimited
 from engine.events import Bar, CoinsEvent, ErrorEvent, StatusEvent
 from engine.redact import redact
-from engine.sources.coingecko import CoinGeckoSource, fmt_seconds, resample_minutes
+from engine.sources.coingecko import CoinGeckoSource, resample_minutes
+from engine.sources.retry import fmt_seconds
 from tests.fakes.coingecko_server import FakeCoinGecko
 
 START = 1_790_000_000 // 60 * 60 + 30  # half past a minute, UTC
@@ -152,7 +153,7 @@ def test_429_retry_after_5_waits_5_s_says_so_and_resumes_without_duplicates(cg, 
 )
 def test_429_variants_are_honoured(cg, sim, fault, options, wait):
     if "reset" in options:
-        from engine.sources.budget import _parse_date
+        from engine.sources.retry import _parse_date
 
         sim.now = _parse_date(options["reset"]) - 40.0  # type: ignore[operator]
         wait = 40.0

@@ -13,8 +13,8 @@ import pytest
 
 from engine.config import Settings
 from engine.events import Bar, ErrorEvent, StatusEvent
-from engine.sources.budget import MAX_DELAY, backoff_delay, clamp_delay, retry_after_seconds
-from engine.sources.coingecko import CoinGeckoSource, fmt_seconds
+from engine.sources.coingecko import CoinGeckoSource
+from engine.sources.retry import MAX_DELAY, backoff_delay, clamp_delay, fmt_seconds, retry_after_seconds
 from engine.sources.kraken import KrakenSource
 from tests.fakes.coingecko_server import FakeCoinGecko
 from tests.fakes.kraken_server import FakeKraken

@@ -57,6 +57,6 @@ def ahead_of_clock(ts: float, now: float, skew: float = MAX_CLOCK_SKEW) -> str |
         return "not a finite time"
     if ts - now <= skew:
         return None
-    from engine.sources.coingecko import fmt_seconds  # the one place durations are worded
+    from engine.sources.retry import fmt_seconds  # the one place durations are worded
 
     return f"{fmt_seconds(ts - now)} ahead of this computer's clock"

@@ -9,20 +9,18 @@ Thread-safe: the poller and the search worker share one budget.
 
 from __future__ import annotations
 
-import email.utils
 import json
-import math
-import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from engine.atomic import write_atomic
+from engine.sources.retry import clamp_delay
 
 # Plan defaults (calls per minute, calls per month; None: no monthly cap). Keyless is per IP and
 # shared with everyone behind it (roughly 5-15/min and it varies), so stay at the low end.
@@ -33,20 +31,6 @@ PLAN_LIMITS: dict[str, tuple[int, int | None]] = {
 }
 
 MINUTE = 60.0
-# Every delay parsed from a server or computed by backoff lands in this range: a Retry-After of
-# ``inf`` or ``1e300`` must not park the poller for ever (or overflow a timer), and one of ``0`` or
-# a date in the past must not make it hammer the server.
-MIN_DELAY = 1.0
-MAX_DELAY = 3600.0
-
-
-def clamp_delay(seconds: float, low: float = MIN_DELAY, high: float = MAX_DELAY) -> float:
-    """``seconds`` brought into ``[low, high]``; NaN counts as ``high`` (the cautious end)."""
-    if math.isnan(seconds):
-        return high
-    return min(high, max(low, seconds))
-
-
 def plan_name(settings: Any) -> str:
     """``"keyless"``, ``"demo"`` or ``"pro"`` (on the demo plan, a key makes it demo)."""
     if getattr(settings, "api_plan", "demo") == "pro":
@@ -189,85 +173,15 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
     write_atomic(Path(path), json.dumps(state))
 
 
-def backoff_delay(
-    attempt: int,
-    *,
-    base: float = 2.0,
-    cap: float = 300.0,
-    rng: Callable[[], float] = random.random,
-) -> float:
-    """Exponential backoff with jitter: half the step fixed, half random, so clients spread out."""
-    # The exponent is capped: a week-long outage counts thousands of attempts, and 2.0 ** 1100
-    # overflows a float.
-    step = min(cap, base * (2.0 ** min(max(0, attempt), 60)))
-    return step / 2 + rng() * step / 2
-
-
-def _parse_date(value: str) -> float | None:
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        parsed = None
-    if parsed is None:
-        # CoinGecko's x-ratelimit-reset looks like "2025-07-25 14:54:00 +0000".
-        for fmt in ("%Y-%m-%d %H:%M:%S %z", "%Y-%m-%dT%H:%M:%S%z"):
-            try:
-                parsed = datetime.strptime(value, fmt)
-                break
-            except ValueError:
-                continue
-    if parsed is None:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    try:
-        return parsed.timestamp()
-    except (OverflowError, ValueError, OSError):
-        return None
-
-
-def _seconds_from(value: str | None, now: float) -> float | None:
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        when = _parse_date(value)
-        return None if when is None else max(0.0, when - now)
-    if number != number or number < 0:  # NaN or negative: ignore
-        return None
-    # A large number is an absolute Unix time, a small one a delay.
-    return max(0.0, number - now) if number > 1e9 else number
-
-
-def retry_after_seconds(headers: Mapping[str, str], now: float) -> float | None:
-    """Seconds to wait from ``retry-after`` (delay or HTTP date) or ``x-ratelimit-reset``,
-    clamped to ``[MIN_DELAY, MAX_DELAY]``; None when neither header holds a usable value."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    for name in ("retry-after", "x-ratelimit-reset"):
-        seconds = _seconds_from(lowered.get(name), now)
-        if seconds is not None:
-            return clamp_delay(seconds)
-    return None
-
-
 __all__ = [
-    "MAX_DELAY",
-    "MIN_DELAY",
     "PLAN_LIMITS",
     "Budget",
     "Reservation",
-    "backoff_delay",
-    "clamp_delay",
     "limits_for",
     "load_state",
     "month_key",
     "next_month_start",
     "plan_name",
-    "retry_after_seconds",
     "save_state",
 ]
 

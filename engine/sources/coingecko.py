@@ -28,21 +28,13 @@ from urllib.parse import quote
 import requests
 
 from engine.api import CoinMatch
-from engine.settings.config import Settings
 from engine.errors import ApiError, NetworkError, ParseError, RateLimited, SourceError
 from engine.events import Bar, CoinsEvent, ErrorEvent, StatusEvent
 from engine.ids import is_coin_id
 from engine.redact import redact, register_secret, register_url_secrets
+from engine.settings.config import Settings
 from engine.sources.base import Emit, ahead_of_clock
-from engine.sources.budget import (
-    Budget,
-    backoff_delay,
-    clamp_delay,
-    load_state,
-    plan_name,
-    retry_after_seconds,
-    save_state,
-)
+from engine.sources.budget import Budget, load_state, plan_name, save_state
 from engine.sources.coins import symbol_of
 from engine.sources.http import (
     DEADLINE,
@@ -52,6 +44,7 @@ from engine.sources.http import (
     mount_deadline_adapter,
     where,
 )
+from engine.sources.retry import backoff_delay, clamp_delay, fmt_seconds, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -88,20 +81,6 @@ class BudgetExhausted(RateLimited):
 
 class _Stopped(Exception):
     """The stop event was set while waiting; unwinds a cycle quietly."""
-
-
-def fmt_seconds(seconds: float) -> str:
-    """A short human duration: ``"40 s"``, ``"3 min"``, ``"2 h"``, ``"12 d"``."""
-    if not abs(seconds) < 100 * 365 * 86400:  # also inf and NaN, which int() cannot take
-        return "over 100 years" if seconds > 0 else "0 s" if seconds < 0 else "?"
-    s = max(0, int(math.ceil(seconds)))
-    if s < 100:
-        return f"{s} s"
-    if s < 100 * 60:
-        return f"{round(s / 60)} min"
-    if s < 48 * 3600:
-        return f"{round(s / 3600)} h"
-    return f"{round(s / 86400)} d"
 
 
 def _find(body: Any, key: str, depth: int = 0) -> Any:
@@ -721,4 +700,4 @@ class CoinGeckoSource:
         return out
 
 
-__all__ = ["ERROR_CODES", "BudgetExhausted", "CoinGeckoSource", "fmt_seconds", "resample_minutes"]
+__all__ = ["ERROR_CODES", "BudgetExhausted", "CoinGeckoSource", "resample_minutes"]

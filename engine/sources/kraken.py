@@ -24,14 +24,13 @@ import websockets.exceptions
 import websockets.sync.client
 
 from engine.api import CoinMatch
-from engine.settings.config import Settings
 from engine.errors import NetworkError, ParseError, SourceError
 from engine.events import Bar, CoinsEvent, ErrorEvent, StatusEvent
 from engine.redact import register_url_secrets, safe_url
+from engine.settings.config import Settings
 from engine.sources.base import Emit, ahead_of_clock
-from engine.sources.budget import backoff_delay
-from engine.sources.coingecko import fmt_seconds
 from engine.sources.coins import kraken_pair, no_pair_reason, search_table, symbol_of
+from engine.sources.retry import backoff_delay, fmt_seconds
 
 log = logging.getLogger(__name__)
 

@@ -119,7 +119,7 @@ def populate(home: Path, coins: Sequence[str], minutes: int = 1440, models: bool
     import time as _time
     from dataclasses import replace as _replace
 
-    from engine.settings.config import Locations
+    from engine.settings.locations import Locations
     from engine.store import Store
 
     loc = Locations.resolve(home)

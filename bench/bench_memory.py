@@ -44,7 +44,8 @@ class SilentSource:
 
 
 async def _measure(home: Path) -> dict[str, Any]:
-    from engine.settings.config import Locations, Settings
+    from engine.settings.locations import Locations
+    from engine.settings.config import Settings
     from engine.runtime.engine import Engine
     from tui.app import CryptoApp
 

@@ -106,7 +106,8 @@ def _busy_child() -> int:
 async def _session(mode: str, seconds: float, seed: int) -> dict[str, Any]:
     from textual import events
 
-    from engine.settings.config import Locations, Settings
+    from engine.settings.locations import Locations
+    from engine.settings.config import Settings
     from engine.runtime.engine import Engine
     from tui.app import CryptoApp
 

@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 
-from engine.settings.config import Locations, Settings, load_config_file
+from engine.settings.locations import Locations
+from engine.settings.config import Settings, load_config_file
 from engine.runtime.engine import Engine
 from engine.errors import ConfigError, StoreError
 from engine.events import Bar, ErrorEvent, Event

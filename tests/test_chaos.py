@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from engine.settings.config import Locations, Settings
+from engine.settings.locations import Locations
+from engine.settings.config import Settings
 from engine.runtime.engine import Engine
 from engine.events import Bar, CoinsEvent, ErrorEvent, Event, StatusEvent
 from engine.sources.coingecko import CoinGeckoSource

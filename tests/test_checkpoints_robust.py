@@ -16,7 +16,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engine.settings.config import Locations, Settings  # noqa: E402
+from engine.settings.locations import Locations  # noqa: E402
+from engine.settings.config import Settings  # noqa: E402
 from engine.runtime.engine import Engine  # noqa: E402
 from engine.errors import ModelError  # noqa: E402
 from engine.events import Bar, ErrorEvent, Event  # noqa: E402

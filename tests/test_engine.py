@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.settings.config import Locations, Settings
+from engine.settings.locations import Locations
+from engine.settings.config import Settings
 from engine.runtime.engine import Engine, export_csv
 from engine.events import Bar, BarEvent, CoinsEvent, ErrorEvent, ForecastEvent, SnapshotEvent, StatusEvent
 from tests.stub_forecaster import StubForecaster

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from websockets.sync.client import connect
 
-from engine.settings.config import Locations, Settings
+from engine.settings.locations import Locations
+from engine.settings.config import Settings
 from engine.runtime.engine import Engine
 from engine.errors import ConfigError
 from engine.events import ErrorEvent, Event, StatusEvent

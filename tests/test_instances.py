@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.settings.config import Locations, Settings
+from engine.settings.locations import Locations
+from engine.settings.config import Settings
 from engine.runtime.engine import Engine
 from engine.errors import StoreError
 from tests.dbread import count_bars

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
+from engine.settings.locations import Locations
 from engine.settings.config import (
-    Locations,
     Settings,
     check_permissions,
     load_config_file,

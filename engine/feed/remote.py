@@ -30,7 +30,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from engine.api import CoinMatch, Listener
-from engine.settings.config import DEFAULT_HORIZONS, Locations
+from engine.settings.config import DEFAULT_HORIZONS
+from engine.settings.locations import Locations
 from engine.errors import ConfigError, CryptotuiError, NetworkError
 from engine.events import (
     PROTOCOL_VERSION,

@@ -28,16 +28,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 from engine.api import CoinMatch, Listener
 from engine.atomic import atomic_text
-from engine.settings.config import (
-    DEMO,
-    DEMO_COINS,
-    LIVE,
-    MAX_COINS,
-    Locations,
-    Settings,
-    load_watchlist,
-    update_state,
-)
+from engine.settings.locations import DEMO, LIVE, Locations
+from engine.settings.config import DEMO_COINS, MAX_COINS, Settings
+from engine.settings.state import load_watchlist, update_state
 from engine.errors import ConfigError, CryptotuiError, ModelConfigChanged, ModelError, StoreError
 from engine.events import (
     Bar,

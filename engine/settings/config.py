@@ -1,12 +1,11 @@
 """Settings: defaults, the user's TOML config file, environment variables and options, in that order.
 
-The config file is the user's: it is read, never rewritten. State the app changes (the watchlist,
-alerts) lives in the data dir, in ``state.json``.
+The config file is the user's: it is read, never rewritten. State the app changes (the watchlist)
+lives in the data dir, in ``state.json`` (``engine.settings.state``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -16,13 +15,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from engine.atomic import write_atomic
 from engine.errors import ConfigError
-from engine.ids import coin_id, valid_coin_ids
+from engine.ids import coin_id
+from engine.settings.locations import DEMO, LIVE, replay_world
 
 log = logging.getLogger(__name__)
 
-APP = "cryptotui"
 DEFAULT_COINS = ("bitcoin", "ethereum", "solana")
 DEMO_COINS = ("bitcoin", "ethereum", "litecoin")
 DEFAULT_HORIZONS = (1, 5, 15, 60)
@@ -32,96 +30,6 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 PUBLIC_API = "https://api.coingecko.com/api/v3"
 PRO_API = "https://pro-api.coingecko.com/api/v3"
 KRAKEN_WS = "wss://ws.kraken.com/v2"
-
-
-# Worlds kept apart: live data, the bundled demo, and each replay (named by its files' identity).
-# Each has its own database, models dir, watchlist and UI state, so nothing replayed is ever shown
-# or learned from as live.
-LIVE = "live"
-DEMO = "demo"
-_WORLD = re.compile(r"live|demo|replay-[0-9a-f]{16}")
-
-
-def _world(world: str | bool) -> str:
-    if isinstance(world, bool):  # the older signature: demo or not
-        return DEMO if world else LIVE
-    # A world names files: only the shapes made here are accepted.
-    if not _WORLD.fullmatch(world):
-        raise ValueError(f"not a world name: {world!r}")
-    return world
-
-
-def replay_world(coins: tuple[str, ...], files: tuple[Path, ...]) -> str:
-    """The world of a replay: a hash of which file plays which (checked) coin, so the same files
-    resume their own store, and different ones never mix."""
-    import hashlib
-
-    identity = "\n".join(sorted(f"{coin}={Path(f).expanduser().resolve()}"
-                                for coin, f in zip(coins, files)))
-    return "replay-" + hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class Locations:
-    """Where things live. ``--home DIR`` puts everything under DIR."""
-
-    config_dir: Path
-    data_dir: Path
-
-    @classmethod
-    def resolve(cls, home: str | os.PathLike[str] | None = None) -> Locations:
-        home = home or os.environ.get("CRYPTOTUI_HOME") or None
-        if home:
-            root = Path(home).expanduser()
-            return cls(config_dir=root, data_dir=root)
-        import platformdirs  # only without --home: it costs a few ms of start-up
-
-        return cls(
-            config_dir=Path(platformdirs.user_config_dir(APP)),
-            data_dir=Path(platformdirs.user_data_dir(APP)),
-        )
-
-    @property
-    def config_file(self) -> Path:
-        return self.config_dir / "config.toml"
-
-    @property
-    def state_file(self) -> Path:
-        return self.data_dir / "state.json"
-
-    def database(self, world: str | bool = LIVE) -> Path:
-        """The world's database: live, demo (``True``) or a replay's own ``replay-HASH``."""
-        world = _world(world)
-        names = {LIVE: "cryptotui.sqlite3", DEMO: "demo.sqlite3"}
-        return self.data_dir / names.get(world, f"{world}.sqlite3")
-
-    def models_dir(self, world: str | bool = LIVE) -> Path:
-        world = _world(world)
-        return self.data_dir / ("models" if world == LIVE else f"models-{world}")
-
-    def ui_file(self, world: str | bool = LIVE) -> Path:
-        """The TUI's remembered preferences (selected coin, alert levels) of a world."""
-        world = _world(world)
-        return self.data_dir / ("ui.json" if world == LIVE else f"ui-{world}.json")
-
-    @property
-    def log_file(self) -> Path:
-        return self.data_dir / "cryptotui.log"
-
-    @property
-    def exports_dir(self) -> Path:
-        return self.data_dir / "exports"
-
-    def ensure(self) -> None:
-        """Create the data dir, or raise ConfigError saying why it cannot be used."""
-        try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            probe = self.data_dir / ".write-test"
-            probe.write_text("ok")
-            probe.unlink()
-        except OSError as exc:
-            reason = exc.strerror or exc.__class__.__name__
-            raise ConfigError(f"cannot write to data dir {self.data_dir}: {reason}") from None
 
 
 @dataclass(frozen=True)
@@ -380,53 +288,3 @@ def settings_from(file_values: dict[str, Any], env: dict[str, str] | None = None
     if problem:
         raise ConfigError(f"invalid speed {s.speed!r}: {problem}")
     return s
-
-
-def load_state(loc: Locations) -> dict[str, Any]:
-    """App-managed state (watchlist, alerts); a damaged file is ignored, never fatal."""
-    try:
-        data = json.loads(loc.state_file.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def load_watchlist(loc: Locations, key: str) -> tuple[str, ...]:
-    """The coins remembered under ``key`` in ``state.json``, without any entry that is not a valid
-    coin id (an older version stored ids unchecked); dropped entries are logged and the file is
-    rewritten without them."""
-    ids, bad = valid_coin_ids(load_state(loc).get(key))
-    if bad:
-        log.warning("%s: dropped %d invalid coin ids from %r: %s", loc.state_file, len(bad), key,
-                    ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""))
-    if len(ids) > MAX_COINS:
-        # An older version let a feed client add thousands; each would load a model at start.
-        log.warning("%s: %r holds %d coins; keeping the first %d", loc.state_file, key, len(ids),
-                    MAX_COINS)
-        bad, ids = bad + ids[MAX_COINS:], ids[:MAX_COINS]
-    if bad:
-        try:
-            update_state(loc, key, list(ids))
-        except OSError as exc:  # a read-only data dir: the list is still cleaned in memory
-            log.warning("cannot rewrite %s: %s", loc.state_file, exc.strerror or exc)
-    return ids
-
-
-def save_state(loc: Locations, state: dict[str, Any]) -> None:
-    """Write ``state.json`` atomically."""
-    write_atomic(loc.state_file, json.dumps(state, indent=2, sort_keys=True))
-
-
-def update_state(loc: Locations, key: str, value: Any) -> None:
-    """Set one key of ``state.json``; live and demo instances may share the file, so the
-    read-modify-write runs under an exclusive lock and never loses the other's keys."""
-    with open(loc.data_dir / ".state.lock", "a+", encoding="utf-8") as lock:
-        try:
-            import fcntl
-
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        except ImportError:  # no advisory locks on Windows; the rename is still atomic
-            pass
-        state = load_state(loc)
-        state[key] = value
-        save_state(loc, state)

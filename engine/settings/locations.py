@@ -1,0 +1,106 @@
+"""Where things live: the config and data dirs, and per world (live, demo, each replay) its
+database, models dir and UI state file. ``--home DIR`` (or ``CRYPTOTUI_HOME``) puts all under DIR.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import ConfigError
+
+APP = "cryptotui"
+
+# Worlds kept apart: live data, the bundled demo, and each replay (named by its files' identity).
+# Each has its own database, models dir, watchlist and UI state, so nothing replayed is ever shown
+# or learned from as live.
+LIVE = "live"
+DEMO = "demo"
+_WORLD = re.compile(r"live|demo|replay-[0-9a-f]{16}")
+
+
+def _world(world: str | bool) -> str:
+    if isinstance(world, bool):  # the older signature: demo or not
+        return DEMO if world else LIVE
+    # A world names files: only the shapes made here are accepted.
+    if not _WORLD.fullmatch(world):
+        raise ValueError(f"not a world name: {world!r}")
+    return world
+
+
+def replay_world(coins: tuple[str, ...], files: tuple[Path, ...]) -> str:
+    """The world of a replay: a hash of which file plays which (checked) coin, so the same files
+    resume their own store, and different ones never mix."""
+    import hashlib
+
+    identity = "\n".join(sorted(f"{coin}={Path(f).expanduser().resolve()}"
+                                for coin, f in zip(coins, files)))
+    return "replay-" + hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Locations:
+    """Where things live. ``--home DIR`` puts everything under DIR."""
+
+    config_dir: Path
+    data_dir: Path
+
+    @classmethod
+    def resolve(cls, home: str | os.PathLike[str] | None = None) -> Locations:
+        home = home or os.environ.get("CRYPTOTUI_HOME") or None
+        if home:
+            root = Path(home).expanduser()
+            return cls(config_dir=root, data_dir=root)
+        import platformdirs  # only without --home: it costs a few ms of start-up
+
+        return cls(
+            config_dir=Path(platformdirs.user_config_dir(APP)),
+            data_dir=Path(platformdirs.user_data_dir(APP)),
+        )
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / "config.toml"
+
+    @property
+    def state_file(self) -> Path:
+        return self.data_dir / "state.json"
+
+    def database(self, world: str | bool = LIVE) -> Path:
+        """The world's database: live, demo (``True``) or a replay's own ``replay-HASH``."""
+        world = _world(world)
+        names = {LIVE: "cryptotui.sqlite3", DEMO: "demo.sqlite3"}
+        return self.data_dir / names.get(world, f"{world}.sqlite3")
+
+    def models_dir(self, world: str | bool = LIVE) -> Path:
+        world = _world(world)
+        return self.data_dir / ("models" if world == LIVE else f"models-{world}")
+
+    def ui_file(self, world: str | bool = LIVE) -> Path:
+        """The TUI's remembered preferences (selected coin, alert levels) of a world."""
+        world = _world(world)
+        return self.data_dir / ("ui.json" if world == LIVE else f"ui-{world}.json")
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "cryptotui.log"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.data_dir / "exports"
+
+    def ensure(self) -> None:
+        """Create the data dir, or raise ConfigError saying why it cannot be used."""
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.data_dir / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            reason = exc.strerror or exc.__class__.__name__
+            raise ConfigError(f"cannot write to data dir {self.data_dir}: {reason}") from None
+
+
+__all__ = ["APP", "DEMO", "LIVE", "Locations", "replay_world"]

@@ -13,7 +13,8 @@ import pytest
 
 from engine.settings.locations import Locations
 from engine.settings.config import Settings
-from engine.runtime.engine import Engine, export_csv
+from engine.runtime.engine import Engine
+from engine.runtime.export import export_csv
 from engine.events import Bar, BarEvent, CoinsEvent, ErrorEvent, ForecastEvent, SnapshotEvent, StatusEvent
 from tests.stub_forecaster import StubForecaster
 

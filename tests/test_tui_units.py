@@ -206,7 +206,7 @@ def test_demo_says_no_demo_data_and_stale(utc: None) -> None:
 def test_export_names_never_collide(tmp_path: Path) -> None:
     from datetime import datetime
 
-    from engine.runtime.engine import export_path
+    from engine.runtime.export import export_path
 
     now = datetime(2018, 4, 4, 12, 0, 0)
     live = export_path(tmp_path, "bitcoin", "", now)

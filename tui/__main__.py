@@ -392,7 +392,7 @@ def run_serve(argv: list[str]) -> int:
 
 def run_export(argv: list[str]) -> int:
     args = build_export_parser().parse_args(argv)
-    from engine.runtime.engine import export_csv, export_path, write_csv
+    from engine.runtime.export import export_csv, export_path, write_csv
     from engine.store import Store
 
     if args.out is not None and str(args.out) != "-" and not args.out.parent.is_dir():

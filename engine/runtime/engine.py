@@ -22,12 +22,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from engine.api import CoinMatch, Listener
-from engine.atomic import atomic_text
 from engine.settings.locations import DEMO, LIVE, Locations
 from engine.settings.config import DEMO_COINS, MAX_COINS, Settings
 from engine.settings.state import load_watchlist, update_state
@@ -45,7 +43,6 @@ from engine.events import (
     StatusEvent,
     TrainEvent,
 )
-from engine.settings.holdings import Holding
 from engine.ids import is_coin_id, require_coin_id
 from engine.sources.base import (
     MAX_CLOCK_SKEW,
@@ -57,6 +54,8 @@ from engine.sources.base import (
 )
 from engine.sources.coins import symbol_of
 from engine.store import Store
+from engine.runtime.export import export_csv, export_path
+from engine.runtime.lock import acquire_instance_lock
 from engine.runtime.window import DEFAULT_MAXLEN, RollingWindow
 
 if TYPE_CHECKING:
@@ -147,7 +146,7 @@ class Engine:
         self.demo = settings.demo
         self.world = settings.world
         loc.ensure()
-        self._lock_file = _acquire_instance_lock(loc.database(self.world).with_suffix(".lock"))
+        self._lock_file = acquire_instance_lock(loc.database(self.world).with_suffix(".lock"))
         try:
             self.store = Store(loc.database(self.world))
         except StoreError:
@@ -839,100 +838,3 @@ class _ModelWorker:
         self.last_save = time.monotonic()
         for coin, fc in list(self.fcs.items()):
             self._save(coin, fc)
-
-
-def _acquire_instance_lock(path: Path) -> IO[str] | None:
-    """Hold an exclusive lock on the data dir, or raise StoreError naming the other process."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks; SQLite's own locking still protects the file
-        return None
-    fh = open(path, "a+", encoding="utf-8")
-    try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        fh.seek(0)
-        other = fh.read().strip() or "?"
-        fh.close()
-        raise StoreError(
-            f"another cryptotui (pid {other}) is using {path.parent}; close it first, "
-            "or use --home DIR for a separate data dir, or --connect to share its engine"
-        ) from None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(str(os.getpid()))
-    fh.flush()
-    return fh
-
-
-def export_path(folder: Path, coin: str, tag: str = "", now: datetime | None = None) -> Path:
-    """A new, empty file in ``folder`` named by coin, tag ("demo" keeps demo exports apart from
-    live ones) and time, with a counter when that name is taken (two exports in the same second).
-
-    The file is created here (exclusively), so two exports racing for a name cannot both get it.
-    """
-    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
-    stem = f"{coin}-{tag}-{stamp}" if tag else f"{coin}-{stamp}"
-    n = 1
-    while True:
-        path = folder / (f"{stem}.csv" if n == 1 else f"{stem}-{n}.csv")
-        try:
-            with open(path, "x", encoding="utf-8"):
-                return path
-        except FileExistsError:
-            n += 1
-
-
-def export_csv(store: Store, coin: str, path: Path, horizons: tuple[int, ...],
-               holding: Holding | None = None) -> Path:
-    """Write a coin's bars and, per horizon, the prediction made for each minute, as CSV.
-
-    Per horizon: the forecast served (``pred``), the network's own forecast (``net``, empty for
-    forecasts stored before it was kept) and the served 80 % band, all as prices. Only when a
-    ``holding`` is given (``--with-holdings``), three more columns: the amount held now, its value
-    and P&L at each minute's price. The caller makes the default exports folder; a path the user
-    typed must already lead somewhere (a typo in a directory name is an error, not a new tree).
-    """
-    with atomic_text(path) as fh:  # a full disk must not leave half a file behind
-        write_csv(store, coin, fh, horizons, holding)
-    return path
-
-
-def write_csv(store: Store, coin: str, fh: IO[str], horizons: tuple[int, ...],
-              holding: Holding | None = None) -> None:
-    """The CSV of ``export_csv`` written to an open text stream (stdout needs no temp file)."""
-    import csv
-
-    bars = store.bars(coin)
-    preds: dict[tuple[int, int], tuple[object, ...]] = {}
-    for row in store.predictions_rows(coin):
-        made, h, target, base, mean, lo80, hi80, _lo95, _hi95, _out, raw = row
-        preds[(int(target), int(h))] = (base, mean, raw, lo80, hi80)  # type: ignore[call-overload]
-    w = csv.writer(fh)
-    header = ["time_utc", "timestamp", "price", "open", "high", "low", "volume", "source", "filled"]
-    for h in horizons:
-        header += [f"pred_{h}m", f"net_{h}m", f"lo80_{h}m", f"hi80_{h}m"]
-    if holding is not None:
-        header += ["holding_amount", "holding_value", "holding_pnl"]
-    w.writerow(header)
-    for b in bars:
-        iso = datetime.fromtimestamp(b.ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        out: list[object] = [iso, b.ts, b.price, b.open, b.high, b.low, b.volume, b.source, int(b.filled)]
-        for h in horizons:
-            p = preds.get((b.ts, h))
-            if p is None:
-                out += ["", "", "", ""]
-                continue
-            base, mean, raw, lo, hi = (float(x) if x is not None else math.nan for x in p)  # type: ignore[arg-type]
-            net = f"{base * math.exp(raw):.10g}" if math.isfinite(raw) else ""
-            out += [
-                f"{base * math.exp(mean):.10g}",
-                net,
-                f"{base * math.exp(lo):.10g}",
-                f"{base * math.exp(hi):.10g}",
-            ]
-        if holding is not None:
-            pnl = holding.pnl(b.price)
-            out += [repr(holding.amount), f"{holding.value(b.price):.10g}",
-                    "" if pnl is None else f"{pnl:.10g}"]
-        w.writerow(out)

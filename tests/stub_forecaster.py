@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from engine.errors import ModelError
 from engine.events import Bar, ForecastEvent, HorizonMetrics, MetricsEvent, TrainEvent
@@ -22,6 +23,8 @@ class StubConfig:
 class StubForecaster:
     """Predicts zero return with a fixed band; counts steps; saves a JSON checkpoint."""
 
+    last_ts: int | None = None  # the stub keeps no time of its own
+
     def __init__(self, coin: str, config: StubConfig | None = None, *, seed: int = 0) -> None:
         self.coin = coin
         self.config = config or StubConfig()
@@ -29,6 +32,10 @@ class StubForecaster:
         self.steps = 0
         self.pretrained = 0
         self.warmed = 0
+
+    @property
+    def steps_per_minute(self) -> int:
+        return self.config.steps_per_minute
 
     def observe(self, bar: Bar) -> ForecastEvent | None:
         self.seen += 1
@@ -74,3 +81,22 @@ class StubForecaster:
         fc = cls(coin, config)
         fc.seen, fc.steps = data["seen"], data["steps"]
         return fc
+
+
+S = TypeVar("S", bound=StubForecaster)
+
+
+class StubFactory(Generic[S]):
+    """The engine's ``ForecasterFactory`` for stubs; ``made`` holds the latest forecaster per coin."""
+
+    def __init__(self, cls: type[S]) -> None:
+        self.cls = cls
+        self.made: dict[str, S] = {}
+
+    def make(self, coin: str) -> S:
+        self.made[coin] = self.cls(coin)
+        return self.made[coin]
+
+    def load(self, path: Path, coin: str) -> S:
+        self.made[coin] = self.cls.load(path, coin)
+        return self.made[coin]

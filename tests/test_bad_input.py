@@ -30,7 +30,7 @@ from engine.events import Bar, ErrorEvent, Event
 from engine.sources.replay import read_csv
 from engine.store import Store
 from tests.fakes.chaos import ScriptedSource, bar
-from tests.stub_forecaster import StubForecaster
+from tests.stub_forecaster import StubFactory, StubForecaster
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = "timestamp_ms,open,high,low,close,volume\n"
@@ -230,12 +230,8 @@ class RecordingStub(StubForecaster):
 def feed(home: Path, items: list[Any], coins: tuple[str, ...] = ("bitcoin",)) -> tuple[Engine, dict[str, RecordingStub], list[Event]]:
     """Run the engine over ``items`` from a scripted source; return it stopped, with what it saw."""
     src = ScriptedSource(items)
-    fcs: dict[str, RecordingStub] = {}
-
-    def factory(coin: str) -> RecordingStub:
-        fcs[coin] = RecordingStub(coin)
-        return fcs[coin]
-
+    factory = StubFactory(RecordingStub)
+    fcs = factory.made
     engine = Engine(Settings(coins=coins), Locations.resolve(home), source=src, forecaster_factory=factory)
     events: list[Event] = []
     engine.subscribe(events.append)
@@ -380,7 +376,7 @@ def test_full_disk_is_a_store_error_and_loses_nothing_written_before(tmp_path: P
 def test_a_failing_database_write_is_shown_to_the_user(home: Path) -> None:
     engine = Engine(Settings(coins=("bitcoin",)), Locations.resolve(home),
                     source=ScriptedSource([bar("bitcoin", m, 100.0 + m) for m in range(1, 4)]),
-                    forecaster_factory=StubForecaster)
+                    forecaster_factory=StubFactory(StubForecaster))
     real = engine.store.add_bars
 
     def full(bars: Any) -> int:

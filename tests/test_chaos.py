@@ -30,7 +30,7 @@ from tests.fakes.chaos import (
     VirtualClock,
     rss_kb,
 )
-from tests.stub_forecaster import StubForecaster
+from tests.stub_forecaster import StubFactory, StubForecaster
 
 START = 1_790_000_000 // 60 * 60 + 30  # half past a minute, UTC
 COINS = ("bitcoin", "ethereum", "solana")
@@ -81,11 +81,8 @@ def run_soak(
         settings, clock=vc.clock, sleep=vc.sleep, rng=random.Random(seed).random,
         timeout=(1.0, 1.0), last_bar_ts=lambda coin: holder[0].store.last_ts(coin),
     )
-    fcs: dict[str, WatchfulStub] = {}
-
-    def factory(coin: str) -> WatchfulStub:
-        fcs[coin] = WatchfulStub(coin)
-        return fcs[coin]
+    factory = StubFactory(WatchfulStub)
+    fcs = factory.made
 
     engine = Engine(settings, Locations.resolve(home), source=RecordingSource(src, referee),
                     forecaster_factory=factory)
@@ -194,7 +191,7 @@ def test_status_is_ok_again_after_every_kind_of_fault(home: Path) -> None:
     src = CoinGeckoSource(settings, clock=vc.clock, sleep=vc.sleep, rng=lambda: 0.5, timeout=(1.0, 1.0),
                           last_bar_ts=lambda coin: START // 60 * 60 - 120)
     engine = Engine(settings, Locations.resolve(home), source=RecordingSource(src, referee),
-                    forecaster_factory=StubForecaster)
+                    forecaster_factory=StubFactory(StubForecaster))
     statuses: list[StatusEvent] = []
     engine.subscribe(lambda ev: statuses.append(ev) if isinstance(ev, StatusEvent) else None)
     for kind, opts in [("429", {"retry_after": 5}), ("429", {}), ("429_html", {}), ("status", {"status": 502}),

@@ -23,7 +23,7 @@ from engine.errors import ModelError  # noqa: E402
 from engine.events import Bar, ErrorEvent, Event  # noqa: E402
 from engine.forecast.forecaster import ForecastConfig, Forecaster  # noqa: E402
 from tests.fakes.chaos import ScriptedSource, bar  # noqa: E402
-from tests.stub_forecaster import StubForecaster  # noqa: E402
+from tests.stub_forecaster import StubFactory, StubForecaster  # noqa: E402
 
 torch.set_num_threads(1)
 MARKER = Path(os.environ.get("TMPDIR", "/tmp")) / "cryptotui-pwned-marker"
@@ -124,7 +124,7 @@ def test_engine_sets_a_bad_checkpoint_aside_says_so_and_starts_fresh(home: Path)
     (models / "bitcoin.pt").write_bytes(b"\x00garbage")
     engine = Engine(Settings(coins=("bitcoin",)), Locations.resolve(home),
                     source=ScriptedSource([bar("bitcoin", m, 100.0 + m) for m in range(1, 8)]),
-                    forecaster_factory=StubForecaster)
+                    forecaster_factory=StubFactory(StubForecaster))
     events = run_to_idle(engine, 10)
     errors = [e for e in events if isinstance(e, ErrorEvent) and e.coin == "bitcoin"]
     assert errors and "set aside as bitcoin.pt.bad-" in errors[0].msg

@@ -16,7 +16,7 @@ from engine.settings.config import Settings
 from engine.runtime.engine import Engine
 from engine.runtime.export import export_csv
 from engine.events import Bar, BarEvent, CoinsEvent, ErrorEvent, ForecastEvent, SnapshotEvent, StatusEvent
-from tests.stub_forecaster import StubForecaster
+from tests.stub_forecaster import StubFactory, StubForecaster
 
 HEADER = "timestamp_ms,open,high,low,close,volume\n"
 
@@ -31,7 +31,7 @@ def make_csv(path: Path, minutes: int, start: int = 1_600_000_020) -> Path:
 def engine_for(home: Path, files: dict[str, Path], speed: float = 1e5) -> Engine:
     settings = Settings(source="replay", replay_files=tuple(files.values()), replay_coins=tuple(files),
                         coins=tuple(files), speed=speed)
-    return Engine(settings, Locations.resolve(home), forecaster_factory=lambda c: StubForecaster(c))
+    return Engine(settings, Locations.resolve(home), forecaster_factory=StubFactory(StubForecaster))
 
 
 def run_until(engine: Engine, pred, timeout: float = 20.0) -> list:  # type: ignore[no-untyped-def]
@@ -95,7 +95,7 @@ def test_unknown_coin_is_reported_while_others_update(tmp_path: Path) -> None:
     files = {"bitcoin": make_csv(tmp_path / "b.csv", 20)}
     settings = Settings(source="replay", replay_files=(files["bitcoin"],), replay_coins=("bitcoin",),
                         coins=("bitcoin", "notacoin"), speed=1e5)
-    e = Engine(settings, Locations.resolve(tmp_path / "h"), forecaster_factory=StubForecaster)
+    e = Engine(settings, Locations.resolve(tmp_path / "h"), forecaster_factory=StubFactory(StubForecaster))
     seen = run_until(e, finished)
     assert any(isinstance(ev, CoinsEvent) and "notacoin" in ev.unknown for ev in seen)
     assert any(isinstance(ev, ErrorEvent) and "notacoin" in ev.msg for ev in seen)
@@ -116,7 +116,7 @@ def test_watchlist_changes_are_remembered(tmp_path: Path) -> None:
     # The same replay (same files for the same coins) is the same world: its watchlist is back.
     settings = Settings(source="replay", replay_files=tuple(files.values()),
                         replay_coins=tuple(files), speed=1e5)
-    e2 = Engine(settings, Locations.resolve(home), forecaster_factory=StubForecaster)
+    e2 = Engine(settings, Locations.resolve(home), forecaster_factory=StubFactory(StubForecaster))
     assert e2.coins() == ("bitcoin", "litecoin")
 
 
@@ -161,7 +161,7 @@ def test_pause_and_reset_reach_the_model(tmp_path: Path) -> None:
 
 def test_demo_settings_use_bundled_data(tmp_path: Path) -> None:
     s = replace(Settings(), demo=True, speed=1e5)
-    e = Engine(s, Locations.resolve(tmp_path / "h"), forecaster_factory=StubForecaster)
+    e = Engine(s, Locations.resolve(tmp_path / "h"), forecaster_factory=StubFactory(StubForecaster))
     assert e.mode == "DEMO"
     assert e.coins() == ("bitcoin", "ethereum", "litecoin")
     assert e.store.path.name == "demo.sqlite3"

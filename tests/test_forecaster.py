@@ -12,7 +12,7 @@ import torch
 
 from engine.errors import ModelError
 from engine.events import Bar, ForecastEvent
-from engine.forecast.forecaster import ForecastConfig, Forecaster, make_forecaster_factory
+from engine.forecast.forecaster import ForecastConfig, Forecaster, LstmFactory
 
 torch.set_num_threads(1)
 
@@ -193,7 +193,7 @@ def test_pretrain_reports_progress_to_one() -> None:
 
 
 def test_shared_factory_shares_one_model() -> None:
-    make = make_forecaster_factory(SMALL, shared=True, seed=0)
+    make = LstmFactory(SMALL, shared=True, seed=0).make
     btc, eth = make("bitcoin"), make("ethereum")
     assert btc.learner is eth.learner
     run(btc, walk(30), train=False)
@@ -201,8 +201,8 @@ def test_shared_factory_shares_one_model() -> None:
     run(eth, walk(30, coin="ethereum", seed=9), train=False)
     assert len(eth.learner.buffer) == 2 * n
     assert btc.metrics().rows != eth.metrics().rows  # scores stay per coin
-    per = make_forecaster_factory(SMALL, shared=False)
-    assert per("bitcoin").learner is not per("ethereum").learner
+    per = LstmFactory(SMALL, shared=False)
+    assert per.make("bitcoin").learner is not per.make("ethereum").learner
 
 
 def test_cross_coin_input_changes_the_forecast() -> None:
@@ -250,13 +250,12 @@ def test_training_on_another_thread_while_observing() -> None:
 
 
 def test_shared_mode_survives_a_reload(tmp_path: Path) -> None:
-    make = make_forecaster_factory(SMALL, shared=True, seed=0)
-    btc = make("bitcoin")
+    btc = LstmFactory(SMALL, shared=True, seed=0).make("bitcoin")
     run(btc, walk(60))
     btc.save(tmp_path / "bitcoin.pt")
-    make2 = make_forecaster_factory(SMALL, shared=True, seed=0)
-    eth = make2("ethereum")
-    back = type(eth).load(tmp_path / "bitcoin.pt", "bitcoin", SMALL)
+    factory = LstmFactory(SMALL, shared=True, seed=0)
+    eth = factory.make("ethereum")
+    back = factory.load(tmp_path / "bitcoin.pt", "bitcoin")
     assert back.learner is eth.learner and back.learner.step == btc.learner.step
 
 

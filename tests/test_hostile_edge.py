@@ -23,7 +23,7 @@ from engine.runtime.engine import Engine
 from engine.errors import ConfigError
 from engine.events import ErrorEvent, Event, StatusEvent
 from engine.ids import coin_id, is_coin_id
-from tests.stub_forecaster import StubForecaster
+from tests.stub_forecaster import StubFactory, StubForecaster
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = "timestamp_ms,open,high,low,close,volume\n"
@@ -88,7 +88,7 @@ def test_search_drops_ids_that_could_name_a_file_and_they_never_reach_state(tmp_
     home = tmp_path / "h"
     with FakeCoinGecko(known=known) as cg:
         e = Engine(Settings(api_url=cg.url, coins=("evilcoin",)), Locations.resolve(home),
-                   forecaster_factory=StubForecaster, train=False)
+                   forecaster_factory=StubFactory(StubForecaster), train=False)
         errors: list[Event] = []
         e.subscribe(errors.append)
         try:
@@ -115,7 +115,7 @@ def test_bad_ids_in_state_json_are_dropped_on_load_with_a_log_line(
     (home / "state.json").write_text(json.dumps(
         {"coins": ["bitcoin", "../../x", "eth\n", 7, "ethereum"], "demo_coins": ["litecoin"]}))
     with caplog.at_level(logging.WARNING, logger="engine.settings.config"):
-        e = Engine(Settings(), Locations.resolve(home), forecaster_factory=StubForecaster,
+        e = Engine(Settings(), Locations.resolve(home), forecaster_factory=StubFactory(StubForecaster),
                    train=False)
     try:
         assert e.coins() == ("bitcoin", "ethereum")
@@ -149,7 +149,7 @@ def test_watch_flood_is_capped_and_the_bar_stream_goes_on(tmp_path: Path) -> Non
     csv_file = make_csv(tmp_path / "btc.csv", 3000)
     settings = Settings(source="replay", replay_files=(csv_file,), replay_coins=("bitcoin",),
                         coins=("bitcoin",), speed=20)
-    e = Engine(settings, Locations.resolve(home), forecaster_factory=StubForecaster)
+    e = Engine(settings, Locations.resolve(home), forecaster_factory=StubFactory(StubForecaster))
     try:
         with ServerThread(e) as st:
             with connect(st.url, max_size=None, close_timeout=1) as ws:
@@ -247,7 +247,7 @@ def test_replay_skips_1e308_then_1e_300_and_plays_the_rest(tmp_path: Path) -> No
     assert len(bars) == 31 and bars[-1].price == 101.0
     e = Engine(Settings(source="replay", replay_files=(p,), replay_coins=("bitcoin",),
                         coins=("bitcoin",), speed=1e5), Locations.resolve(tmp_path / "h"),
-               forecaster_factory=StubForecaster)
+               forecaster_factory=StubFactory(StubForecaster))
     done = threading.Event()
     e.subscribe(lambda ev: done.set() if isinstance(ev, StatusEvent) and ev.state == "done" else None)
     e.start()
@@ -373,7 +373,7 @@ def test_a_replay_keeps_its_own_store_and_models_and_never_shows_as_live(tmp_pat
     for f in (a, b):
         settings = Settings(source="replay", replay_files=(f,), replay_coins=("bitcoin",),
                             coins=("bitcoin",), speed=1e5)
-        e = Engine(settings, loc, forecaster_factory=StubForecaster)
+        e = Engine(settings, loc, forecaster_factory=StubFactory(StubForecaster))
         done = threading.Event()
         e.subscribe(lambda ev, d=done: d.set()
                     if isinstance(ev, StatusEvent) and ev.state == "done" else None)
@@ -386,7 +386,7 @@ def test_a_replay_keeps_its_own_store_and_models_and_never_shows_as_live(tmp_pat
         assert (loc.models_dir(e.world) / "bitcoin.pt").exists()
     assert worlds[0] != worlds[1]  # another file is another world: no mixing of the two
     assert not loc.database().exists() and not loc.models_dir().exists()
-    live = Engine(Settings(), loc, source=QuietSource(), forecaster_factory=StubForecaster,
+    live = Engine(Settings(), loc, source=QuietSource(), forecaster_factory=StubFactory(StubForecaster),
                   train=False)
     try:
         assert live.world == "live" and live.mode == "LIVE"
@@ -396,7 +396,7 @@ def test_a_replay_keeps_its_own_store_and_models_and_never_shows_as_live(tmp_pat
         live.stop()
     # Replaying the first file again resumes its own world (nothing replayed twice).
     again = Engine(Settings(source="replay", replay_files=(a,), replay_coins=("bitcoin",),
-                            coins=("bitcoin",)), loc, forecaster_factory=StubForecaster)
+                            coins=("bitcoin",)), loc, forecaster_factory=StubFactory(StubForecaster))
     try:
         assert again.world == worlds[0] and len(again.snapshot("bitcoin").bars) == 40
     finally:
@@ -497,7 +497,7 @@ def test_a_flooded_state_json_from_an_older_version_is_cut_to_the_cap(tmp_path: 
     home.mkdir()
     (home / "state.json").write_text(json.dumps({"coins": [f"flood-{i}" for i in range(10_003)]}))
     e = Engine(Settings(), Locations.resolve(home), source=QuietSource(),
-               forecaster_factory=StubForecaster, train=False)
+               forecaster_factory=StubFactory(StubForecaster), train=False)
     try:
         assert len(e.coins()) == MAX_COINS
     finally:
@@ -519,7 +519,7 @@ def test_bars_an_older_version_replayed_into_the_live_database_are_not_shown(tmp
                         "coingecko") for m in range(10)])
     store.close()
     live = Engine(Settings(coins=("bitcoin",)), loc, source=QuietSource(),
-                  forecaster_factory=StubForecaster, train=False)
+                  forecaster_factory=StubFactory(StubForecaster), train=False)
     try:
         bars = live.snapshot("bitcoin").bars
         assert len(bars) == 10 and {b.source for b in bars} == {"coingecko"}

@@ -17,7 +17,7 @@ from engine.errors import StoreError
 from engine.events import Bar, ErrorEvent, Event, ForecastEvent, StatusEvent
 from engine.store import Store
 from tests.fakes.chaos import ScriptedSource, bar
-from tests.stub_forecaster import StubForecaster
+from tests.stub_forecaster import StubFactory, StubForecaster
 from tests.test_cli import ROOT, run
 
 BASE = 1_704_067_200  # minute 0 of tests.fakes.chaos.bar
@@ -44,7 +44,8 @@ class TimedStub(StubForecaster):
 
 def run_engine(home: Path, items: list[Any], **kw: Any) -> tuple[Engine, list[Event]]:
     engine = Engine(Settings(coins=("bitcoin",)), Locations.resolve(home), source=ScriptedSource(items),
-                    forecaster_factory=kw.pop("factory", StubForecaster), clock=lambda: NOW, **kw)
+                    forecaster_factory=StubFactory(kw.pop("factory", StubForecaster)), clock=lambda: NOW,
+                    **kw)
     events: list[Event] = []
     engine.subscribe(events.append)
     engine.start()
@@ -114,7 +115,7 @@ def test_the_status_does_not_say_ok_while_bars_cannot_be_saved(home: Path) -> No
     engine = Engine(Settings(coins=("bitcoin",)), Locations.resolve(home),
                     source=ScriptedSource([bar("bitcoin", 11, 111.0),
                                            StatusEvent("scripted", "ok", "live: 1 coin")]),
-                    forecaster_factory=StubForecaster, clock=lambda: NOW)
+                    forecaster_factory=StubFactory(StubForecaster), clock=lambda: NOW)
 
     def full(bars: Any) -> int:
         raise StoreError(f"cannot store bars in {engine.store.path}: database or disk is full")

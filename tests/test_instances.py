@@ -17,7 +17,7 @@ from engine.runtime.engine import Engine
 from engine.errors import StoreError
 from tests.dbread import count_bars
 from tests.fakes.chaos import ScriptedSource, bar
-from tests.stub_forecaster import StubForecaster
+from tests.stub_forecaster import StubFactory, StubForecaster
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,7 +39,7 @@ def wait_for_bars(db: Path, n: int, proc: subprocess.Popen[bytes], timeout: floa
 def engine(home: Path, demo: bool = False) -> Engine:
     src = ScriptedSource([bar("bitcoin", m, 100.0 + m) for m in range(1, 4)])
     return Engine(Settings(coins=("bitcoin",), demo=demo), Locations.resolve(home), source=src,
-                  forecaster_factory=StubForecaster)
+                  forecaster_factory=StubFactory(StubForecaster))
 
 
 def test_second_engine_is_refused_naming_the_first_and_the_first_keeps_working(home: Path) -> None:

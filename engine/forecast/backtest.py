@@ -209,10 +209,10 @@ def run_file(
 
 def run_shared(series: Sequence[Sequence[Bar]], config: Any, seed: int, progress: _Progress | None) -> list[Any]:
     """All series time-aligned through one shared model; the first series is the cross-coin input."""
-    from engine.forecast.forecaster import make_forecaster_factory
+    from engine.forecast.forecaster import LstmFactory
 
-    make = make_forecaster_factory(config, shared=True, seed=seed)
-    fcs = [make(s[0].coin) for s in series]
+    factory = LstmFactory(config, shared=True, seed=seed)
+    fcs = [factory.make(s[0].coin) for s in series]
     merged = sorted(((b.ts, i, b) for i, s in enumerate(series) for b in s), key=lambda r: r[:2])
     ref_fc = fcs[0]
     for ts, i, bar in merged:

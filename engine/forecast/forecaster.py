@@ -29,7 +29,7 @@ errors (``_BandChoice``); the metrics say which is served and the ratio behind t
 ``ewma-band`` (engine.forecast.evaluate.EwmaBand, the issue's baseline: no reversion) is issued and scored
 beside them, never served.
 
-Shared mode (``make_forecaster_factory(shared=True)``): the per-coin Forecasters share one
+Shared mode (``LstmFactory(shared=True)``): the per-coin Forecasters share one
 ``Learner`` (network, EMA, optimiser, replay buffer, divergence guard); features, calibration,
 skill and scores stay per coin.
 """
@@ -528,10 +528,6 @@ def _pick(name: str, network: Band, simple: Band) -> Band:
 class Forecaster:
     """One coin's forecaster (see the module docstring)."""
 
-    # Set on the subclass made by make_forecaster_factory(shared=True), so that ``load`` (a
-    # classmethod the engine calls as ``type(fc).load``) attaches to the same shared model.
-    _shared_learner: Learner | None = None
-
     def __init__(
         self,
         coin: str,
@@ -545,7 +541,6 @@ class Forecaster:
         c = self.config
         if learner is not None and learner.config.horizons != c.horizons:
             raise ValueError("a shared learner must use the same horizons")
-        learner = learner or self._shared_learner
         self.learner = learner or Learner(c, seed)
         self.shared = learner is not None
         self.seed = seed
@@ -704,6 +699,10 @@ class Forecaster:
             return None
         return self.rows[-1][0]
 
+    @property
+    def steps_per_minute(self) -> int:
+        return self.config.steps_per_minute
+
     def warm(self, bars: Sequence[Bar]) -> ForecastEvent | None:
         """Observe history without training (a reloaded model catching up); the last forecast.
 
@@ -777,11 +776,6 @@ class Forecaster:
             for row, ch in zip(self.evaluator.rows(exact), self.choice)
         )
         return MetricsEvent(self.coin, rows)
-
-    @property
-    def skill_factors(self) -> tuple[float, ...]:
-        """The shrink factor k per horizon currently applied to the network's mean."""
-        return tuple(s.k for s in self.skill)
 
     # -- checkpoints -----------------------------------------------------------------------------
 
@@ -917,19 +911,22 @@ def _shape_keys(cfg: ForecastConfig) -> tuple[Any, ...]:
     return (cfg.horizons, cfg.window, cfg.hidden, cfg.bar_seconds)
 
 
-def make_forecaster_factory(
-    config: ForecastConfig | None = None, shared: bool = False, seed: int = 0
-) -> Callable[[str], Forecaster]:
-    """A ``coin -> Forecaster`` factory; with ``shared=True`` all coins train one model.
+class LstmFactory:
+    """Makes and reloads coins' forecasters (an ``engine.forecast.base.ForecasterFactory``).
 
-    In shared mode ``type(fc).load(path, coin)`` keeps the coin on the shared model (the first
-    checkpoint loaded supplies its weights); features, calibration and scores stay per coin.
+    With ``shared=True`` every coin trains one model: ``make`` and ``load`` both attach the coin to
+    the factory's one ``Learner`` (the first checkpoint loaded supplies its weights); features,
+    calibration and scores stay per coin.
     """
-    cfg = config or ForecastConfig()
-    if not shared:
-        return lambda coin: Forecaster(coin, cfg, seed=seed)
 
-    class SharedForecaster(Forecaster):
-        _shared_learner = Learner(cfg, seed)
+    def __init__(self, config: ForecastConfig | None = None, *, shared: bool = False,
+                 seed: int = 0) -> None:
+        self.config = config or ForecastConfig()
+        self.seed = seed
+        self.learner = Learner(self.config, seed) if shared else None
 
-    return lambda coin: SharedForecaster(coin, cfg, seed=seed)
+    def make(self, coin: str) -> Forecaster:
+        return Forecaster(coin, self.config, seed=self.seed, learner=self.learner)
+
+    def load(self, path: Path, coin: str) -> Forecaster:
+        return Forecaster.load(path, coin, self.config, learner=self.learner)

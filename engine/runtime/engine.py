@@ -15,21 +15,19 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.api import CoinMatch, Listener
 from engine.settings.locations import DEMO, LIVE, Locations
 from engine.settings.config import DEMO_COINS, MAX_COINS, Settings
 from engine.settings.state import load_watchlist, update_state
-from engine.errors import ConfigError, CryptotuiError, ModelConfigChanged, ModelError, StoreError
+from engine.errors import ConfigError, CryptotuiError, StoreError
 from engine.events import (
     Bar,
     BarEvent,
@@ -37,11 +35,8 @@ from engine.events import (
     CoinSnapshot,
     ErrorEvent,
     Event,
-    ForecastEvent,
-    MetricsEvent,
     SnapshotEvent,
     StatusEvent,
-    TrainEvent,
 )
 from engine.ids import is_coin_id, require_coin_id
 from engine.sources.base import (
@@ -55,22 +50,27 @@ from engine.sources.base import (
 from engine.sources.coins import symbol_of
 from engine.store import Store
 from engine.runtime.export import export_csv, export_path
+from engine.runtime.coin_state import CoinState
 from engine.runtime.lock import acquire_instance_lock
-from engine.runtime.window import DEFAULT_MAXLEN, RollingWindow
+from engine.runtime.messages import (
+    AddCoin,
+    DispatchMessage,
+    FromSource,
+    ModelMessage,
+    NewBar,
+    RemoveCoin,
+    ResetModel,
+    SetPaused,
+    Stop,
+)
+from engine.runtime.model_worker import ModelHost, ModelWorker
+from engine.runtime.window import DEFAULT_MAXLEN
 
 if TYPE_CHECKING:
-    from engine.forecast.forecaster import Forecaster
+    from engine.forecast.base import ForecasterFactory
 
 log = logging.getLogger(__name__)
 
-FORECAST_HISTORY = 1500  # forecasts kept per coin for drawing past predictions (24 h + margin)
-CHECKPOINT_EVERY = 120  # seconds of wall clock between checkpoint saves (a kill -9 loses at most this)
-TRAIN_EVENT_EVERY = 0.5  # seconds between training-status events of one coin
-METRICS_EVERY = 0.5  # seconds between metrics events of one coin
-STEP_EVERY_BARS = 8  # under a backlog of bars, one training step per this many bars
-MAX_PENDING_FACTOR = 4  # at most this many minutes' worth of training steps may queue up
-MIN_PRETRAIN_BARS = 120
-MAX_PRETRAIN_BARS = 1440  # pre-train on at most the last day, so a cold start takes seconds
 MAX_JUMP_LOG = math.log(1.5)  # a minute-to-minute move beyond +50 %/-33 % is a bad print
 SPIKE_WINDOW = 3600  # ...when the previous bar is less than an hour old
 # Bars with these sources are recordings: they belong to a demo or replay world, never to live.
@@ -113,17 +113,6 @@ def build_source(settings: Settings, store: Store, loc: Locations | None = None)
     return CoinGeckoSource(settings, last_bar_ts=store.last_ts, budget_file=budget_file)  # type: ignore[no-any-return]
 
 
-class _CoinState:
-    """Per-coin view state; the model thread writes forecasts/metrics/train, any thread reads."""
-
-    def __init__(self, coin: str, bars: list[Bar], forecasts: list[ForecastEvent]) -> None:
-        self.window = RollingWindow(coin, bars=bars)
-        self.lock = threading.Lock()
-        self.forecasts: deque[ForecastEvent] = deque(forecasts, maxlen=FORECAST_HISTORY)
-        self.metrics: MetricsEvent | None = None
-        self.train: TrainEvent | None = None
-
-
 class Engine:
     """The local engine (an ``engine.api.EngineAPI``)."""
 
@@ -133,7 +122,7 @@ class Engine:
         loc: Locations,
         *,
         source: Source | None = None,
-        forecaster_factory: Callable[[str], Forecaster] | None = None,
+        forecaster_factory: ForecasterFactory | None = None,
         train: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -168,12 +157,12 @@ class Engine:
         self._labels: dict[str, str] = {}
         self._listeners: list[Listener] = []
         self._listeners_lock = threading.Lock()
-        self._states: dict[str, _CoinState] = {}
+        self._states: dict[str, CoinState] = {}
         self._states_lock = threading.Lock()
         self._status: StatusEvent | None = None  # as shown: the source's, or a store failure
         self._source_status: StatusEvent | None = None
-        self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self._model_q: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._inbox: queue.Queue[DispatchMessage] = queue.Queue()
+        self._model_q: queue.Queue[ModelMessage] = queue.Queue()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._paused = False
@@ -256,7 +245,7 @@ class Engine:
                 f.unlink(missing_ok=True)
         self._notices.append(ErrorEvent("Demo", "the demo had played to the end: replaying it from the start"))
 
-    def _ensure_state(self, coin: str) -> _CoinState:
+    def _ensure_state(self, coin: str) -> CoinState:
         with self._states_lock:
             st = self._states.get(coin)
             if st is None:
@@ -264,7 +253,7 @@ class Engine:
                 if self.world == LIVE:
                     bars = self._live_only(coin, bars)
                 # Stored forecasts are loaded by the model thread, after the first frame.
-                st = _CoinState(coin, bars, [])
+                st = CoinState(coin, bars, [])
                 self._states[coin] = st
             return st
 
@@ -311,21 +300,21 @@ class Engine:
             checked = require_coin_id(coin)
         except ConfigError as exc:
             # Emitted from the dispatch thread, like every event: listeners never run on a caller's.
-            self._inbox.put(("src", ErrorEvent("Unknown coin", exc.msg)))
+            self._inbox.put(FromSource(ErrorEvent("Unknown coin", exc.msg)))
             return
-        self._inbox.put(("add", checked))
+        self._inbox.put(AddCoin(checked))
 
     def remove_coin(self, coin: str) -> None:
         if is_coin_id(coin):
-            self._inbox.put(("remove", coin))
+            self._inbox.put(RemoveCoin(coin))
 
     def set_paused(self, paused: bool) -> None:
         self._paused = paused
-        self._model_q.put(("pause", paused))
+        self._model_q.put(SetPaused(paused))
 
     def reset_model(self, coin: str) -> None:
         if is_coin_id(coin):
-            self._model_q.put(("reset", coin))
+            self._model_q.put(ResetModel(coin))
 
     def search(self, query: str) -> list[CoinMatch]:
         return self.source.search(query)
@@ -372,8 +361,8 @@ class Engine:
             self.close()
             return
         self._stop.set()
-        self._inbox.put(("stop", None))
-        self._model_q.put(("stop", None))
+        self._inbox.put(Stop())
+        self._model_q.put(Stop())
         deadline = time.monotonic() + timeout
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
@@ -408,32 +397,33 @@ class Engine:
     # Source thread -------------------------------------------------------------------------------
     def _source_loop(self) -> None:
         def emit(item: SourceOutput) -> None:
-            self._inbox.put(("src", item))
+            self._inbox.put(FromSource(item))
 
         try:
             self.source.run(self.coins, emit, self._stop)
         except CryptotuiError as exc:
-            self._inbox.put(("src", ErrorEvent(exc.title, exc.msg)))
-            self._inbox.put(("src", StatusEvent(self.source.name, "error", exc.msg)))
+            self._inbox.put(FromSource(ErrorEvent(exc.title, exc.msg)))
+            self._inbox.put(FromSource(StatusEvent(self.source.name, "error", exc.msg)))
         except Exception as exc:
             log.exception("source %s crashed", self.source.name)
-            self._inbox.put(("src", StatusEvent(self.source.name, "error", f"source stopped: {exc}")))
+            self._inbox.put(FromSource(StatusEvent(self.source.name, "error",
+                                                   f"source stopped: {exc}")))
 
     # Dispatch thread -----------------------------------------------------------------------------
     def _dispatch_loop(self) -> None:
         while True:
-            kind, item = self._inbox.get()
+            msg = self._inbox.get()
             try:
-                if kind == "stop" or self._stop.is_set():
+                if isinstance(msg, Stop) or self._stop.is_set():
                     return
-                if kind == "src":
-                    self._on_source(item)
-                elif kind == "add":
-                    self._on_add(item)
-                elif kind == "remove":
-                    self._on_remove(item)
+                if isinstance(msg, FromSource):
+                    self._on_source(msg.item)
+                elif isinstance(msg, AddCoin):
+                    self._on_add(msg.coin)
+                elif isinstance(msg, RemoveCoin):
+                    self._on_remove(msg.coin)
             except Exception:
-                log.exception("dispatch failed on %s", kind)
+                log.exception("dispatch failed on %s", msg.kind)
             finally:
                 self._inbox.task_done()
 
@@ -507,7 +497,7 @@ class Engine:
         except StoreError as exc:
             self._store_failed(exc)
         self._emit(BarEvent(bar))
-        self._model_q.put(("bar", bar))
+        self._model_q.put(NewBar(bar))
 
     def _reject(self, bar: Bar, reason: str) -> None:
         """A bad bar is never stored or learned from; the log says why (warned once per coin a minute)."""
@@ -543,7 +533,7 @@ class Engine:
             self._unknown = self._unknown + (coin,)
             self._emit(ErrorEvent("Unknown coin", f"no recorded data for {coin!r} in this replay", coin))
         self._emit(self._coins_event())
-        self._model_q.put(("add", coin))
+        self._model_q.put(AddCoin(coin))
 
     def _on_remove(self, coin: str) -> None:
         if coin not in self._coins:
@@ -552,7 +542,7 @@ class Engine:
         self._unknown = tuple(c for c in self._unknown if c != coin)
         self._save_watchlist()
         self._emit(self._coins_event())
-        self._model_q.put(("remove", coin))
+        self._model_q.put(RemoveCoin(coin))
 
     def _coins_event(self) -> CoinsEvent:
         labels = tuple((c, self._labels.get(c) or symbol_of(c)) for c in self._coins)
@@ -566,275 +556,17 @@ class Engine:
 
     # Model thread --------------------------------------------------------------------------------
     def _model_loop(self) -> None:
-        worker = _ModelWorker(self)
+        worker = ModelWorker(ModelHost(
+            inbox=self._model_q, stopping=self._stop, store=self.store,
+            models_dir=self.models_dir, horizons=self.horizons,
+            shared_model=self.settings.shared_model, train_enabled=self._train_enabled,
+            paused=self._paused, factory=self._factory, coins=self.coins,
+            coin_state=self._ensure_state, snapshot=self.snapshot,
+            snapshot_all=self.snapshot_all, emit=self._emit,
+            trust_clock=self._trust_clock, clock=self._clock,
+        ))
         try:
             worker.run()
         except Exception as exc:
             log.exception("model worker crashed")
             self._emit(ErrorEvent("Model", f"training stopped: {exc}"))
-
-
-class _Stopping(BaseException):
-    """Raised inside a long model operation when the engine is stopping."""
-
-
-class _ModelWorker:
-    """Runs on the model thread: owns the forecasters, paces training, saves checkpoints."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.e = engine
-        self.fcs: dict[str, Forecaster] = {}
-        self.pending: dict[str, int] = {}
-        self.last_train_emit: dict[str, float] = {}
-        self.last_metrics_emit: dict[str, float] = {}
-        self.last_save = time.monotonic()
-        self.paused = engine._paused
-        self.metrics_dirty: set[str] = set()
-        self._rr = 0
-        self._since_step = 0
-
-    def _factory(self) -> Callable[[str], Forecaster]:
-        if self.e._factory is not None:
-            return self.e._factory
-        import torch
-
-        from engine.forecast.forecaster import ForecastConfig, make_forecaster_factory
-
-        torch.set_num_threads(1)
-        cfg = ForecastConfig(horizons=self.e.horizons)
-        make = make_forecaster_factory(cfg, shared=self.e.settings.shared_model, seed=0)
-        self.e._factory = make
-        return make
-
-    def _path(self, coin: str) -> Path:
-        # Ids are checked where they enter; checking again here costs nothing and keeps a bug
-        # elsewhere from ever writing a checkpoint outside the models dir.
-        return self.e.models_dir / f"{require_coin_id(coin)}.pt"
-
-    def _get(self, coin: str) -> Forecaster:
-        fc = self.fcs.get(coin)
-        if fc is not None:
-            return fc
-        make = self._factory()
-        fc = make(coin)
-        path = self._path(coin)
-        loaded = False
-        if path.exists():
-            try:
-                fc = type(fc).load(path, coin, fc.config)
-                loaded = True
-                self._refuse_future_checkpoint(fc, path)
-            except ModelConfigChanged as exc:
-                # Expected after an upgrade that changed the model: keep the old file, retrain from
-                # the stored history (the panel shows the pre-training), no alarm.
-                aside = path.with_name(f"{path.name}.old-{int(time.time())}")
-                os.replace(path, aside)
-                log.info("%s; kept as %s, retraining from the stored history", exc.msg, aside.name)
-            except ModelError as exc:
-                aside = path.with_name(f"{path.name}.bad-{int(time.time())}")
-                os.replace(path, aside)
-                self.e._emit(ErrorEvent("Model", f"{exc.msg}; set aside as {aside.name}, starting fresh", coin))
-                fc, loaded = make(coin), False
-        self.fcs[coin] = fc
-        self._warm(coin, fc, loaded)
-        return fc
-
-    def _refuse_future_checkpoint(self, fc: Forecaster, path: Path) -> None:
-        """A model that believes it is later than now ignores every bar until then: refuse it."""
-        last = getattr(fc, "last_ts", None)
-        if not self.e._trust_clock or not isinstance(last, (int, float)):
-            return
-        ahead = ahead_of_clock(float(last), self.e._clock())
-        if ahead is not None:
-            raise ModelError(f"checkpoint {path.name} ends at a time {ahead}")
-
-    def _warm(self, coin: str, fc: Forecaster, loaded: bool) -> None:
-        """Give a new or reloaded model the history the store has."""
-        bars = list(self.e.snapshot(coin).bars)
-        if not bars:
-            return
-        warm = getattr(fc, "warm", None)
-        if loaded and callable(warm):
-            warm(bars)
-            return
-        if not loaded and len(bars) >= MIN_PRETRAIN_BARS and self.e._train_enabled:
-            bars = bars[-MAX_PRETRAIN_BARS:]
-
-            def progress(p: float) -> None:
-                if self.e._stop.is_set():
-                    raise _Stopping  # leave a long pre-training at once when the app quits
-                self._publish_train(coin, TrainEvent(coin, "pretraining", progress=p,
-                                                      message=f"pre-training on {len(bars)} minutes of history"))
-
-            status = fc.pretrain(bars, progress)
-            self._publish_train(coin, status, force=True)
-        elif callable(warm):
-            warm(bars)
-
-    def run(self) -> None:
-        try:
-            self._run()
-        except _Stopping:
-            return
-
-    def _load_stored_forecasts(self) -> None:
-        for coin in self.e.coins():
-            st = self.e._ensure_state(coin)
-            last = st.window.last()
-            if last is None:
-                continue
-            stored = self.e.store.forecasts(coin, since=last.ts - FORECAST_HISTORY * 60)
-            with st.lock:
-                newer = [f for f in st.forecasts if not stored or f.ts > stored[-1].ts]
-                st.forecasts.clear()
-                st.forecasts.extend(stored + newer)
-        self.e._emit(self.e.snapshot_all())
-
-    def _run(self) -> None:
-        self._load_stored_forecasts()
-        for coin in self.e.coins():
-            self._get(coin)
-            self._publish_train(coin, self.fcs[coin].status(), force=True)
-        q = self.e._model_q
-        while True:
-            try:
-                if self._has_work():
-                    kind, item = q.get_nowait()
-                else:
-                    kind, item = q.get(timeout=0.2 if self.metrics_dirty else 0.5)
-            except queue.Empty:
-                kind, item = "", None
-            if kind:
-                try:
-                    if kind == "stop" or self.e._stop.is_set():
-                        # Bars still queued are in the store; the model catches up from it next time.
-                        self._save_all()
-                        return
-                    self._handle(kind, item)
-                except Exception as exc:
-                    log.exception("model worker failed on %s", kind)
-                    self.e._emit(ErrorEvent("Model", f"{kind}: {exc}"))
-                finally:
-                    q.task_done()
-                # Keep learning while bars stream in fast (a replay): one step per batch of bars.
-                self._since_step += 1
-                if not q.empty() and not (self._has_work() and self._since_step >= STEP_EVERY_BARS):
-                    continue
-            if self.e._stop.is_set():
-                self._save_all()
-                return
-            self._flush_metrics()
-            if self._has_work():
-                self._since_step = 0
-                self._train_one()
-            if time.monotonic() - self.last_save > CHECKPOINT_EVERY:
-                self._save_all()
-
-    def _has_work(self) -> bool:
-        return not self.paused and self.e._train_enabled and any(v > 0 for v in self.pending.values())
-
-    def _handle(self, kind: str, item: Any) -> None:
-        if kind == "bar":
-            self._on_bar(item)
-        elif kind == "pause":
-            self.paused = bool(item)
-            for coin, fc in self.fcs.items():
-                ev = fc.status()
-                if self.paused:
-                    ev = TrainEvent(coin, "paused", ev.step, ev.loss, ev.lr, ev.step_ms, ev.samples,
-                                    None, ev.device, "training paused (p resumes)", ev.losses)
-                self._publish_train(coin, ev, force=True)
-        elif kind == "reset":
-            self._reset(item)
-        elif kind == "add":
-            self._get(item)
-        elif kind == "remove":
-            fc = self.fcs.pop(item, None)
-            if fc is not None:
-                self._save(item, fc)
-            self.pending.pop(item, None)
-
-    def _on_bar(self, bar: Bar) -> None:
-        if bar.coin not in self.e.coins():
-            return
-        fc = self._get(bar.coin)
-        forecast = fc.observe(bar)
-        st = self.e._ensure_state(bar.coin)
-        if forecast is not None:
-            self.e.store.add_forecast(forecast)
-            with st.lock:
-                st.forecasts.append(forecast)
-            self.e._emit(forecast)
-        if not bar.filled:
-            cap = MAX_PENDING_FACTOR * fc.config.steps_per_minute
-            self.pending[bar.coin] = min(cap, self.pending.get(bar.coin, 0) + fc.config.steps_per_minute)
-            self.metrics_dirty.add(bar.coin)
-
-    def _flush_metrics(self) -> None:
-        now = time.monotonic()
-        for coin in list(self.metrics_dirty):
-            fc = self.fcs.get(coin)
-            if fc is None:
-                self.metrics_dirty.discard(coin)
-                continue
-            if now - self.last_metrics_emit.get(coin, 0.0) < METRICS_EVERY:
-                continue
-            self.last_metrics_emit[coin] = now
-            self.metrics_dirty.discard(coin)
-            m = fc.metrics()
-            st = self.e._ensure_state(coin)
-            with st.lock:
-                st.metrics = m
-            self.e._emit(m)
-            ev = fc.status()
-            if self.paused:
-                ev = TrainEvent(coin, "paused", ev.step, ev.loss, ev.lr, ev.step_ms, ev.samples,
-                                None, ev.device, "training paused (p resumes)", ev.losses)
-            self._publish_train(coin, ev)
-
-    def _train_one(self) -> None:
-        coins = [c for c, n in self.pending.items() if n > 0 and c in self.fcs]
-        if not coins:
-            return
-        self._rr = (self._rr + 1) % len(coins)
-        coin = coins[self._rr]
-        self.pending[coin] -= 1
-        ev = self.fcs[coin].train(1)
-        if ev is not None:
-            self._publish_train(coin, ev, force=ev.state == "rolled back")
-            if ev.state == "rolled back" and ev.message:
-                self.e._emit(ErrorEvent("Model", ev.message, coin))
-
-    def _publish_train(self, coin: str, ev: TrainEvent, force: bool = False) -> None:
-        st = self.e._ensure_state(coin)
-        with st.lock:
-            st.train = ev
-        now = time.monotonic()
-        if force or now - self.last_train_emit.get(coin, 0.0) >= TRAIN_EVENT_EVERY:
-            self.last_train_emit[coin] = now
-            self.e._emit(ev)
-
-    def _reset(self, coin: str) -> None:
-        self.fcs.pop(coin, None)
-        self.pending.pop(coin, None)
-        self._path(coin).unlink(missing_ok=True)
-        self.e.store.delete_coin(coin, predictions_only=True)
-        st = self.e._ensure_state(coin)
-        with st.lock:
-            st.forecasts.clear()
-            st.metrics = None
-        fc = self._get(coin)
-        self._publish_train(coin, fc.status(), force=True)
-        self.e._emit(ErrorEvent("Model", f"{coin}: model reset, learning from scratch", coin))
-
-    def _save(self, coin: str, fc: Forecaster) -> None:
-        try:
-            self.e.models_dir.mkdir(parents=True, exist_ok=True)
-            fc.save(self._path(coin))
-        except (OSError, CryptotuiError) as exc:
-            self.e._emit(ErrorEvent("Model", f"cannot save the {coin} model: {exc}", coin))
-
-    def _save_all(self) -> None:
-        self.last_save = time.monotonic()
-        for coin, fc in list(self.fcs.items()):
-            self._save(coin, fc)

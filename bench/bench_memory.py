@@ -26,12 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
 from bench._util import ROOT, peak_rss_mb, populate, rss_mb, write_json  # noqa: E402
+from engine.sources.base import Source  # noqa: E402
 
 COINS = ("bitcoin", "ethereum", "solana", "litecoin", "dogecoin", "cardano", "ripple", "polkadot",
          "chainlink", "tron")
 
 
-class SilentSource:
+class SilentSource(Source):
     """A source with nothing to say: the engine runs on its stored history alone."""
 
     name = "silent"

@@ -23,6 +23,7 @@ from engine.runtime.engine import Engine
 from engine.errors import ConfigError
 from engine.events import ErrorEvent, Event, StatusEvent
 from engine.ids import coin_id, is_coin_id
+from engine.sources.base import Source
 from tests.stub_forecaster import StubFactory, StubForecaster
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -352,7 +353,7 @@ def test_export_to_stdout_works_on_a_full_disk(tmp_path: Path) -> None:
 
 
 # 5. Worlds apart -----------------------------------------------------------------------------------------
-class QuietSource:
+class QuietSource(Source):
     """A live source that never produces anything (the live world without a network)."""
 
     name = "coingecko"

@@ -184,10 +184,9 @@ class Engine:
             # and release the data dir.
             self.stop()
             raise
-        load = getattr(self.source, "load", None) if settings.source == "replay" and not self.demo else None
-        if callable(load):
+        if settings.source == "replay" and not self.demo:
             try:
-                load()  # an unusable replay file is reported now, before anything starts
+                self.source.check()  # an unusable replay file is reported now, before the start
             except CryptotuiError:
                 self.stop()
                 raise
@@ -234,8 +233,7 @@ class Engine:
 
         probe = self._source if self._source is not None else ReplaySource(
             demo_files(), 1.0, start_after=self.store.last_ts)
-        finished = getattr(probe, "finished", None)
-        if finished is None or not finished():
+        if not probe.finished():
             return
         # The bundled replay was played to the end last time: play it again from the start.
         for coin in self.store.coins():
@@ -322,8 +320,7 @@ class Engine:
     @property
     def source_info(self) -> str:
         """What the data is, in a few words (a replay: its file and dates); "" for live sources."""
-        describe = getattr(self.source, "describe", None)
-        return describe() if callable(describe) else ""
+        return self.source.describe()
 
     def export(self, coin: str, path: Path | None = None) -> Path:
         if path is None:
@@ -528,8 +525,8 @@ class Engine:
         self._coins = self._coins + (coin,)
         self._ensure_state(coin)
         self._save_watchlist()
-        files = getattr(self.source, "files", None)
-        if isinstance(files, dict) and coin not in files:
+        recorded = self.source.recorded_coins()
+        if recorded is not None and coin not in recorded:
             self._unknown = self._unknown + (coin,)
             self._emit(ErrorEvent("Unknown coin", f"no recorded data for {coin!r} in this replay", coin))
         self._emit(self._coins_event())

@@ -37,6 +37,9 @@ class Source(Protocol):
 
     ``coins()`` is read at every poll/subscription so the watchlist can change while it runs.
     ``search`` may be slow (network) and is called from a worker thread, never the UI thread.
+
+    Sources subclass this class to inherit the defaults of the capabilities below (those of a live
+    source); a recording (replay) overrides them. The engine calls them, never probes for them.
     """
 
     name: str
@@ -44,6 +47,22 @@ class Source(Protocol):
     def run(self, coins: Callable[[], tuple[str, ...]], emit: Emit, stop: threading.Event) -> None: ...
 
     def search(self, query: str) -> list[CoinMatch]: ...
+
+    def check(self) -> None:
+        """Raise a CryptotuiError now if the source cannot work (an unusable replay file)."""
+        return None
+
+    def describe(self) -> str:
+        """What the data is, in a few words (a replay: its file and dates); "" for live data."""
+        return ""
+
+    def recorded_coins(self) -> frozenset[str] | None:
+        """The coins a recording has data for; None when any coin may be asked for (live)."""
+        return None
+
+    def finished(self) -> bool:
+        """Whether a recording has been played to its end (a live source never is)."""
+        return False
 
 
 # How far ahead of the local clock a source's timestamp may be before it is refused: clocks drift

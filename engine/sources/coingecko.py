@@ -33,7 +33,7 @@ from engine.events import Bar, CoinsEvent, ErrorEvent, StatusEvent
 from engine.ids import is_coin_id
 from engine.redact import redact, register_secret, register_url_secrets
 from engine.settings.config import Settings
-from engine.sources.base import Emit, ahead_of_clock
+from engine.sources.base import Emit, Source, ahead_of_clock
 from engine.sources.budget import Budget, load_state, plan_name, save_state
 from engine.sources.coins import symbol_of
 from engine.sources.http import (
@@ -154,7 +154,7 @@ def resample_minutes(
     return out
 
 
-class CoinGeckoSource:
+class CoinGeckoSource(Source):
     """Polls CoinGecko for the watched coins; see the module docstring for the rules it keeps."""
 
     name = SOURCE

@@ -28,7 +28,7 @@ from engine.errors import NetworkError, ParseError, SourceError
 from engine.events import Bar, CoinsEvent, ErrorEvent, StatusEvent
 from engine.redact import register_url_secrets, safe_url
 from engine.settings.config import Settings
-from engine.sources.base import Emit, ahead_of_clock
+from engine.sources.base import Emit, Source, ahead_of_clock
 from engine.sources.coins import kraken_pair, no_pair_reason, search_table, symbol_of
 from engine.sources.retry import backoff_delay, fmt_seconds
 
@@ -78,7 +78,7 @@ def _translate(exc: BaseException) -> NetworkError:
     return NetworkError(f"connection failed ({exc.__class__.__name__})")
 
 
-class KrakenSource:
+class KrakenSource(Source):
     """Streams 1-minute candles for the watched coins from Kraken's WebSocket v2 API."""
 
     name = SOURCE

@@ -22,7 +22,7 @@ from pathlib import Path
 from engine.api import CoinMatch
 from engine.errors import ConfigError
 from engine.events import Bar, CoinsEvent, ErrorEvent, StatusEvent
-from engine.sources.base import Emit, price_problem
+from engine.sources.base import Emit, Source, price_problem
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ def _fmt(ts: int) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-class ReplaySource:
+class ReplaySource(Source):
     """Replays bars from CSV files, ``speed`` recorded minutes per wall-clock second."""
 
     def __init__(
@@ -231,6 +231,12 @@ class ReplaySource:
             for coin, path in self.files.items():
                 self._data[coin] = read_csv(path, coin, self.name).bars
         return self._data
+
+    def check(self) -> None:
+        self.load()
+
+    def recorded_coins(self) -> frozenset[str] | None:
+        return frozenset(self.files)
 
     def remaining(self) -> int:
         """Bars not yet stored, over all coins."""

@@ -21,7 +21,7 @@ from typing import Any
 
 from engine.api import CoinMatch
 from engine.events import Bar, StatusEvent
-from engine.sources.base import Emit, SourceOutput
+from engine.sources.base import Emit, Source, SourceOutput
 from engine.store import Store
 from tests.fakes.coingecko_server import Fault, FakeCoinGecko
 
@@ -311,7 +311,7 @@ class ChaosCoinGecko(FakeCoinGecko):
         return body
 
 
-class RecordingSource:
+class RecordingSource(Source):
     """Wraps a source: every status it emits is judged by the referee on the source thread."""
 
     def __init__(self, inner: Any, referee: Referee) -> None:
@@ -333,7 +333,7 @@ class RecordingSource:
         return list(self.inner.search(query))
 
 
-class ScriptedSource:
+class ScriptedSource(Source):
     """A source that emits a fixed list of items, then waits for stop (for bad-data tests)."""
 
     def __init__(self, items: Iterable[SourceOutput], name: str = "scripted") -> None:

@@ -1,6 +1,6 @@
 """Immutable records that cross threads and the wire: bars, forecasts, metrics, status, errors.
 
-Every event is a frozen dataclass with a ``type`` tag. ``to_dict``/``from_dict`` turn them into the
+Every event is a frozen dataclass with a ``type`` tag; ``engine.feed.codec`` turns them into the
 JSON objects of the WebSocket feed (protocol ``"v": 1``) and back.
 
 Times are Unix seconds (UTC). A bar's ``ts`` is the open time of its minute (a multiple of 60).
@@ -9,7 +9,6 @@ Forecast values are cumulative *log returns* from the forecast's base price, one
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from collections.abc import Iterable, Sequence
@@ -251,72 +250,6 @@ EVENT_TYPES: dict[str, type] = {
 }
 
 
-def _clean(value: Any) -> Any:
-    # JSON has no NaN/inf; they travel as null.
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    return value
-
-
-def to_dict(event: Event) -> dict[str, Any]:
-    """The JSON object of an event, with ``v`` and ``type``."""
-    body = _clean(dataclasses.asdict(event))
-    return {"v": PROTOCOL_VERSION, "type": event.type, **body}
-
-
-def _build(cls: type, data: dict[str, Any]) -> Any:
-    kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in data:
-            continue
-        kwargs[f.name] = _convert(cls, f, data[f.name])
-    return cls(**kwargs)
-
-
-_NESTED: dict[tuple[type, str], type] = {}
-
-
-def _convert(cls: type, f: dataclasses.Field[Any], value: Any) -> Any:
-    nested = _NESTED.get((cls, f.name))
-    if nested is not None:
-        if value is None:
-            return None
-        if isinstance(value, list):
-            return tuple(_build(nested, v) for v in value)
-        return _build(nested, value)
-    if isinstance(value, list):
-        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
-    if value is None and f.type in ("float",):
-        return float("nan")
-    return value
-
-
-_NESTED.update(
-    {
-        (BarEvent, "bar"): Bar,
-        (MetricsEvent, "rows"): HorizonMetrics,
-        (CoinSnapshot, "bars"): Bar,
-        (CoinSnapshot, "forecasts"): ForecastEvent,
-        (CoinSnapshot, "metrics"): MetricsEvent,
-        (CoinSnapshot, "train"): TrainEvent,
-        (SnapshotEvent, "coins"): CoinSnapshot,
-        (SnapshotEvent, "status"): StatusEvent,
-    }
-)
-
-
-def from_dict(data: dict[str, Any]) -> Event:
-    """Rebuild an event from its JSON object; raises ``ValueError`` on an unknown type."""
-    cls = EVENT_TYPES.get(data.get("type", ""))
-    if cls is None:
-        raise ValueError(f"unknown event type {data.get('type')!r}")
-    return _build(cls, data)  # type: ignore[no-any-return]
-
-
 __all__ = [
     "PROTOCOL_VERSION",
     "Bar",
@@ -331,6 +264,4 @@ __all__ = [
     "SnapshotEvent",
     "StatusEvent",
     "TrainEvent",
-    "from_dict",
-    "to_dict",
 ]

@@ -1,6 +1,6 @@
 """Fuzzing every parser with hypothesis: only the project's own errors (engine.errors) may come out.
 
-Replay CSV rows, config TOML, events.from_dict (the feed's decoder), CoinGecko bodies, Kraken
+Replay CSV rows, config TOML, codec.from_dict (the feed's decoder), CoinGecko bodies, Kraken
 frames, and the remote client's frame handling. Whatever a parser accepts must be clean data
 (finite positive prices, minute-aligned, time-ordered).
 """
@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from engine.settings.config import Settings, load_config_file, settings_from
 from engine.errors import ConfigError, SourceError
-from engine.events import EVENT_TYPES, Bar, from_dict
+from engine.events import EVENT_TYPES, Bar
+from engine.feed.codec import from_dict
 from engine.sources.coingecko import CoinGeckoSource
 from engine.sources.replay import read_csv
 

@@ -27,9 +27,8 @@ from engine.events import (
     SnapshotEvent,
     StatusEvent,
     TrainEvent,
-    from_dict,
-    to_dict,
 )
+from engine.feed.codec import from_dict, to_dict
 from engine.feed.server import OPS, ServerThread
 from tests.fake_engine import FakeEngine
 

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import os
 import re
 import signal
@@ -31,15 +32,13 @@ from engine.events import (
     SnapshotEvent,
     StatusEvent,
     TrainEvent,
-    to_dict,
 )
+from engine.feed.codec import encode, to_dict
 from engine.feed.server import (
     MAX_OP_BYTES,
     ServerThread,
-    _encode,
     _Ring,
     check_bind,
-    event_dict,
     is_loopback,
     serve_forever,
 )
@@ -399,7 +398,18 @@ def test_ring_keeps_the_last_frames_in_order_across_wraparound() -> None:
     assert ring.read(9, 5) == [b"9"] and ring.read(10, 5) == []
 
 
-def test_event_dict_is_exactly_to_dict() -> None:
+def _reference(value: Any) -> Any:
+    # The plain definition the codec's shallow walk must match: asdict, NaN/inf as null.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (list, tuple)):
+        return [_reference(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _reference(v) for k, v in value.items()}
+    return value
+
+
+def test_codec_is_exactly_asdict_with_nan_as_null() -> None:
     engine = FakeEngine(history=45)
     events: list[Any] = []
     engine.subscribe(events.append)
@@ -417,9 +427,10 @@ def test_event_dict_is_exactly_to_dict() -> None:
     assert {e.type for e in events} == {"bar", "forecast", "metrics", "train", "snapshot", "status",
                                         "error", "coins"}
     for event in events:
-        assert event_dict(event) == to_dict(event)
-        wire = json.dumps(to_dict(event), separators=(",", ":")).encode()
-        assert _encode(event_dict(event)) == wire
+        expected = {"v": 1, "type": event.type, **_reference(dataclasses.asdict(event))}
+        assert to_dict(event) == expected
+        wire = json.dumps(expected, separators=(",", ":")).encode()
+        assert encode(to_dict(event)) == wire
 
 
 def test_client_that_floods_ops_and_never_reads_is_closed(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """RemoteEngine: the EngineAPI of an engine served by ``cryptotui serve``, over its WebSocket feed.
 
 A background thread runs the websockets client on its own asyncio loop. Frames become events
-(``engine.events.from_dict``) and go to the listeners on that thread, as a local engine's would.
+(``engine.feed.codec.from_dict``) and go to the listeners on that thread, as a local engine's would.
 The last data stays in memory, so ``snapshot()`` keeps answering while the engine is away; the
 client reconnects with exponential backoff and says so with
 ``StatusEvent(source="remote", state="offline", ...)``. A fresh snapshot replaces the state on
@@ -33,6 +33,7 @@ from engine.api import CoinMatch, Listener
 from engine.settings.config import DEFAULT_HORIZONS
 from engine.settings.locations import Locations
 from engine.errors import ConfigError, CryptotuiError, NetworkError
+from engine.feed.codec import from_dict
 from engine.events import (
     PROTOCOL_VERSION,
     BarEvent,
@@ -45,7 +46,6 @@ from engine.events import (
     SnapshotEvent,
     StatusEvent,
     TrainEvent,
-    from_dict,
 )
 from engine.ids import is_coin_id, require_coin_id
 from engine.redact import register_url_secrets, safe_url

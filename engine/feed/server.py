@@ -23,7 +23,6 @@ import hmac
 import ipaddress
 import json
 import logging
-import math
 import signal
 import threading
 import time
@@ -39,6 +38,7 @@ from websockets.http11 import Request, Response
 
 from engine.api import EngineAPI
 from engine.errors import ConfigError, CryptotuiError
+from engine.feed.codec import encode, to_dict
 from engine.events import (
     PROTOCOL_VERSION,
     ErrorEvent,
@@ -129,48 +129,8 @@ def check_bind(host: str, token: str | None) -> None:
         )
 
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _plain(value: Any) -> Any:
-    """JSON-ready copy of an event value: what ``events._clean(dataclasses.asdict(...))`` gives.
-
-    ``asdict`` deep-copies every leaf; for 7200 events a second to 50 clients that copy was the
-    server's whole CPU budget. Events are immutable, so a shallow walk is enough.
-    """
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, (str, int)):
-        return value
-    if isinstance(value, (tuple, list)):
-        if value and type(value[0]) is float:
-            try:  # the common case (series of finite floats) at C speed
-                if all(map(math.isfinite, value)):
-                    return list(value)
-            except TypeError:
-                pass
-        return [_plain(v) for v in value]
-    cls = type(value)
-    names = _FIELDS.get(cls)
-    if names is None:
-        if not dataclasses.is_dataclass(value):
-            return value
-        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(value))
-    return {name: _plain(getattr(value, name)) for name in names}
-
-
-def event_dict(event: Event) -> dict[str, Any]:
-    """The same object as ``engine.events.to_dict(event)``, built without deep copies."""
-    return {"v": PROTOCOL_VERSION, "type": event.type, **_plain(event)}
-
-
-def _encode(obj: dict[str, Any]) -> bytes:
-    # allow_nan=False: a NaN that slipped past events._clean must fail here, not on the client.
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode("utf-8")
-
-
 def _error_frame(title: str, msg: str, coin: str | None = None) -> bytes:
-    return _encode(event_dict(ErrorEvent(title, msg, coin)))
+    return encode(to_dict(ErrorEvent(title, msg, coin)))
 
 
 class _BadOp(Exception):
@@ -393,14 +353,14 @@ class FeedServer:
         if isinstance(event, StatusEvent):
             self._last_status = event
         try:
-            frame = _encode(event_dict(event))
+            frame = encode(to_dict(event))
         except (TypeError, ValueError):
             log.exception("cannot serialise %s event; dropped", event.type)
             return
         self._ring.append(frame)
 
     def _hello_frame(self, batch: bool) -> bytes:
-        return _encode(
+        return encode(
             {
                 "v": PROTOCOL_VERSION,
                 "type": "hello",
@@ -446,7 +406,7 @@ class FeedServer:
 
         def build() -> bytes:
             coins = tuple(self.engine.snapshot(c) for c in self.engine.coins())
-            return _encode(event_dict(SnapshotEvent(coins=coins, status=status)))
+            return encode(to_dict(SnapshotEvent(coins=coins, status=status)))
 
         try:
             frame = await asyncio.to_thread(build)
@@ -489,7 +449,7 @@ class FeedServer:
             body["result"] = result
         else:
             body["error"] = error or "failed"
-        self._send_own(client, _encode(body))
+        self._send_own(client, encode(body))
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         peer = _peer(connection)

@@ -9,7 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from engine.forecast.backtest import aggregate, main, native_spacing, read_bars
+from engine.forecast.backtest import aggregate, native_spacing, read_bars
+from tui.__main__ import run_backtest
+
+
+def main(argv: list[str]) -> int:
+    """``cryptotui backtest ARGV``'s exit status (bad input exits through SystemExit)."""
+    try:
+        return run_backtest(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
 from engine.errors import ConfigError
 from engine.events import Bar
 

@@ -96,10 +96,15 @@ def test_help_exits_zero() -> None:
 
 
 def test_every_argument_has_help_and_readme_matches() -> None:
-    from engine.forecast.backtest import _parser
-    from tui.__main__ import build_export_parser, build_parser, build_serve_parser
+    from tui.__main__ import (
+        build_backtest_parser,
+        build_export_parser,
+        build_parser,
+        build_serve_parser,
+    )
 
-    for parser in (build_parser(), build_serve_parser(), build_export_parser(), _parser()):
+    for parser in (build_parser(), build_serve_parser(), build_export_parser(),
+                   build_backtest_parser()):
         assert "``" not in (parser.description or "")  # no docstring markup
         for action in parser._actions:  # argparse has no public list of a parser's arguments
             assert action.help, (parser.prog, action.dest)

@@ -227,7 +227,7 @@ def test_backtest_refuses_1e308_then_1e_300_with_the_line(tmp_path: Path) -> Non
 
 def test_backtest_handles_the_extremes_it_accepts(tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    from engine.forecast.backtest import main
+    from tests.test_backtest import main
 
     # The edges of the accepted range, next to each other: every log return stays finite.
     rows = [(minute_ms(30 + i), p) for i, p in enumerate(["1e15", "1e-15", "1e15", "100"])]
@@ -269,7 +269,7 @@ def test_engine_refuses_extreme_prices_from_any_source(tmp_path: Path) -> None:
 @pytest.mark.parametrize("ts", ["inf", "1e400", "nan", "-inf"])
 def test_non_finite_timestamps_are_refused_with_the_line(tmp_path: Path, ts: str,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    from engine.forecast.backtest import main
+    from tests.test_backtest import main
     from engine.sources.replay import read_csv
 
     p = csv_rows(tmp_path / "ts.csv", [(ts, "100")])

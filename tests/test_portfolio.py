@@ -156,8 +156,7 @@ def test_summed_returns_match_the_horizon() -> None:
 def test_backtest_portfolio_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
-    from engine.forecast.backtest import main
-    from tests.test_backtest import write_csv
+    from tests.test_backtest import main, write_csv
 
     a = write_csv(tmp_path / "coin-a.csv", 150, seed=1)
     b = write_csv(tmp_path / "coin-b.csv", 150, seed=2, skip=(40,))

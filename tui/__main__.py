@@ -17,10 +17,11 @@ import sys
 import threading
 from pathlib import Path
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
 from engine.settings.locations import Locations
 from engine.settings.config import (
+    LOG_LEVELS,
+    SOURCES,
     Settings,
     check_permissions,
     load_config_file,
@@ -28,6 +29,7 @@ from engine.settings.config import (
     parse_horizons,
     settings_from,
     speed_problem,
+    url_problem,
     vs_problem,
 )
 from engine.errors import CryptotuiError
@@ -37,7 +39,6 @@ from engine.redact import RedactingFilter, register_secret, register_url_secrets
 from tui.gcpause import collections_paused
 
 PROG = "cryptotui"
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -110,7 +111,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vs", type=_vs, help="quote currency (default: usd)")
     p.add_argument("--home", help="where config, database and models live (env CRYPTOTUI_HOME)")
     p.add_argument("--api-url", help="CoinGecko base URL (env COINGECKO_API_URL; default by plan)")
-    p.add_argument("--source", choices=("coingecko", "kraken", "replay"), help="data source (default: coingecko)")
+    p.add_argument("--source", choices=SOURCES, help="data source (default: coingecko)")
     p.add_argument("--demo", action="store_true", help="replay the bundled real minute data, offline")
     p.add_argument("--replay", type=_replay, action="append", metavar="COIN=FILE.csv", help="replay a CSV (timestamp_ms,open,high,low,close,volume) as COIN")
     p.add_argument("--speed", type=_speed, help="replay speed in minutes per second (default: 10)")
@@ -188,6 +189,32 @@ def build_export_parser() -> argparse.ArgumentParser:
     return p
 
 
+def build_backtest_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=f"{PROG} backtest",
+                description="Prequential evaluation of the live forecaster over CSV files of bars, "
+                            "beside the persistence, drift and simple-band baselines.")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE.csv",
+                   help="bar files: timestamp_ms,open,high,low,close,volume (header optional)")
+    p.add_argument("--horizons", default="1,5,15,60", help="bars ahead, e.g. 1,5,15,60 (default)")
+    p.add_argument("--bar", default="auto", metavar="1m|5m|15m|1h",
+                   help="bar size to resample to (default: the file's own spacing)")
+    p.add_argument("--shared-model", action="store_true", help="also run one model for all files")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the models (default: 0)")
+    p.add_argument("--steps", type=int, default=None, help="gradient steps per bar (default: live)")
+    p.add_argument(
+        "--predictions",
+        type=Path,
+        metavar="OUT.csv",
+        help="write every scored prediction (served band, mean and the network's own mean) as CSV",
+    )
+    p.add_argument("--wide", action="store_true", help="per-file table with every column")
+    p.add_argument("--portfolio", action="store_true",
+                   help="also score the total's 80%% range and level probabilities (aligned files)")
+    p.add_argument("--weights", metavar="A,B", help="--portfolio: value held per file (default 1 each)")
+    return p
+
+
 def make_settings(args: argparse.Namespace, loc: Locations) -> Settings:
     file_values = load_config_file(loc.config_file)
     replay = dict(args.replay or [])
@@ -196,13 +223,13 @@ def make_settings(args: argparse.Namespace, loc: Locations) -> Settings:
         source = "replay"
     if source == "replay" and not replay and not args.demo:
         raise CryptotuiError("--source replay needs at least one --replay COIN=FILE.csv")
-    _check_url(args.kraken_url, "--kraken-url", ("ws", "wss"))
+    _check_url(args.kraken_url, "--kraken-url", "ws")
     # The environment's URL gets the same check as the option (it was once taken as it came:
     # file:///etc/passwd reached requests).
     env_url = os.environ.get("COINGECKO_API_URL") or None
-    _check_url(args.api_url, "--api-url", ("http", "https"))
+    _check_url(args.api_url, "--api-url", "http")
     if not args.api_url:
-        _check_url(env_url, "COINGECKO_API_URL", ("http", "https"))
+        _check_url(env_url, "COINGECKO_API_URL", "http")
     coins = args.coins
     if replay and coins is None:
         coins = tuple(replay)
@@ -231,19 +258,11 @@ def make_settings(args: argparse.Namespace, loc: Locations) -> Settings:
     return settings
 
 
-def _check_url(url: str | None, label: str, schemes: tuple[str, ...]) -> None:
+def _check_url(url: str | None, label: str, kind: str) -> None:
     """One clear line for a URL the sources cannot use; the password of one is never echoed."""
-    if not url:
-        return
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
-    except ValueError:
-        parts, host = None, None
-    if parts is None or parts.scheme.lower() not in schemes or not host:
-        expected = " or ".join(f"{s}://" for s in schemes)
-        raise CryptotuiError(f"invalid {label} {safe_url(url)!r}: expected {expected}HOST")
+    problem = url_problem(url, kind) if url else None
+    if problem:
+        raise CryptotuiError(f"invalid {label} {safe_url(url or '')!r}: {problem}")
 
 
 def setup_logging(loc: Locations, settings: Settings, *, stderr: bool) -> None:
@@ -321,8 +340,9 @@ def run_tui(argv: list[str]) -> int:
 def _make_app(args: argparse.Namespace) -> tuple[Any, Any]:
     """The engine (local or remote) and the app on it; bad input exits with a one-line error."""
     if args.connect:
-        if not args.connect.startswith(("ws://", "wss://")):
-            fail(f"invalid --connect URL {safe_url(args.connect)!r}: expected ws://HOST:PORT")
+        problem = url_problem(args.connect, "ws")
+        if problem:
+            fail(f"invalid --connect URL {safe_url(args.connect)!r}: {problem}")
         loc = Locations.resolve(args.home)
         from engine.feed.remote import RemoteEngine
 
@@ -355,12 +375,12 @@ def _writable(loc: Locations) -> bool:
 def run_serve(argv: list[str]) -> int:
     args = build_serve_parser().parse_args(argv)
     args.token = resolve_token(args)
-    loopback = args.host in ("127.0.0.1", "localhost", "::1") or args.host.startswith("127.")
-    if not loopback and not args.token:
+    from engine.feed.server import is_loopback, serve_forever
+
+    if not is_loopback(args.host) and not args.token:
         fail(f"binding {args.host} exposes the feed beyond this machine: give --token")
     loc, settings = _open(args, headless=True)
     from engine.runtime.engine import Engine
-    from engine.feed.server import serve_forever
 
     try:
         engine = Engine(settings, loc)
@@ -439,9 +459,17 @@ def run_export(argv: list[str]) -> int:
 
 
 def run_backtest(argv: list[str]) -> int:
-    from engine.forecast.backtest import main as backtest_main
+    args = build_backtest_parser().parse_args(argv)
+    from engine.forecast.backtest import Options, run
 
-    return int(backtest_main(argv))
+    opts = Options(files=tuple(args.files), horizons=args.horizons, bar=args.bar,
+                   shared_model=args.shared_model, json=args.json, seed=args.seed,
+                   steps=args.steps, predictions=args.predictions, wide=args.wide,
+                   portfolio=args.portfolio, weights=args.weights)
+    try:
+        return run(opts)
+    except CryptotuiError as exc:
+        fail(exc.msg)
 
 
 COMMANDS = {"serve": run_serve, "backtest": run_backtest, "export": run_export}

@@ -30,7 +30,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from engine.api import CoinMatch, Listener
-from engine.settings.config import DEFAULT_HORIZONS
+from engine.settings.config import DEFAULT_HORIZONS, url_problem
 from engine.settings.locations import Locations
 from engine.errors import ConfigError, CryptotuiError, NetworkError
 from engine.feed.codec import from_dict
@@ -82,9 +82,9 @@ class RemoteEngine:
         request_timeout: float = 30.0,
         max_size: int | None = 256 * 1024 * 1024,
     ) -> None:
-        if not url.startswith(("ws://", "wss://")):
-            raise ConfigError(f"invalid --connect URL {safe_url(url)!r}: expected ws://HOST:PORT or "
-                              "wss://...")
+        problem = url_problem(url, "ws")
+        if problem:
+            raise ConfigError(f"invalid --connect URL {safe_url(url)!r}: {problem}")
         # Shown in every status, error and log line: never the password of a user:password@ part.
         self.url = safe_url(url)
         register_url_secrets(url)

@@ -12,7 +12,6 @@ and the first file's coin as a cross-coin input, and prints both modes side by s
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -27,40 +26,21 @@ from engine.events import Bar, HorizonMetrics
 BAR_SIZES = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600}
 
 
-class _ArgError(Exception):
-    pass
+@dataclass(frozen=True)
+class Options:
+    """What ``cryptotui backtest`` was asked to do (its parser is in the CLI, tui/__main__.py)."""
 
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        # One clear line instead of argparse's usage dump (the CLI rule: exit 2, no traceback).
-        raise _ArgError(message)
-
-
-def _parser() -> _Parser:
-    p = _Parser(prog="cryptotui backtest",
-                description="Prequential evaluation of the live forecaster over CSV files of bars, "
-                            "beside the persistence, drift and simple-band baselines.")
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE.csv",
-                   help="bar files: timestamp_ms,open,high,low,close,volume (header optional)")
-    p.add_argument("--horizons", default="1,5,15,60", help="bars ahead, e.g. 1,5,15,60 (default)")
-    p.add_argument("--bar", default="auto", metavar="1m|5m|15m|1h",
-                   help="bar size to resample to (default: the file's own spacing)")
-    p.add_argument("--shared-model", action="store_true", help="also run one model for all files")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the models (default: 0)")
-    p.add_argument("--steps", type=int, default=None, help="gradient steps per bar (default: live)")
-    p.add_argument(
-        "--predictions",
-        type=Path,
-        metavar="OUT.csv",
-        help="write every scored prediction (served band, mean and the network's own mean) as CSV",
-    )
-    p.add_argument("--wide", action="store_true", help="per-file table with every column")
-    p.add_argument("--portfolio", action="store_true",
-                   help="also score the total's 80%% range and level probabilities (aligned files)")
-    p.add_argument("--weights", metavar="A,B", help="--portfolio: value held per file (default 1 each)")
-    return p
+    files: tuple[Path, ...]
+    horizons: str = "1,5,15,60"  # as typed; checked by run()
+    bar: str = "auto"  # "auto" (each file's own spacing) or a key of BAR_SIZES
+    shared_model: bool = False  # also run one model for all files, time-aligned
+    json: bool = False
+    seed: int = 0
+    steps: int | None = None  # gradient steps per bar; None: the live setting
+    predictions: Path | None = None  # CSV of every scored prediction
+    wide: bool = False
+    portfolio: bool = False
+    weights: str | None = None  # --portfolio: value held per file, "A,B"
 
 
 def read_bars(path: Path, coin: str | None = None) -> list[Bar]:
@@ -452,28 +432,24 @@ def _print_tables(
     out.write(f"\nspeed: {speed:.0f} simulated bars (minutes at 1m) per second\n")
 
 
-def main(argv: list[str]) -> int:
-    """Entry point of ``cryptotui backtest``; returns the exit status."""
-    try:
-        args = _parser().parse_args(argv)
-        from engine.settings.config import parse_horizons
+def run(opts: Options) -> int:
+    """Run ``cryptotui backtest``; raises ConfigError (before any output) on unusable input."""
+    from engine.settings.config import parse_horizons
 
-        horizons = parse_horizons(args.horizons)
-        if args.bar != "auto" and args.bar not in BAR_SIZES:
-            raise ConfigError(f"invalid --bar {args.bar!r}: expected one of {', '.join(BAR_SIZES)}")
-        if args.steps is not None and args.steps < 0:
-            raise ConfigError("--steps must be >= 0")
-        series_raw = [read_bars(f) for f in args.files]
-        if args.weights is not None or args.portfolio:
-            from engine.forecast.portfolio import parse_weights
+    horizons = parse_horizons(opts.horizons)
+    if opts.bar != "auto" and opts.bar not in BAR_SIZES:
+        raise ConfigError(f"invalid --bar {opts.bar!r}: expected one of {', '.join(BAR_SIZES)}")
+    if opts.steps is not None and opts.steps < 0:
+        raise ConfigError("--steps must be >= 0")
+    series_raw = [read_bars(f) for f in opts.files]
+    weights = None
+    if opts.weights is not None or opts.portfolio:
+        from engine.forecast.portfolio import parse_weights
 
-            args.weights = parse_weights(args.weights, len(args.files))
-        pred_file = _open_predictions(args.predictions) if args.predictions else None
-    except (_ArgError, ConfigError) as exc:
-        sys.stderr.write(f"cryptotui backtest: error: {exc}\n")
-        return 2
+        weights = parse_weights(opts.weights, len(opts.files))
+    pred_file = _open_predictions(opts.predictions) if opts.predictions else None
     try:
-        return _run(args, horizons, series_raw, pred_file)
+        return _run(opts, horizons, series_raw, pred_file, weights)
     finally:
         if pred_file is not None:
             pred_file.close()
@@ -498,10 +474,11 @@ def _open_predictions(path: Path) -> TextIO:
 
 
 def _run(
-    args: argparse.Namespace,
+    args: Options,
     horizons: tuple[int, ...],
     series_raw: list[list[Bar]],
     pred_file: TextIO | None,
+    weights: Any,
 ) -> int:
     import csv
 
@@ -553,7 +530,7 @@ def _run(
 
         size = max(sizes)
         aligned = [aggregate(s, size) if size != sz else s for s, sz in zip(series, sizes)]
-        portfolio = run_portfolio(aligned, replace(base, bar_seconds=size), args.weights, args.seed)
+        portfolio = run_portfolio(aligned, replace(base, bar_seconds=size), weights, args.seed)
     elapsed = time.perf_counter() - t_all
     progress.close()
     n_bars = sum(r.bars for r in runs)
@@ -580,6 +557,3 @@ def _run(
             sys.stdout.write(format_portfolio(portfolio))
     return 0
 
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main(sys.argv[1:]))

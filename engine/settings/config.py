@@ -14,6 +14,7 @@ import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from engine.errors import ConfigError
 from engine.ids import coin_id
@@ -26,6 +27,9 @@ DEMO_COINS = ("bitcoin", "ethereum", "litecoin")
 DEFAULT_HORIZONS = (1, 5, 15, 60)
 MAX_COINS = 100  # one engine tracks tens of coins (DESIGN: Scale); more is a mistake or an attack
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+SOURCES = ("coingecko", "kraken", "replay")  # the values of --source and the file's ``source``
+# The schemes a URL of each kind may have (CoinGecko's REST API; Kraken's and our own WebSockets).
+URL_SCHEMES = {"http": ("http", "https"), "ws": ("ws", "wss")}
 
 PUBLIC_API = "https://api.coingecko.com/api/v3"
 PRO_API = "https://pro-api.coingecko.com/api/v3"
@@ -38,7 +42,7 @@ class Settings:
 
     coins: tuple[str, ...] = DEFAULT_COINS
     vs: str = "usd"
-    source: str = "coingecko"  # "coingecko" | "kraken" | "replay"
+    source: str = "coingecko"  # one of SOURCES
     demo: bool = False
     replay_files: tuple[Path, ...] = ()
     replay_coins: tuple[str, ...] = ()  # the coin each replay file stands for
@@ -131,6 +135,24 @@ def vs_problem(value: str) -> str | None:
     return None
 
 
+_SOURCES_EXPECTED = f"expected {', '.join(SOURCES[:-1])} or {SOURCES[-1]}"
+
+
+def url_problem(value: str, kind: str) -> str | None:
+    """Why ``value`` is not a URL of ``kind`` ("http" or "ws"), or None; the one rule for the
+    config file, the environment and every option that takes a URL."""
+    schemes = URL_SCHEMES[kind]
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        return f"expected {' or '.join(f'{s}://' for s in schemes)}HOST"
+    if parts.scheme.lower() not in schemes or not host:
+        return f"expected {' or '.join(f'{s}://' for s in schemes)}HOST"
+    return None
+
+
 def _check_value(key: str, value: Any) -> str | None:
     """Why a (well-typed) config value is unusable, or None."""
     if key == "speed":
@@ -144,14 +166,14 @@ def _check_value(key: str, value: Any) -> str | None:
         return f"expected one of {', '.join(LOG_LEVELS)}"
     elif key == "api_plan" and value.strip().lower() not in ("demo", "pro"):
         return "expected demo or pro"
-    elif key == "source" and value not in ("coingecko", "kraken", "replay"):
-        return "expected coingecko, kraken or replay"
+    elif key == "source" and value not in SOURCES:
+        return _SOURCES_EXPECTED
     elif key == "vs":
         return vs_problem(value)
-    elif key == "api_url" and not value.startswith(("http://", "https://")):
-        return "expected an http:// or https:// URL"
-    elif key == "kraken_url" and not value.startswith(("ws://", "wss://")):
-        return "expected a ws:// or wss:// URL"
+    elif key == "api_url":
+        return url_problem(value, "http")
+    elif key == "kraken_url":
+        return url_problem(value, "ws")
     elif key == "api_key" and (not value or any(ch.isspace() or not ch.isprintable() for ch in value)):
         # Never echo the value: it is a secret.
         return "must be a non-empty key without spaces or control characters"
@@ -282,8 +304,8 @@ def settings_from(file_values: dict[str, Any], env: dict[str, str] | None = None
     s = replace(s, **vals)
     if s.api_plan not in ("demo", "pro"):
         raise ConfigError(f"invalid API plan {s.api_plan!r}: expected demo or pro")
-    if s.source not in ("coingecko", "kraken", "replay"):
-        raise ConfigError(f"invalid source {s.source!r}: expected coingecko, kraken or replay")
+    if s.source not in SOURCES:
+        raise ConfigError(f"invalid source {s.source!r}: {_SOURCES_EXPECTED}")
     problem = speed_problem(s.speed)
     if problem:
         raise ConfigError(f"invalid speed {s.speed!r}: {problem}")

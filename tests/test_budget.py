@@ -14,7 +14,7 @@ from engine.sources.budget import (
     PLAN_LIMITS,
     Budget,
     limits_for,
-    load_state,
+    load_counts,
     next_month_start,
     plan_name,
 )
@@ -165,10 +165,10 @@ def test_the_monthly_count_survives_a_restart(tmp_path):
             )
 
         sim.run(make(), ("bitcoin",), 180)  # 3 polls + 1 backfill
-        assert load_state(path) == {"month": "2026-09", "month_used": 4}
+        assert load_counts(path) == {"month": "2026-09", "month_used": 4}
         second = make()
         assert second.budget.counts() == (0, 4)
         sim.run(second, ("bitcoin",), 60)
-    assert load_state(path)["month_used"] == 6  # a poll and (no store here) a backfill again
+    assert load_counts(path)["month_used"] == 6  # a poll and (no store here) a backfill again
     path.write_text("{not json")
-    assert load_state(path) == {}
+    assert load_counts(path) == {}

@@ -144,7 +144,7 @@ FULL_DISK = textwrap.dedent(
     import resource, signal, sys
     from pathlib import Path
     from engine.config import Locations, save_state
-    from engine.sources.budget import save_state as save_budget
+    from engine.sources.budget import save_counts as save_budget
     home = Path(sys.argv[1])
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))  # a full disk

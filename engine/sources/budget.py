@@ -152,7 +152,7 @@ class Budget:
             return {"month": self._month, "month_used": self._month_used}
 
 
-def load_state(path: Path | None) -> dict[str, Any]:
+def load_counts(path: Path | None) -> dict[str, Any]:
     """The persisted monthly count (``Budget.state()``); a missing or damaged file gives none."""
     if path is None:
         return {}
@@ -168,7 +168,7 @@ def load_state(path: Path | None) -> dict[str, Any]:
     return {"month": month, "month_used": used}
 
 
-def save_state(path: Path, state: dict[str, Any]) -> None:
+def save_counts(path: Path, state: dict[str, Any]) -> None:
     """Write the monthly count atomically: a crash never leaves half a file."""
     write_atomic(Path(path), json.dumps(state))
 
@@ -178,10 +178,10 @@ __all__ = [
     "Budget",
     "Reservation",
     "limits_for",
-    "load_state",
+    "load_counts",
     "month_key",
     "next_month_start",
     "plan_name",
-    "save_state",
+    "save_counts",
 ]
 

@@ -34,7 +34,7 @@ from engine.ids import is_coin_id
 from engine.redact import redact, register_secret, register_url_secrets
 from engine.settings.config import Settings
 from engine.sources.base import Emit, Source, ahead_of_clock
-from engine.sources.budget import Budget, load_state, plan_name, save_state
+from engine.sources.budget import Budget, load_counts, plan_name, save_counts
 from engine.sources.coins import symbol_of
 from engine.sources.http import (
     DEADLINE,
@@ -194,7 +194,7 @@ class CoinGeckoSource(Source):
         # data dir); without it a restart would forget what the month has used.
         self._budget_file = budget_file
         self.budget = budget or Budget.for_settings(
-            settings, clock=clock, **load_state(budget_file)
+            settings, clock=clock, **load_counts(budget_file)
         )
         self._saved_budget: dict[str, Any] = self.budget.state()
         self._http_lock = threading.Lock()  # the poller and a search worker share one session
@@ -592,7 +592,7 @@ class CoinGeckoSource(Source):
         if state == self._saved_budget:
             return
         try:
-            save_state(self._budget_file, state)
+            save_counts(self._budget_file, state)
             self._saved_budget = state
         except OSError as exc:
             log.warning("cannot save the request budget to %s: %s", self._budget_file, exc.strerror)

@@ -50,8 +50,3 @@ class RollingWindow:
 
     def __len__(self) -> int:
         return len(self._bars)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._bars.clear()
-            self._cache = None

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 DEFAULT_COINS = ("bitcoin", "ethereum", "solana")
 DEMO_COINS = ("bitcoin", "ethereum", "litecoin")
 DEFAULT_HORIZONS = (1, 5, 15, 60)
-MAX_COINS = 100  # one engine tracks tens of coins (DESIGN: Scale); more is a mistake or an attack
+MAX_COINS = 100  # one engine tracks tens of coins; more is a mistake or an attack
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SOURCES = ("coingecko", "kraken", "replay")  # the values of --source and the file's ``source``
 # The schemes a URL of each kind may have (CoinGecko's REST API; Kraken's and our own WebSockets).

@@ -9,9 +9,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 CODE = """
-import sys, importlib, pkgutil, engine, engine.sources
-names = ['engine.' + m.name for m in pkgutil.iter_modules(engine.__path__)]
-names += ['engine.sources.' + m.name for m in pkgutil.iter_modules(engine.sources.__path__)]
+import sys, importlib, pkgutil, engine
+# Every module of every room (walk_packages imports each package to look inside it).
+names = [m.name for m in pkgutil.walk_packages(engine.__path__, 'engine.')]
 heavy = {'engine.forecast.model', 'engine.forecast.forecaster', 'engine.forecast.backtest'}
 for name in names:
     if name not in heavy:

@@ -45,9 +45,9 @@ class SilentSource(Source):
 
 
 async def _measure(home: Path) -> dict[str, Any]:
-    from engine.settings.locations import Locations
-    from engine.settings.config import Settings
     from engine.runtime.engine import Engine
+    from engine.settings.config import Settings
+    from engine.settings.locations import Locations
     from tui.app import CryptoApp
 
     base_rss = rss_mb()

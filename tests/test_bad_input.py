@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 
-from engine.settings.locations import Locations
-from engine.settings.config import Settings, load_config_file
-from engine.runtime.engine import Engine
 from engine.errors import ConfigError, StoreError
 from engine.events import Bar, ErrorEvent, Event
+from engine.runtime.engine import Engine
+from engine.settings.config import Settings, load_config_file
+from engine.settings.locations import Locations
 from engine.sources.replay import read_csv
 from engine.store import Store
 from tests.fakes.chaos import ScriptedSource, bar

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.settings.config import Settings
 from engine.events import ErrorEvent, StatusEvent
+from engine.settings.config import Settings
 from engine.sources.budget import (
     PLAN_LIMITS,
     Budget,

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from engine.settings.locations import Locations
-from engine.settings.config import Settings
-from engine.runtime.engine import Engine
 from engine.events import Bar, CoinsEvent, ErrorEvent, Event, StatusEvent
+from engine.runtime.engine import Engine
+from engine.settings.config import Settings
+from engine.settings.locations import Locations
 from engine.sources.coingecko import CoinGeckoSource
 from tests.fakes.chaos import (
     EXPECTED_STATUS,

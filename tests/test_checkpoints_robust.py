@@ -16,12 +16,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engine.settings.locations import Locations  # noqa: E402
-from engine.settings.config import Settings  # noqa: E402
-from engine.runtime.engine import Engine  # noqa: E402
 from engine.errors import ModelError  # noqa: E402
 from engine.events import Bar, ErrorEvent, Event  # noqa: E402
 from engine.forecast.forecaster import ForecastConfig, Forecaster  # noqa: E402
+from engine.runtime.engine import Engine  # noqa: E402
+from engine.settings.config import Settings  # noqa: E402
+from engine.settings.locations import Locations  # noqa: E402
 from tests.fakes.chaos import ScriptedSource, bar  # noqa: E402
 from tests.stub_forecaster import StubFactory, StubForecaster  # noqa: E402
 

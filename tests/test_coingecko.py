@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from engine.settings.config import Settings
 from engine.errors import ApiError, ParseError, RateLimited
 from engine.events import Bar, CoinsEvent, ErrorEvent, StatusEvent
 from engine.redact import redact
+from engine.settings.config import Settings
 from engine.sources.coingecko import CoinGeckoSource, resample_minutes
 from engine.sources.retry import fmt_seconds
 from tests.fakes.coingecko_server import FakeCoinGecko

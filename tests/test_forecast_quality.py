@@ -14,8 +14,8 @@ import random
 import pytest
 import torch
 
-from engine.forecast.evaluate import EwmaBand, QuantileTracker, VolBand, interval_score, pinball
 from engine.events import Bar
+from engine.forecast.evaluate import EwmaBand, QuantileTracker, VolBand, interval_score, pinball
 from engine.forecast.forecaster import ForecastConfig, Forecaster, _BandChoice
 
 torch.set_num_threads(1)
@@ -139,8 +139,8 @@ def test_on_iid_noise_the_served_band_is_no_worse_than_ewma_band() -> None:
 
 
 def test_the_served_band_is_explained_in_words() -> None:
-    from engine.forecast.evaluate import explain_band
     from engine.events import HorizonMetrics
+    from engine.forecast.evaluate import explain_band
 
     nan = float("nan")
     row = HorizonMetrics(60, 5000, *([nan] * 10), 0, served80="simple", served95="simple",

@@ -17,10 +17,10 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.settings.config import Settings, load_config_file, settings_from
 from engine.errors import ConfigError, SourceError
 from engine.events import EVENT_TYPES, Bar
 from engine.feed.codec import from_dict
+from engine.settings.config import Settings, load_config_file, settings_from
 from engine.sources.coingecko import CoinGeckoSource
 from engine.sources.replay import read_csv
 

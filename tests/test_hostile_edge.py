@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from websockets.sync.client import connect
 
-from engine.settings.locations import Locations
-from engine.settings.config import Settings
-from engine.runtime.engine import Engine
 from engine.errors import ConfigError
 from engine.events import ErrorEvent, Event, StatusEvent
 from engine.ids import coin_id, is_coin_id
+from engine.runtime.engine import Engine
+from engine.settings.config import Settings
+from engine.settings.locations import Locations
 from engine.sources.base import Source
 from tests.stub_forecaster import StubFactory, StubForecaster
 
@@ -269,8 +269,8 @@ def test_engine_refuses_extreme_prices_from_any_source(tmp_path: Path) -> None:
 @pytest.mark.parametrize("ts", ["inf", "1e400", "nan", "-inf"])
 def test_non_finite_timestamps_are_refused_with_the_line(tmp_path: Path, ts: str,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    from tests.test_backtest import main
     from engine.sources.replay import read_csv
+    from tests.test_backtest import main
 
     p = csv_rows(tmp_path / "ts.csv", [(ts, "100")])
     assert main([str(p), "--horizons", "1"]) == 2

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.settings.locations import Locations
-from engine.settings.config import Settings
-from engine.runtime.engine import Engine
 from engine.errors import StoreError
+from engine.runtime.engine import Engine
+from engine.settings.config import Settings
+from engine.settings.locations import Locations
 from tests.dbread import count_bars
 from tests.fakes.chaos import ScriptedSource, bar
 from tests.stub_forecaster import StubFactory, StubForecaster

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from engine.settings.config import Settings
 from engine.events import Bar, CoinsEvent, ErrorEvent, StatusEvent
+from engine.settings.config import Settings
 from engine.sources.coins import coin_of_pair, kraken_pair, no_pair_reason, search_table
 from engine.sources.kraken import KrakenSource, parse_time
 from tests.fakes.kraken_server import FakeKraken

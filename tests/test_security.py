@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.settings.locations import Locations
 from engine.settings.config import Settings, check_permissions
+from engine.settings.locations import Locations
 from tests.fakes.coingecko_server import FakeCoinGecko
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,8 +14,8 @@ import pytest
 from rich.text import Text
 
 from engine.events import ForecastEvent
-from engine.settings.holdings import Holding, load_holdings, save_holdings
 from engine.forecast.portfolio import ValueRange
+from engine.settings.holdings import Holding, load_holdings, save_holdings
 from tests.fake_engine import FakeEngine
 from tui.app import CryptoApp
 from tui.widgets.holdings_panel import MASK, HoldingsPanel, build_view, format_money

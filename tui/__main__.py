@@ -18,7 +18,10 @@ import threading
 from pathlib import Path
 from typing import Any, NoReturn
 
-from engine.settings.locations import Locations
+from engine.errors import CryptotuiError
+from engine.events import ErrorEvent
+from engine.ids import coin_id
+from engine.redact import RedactingFilter, register_secret, register_url_secrets, safe_url
 from engine.settings.config import (
     LOG_LEVELS,
     SOURCES,
@@ -32,10 +35,7 @@ from engine.settings.config import (
     url_problem,
     vs_problem,
 )
-from engine.errors import CryptotuiError
-from engine.events import ErrorEvent
-from engine.ids import coin_id
-from engine.redact import RedactingFilter, register_secret, register_url_secrets, safe_url
+from engine.settings.locations import Locations
 from tui.gcpause import collections_paused
 
 PROG = "cryptotui"

@@ -12,8 +12,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.settings.holdings import Holding, holdings_path, load_holdings, save_holdings
 from engine.forecast.portfolio import LiveRangeScore, correlation, scaled_returns
+from engine.settings.holdings import Holding, holdings_path, load_holdings, save_holdings
 from tui.widgets.holdings_panel import HoldingsPanel, HoldingsView, build_view
 
 if TYPE_CHECKING:

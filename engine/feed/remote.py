@@ -30,10 +30,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from engine.api import CoinMatch, Listener
-from engine.settings.config import DEFAULT_HORIZONS, url_problem
-from engine.settings.locations import Locations
 from engine.errors import ConfigError, CryptotuiError, NetworkError
-from engine.feed.codec import from_dict
 from engine.events import (
     PROTOCOL_VERSION,
     BarEvent,
@@ -47,8 +44,11 @@ from engine.events import (
     StatusEvent,
     TrainEvent,
 )
+from engine.feed.codec import from_dict
 from engine.ids import is_coin_id, require_coin_id
 from engine.redact import register_url_secrets, safe_url
+from engine.settings.config import DEFAULT_HORIZONS, url_problem
+from engine.settings.locations import Locations
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,6 @@ from websockets.http11 import Request, Response
 
 from engine.api import EngineAPI
 from engine.errors import ConfigError, CryptotuiError
-from engine.feed.codec import encode, to_dict
 from engine.events import (
     PROTOCOL_VERSION,
     ErrorEvent,
@@ -46,8 +45,9 @@ from engine.events import (
     SnapshotEvent,
     StatusEvent,
 )
-from engine.settings.holdings import Holding
+from engine.feed.codec import encode, to_dict
 from engine.ids import is_coin_id
+from engine.settings.holdings import Holding
 
 log = logging.getLogger(__name__)
 

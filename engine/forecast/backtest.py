@@ -482,8 +482,9 @@ def _run(
 ) -> int:
     import csv
 
-    from engine.forecast.forecaster import ForecastConfig  # imports torch, quietly
     import torch
+
+    from engine.forecast.forecaster import ForecastConfig  # imports torch, quietly
 
     torch.set_num_threads(1)
     series: list[list[Bar]] = []

@@ -57,17 +57,17 @@ import torch  # noqa: E402
 
 from engine.atomic import write_atomic  # noqa: E402
 from engine.errors import ModelConfigChanged, ModelError  # noqa: E402
+from engine.events import Bar, ForecastEvent, MetricsEvent, TrainEvent  # noqa: E402
 from engine.forecast.evaluate import (  # noqa: E402
     LEVELS,
-    Band,
-    EwmaBand,
-    Evaluator,
-    VolBand,
     TAIL_STEP,
+    Band,
+    Evaluator,
+    EwmaBand,
     QuantileTracker,
+    VolBand,
     interval_score,
 )
-from engine.events import Bar, ForecastEvent, MetricsEvent, TrainEvent  # noqa: E402
 from engine.forecast.features import N_FEATURES, VOL_FLOOR, Normaliser, scaled_target  # noqa: E402
 from engine.forecast.model import ForecastNet, ModelConfig, forecast_loss  # noqa: E402
 

@@ -28,8 +28,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from engine.forecast.evaluate import interval_score
 from engine.events import ForecastEvent
+from engine.forecast.evaluate import interval_score
 
 # Standard normal quantiles of the served points: 2.5 %, 10 %, 50 %, 90 %, 97.5 %.
 Z = (-1.959963984540054, -1.2815515655446004, 0.0, 1.2815515655446004, 1.959963984540054)

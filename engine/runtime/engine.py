@@ -24,9 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.api import CoinMatch, Listener
-from engine.settings.locations import DEMO, LIVE, Locations
-from engine.settings.config import DEMO_COINS, MAX_COINS, Settings
-from engine.settings.state import load_watchlist, update_state
 from engine.errors import ConfigError, CryptotuiError, StoreError
 from engine.events import (
     Bar,
@@ -39,18 +36,8 @@ from engine.events import (
     StatusEvent,
 )
 from engine.ids import is_coin_id, require_coin_id
-from engine.sources.base import (
-    MAX_CLOCK_SKEW,
-    MAX_PRICE,
-    MIN_PRICE,
-    Source,
-    SourceOutput,
-    ahead_of_clock,
-)
-from engine.sources.coins import symbol_of
-from engine.store import Store
-from engine.runtime.export import export_csv, export_path
 from engine.runtime.coin_state import CoinState
+from engine.runtime.export import export_csv, export_path
 from engine.runtime.lock import acquire_instance_lock
 from engine.runtime.messages import (
     AddCoin,
@@ -65,6 +52,19 @@ from engine.runtime.messages import (
 )
 from engine.runtime.model_worker import ModelHost, ModelWorker
 from engine.runtime.window import DEFAULT_MAXLEN
+from engine.settings.config import DEMO_COINS, MAX_COINS, Settings
+from engine.settings.locations import DEMO, LIVE, Locations
+from engine.settings.state import load_watchlist, update_state
+from engine.sources.base import (
+    MAX_CLOCK_SKEW,
+    MAX_PRICE,
+    MIN_PRICE,
+    Source,
+    SourceOutput,
+    ahead_of_clock,
+)
+from engine.sources.coins import symbol_of
+from engine.store import Store
 
 if TYPE_CHECKING:
     from engine.forecast.base import ForecasterFactory

@@ -15,8 +15,14 @@ from dataclasses import dataclass
 from rich.text import Text
 
 from engine.events import ForecastEvent
+from engine.forecast.portfolio import (
+    RangeScore,
+    ValueRange,
+    holding_range,
+    served_quantiles,
+    total_range,
+)
 from engine.settings.holdings import Holding
-from engine.forecast.portfolio import RangeScore, ValueRange, holding_range, served_quantiles, total_range
 from tui.format import DASH
 from tui.widgets.columns import Column, TextLines, layout_columns
 from tui.widgets.palette import Palette

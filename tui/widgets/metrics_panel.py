@@ -6,8 +6,8 @@ import math
 
 from rich.text import Text
 
-from engine.forecast.evaluate import explain_band
 from engine.events import HorizonMetrics, MetricsEvent
+from engine.forecast.evaluate import explain_band
 from tui.format import format_percent
 from tui.widgets.columns import Column, TextLines, layout_columns, wrap_words
 from tui.widgets.palette import Palette

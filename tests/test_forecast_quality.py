@@ -159,7 +159,7 @@ def test_the_served_band_is_explained_in_words() -> None:
 
 
 def test_a_better_network_not_yet_served_says_so() -> None:
-    from engine.evaluate import explain_band
+    from engine.forecast.evaluate import explain_band
     from engine.events import HorizonMetrics
 
     nan = float("nan")

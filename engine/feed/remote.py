@@ -21,7 +21,6 @@ import logging
 import random
 import threading
 import time
-from collections import deque
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -49,21 +48,12 @@ from engine.ids import is_coin_id, require_coin_id
 from engine.redact import register_url_secrets, safe_url
 from engine.settings.config import DEFAULT_HORIZONS, url_problem
 from engine.settings.locations import Locations
+from engine.view import CoinView
 
 log = logging.getLogger(__name__)
 
 MAX_BARS = 4320  # three days of minutes kept per coin
 MAX_FORECASTS = 4320
-
-
-class _CoinState:
-    __slots__ = ("bars", "forecasts", "metrics", "train")
-
-    def __init__(self) -> None:
-        self.bars: deque[Any] = deque(maxlen=MAX_BARS)
-        self.forecasts: deque[ForecastEvent] = deque(maxlen=MAX_FORECASTS)
-        self.metrics: MetricsEvent | None = None
-        self.train: TrainEvent | None = None
 
 
 class RemoteEngine:
@@ -103,7 +93,7 @@ class RemoteEngine:
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
         self._coins: tuple[str, ...] = ()
-        self._state: dict[str, _CoinState] = {}
+        self._state: dict[str, CoinView] = {}
         self._status: StatusEvent | None = None
         self._ready = threading.Event()  # set at the first snapshot
         self._ids = itertools.count(1)
@@ -160,9 +150,7 @@ class RemoteEngine:
     def snapshot(self, coin: str) -> CoinSnapshot:
         with self._lock:
             st = self._state.get(coin)
-            if st is None:
-                return CoinSnapshot(coin=coin)
-            return CoinSnapshot(coin, tuple(st.bars), tuple(st.forecasts), st.metrics, st.train)
+            return CoinSnapshot(coin=coin) if st is None else st.snapshot()
 
     # EngineAPI: commands (sent to the server) -----------------------------------------------------
     def add_coin(self, coin: str) -> None:
@@ -408,6 +396,12 @@ class RemoteEngine:
             error = str(data.get("error", "failed"))
             fut.set_exception(CryptotuiError(error, title="Remote engine"))
 
+    def _view(self, coin: str) -> CoinView:
+        view = self._state.get(coin)
+        if view is None:
+            view = self._state[coin] = CoinView(coin, MAX_BARS, MAX_FORECASTS)
+        return view
+
     def _apply(self, event: Event) -> list[Event]:
         """Fold an event into the local state; the events to pass on (duplicates are not)."""
         with self._lock:
@@ -416,11 +410,7 @@ class RemoteEngine:
                 self._coins = tuple(c.coin for c in event.coins)
                 self._state = {}
                 for cs in event.coins:
-                    st = _CoinState()
-                    st.bars.extend(cs.bars)
-                    st.forecasts.extend(cs.forecasts)
-                    st.metrics, st.train = cs.metrics, cs.train
-                    self._state[cs.coin] = st
+                    self._view(cs.coin).seed(cs)
                 if event.status is not None:
                     self._status = event.status
                 self._ready.set()
@@ -429,35 +419,14 @@ class RemoteEngine:
                     out.append(CoinsEvent(coins=self._coins))
                 return out
             if isinstance(event, BarEvent):
-                st = self._state.setdefault(event.bar.coin, _CoinState())
-                if st.bars and st.bars[-1].ts > event.bar.ts:
-                    return []  # already in the snapshot that overtook it
-                if st.bars and st.bars[-1].ts == event.bar.ts:
-                    if st.bars[-1] == event.bar:
-                        return []
-                    st.bars[-1] = event.bar  # the minute was revised
-                else:
-                    st.bars.append(event.bar)
-                return [event]
-            if isinstance(event, ForecastEvent):
-                st = self._state.setdefault(event.coin, _CoinState())
-                if st.forecasts and st.forecasts[-1].ts >= event.ts:
-                    if st.forecasts[-1] == event:
-                        return []
-                    if st.forecasts[-1].ts > event.ts:
-                        return []
-                    st.forecasts[-1] = event
-                else:
-                    st.forecasts.append(event)
-                return [event]
-            if isinstance(event, MetricsEvent):
-                self._state.setdefault(event.coin, _CoinState()).metrics = event
-            elif isinstance(event, TrainEvent):
-                self._state.setdefault(event.coin, _CoinState()).train = event
-            elif isinstance(event, CoinsEvent):
+                # Not passed on when already in the snapshot that overtook it.
+                return [event] if self._view(event.bar.coin).apply(event) else []
+            if isinstance(event, (ForecastEvent, MetricsEvent, TrainEvent)):
+                return [event] if self._view(event.coin).apply(event) else []
+            if isinstance(event, CoinsEvent):
                 self._coins = event.coins
                 for c in event.coins:
-                    self._state.setdefault(c, _CoinState())
+                    self._view(c)
             elif isinstance(event, StatusEvent):
                 self._status = event
             return [event]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -53,7 +53,7 @@ def write_csv(store: Store, coin: str, fh: IO[str], horizons: tuple[int, ...],
     bars = store.bars(coin)
     preds: dict[tuple[int, int], tuple[object, ...]] = {}
     for row in store.predictions_rows(coin):
-        made, h, target, base, mean, lo80, hi80, _lo95, _hi95, _out, raw = row
+        _made, h, target, base, mean, lo80, hi80, _lo95, _hi95, _out, raw = row
         preds[(int(target), int(h))] = (base, mean, raw, lo80, hi80)  # type: ignore[call-overload]
     w = csv.writer(fh)
     header = ["time_utc", "timestamp", "price", "open", "high", "low", "volume", "source", "filled"]
@@ -63,7 +63,7 @@ def write_csv(store: Store, coin: str, fh: IO[str], horizons: tuple[int, ...],
         header += ["holding_amount", "holding_value", "holding_pnl"]
     w.writerow(header)
     for b in bars:
-        iso = datetime.fromtimestamp(b.ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        iso = datetime.fromtimestamp(b.ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         out: list[object] = [iso, b.ts, b.price, b.open, b.high, b.low, b.volume, b.source, int(b.filled)]
         for h in horizons:
             p = preds.get((b.ts, h))

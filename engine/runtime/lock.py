@@ -15,7 +15,8 @@ def acquire_instance_lock(path: Path) -> IO[str] | None:
         import fcntl
     except ImportError:  # Windows: no advisory locks; SQLite's own locking still protects the file
         return None
-    fh = open(path, "a+", encoding="utf-8")
+    # Not a with-block: the lock lasts as long as this handle stays open (the engine closes it).
+    fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115
     try:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

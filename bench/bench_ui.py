@@ -170,7 +170,7 @@ async def _session(mode: str, seconds: float, seed: int) -> dict[str, Any]:
             stop.set()
             await asyncio.to_thread(t.join)
             await pilot.pause(0.5)
-            bars_seen = sum(len(st.prices) for st in app.states.values())
+            bars_seen = sum(len(st.bars) for st in app.states.values())
             steps = {c: (t.step if (t := engine.snapshot(c).train) else 0) for c in coins}
             steps = {c: (v if isinstance(v, int) else 0) for c, v in steps.items()}
         if isinstance(busy, _Busy):

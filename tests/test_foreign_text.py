@@ -245,7 +245,7 @@ def test_frames_from_a_remote_engine_are_shown_as_text() -> None:
         async with app.run_test(size=(120, 40), notifications=True) as pilot:
             for _ in range(300):
                 await settle(app, pilot, 0.05)
-                if app.states.get("bitcoin") and app.states["bitcoin"].prices:
+                if app.states.get("bitcoin") and app.states["bitcoin"].bars:
                     break
             engine.emit(CoinsEvent(coins=engine.coins(), labels=(("bitcoin", nasty),)))
             engine.emit(TrainEvent("bitcoin", nasty, message=nasty, device=nasty))

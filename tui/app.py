@@ -9,8 +9,6 @@ import logging
 import math
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
 from functools import partial
 from itertools import islice
 from pathlib import Path
@@ -43,6 +41,7 @@ from tui.alerts import AlertChecker
 from tui.alerts_ui import AlertsMixin
 from tui.chart_data import WINDOWS, ChartView, build_chart
 from engine.sources.coins import BY_ID as KNOWN_COINS
+from engine.view import CoinView
 from tui.commands import COMMANDS, all_bindings
 from tui.format import format_clock, format_duration, last_per_cell
 from tui.holdings_ui import HoldingsMixin
@@ -88,20 +87,14 @@ class EngineEvent(Message):
         self.event = event
 
 
-@dataclass
-class CoinState:
-    """What the UI keeps per coin for the watchlist; owned and mutated by the UI thread only."""
+def coin_view(coin: str) -> CoinView:
+    """What the UI keeps per coin (the last day of bars, the newest forecast); owned and mutated
+    by the UI thread only."""
+    return CoinView(coin, HISTORY_MINUTES, 1)
 
-    prices: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=HISTORY_MINUTES))
-    forecast: ForecastEvent | None = None
-    metrics: MetricsEvent | None = None
-    train: TrainEvent | None = None
 
-    def add_price(self, ts: int, price: float) -> None:
-        if self.prices and self.prices[-1][0] == ts:
-            self.prices[-1] = (ts, price)
-        elif not self.prices or self.prices[-1][0] < ts:
-            self.prices.append((ts, price))
+def _ts(bar: Bar) -> int:
+    return bar.ts
 
 
 def coin_name(coin: str) -> str:
@@ -133,7 +126,7 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
         self.coins: tuple[str, ...] = ()
         self.selected: str | None = None
         self.paused = False
-        self.states: dict[str, CoinState] = {}
+        self.states: dict[str, CoinView] = {}
         self.unknown: set[str] = set()
         self.labels: dict[str, str] = {}
         self.names: dict[str, str] = {}
@@ -294,7 +287,7 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
             st = self.states.get(bar.coin)
             if st is None:
                 return
-            st.add_price(bar.ts, bar.price)
+            st.apply(ev)
             self._check_alerts(bar)
             if bar.coin == self.selected:
                 self._update_alerts_price(bar.price)
@@ -303,17 +296,17 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
             st = self.states.get(ev.coin)
             if st is None:
                 return
-            st.forecast = ev
+            st.apply(ev)
             self.alerts.add_forecast(ev)
             self._check_chances(ev)
             self._mark("watchlist", "chart-data" if ev.coin == self.selected else "")
         elif isinstance(ev, MetricsEvent):
             if ev.coin in self.states:
-                self.states[ev.coin].metrics = ev
+                self.states[ev.coin].apply(ev)
                 self._mark("watchlist", "metrics" if ev.coin == self.selected else "")
         elif isinstance(ev, TrainEvent):
             if ev.coin in self.states:
-                self.states[ev.coin].train = ev
+                self.states[ev.coin].apply(ev)
                 self._mark("watchlist", "model" if ev.coin == self.selected else "")
                 if ev.coin == self.selected and ev.state in ("warming up", "pretraining"):
                     self._mark("chart-data")
@@ -344,7 +337,7 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
             if coin not in self.labels and coin in KNOWN_COINS:
                 self.labels[coin] = KNOWN_COINS[coin].symbol
             if coin not in self.states:
-                self.states[coin] = CoinState()
+                self.states[coin] = coin_view(coin)
                 self._seed(self.engine.snapshot(coin))
         for coin in set(self.states) - set(coins):
             del self.states[coin]
@@ -359,15 +352,12 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
                 self.selected = coins[min(i, len(coins) - 1)]
 
     def _seed(self, snap: CoinSnapshot) -> None:
-        st = self.states.setdefault(snap.coin, CoinState())
-        st.prices.clear()
-        # A snapshot's bars are in increasing time, one per minute (the engine's window keeps them so).
-        st.prices.extend((b.ts, b.price) for b in snap.bars[-HISTORY_MINUTES:])
-        st.forecast = snap.forecasts[-1] if snap.forecasts else None
+        st = self.states.get(snap.coin)
+        if st is None:
+            st = self.states[snap.coin] = coin_view(snap.coin)
+        st.seed(snap)
         for f in snap.forecasts[-61:]:
             self.alerts.add_forecast(f)
-        st.metrics = snap.metrics
-        st.train = snap.train
 
     def _check_alerts(self, bar: Bar) -> None:
         levels = self.prefs.levels.get(bar.coin, [])
@@ -495,23 +485,24 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
         window = WINDOWS[self.window]
         note = unknown_words(self.engine.mode, self.status.source if self.status else "")
         for coin in self.coins:
-            st = self.states.get(coin) or CoinState()
-            price = st.prices[-1][1] if st.prices else None
+            st = self.states.get(coin) or coin_view(coin)
+            bars = st.bars
+            price = bars[-1].price if bars else None
             change = None
             spark: tuple[float, ...] = ()
-            if st.prices:
-                now = st.prices[-1][0]
-                i = bisect.bisect_left(st.prices, (now - window, -math.inf))
-                first = st.prices[i][1] if i < len(st.prices) else None
-                if first and price is not None and len(st.prices) - i > 1:
+            if bars:
+                now = bars[-1].ts
+                i = bisect.bisect_left(bars, now - window, key=_ts)
+                first = bars[i].price if i < len(bars) else None
+                if first and price is not None and len(bars) - i > 1:
                     change = price / first - 1
                 # Only the values the sparkline shows, not the whole window: rows are compared
                 # on every redraw.
-                spark = tuple(last_per_cell([p for _, p in islice(st.prices, i, None)], SPARK_CELLS))
+                spark = tuple(last_per_cell([b.price for b in islice(bars, i, None)], SPARK_CELLS))
             fc = None
             f = st.forecast
             stale = self._stale_since(coin) is not None
-            if f is not None and st.prices and f.ts >= st.prices[-1][0] - 180 and not stale:
+            if f is not None and bars and f.ts >= bars[-1].ts - 180 and not stale:
                 p = f.price_at(self.horizon)
                 if p is not None and f.price:
                     fc = p / f.price - 1
@@ -542,13 +533,13 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
     def _stale_since(self, coin: str | None) -> int | None:
         """The minute of ``coin``'s last price when its prices stopped while others' go on."""
         st = self.states.get(coin) if coin else None
-        if st is None or not st.prices or coin in self.unknown:
+        if st is None or not st.bars or coin in self.unknown:
             return None
-        newest = max((s.prices[-1][0] for s in self.states.values() if s.prices), default=0)
-        last = st.prices[-1][0]
+        newest = max((s.bars[-1].ts for s in self.states.values() if s.bars), default=0)
+        last = st.bars[-1].ts
         return last if newest - last > STALE_AFTER else None
 
-    def _model_view(self, coin: str | None, st: CoinState | None) -> ModelView:
+    def _model_view(self, coin: str | None, st: CoinView | None) -> ModelView:
         no_data = ""
         if coin is not None and coin in self.unknown:
             words = unknown_words(self.engine.mode, self.status.source if self.status else "")
@@ -627,9 +618,9 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
 
     def _history_span(self) -> tuple[float, float]:
         st = self.states.get(self.selected) if self.selected else None
-        if st is None or not st.prices:
+        if st is None or not st.bars:
             return 0.0, 0.0
-        return float(st.prices[0][0]), float(st.prices[-1][0])
+        return float(st.bars[0].ts), float(st.bars[-1].ts)
 
     def _set_view(self, view: ChartView) -> None:
         if view != self.view:
@@ -728,7 +719,7 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
         if coin is None:
             return
         st = self.states.get(coin)
-        price = st.prices[-1][1] if st and st.prices else None
+        price = st.bars[-1].price if st and st.bars else None
 
         def done(result: AlertSettings | None) -> None:
             if result is None:

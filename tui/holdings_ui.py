@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.events import Bar
 from engine.forecast.portfolio import LiveRangeScore, correlation, scaled_returns
 from engine.settings.holdings import Holding, holdings_path, load_holdings, save_holdings
 from tui.widgets.holdings_panel import HoldingsPanel, HoldingsView, build_view
@@ -20,6 +21,11 @@ if TYPE_CHECKING:
     from textual.screen import Screen
 
 log = logging.getLogger(__name__)
+
+
+
+def _ts(bar: Bar) -> int:
+    return bar.ts
 
 
 class HoldingsMixin:
@@ -43,7 +49,8 @@ class HoldingsMixin:
 
     def holdings_view(self) -> HoldingsView:
         app = self._app
-        prices = {c: (st.prices[-1] if st.prices else None) for c, st in app.states.items()}
+        prices = {c: ((st.bars[-1].ts, st.bars[-1].price) if st.bars else None)
+                  for c, st in app.states.items()}
         forecasts = {c: st.forecast for c, st in app.states.items()}
         labels = {c: app.label(c).upper() if c in app.labels else app.label(c) for c in app.coins}
         return build_view(self.holdings, app.coins, labels, prices, forecasts, app.horizon,
@@ -54,11 +61,11 @@ class HoldingsMixin:
         the last day of minutes (see ``engine.forecast.portfolio``); worked out again only for a new
         minute or horizon (it costs a few ms per coin)."""
         app = self._app
-        coins = sorted(c for c in self.holdings if c in app.states and app.states[c].prices)
-        key = (app.horizon, *((c, app.states[c].prices[-1][0]) for c in coins))
+        coins = sorted(c for c in self.holdings if c in app.states and app.states[c].bars)
+        key = (app.horizon, *((c, app.states[c].bars[-1].ts) for c in coins))
         if key != self._corr_key:
-            matrix = correlation([scaled_returns(app.states[c].prices) for c in coins],
-                                 k=app.horizon)
+            matrix = correlation([scaled_returns((b.ts, b.price) for b in app.states[c].bars)
+                                  for c in coins], k=app.horizon)
             self._corr = {(a, b): matrix[i][j] for i, a in enumerate(coins)
                           for j, b in enumerate(coins)}
             self._corr_key = key
@@ -77,18 +84,18 @@ class HoldingsMixin:
         whose target minute has come: the panel shows how often the range held (live, as the
         backtest's --portfolio does over files)."""
         app = self._app
-        held = [c for c in self.holdings if c in app.states and app.states[c].prices]
+        held = [c for c in self.holdings if c in app.states and app.states[c].bars]
         if not held:
             return
-        now = min(app.states[c].prices[-1][0] for c in held)
+        now = min(app.states[c].bars[-1].ts for c in held)
         if view.total_range is not None:
             amounts = {c: self.holdings[c].amount for c in held}
             self.range_score.issue(now, view.horizon, amounts, view.total_range)
 
         def price_at(coin: str, ts: int) -> float | None:
-            prices = app.states[coin].prices if coin in app.states else []
-            i = bisect.bisect_left(prices, (ts,))
-            return prices[i][1] if i < len(prices) and prices[i][0] == ts else None
+            bars = app.states[coin].bars if coin in app.states else ()
+            i = bisect.bisect_left(bars, ts, key=_ts)
+            return bars[i].price if i < len(bars) and bars[i].ts == ts else None
 
         self.range_score.mature(price_at, now)
 
@@ -118,7 +125,7 @@ class HoldingsMixin:
         if coin is None:
             return
         st = app.states.get(coin)
-        price = st.prices[-1][1] if st and st.prices else None
+        price = st.bars[-1].price if st and st.bars else None
 
         def done(result: HoldingResult | None) -> None:
             if result is None:

@@ -111,7 +111,7 @@ def test_config_files(tmp_path_factory: pytest.TempPathFactory, lines: list[tupl
     assert isinstance(s, Settings) and s.speed > 0 and s.poll_seconds > 0 and s.coins
 
 
-# events.from_dict ----------------------------------------------------------------------------------
+# codec.from_dict -----------------------------------------------------------------------------------
 
 @FAST
 @given(kind=st.sampled_from([*EVENT_TYPES, "nope", ""]), body=st.dictionaries(

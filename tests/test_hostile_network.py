@@ -11,11 +11,17 @@ from typing import Any
 
 import pytest
 
-from engine.config import Settings
 from engine.events import Bar, ErrorEvent, StatusEvent
+from engine.settings.config import Settings
 from engine.sources.coingecko import CoinGeckoSource
-from engine.sources.retry import MAX_DELAY, backoff_delay, clamp_delay, fmt_seconds, retry_after_seconds
 from engine.sources.kraken import KrakenSource
+from engine.sources.retry import (
+    MAX_DELAY,
+    backoff_delay,
+    clamp_delay,
+    fmt_seconds,
+    retry_after_seconds,
+)
 from tests.fakes.coingecko_server import FakeCoinGecko
 from tests.fakes.kraken_server import FakeKraken
 from tests.test_coingecko import START, Sim, bars, make_source, statuses
@@ -244,7 +250,7 @@ def test_a_password_in_a_url_is_never_shown(cg, sim, caplog):
 
 
 def test_a_password_in_the_connect_url_is_never_shown(caplog):
-    from engine.remote import RemoteEngine
+    from engine.feed.remote import RemoteEngine
 
     caplog.set_level(logging.DEBUG)
     r = RemoteEngine("ws://carol:rm-s3cret-xyz@127.0.0.1:9", backoff=(0.05, 0.1), open_timeout=1)

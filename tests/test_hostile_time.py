@@ -11,10 +11,12 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from engine.config import Locations, Settings
-from engine.engine import Engine
 from engine.errors import StoreError
 from engine.events import Bar, ErrorEvent, Event, ForecastEvent, StatusEvent
+from engine.runtime.engine import Engine
+from engine.runtime.messages import FromSource
+from engine.settings.config import Settings
+from engine.settings.locations import Locations
 from engine.store import Store
 from tests.fakes.chaos import ScriptedSource, bar
 from tests.stub_forecaster import StubFactory, StubForecaster
@@ -131,7 +133,7 @@ def test_the_status_does_not_say_ok_while_bars_cannot_be_saved(home: Path) -> No
         assert statuses[-1].state == "error"
         assert statuses[-1].message.startswith("live: 1 coin; new data is not being saved: cannot store")
         engine.store.add_bars = real  # type: ignore[method-assign]
-        engine._inbox.put(("src", bar("bitcoin", 12, 112.0)))  # the disk has room again
+        engine._inbox.put(FromSource(bar("bitcoin", 12, 112.0)))  # the disk has room again
         assert engine.wait_idle(10)
     finally:
         engine.store.add_bars = real  # type: ignore[method-assign]
@@ -143,7 +145,8 @@ FULL_DISK = textwrap.dedent(
     """
     import resource, signal, sys
     from pathlib import Path
-    from engine.config import Locations, save_state
+    from engine.settings.locations import Locations
+    from engine.settings.state import save_state
     from engine.sources.budget import save_counts as save_budget
     home = Path(sys.argv[1])
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

@@ -320,6 +320,10 @@ class Engine:
     @property
     def source_info(self) -> str:
         """What the data is, in a few words (a replay: its file and dates); "" for live sources."""
+        if self._source is None and self.settings.source != "replay" and not self.demo:
+            # Live sources describe nothing; building one here would import its HTTP client
+            # (requests, ~40 ms) on the UI thread before the first frame (bench/bench_start.py).
+            return ""
         return self.source.describe()
 
     def export(self, coin: str, path: Path | None = None) -> Path:

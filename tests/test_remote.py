@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -27,6 +28,8 @@ from tests.fake_engine import FakeEngine
 
 FAST = (0.05, 0.2)  # reconnect backoff for tests: first delay, cap
 
+E = TypeVar("E")
+
 
 class Recorder:
     """A listener that keeps every event with the name of the thread it arrived on."""
@@ -41,7 +44,7 @@ class Recorder:
             self.events.append(event)
             self.threads.add(threading.current_thread().name)
 
-    def of(self, cls: type) -> list[Event]:
+    def of(self, cls: type[E]) -> list[E]:
         with self._lock:
             return [e for e in self.events if isinstance(e, cls)]
 
@@ -147,7 +150,7 @@ def test_reconnects_after_restart_and_keeps_data_meanwhile(engine: FakeEngine) -
         st.stop()
         wait_for(lambda: any(isinstance(e, StatusEvent) and e.state == "offline"
                              for e in rec.events))
-        offline = [e for e in rec.of(StatusEvent) if e.state == "offline"][0]
+        offline = next(e for e in rec.of(StatusEvent) if e.state == "offline")
         assert offline.source == "remote"
         prefix = f"engine at ws://127.0.0.1:{port} unreachable, reconnecting in "
         assert offline.message.startswith(prefix)
@@ -158,7 +161,7 @@ def test_reconnects_after_restart_and_keeps_data_meanwhile(engine: FakeEngine) -
         n_err = len(rec.of(ErrorEvent))
         r.add_coin("dogecoin")
         wait_for(lambda: len(rec.of(ErrorEvent)) > n_err)
-        assert "not connected" in rec.of(ErrorEvent)[-1].msg  # type: ignore[attr-defined]
+        assert "not connected" in rec.of(ErrorEvent)[-1].msg
         with pytest.raises(NetworkError):
             r.search("bit")
         # Retries keep failing for a while (several offline reports), then the server is back.
@@ -191,7 +194,7 @@ def test_wrong_token_is_reported_and_retried(engine: FakeEngine,
         r.stop()
         assert len(rec.of(ErrorEvent)) == 1  # said once, not at every retry
         err = rec.of(ErrorEvent)[0]
-        assert err.title == "Not authorized" and "401" in err.msg  # type: ignore[attr-defined]
+        assert err.title == "Not authorized" and "401" in err.msg
         assert not r.wait_ready(0)
         good = RemoteEngine(st.url, token=secret)
         good.start()

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import functools
-import os
 import time
 from pathlib import Path
-from typing import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import pytest
 
 from engine.events import ErrorEvent, StatusEvent
 
 from textual import events
+from textual.pilot import Pilot
 
 from tests.fake_engine import FakeEngine
 from tui.app import CHART_DATA_INTERVAL, CryptoApp
-from tui.chart_data import ChartView
+from tui.chart_data import ChartData, ChartView
 from tui.widgets.chart_plot import ChartPlot
 from tui.widgets.columns import TextLines
 from tui.widgets.watchlist import Watchlist
@@ -28,7 +30,7 @@ from tui.widgets.watchlist import Watchlist
 pytestmark = pytest.mark.usefixtures("utc")
 
 
-def sync(fn: Callable[..., Awaitable[None]]) -> Callable[..., None]:
+def sync(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
     """Run an async Pilot test with asyncio (no async pytest plugin is installed)."""
 
     @functools.wraps(fn)
@@ -43,20 +45,27 @@ def make(history: int = 120, state: Path | None = None, **kw: object) -> tuple[F
     return engine, CryptoApp(engine, state_path=state)
 
 
-async def settle(app: CryptoApp, pilot: object) -> None:
+async def settle(app: CryptoApp, pilot: Pilot[None]) -> None:
     """Let posted events arrive (and the engine start, after the first frames), then repaint now
     instead of waiting for the redraw timer."""
-    await pilot.pause()  # type: ignore[attr-defined]
+    await pilot.pause()
     for _ in range(300):
         if getattr(app.engine, "started", True):
             break
-        await pilot.pause(0.01)  # type: ignore[attr-defined]
+        await pilot.pause(0.01)
     app.flush()
-    await pilot.pause()  # type: ignore[attr-defined]
+    await pilot.pause()
 
 
 def plot(app: CryptoApp) -> ChartPlot:
     return app.query_one(ChartPlot)
+
+
+def drawn(app: CryptoApp) -> ChartData:
+    """The data the chart last drew (the tests read it after the chart has drawn once)."""
+    data = plot(app).data
+    assert data is not None
+    return data
 
 
 @sync
@@ -66,13 +75,13 @@ async def test_switch_coins_chart_follows() -> None:
         await settle(app, pilot)
         assert engine.started
         assert plot(app).title_text.startswith("Bitcoin")
-        btc_last = plot(app).data.last_price
+        btc_last = drawn(app).last_price
         assert btc_last == engine.snapshot("bitcoin").bars[-1].price
         await pilot.press("down")
         await settle(app, pilot)
         assert app.selected == "ethereum"
         assert plot(app).title_text.startswith("Ethereum")
-        assert plot(app).data.last_price == engine.snapshot("ethereum").bars[-1].price
+        assert drawn(app).last_price == engine.snapshot("ethereum").bars[-1].price
         await pilot.press("j")
         await settle(app, pilot)
         assert plot(app).title_text.startswith("Litecoin")
@@ -110,15 +119,15 @@ async def test_new_bars_update_chart_and_watchlist() -> None:
         engine.advance(3)
         await settle(app, pilot)
         last = engine.snapshot("bitcoin").bars[-1]
-        assert plot(app).data.last_price == last.price
-        assert plot(app).data.now == last.ts
+        assert drawn(app).last_price == last.price
+        assert drawn(app).now == last.ts
         rows = app.query_one(Watchlist).rows
         assert [r.coin for r in rows] == ["bitcoin", "ethereum", "litecoin"]
         assert rows[0].price == last.price
         assert rows[0].forecast is not None and rows[0].rel_mae == pytest.approx(1.0)
         # The past band is judged at the minute it is about; a network no better than "no change"
         # is not drawn (it would be the price shifted), only its score is said.
-        data = plot(app).data
+        data = drawn(app)
         assert data.scored > 0 and data.ribbon
         assert data.network == [] and "no better than no change" in data.network_words
 
@@ -134,7 +143,7 @@ async def test_redraws_are_coalesced() -> None:
         assert plot(app).draws <= before + 1  # at most the one timer-driven redraw so far
         await pilot.pause(CHART_DATA_INTERVAL + 0.2)
         assert plot(app).draws >= before + 1  # and the data did get drawn
-        assert plot(app).data.last_price == engine.snapshot("bitcoin").bars[-1].price
+        assert drawn(app).last_price == engine.snapshot("bitcoin").bars[-1].price
 
 
 @sync
@@ -149,7 +158,7 @@ async def test_other_coin_data_does_not_redraw_chart() -> None:
         engine.add_coin("litecoin")
         await settle(app, pilot)
         after_add = plot(app).draws
-        app.engine._coins = ["litecoin"]  # only litecoin moves; its bars must not redraw ethereum
+        engine._coins = ["litecoin"]  # only litecoin moves; its bars must not redraw ethereum
         engine.advance(2)
         await settle(app, pilot)
         assert plot(app).draws == after_add
@@ -172,7 +181,7 @@ async def test_quit_stops_engine_and_exits() -> None:
 @sync
 async def test_keys_typed_while_quitting_do_nothing() -> None:
     """"q" then "a" at once: the app quits cleanly instead of opening a screen on its way out."""
-    engine, app = make()
+    _, app = make()
     async with app.run_test() as pilot:
         await settle(app, pilot)
         await app.action_quit()  # as "q" does; the app is now on its way out
@@ -194,7 +203,7 @@ async def test_add_coin_search_in_the_demo_offers_only_its_coins() -> None:
 
     from tui.screens.add_coin import AddCoinScreen
 
-    engine, app = make()
+    _, app = make()
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
         await pilot.press("a")
@@ -309,19 +318,19 @@ async def test_reset_model_asks_first() -> None:
 async def test_window_and_horizon_cycle_and_persist(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     state.write_text(json.dumps({"watchlist": ["bitcoin"]}))
-    engine, app = make(history=500, state=state)
+    _, app = make(history=500, state=state)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
         assert (app.window, app.horizon) == ("6h", 5)
-        span = plot(app).data.x1 - plot(app).data.x0
+        span = drawn(app).x1 - drawn(app).x0
         await pilot.press("w")
         await settle(app, pilot)
         assert app.window == "24h"
-        assert plot(app).data.x1 - plot(app).data.x0 > span
+        assert drawn(app).x1 - drawn(app).x0 > span
         await pilot.press("w")
         await settle(app, pilot)
         assert app.window == "1h"
-        assert plot(app).data.x1 - plot(app).data.x0 < span
+        assert drawn(app).x1 - drawn(app).x0 < span
         await pilot.press("w")
         await settle(app, pilot)
         assert app.window == "6h"
@@ -334,7 +343,7 @@ async def test_window_and_horizon_cycle_and_persist(tmp_path: Path) -> None:
     assert saved["watchlist"] == ["bitcoin"]  # the engine's part of the file is kept
     assert saved["ui"]["horizon"] == 15 and saved["ui"]["window"] == "6h"
     # And the next start picks them up.
-    engine2, app2 = make(state=state)
+    _, app2 = make(state=state)
     async with app2.run_test(size=(100, 30)) as pilot:
         await settle(app2, pilot)
         assert (app2.window, app2.horizon) == ("6h", 15)
@@ -376,7 +385,7 @@ async def test_help_lists_every_command() -> None:
     from tui.commands import COMMANDS
     from tui.screens.help import HelpScreen
 
-    engine, app = make()
+    _, app = make()
     async with app.run_test(size=(100, 40)) as pilot:
         await settle(app, pilot)
         await pilot.press("question_mark")
@@ -386,7 +395,7 @@ async def test_help_lists_every_command() -> None:
 
         from tui.screens.help import help_table
 
-        console = Console(width=100, record=True, file=open(os.devnull, "w"))
+        console = Console(width=100, record=True, file=io.StringIO())
         console.print(help_table())
         rendered = console.export_text()
         for cmd in COMMANDS:
@@ -405,13 +414,16 @@ async def test_key_bar_shows_the_footer_keys_and_clicks_run_them() -> None:
     from tui.screens.help import HelpScreen
     from tui.widgets.key_bar import KeyBar
 
-    engine, app = make()
+    _, app = make()
     async with app.run_test(size=(160, 40)) as pilot:
         await settle(app, pilot)
         bar = app.query_one(KeyBar)
         shown = [f"{cmd.key_display} {cmd.label}" for cmd in COMMANDS if cmd.footer]
         assert bar.render().plain.rstrip() == " ".join(shown)
-        assert [b.description for b, _ in bar.keys()] == [cmd.label for cmd in COMMANDS if cmd.footer]
+        # KeyBar.keys() is a list of (binding, enabled) pairs, not a dict: SIM118 does not apply.
+        assert [b.description for b, _ in bar.keys()] == [  # noqa: SIM118
+            cmd.label for cmd in COMMANDS if cmd.footer
+        ]
         x = bar.render().plain.index("a Add")
         await pilot.click(KeyBar, offset=(x + 2, 0))  # on "Add"
         await pilot.pause()
@@ -424,7 +436,7 @@ async def test_key_bar_shows_the_footer_keys_and_clicks_run_them() -> None:
         await pilot.pause()
         # Behind a modal the app's keys are inert: the bar shows the modal's own keys (q and esc
         # close Help), not "q Quit".
-        assert [b.description for b, _ in bar.keys()] == ["Close"]
+        assert [b.description for b, _ in bar.keys()] == ["Close"]  # noqa: SIM118 (a list)
         assert bar.render().plain.startswith("esc/q Close")
         await pilot.press("escape")
         await pilot.pause()
@@ -437,7 +449,7 @@ async def test_key_bar_shows_the_footer_keys_and_clicks_run_them() -> None:
 
 @sync
 async def test_palette_offers_the_commands() -> None:
-    engine, app = make()
+    _, app = make()
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
         titles = [c.title for c in app.get_system_commands(app.screen)]
@@ -514,7 +526,7 @@ async def test_status_states_say_what_to_do() -> None:
         engine.advance(5)
         await settle(app, pilot)
         # With data on screen the chart stays, and the status bar alone says offline.
-        assert not plot(app).data.empty
+        assert not drawn(app).empty
         assert not app.query_one("#chart-banner").display
         assert "offline" in str(app.query_one("#status").render())
 
@@ -532,7 +544,7 @@ async def test_remote_engine_gone() -> None:
 
 @sync
 async def test_no_coins_left() -> None:
-    engine, app = make(coins=("bitcoin",))
+    _, app = make(coins=("bitcoin",))
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
         await pilot.press("x", "y")
@@ -546,19 +558,19 @@ async def test_no_coins_left() -> None:
 
 @sync
 async def test_resize_redraws_for_the_new_width() -> None:
-    engine, app = make(history=400)
+    _, app = make(history=400)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        small = len(plot(app).data.candles)
+        small = len(drawn(app).candles)
         await pilot.resize_terminal(200, 60)
         await pilot.pause(0.3)
         await settle(app, pilot)
-        big = len(plot(app).data.candles)
+        big = len(drawn(app).candles)
         assert big > small  # one candle per column of the plot's width
         await pilot.resize_terminal(80, 24)
         await pilot.pause(0.3)
         await settle(app, pilot)
-        assert len(plot(app).data.candles) == small
+        assert len(drawn(app).candles) == small
 
 
 @sync
@@ -573,7 +585,7 @@ async def test_events_while_a_modal_is_open() -> None:
         await pilot.pause(0.3)
         await pilot.press("escape")
         await settle(app, pilot)
-        assert plot(app).data.last_price == engine.snapshot("bitcoin").bars[-1].price
+        assert drawn(app).last_price == engine.snapshot("bitcoin").bars[-1].price
 
 
 # Issue 16 (the panels, messages and conventions) -------------------------------------------------
@@ -583,7 +595,7 @@ async def test_events_while_a_modal_is_open() -> None:
 async def test_model_panel_says_which_band_is_served_and_why() -> None:
     from tui.widgets.metrics_panel import MetricsPanel
 
-    engine, app = make(history=200)
+    _, app = make(history=200)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(app, pilot)
         story = " ".join(app.query_one("#model-story", TextLines).render().plain.split())
@@ -722,24 +734,24 @@ async def test_zoom_pan_keys_and_wheel_move_the_time_axis_and_0_snaps_back_to_no
     app.prefs.levels["bitcoin"] = [engine.snapshot("bitcoin").bars[-1].price * 1.001]
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
-        data = plot(app).data
+        data = drawn(app)
         assert data.live and data.levels  # the coin's alert level is drawn
         live_span = data.x1 - data.x0
         await pilot.press("plus")
         await settle(app, pilot)
-        assert app.view.span == 3 * 3600 and plot(app).data.live
+        assert app.view.span == 3 * 3600 and drawn(app).live
         await pilot.press("left")
         await settle(app, pilot)
-        data = plot(app).data
+        data = drawn(app)
         last = engine.snapshot("bitcoin").bars[-1].ts
         assert not data.live and data.x1 == last - 3 * 3600 / 4 and data.now is None
         assert "0: now" in plot(app).title_text
         await pilot.press("right")
         await settle(app, pilot)
-        assert plot(app).data.live
+        assert drawn(app).live
         await pilot.press("comma", "comma", "0")
         await settle(app, pilot)
-        assert plot(app).data.live and app.view.end is None
+        assert drawn(app).live and app.view.end is None
         # The wheel over the chart zooms (down: out), sideways it pans; the window key starts
         # over at the window's span, following "now".
         target = plot(app)  # the events bubble up to the chart area, which turns them into Wheel
@@ -759,4 +771,4 @@ async def test_zoom_pan_keys_and_wheel_move_the_time_axis_and_0_snaps_back_to_no
         await pilot.press("w")
         await settle(app, pilot)
         assert app.view == ChartView(24 * 3600) and app.window == "24h"
-        assert plot(app).data.x1 - plot(app).data.x0 > live_span
+        assert drawn(app).x1 - drawn(app).x0 > live_span

@@ -14,8 +14,8 @@ import random
 import pytest
 import torch
 
-from engine.events import Bar
 from engine.forecast.evaluate import EwmaBand, QuantileTracker, VolBand, interval_score, pinball
+from engine.events import Bar, HorizonMetrics
 from engine.forecast.forecaster import ForecastConfig, Forecaster, _BandChoice
 
 torch.set_num_threads(1)
@@ -138,35 +138,49 @@ def test_on_iid_noise_the_served_band_is_no_worse_than_ewma_band() -> None:
         assert m.rel_mae <= 1.0 and m.best_lag == 0
 
 
+def unscored_row(
+    horizon: int,
+    n: int,
+    *,
+    served80: str = "",
+    served95: str = "",
+    recent_ratio80: float = float("nan"),
+    recent_n: int = 0,
+) -> HorizonMetrics:
+    """A metrics row whose scores are all unknown: only what explain_band reads is set."""
+    nan = float("nan")
+    return HorizonMetrics(
+        horizon, n, mae=nan, rmse=nan, mae_persistence=nan, rmse_persistence=nan, rel_mae=nan,
+        rel_rmse=nan, dir_acc=nan, coverage80=nan, coverage95=nan, width80=nan, best_lag=0,
+        served80=served80, served95=served95, recent_ratio80=recent_ratio80, recent_n=recent_n,
+    )
+
+
 def test_the_served_band_is_explained_in_words() -> None:
-    from engine.events import HorizonMetrics
     from engine.forecast.evaluate import explain_band
 
-    nan = float("nan")
-    row = HorizonMetrics(60, 5000, *([nan] * 10), 0, served80="simple", served95="simple",
-                         recent_ratio80=1.04, recent_n=5000)
+    row = unscored_row(60, 5000, served80="simple", served95="simple",
+                       recent_ratio80=1.04, recent_n=5000)
     assert explain_band(row) == (
         "60 min: the simple band served; the network's band is 4 % worse than the simple band "
         "over the last 3,000 minutes"
     )
-    row = HorizonMetrics(1, 900, *([nan] * 10), 0, served80="network", served95="blend",
-                         recent_ratio80=0.93, recent_n=900)
+    row = unscored_row(1, 900, served80="network", served95="blend",
+                       recent_ratio80=0.93, recent_n=900)
     assert explain_band(row) == (
         "1 min: the network's band (80 %) and a blend (95 %) served; the network's band is 7 % "
         "better than the simple band over the last 900 minutes"
     )
-    assert explain_band(HorizonMetrics(5, 0, *([nan] * 10), 0)) == "5 min: no band scored yet"
+    assert explain_band(unscored_row(5, 0)) == "5 min: no band scored yet"
 
 
 def test_a_better_network_not_yet_served_says_so() -> None:
     from engine.forecast.evaluate import explain_band
-    from engine.events import HorizonMetrics
 
-    nan = float("nan")
-    row = HorizonMetrics(5, 700, *([nan] * 10), 0, served80="simple", served95="simple",
-                         recent_ratio80=0.99, recent_n=700)
+    row = unscored_row(5, 700, served80="simple", served95="simple",
+                       recent_ratio80=0.99, recent_n=700)
     assert explain_band(row).endswith("1 % better than the simple band, not yet clearly over "
                                       "the last 700 minutes")
-    row = HorizonMetrics(5, 700, *([nan] * 10), 0, served80="simple", served95="simple",
-                         recent_ratio80=0.996, recent_n=700)
+    row = unscored_row(5, 700, served80="simple", served95="simple",
+                       recent_ratio80=0.996, recent_n=700)
     assert "as good as the simple band" in explain_band(row)

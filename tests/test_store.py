@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,11 +98,13 @@ def test_bars_from_rows_are_the_bars_the_dataclass_makes(tmp_path: Path) -> None
 
     assert _BAR_FIELDS == tuple(f.name for f in dataclasses.fields(Bar))
     rng = random.Random(2)
-    rows = [(rng.choice(("bitcoin", "ethereum")), 60 * i, rng.uniform(1, 9e4),
-             *(rng.choice((None, rng.uniform(1, 9e4))) for _ in range(4)),
-             rng.choice(("coingecko", "kraken", "")), rng.choice((0, 1))) for i in range(500)]
+    rows: list[tuple[Any, ...]] = [
+        (rng.choice(("bitcoin", "ethereum")), 60 * i, rng.uniform(1, 9e4),
+         *(rng.choice((None, rng.uniform(1, 9e4))) for _ in range(4)),
+         rng.choice(("coingecko", "kraken", "")), rng.choice((0, 1))) for i in range(500)]
     made = bars_from_rows(rows)
-    want = [Bar(*r[:8], filled=bool(r[8])) for r in rows]
+    want = [Bar(c, ts, p, o, h, lo, v, src, filled=bool(f))
+            for c, ts, p, o, h, lo, v, src, f in rows]
     assert made == want
     assert all(type(b.filled) is bool and hash(b) == hash(w) for b, w in zip(made, want))
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -7,11 +7,14 @@ import asyncio
 import functools
 import json
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.text import Text
+from textual.pilot import Pilot
+from textual.widgets import Input, OptionList, Switch
 
 from engine.events import ForecastEvent
 from engine.forecast.portfolio import ValueRange
@@ -23,7 +26,7 @@ from tui.widgets.holdings_panel import MASK, HoldingsPanel, build_view, format_m
 pytestmark = pytest.mark.usefixtures("utc")
 
 
-def sync(fn: Callable[..., Awaitable[None]]) -> Callable[..., None]:
+def sync(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
     @functools.wraps(fn)
     def run(**kwargs: object) -> None:
         asyncio.run(fn(**kwargs))
@@ -31,14 +34,14 @@ def sync(fn: Callable[..., Awaitable[None]]) -> Callable[..., None]:
     return run
 
 
-async def settle(app: CryptoApp, pilot: object) -> None:
-    await pilot.pause()  # type: ignore[attr-defined]
+async def settle(app: CryptoApp, pilot: Pilot[None]) -> None:
+    await pilot.pause()
     for _ in range(300):
         if getattr(app.engine, "started", True):
             break
-        await pilot.pause(0.01)  # type: ignore[attr-defined]
+        await pilot.pause(0.01)
     app.flush()
-    await pilot.pause()  # type: ignore[attr-defined]
+    await pilot.pause()
 
 
 def panel_text(app: CryptoApp) -> str:
@@ -70,7 +73,7 @@ async def test_dialog_saves_edits_and_removes(tmp_path: Path) -> None:
         # Edit: the fields come back filled in.
         await pilot.press("H")
         await pilot.pause()
-        assert app.screen.query_one("#holding-amount").value == "0.5"
+        assert app.screen.query_one("#holding-amount", Input).value == "0.5"
         await pilot.click("#remove")
         await settle(app, pilot)
         assert load_holdings(tmp_path / "holdings.json") == {}
@@ -221,7 +224,8 @@ async def test_alerts_modal_shows_chances_and_desktop_notification(tmp_path: Pat
         assert isinstance(app.screen, AlertsScreen)
         await pilot.press(*f"{price * 1.0005:.2f}", "enter")
         await pilot.pause()
-        option = str(app.screen.query_one("#alerts-levels").get_option_at_index(0).prompt)
+        levels = app.screen.query_one("#alerts-levels", OptionList)
+        option = str(levels.get_option_at_index(0).prompt)
         assert "% above in 5 min" in option
         await pilot.click("#alerts-threshold")
         await pilot.press(*"abc")
@@ -229,8 +233,8 @@ async def test_alerts_modal_shows_chances_and_desktop_notification(tmp_path: Pat
         await pilot.pause()
         assert isinstance(app.screen, AlertsScreen)  # a bad threshold is refused, said why
         assert "not a chance" in str(app.screen.query_one("#alerts-hint").render())
-        app.screen.query_one("#alerts-threshold").value = "1"
-        app.screen.query_one("#alerts-desktop").value = True
+        app.screen.query_one("#alerts-threshold", Input).value = "1"
+        app.screen.query_one("#alerts-desktop", Switch).value = True
         await pilot.press("ctrl+s")
         await settle(app, pilot)
         assert app.prefs.thresholds == {"bitcoin": 0.01} and app.prefs.desktop == {"bitcoin": True}

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -131,10 +132,12 @@ def test_feed_carries_holdings_only_when_asked() -> None:
 
     hs = {"bitcoin": Holding("bitcoin", 0.5, 100.0)}
     for holdings, expected in ((None, None), (hs, {"bitcoin": hs["bitcoin"].to_dict()})):
-        opts = {} if holdings is None else {"holdings": holdings}
-        with ServerThread(FakeEngine(history=5), ping_interval=None, **opts) as st:
-            with connect(st.url, close_timeout=1) as ws:
-                hello = json.loads(ws.recv(timeout=5))
+        opts: dict[str, Any] = {} if holdings is None else {"holdings": holdings}
+        with (
+            ServerThread(FakeEngine(history=5), ping_interval=None, **opts) as st,
+            connect(st.url, close_timeout=1) as ws,
+        ):
+            hello = json.loads(ws.recv(timeout=5))
         assert hello["type"] == "hello" and hello.get("holdings") == expected
         FRAME.validate(hello)
         with pytest.raises(jsonschema.ValidationError):

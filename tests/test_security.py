@@ -150,6 +150,6 @@ def test_every_torch_load_is_weights_only() -> None:
     assert found, "no torch.load found: has the checkpoint code moved?"
     for path, args in found:
         assert "weights_only=True" in args, f"{path}: torch.load({args})"
-    for path in list((ROOT / "engine").rglob("*.py")) + list((ROOT / "tui").rglob("*.py")):
-        text = path.read_text()
-        assert not re.search(r"\bpickle\.loads?\(|\bmarshal\.loads?\(|\bdill\.", text), path
+    for source in list((ROOT / "engine").rglob("*.py")) + list((ROOT / "tui").rglob("*.py")):
+        text = source.read_text()
+        assert not re.search(r"\bpickle\.loads?\(|\bmarshal\.loads?\(|\bdill\.", text), source

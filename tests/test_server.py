@@ -146,8 +146,9 @@ def test_client_count_is_bounded(engine: FakeEngine) -> None:
             connect(st.url)
         assert full.value.response.status_code == 503
         a.close()
-        assert st.server is not None
-        wait_for(lambda: st.server.client_count == 1)  # type: ignore[union-attr]
+        server = st.server
+        assert server is not None
+        wait_for(lambda: server.client_count == 1)
         c = open_client(st.url)
         b.close()
         c.close()
@@ -434,22 +435,27 @@ def test_codec_is_exactly_asdict_with_nan_as_null() -> None:
 
 
 def test_client_that_floods_ops_and_never_reads_is_closed(tmp_path: Path) -> None:
-    engine = FakeEngine(history=1400)  # an export answer is then ~25 KB
-    engine.export = lambda coin, path=None: FakeEngine.export(engine, coin, tmp_path / "x.csv")
+    class OneFileExports(FakeEngine):
+        # The flood's exports go to the test's folder, not to the fake's default file in /tmp.
+        def export(self, coin: str, path: Path | None = None) -> Path:
+            return super().export(coin, tmp_path / "x.csv")
+
+    engine = OneFileExports(history=1400)  # an export answer is then ~25 KB
     # The op rate limit would ignore this flood; lifted here to test the cap on unread replies.
     with ServerThread(engine, ops_per_second=1e6, ops_burst=100_000) as st:
-        assert st.server is not None
+        server = st.server
+        assert server is not None
         other = open_client(st.url)
         flood = stalled_client(st.url, st.port)
         op = json.dumps({"op": "export", "coin": "bitcoin", "id": 1})
         with contextlib.suppress(ConnectionClosed):  # the server may cut it off mid-flood
             for _ in range(1000):  # 25 MB of answers: far beyond its socket buffers
                 flood.send(op)
-        wait_for(lambda: st.server.client_count == 1)  # type: ignore[union-attr]
+        wait_for(lambda: server.client_count == 1)
         # Its unread answers stayed bounded (it was closed), and the others were not affected.
         engine.advance(1)
         assert recv(other)["type"] == "bar"
-        assert st.server.client_count == 1
+        assert server.client_count == 1
 
 
 def test_feed_modules_stay_headless() -> None:

@@ -169,7 +169,7 @@ def test_divergence_guard_rolls_back_on_injected_nan() -> None:
     run(fc, walk(120))
     good = [p.detach().clone() for p in fc.learner.model.parameters()]
     with torch.no_grad():
-        fc.learner.model.lstm.weight_hh_l0[0, 0] = float("nan")
+        fc.learner.model.lstm.get_parameter("weight_hh_l0")[0, 0] = float("nan")
     ev = fc.train(2)
     assert ev is not None and ev.state == "rolled back"
     assert "rolled back" in ev.message and ev.lr is not None and ev.lr < SMALL.lr

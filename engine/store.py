@@ -11,7 +11,7 @@ import logging
 import math
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,13 @@ from engine.events import Bar, ForecastEvent, bars_from_rows
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
+
+# A row of predictions_rows: made_ts, horizon, target_ts, base_price, mean, lo80, hi80, lo95, hi95,
+# outcome, raw (the bands, the outcome and raw are NULL until known or when not recorded).
+PredictionRow = tuple[
+    int, int, int, float, float,
+    float | None, float | None, float | None, float | None, float | None, float | None,
+]
 
 # Each entry upgrades the schema from version i to i + 1; never edit one that has shipped.
 MIGRATIONS: list[str] = [
@@ -327,13 +334,15 @@ class Store:
         with self._reading() as db:
             rows = db.execute(sql, args).fetchall()
         out: list[ForecastEvent] = []
-        group: list[Sequence[object]] = []
+        group: list[tuple[Any, ...]] = []  # the rows of one made_ts, in the SELECT's columns
 
         def flush() -> None:
             if not group:
                 return
             cols = list(zip(*group))
-            bands = [tuple(float("nan") if v is None else v for v in col) for col in cols[4:8]]
+            lo80, hi80, lo95, hi95 = (
+                tuple(float("nan") if v is None else v for v in col) for col in cols[4:8]
+            )
             # Forecasts stored before schema 2 (or made without a network) have no raw mean.
             raw = () if all(v is None for v in cols[8]) else tuple(
                 float("nan") if v is None else v for v in cols[8]
@@ -341,12 +350,15 @@ class Store:
             out.append(
                 ForecastEvent(
                     coin,
-                    int(group[0][0]),  # type: ignore[call-overload]
-                    float(group[0][2]),  # type: ignore[arg-type]
-                    tuple(int(h) for h in cols[1]),  # type: ignore[call-overload]
-                    tuple(float(m) for m in cols[3]),  # type: ignore[arg-type]
-                    *bands,
-                    raw,  # type: ignore[arg-type]
+                    int(group[0][0]),
+                    float(group[0][2]),
+                    tuple(int(h) for h in cols[1]),
+                    tuple(float(m) for m in cols[3]),
+                    lo80,
+                    hi80,
+                    lo95,
+                    hi95,
+                    raw,
                 )
             )
 
@@ -358,7 +370,7 @@ class Store:
         flush()
         return out
 
-    def predictions_rows(self, coin: str) -> list[tuple[object, ...]]:
+    def predictions_rows(self, coin: str) -> list[PredictionRow]:
         """Prediction rows for export: made_ts, horizon, target_ts, base, mean, bands, outcome, raw."""
         with self._reading() as db:
             return db.execute(

@@ -194,9 +194,12 @@ def test_status_is_ok_again_after_every_kind_of_fault(home: Path) -> None:
                     forecaster_factory=StubFactory(StubForecaster))
     statuses: list[StatusEvent] = []
     engine.subscribe(lambda ev: statuses.append(ev) if isinstance(ev, StatusEvent) else None)
-    for kind, opts in [("429", {"retry_after": 5}), ("429", {}), ("429_html", {}), ("status", {"status": 502}),
-                       ("html_5xx", {"status": 503}), ("reset", {}), ("truncated", {}), ("wrong_shape", {}),
-                       ("slow", {"delay": 1.5})]:
+    faults: list[tuple[str, dict[str, Any]]] = [
+        ("429", {"retry_after": 5}), ("429", {}), ("429_html", {}), ("status", {"status": 502}),
+        ("html_5xx", {"status": 503}), ("reset", {}), ("truncated", {}), ("wrong_shape", {}),
+        ("slow", {"delay": 1.5}),
+    ]
+    for kind, opts in faults:
         cg.add_fault(kind, path="/simple/price", **opts)
     try:
         engine.start()

@@ -376,8 +376,12 @@ def test_a_replay_keeps_its_own_store_and_models_and_never_shows_as_live(tmp_pat
                             coins=("bitcoin",), speed=1e5)
         e = Engine(settings, loc, forecaster_factory=StubFactory(StubForecaster))
         done = threading.Event()
-        e.subscribe(lambda ev, d=done: d.set()
-                    if isinstance(ev, StatusEvent) and ev.state == "done" else None)
+
+        def on_event(ev: Event, d: threading.Event = done) -> None:
+            if isinstance(ev, StatusEvent) and ev.state == "done":
+                d.set()
+
+        e.subscribe(on_event)
         e.start()
         assert done.wait(20)
         e.wait_idle()

@@ -43,7 +43,9 @@ class AlertsMixin:
         assert self.desktop_sender is not None
         try:
             await self.desktop_sender(alert.title, alert.message)
-        except Exception as exc:  # any platform failure: never a traceback on screen
+        # The notifier's failures are platform-specific (D-Bus, macOS, Windows): catch them all here,
+        # at the boundary, so a failed notification is never a traceback on screen.
+        except Exception as exc:  # noqa: BLE001
             log.warning("desktop notification failed: %s", exc)
             self._alerts_app.bell()
 

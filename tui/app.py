@@ -12,10 +12,11 @@ import time
 from functools import partial
 from itertools import islice
 from pathlib import Path
-from typing import Iterable
+from typing import ClassVar, Iterable
 
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import BindingType
 from textual.notifications import SeverityLevel
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -108,9 +109,11 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
     # Absolute, so subclasses defined elsewhere (tests, runners) still find it.
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "cryptotui"
-    BINDINGS = all_bindings()
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
+    BINDINGS: ClassVar[list[BindingType]] = list(all_bindings())
+    # Not ClassVar (RUF012): Textual types these "ClassVar[...] | None", which mypy reads as
+    # instance attributes, and it refuses a ClassVar that overrides one.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]  # noqa: RUF012
 
     def __init__(self, engine: EngineAPI, *, state_path: Path | None = None) -> None:
         super().__init__()
@@ -140,7 +143,7 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
         self._last_error: tuple[str, str, float] | None = None
         self._stopped = False
         self._engine_started = False
-        self._main: Screen[None] | None = None  # the main screen, set on mount
+        self._main: Screen[object] | None = None  # the main screen, set on mount
         self._last_surprise = -math.inf
         # The chart's time axis: the window's span until zoomed; following "now" until panned.
         self.view = ChartView(WINDOWS.get(self.window, WINDOWS["6h"]))
@@ -771,9 +774,7 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
         if self._stopped:
             return False
         # App keys act on the main screen only; a modal keeps its own keys (q still quits).
-        if len(self.screen_stack) > 1 and action not in ("quit", "command_palette"):
-            return False
-        return True
+        return len(self.screen_stack) <= 1 or action in ("quit", "command_palette")
 
     def action_help_quit(self) -> None:
         # ctrl+c (when there is no text to copy) quits, as q and ctrl+q do: Textual's default only

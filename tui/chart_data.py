@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import math
 import time
+from itertools import pairwise
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -555,7 +556,7 @@ def _ribbon_dots(band_lo: list[float], band_hi: list[float], x0: float, width: f
 
 
 def _interp(edge: Segment, x: float) -> float:
-    for (xa, ya), (xb, yb) in zip(edge, edge[1:]):
+    for (xa, ya), (xb, yb) in pairwise(edge):
         if xa <= x <= xb:
             t = (x - xa) / (xb - xa) if xb > xa else 0.0
             return ya + t * (yb - ya)

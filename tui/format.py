@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from itertools import pairwise
 
 DASH = "–"
 
@@ -94,7 +95,7 @@ def tick_labels(ticks: list[float]) -> list[str]:
     """Labels for price ticks, with just enough decimals to tell neighbours apart."""
     if not ticks:
         return []
-    step = min((b - a for a, b in zip(ticks, ticks[1:])), default=abs(ticks[0]) or 1.0)
+    step = min((b - a for a, b in pairwise(ticks)), default=abs(ticks[0]) or 1.0)
     top = max(abs(t) for t in ticks)
     if top >= 1e6 and step >= 1e4:
         return [f"{t / 1e6:.{max(0, -math.floor(math.log10(step / 1e6)))}f}M" for t in ticks]
@@ -156,4 +157,4 @@ def sparkline(values: list[float], width: int) -> str:
     if hi - lo <= abs(hi) * 1e-12:
         return SPARK[3] * len(vals)
     scale = (len(SPARK) - 1) / (hi - lo)
-    return "".join(SPARK[int(round((v - lo) * scale))] for v in vals)
+    return "".join(SPARK[round((v - lo) * scale)] for v in vals)

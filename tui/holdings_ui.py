@@ -71,7 +71,7 @@ class HoldingsMixin:
             self._corr_key = key
         return self._corr
 
-    def _draw_holdings(self, main: Screen[None]) -> None:
+    def _draw_holdings(self, main: Screen[object]) -> None:
         main.set_class(bool(self.holdings), "-holdings")
         if self.holdings:
             view = self.holdings_view()

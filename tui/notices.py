@@ -91,8 +91,8 @@ def notice_for(
         when = f" (next poll at {format_clock(status.next_update, seconds=True)})" if (
             status and status.next_update) else ""
         return (f"Waiting for the first prices of {name}",
-                f"Live prices arrive once a minute{when}. The chart appears with the first one; "
-                "the forecast follows once the model has warmed up.")
+                (f"Live prices arrive once a minute{when}. The chart appears with the first one; "
+                 "the forecast follows once the model has warmed up."))
     if mode == "REMOTE":
         return (f"Waiting for {name} from the remote engine",
                 "The chart appears with the first prices the engine sends.")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import logging
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.timer import Timer
@@ -38,7 +40,7 @@ class AddCoinScreen(ModalScreen[str | None]):
     AddCoinScreen OptionList { height: auto; max-height: 12; border: none; }
     AddCoinScreen #add-hint { color: $text-muted; }
     """
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
         Binding("down", "focus_results", "Results", show=False),
     ]

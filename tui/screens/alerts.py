@@ -3,12 +3,14 @@ each, a chance threshold to be told about, surprise alerts, bell and desktop not
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, OptionList, Switch
@@ -67,7 +69,7 @@ class AlertsScreen(ModalScreen[AlertSettings | None]):
     AlertsScreen #alerts-buttons { align-horizontal: right; }
     AlertsScreen Button { margin-left: 2; }
     """
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
         Binding("delete,backspace", "delete_level", "Delete level", show=False),
         Binding("ctrl+s", "save", "Save"),

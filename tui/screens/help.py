@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
@@ -42,7 +44,7 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen #help-about { color: $text-muted; margin-top: 1; }
     """
     # q closes Help (as esc does): the footer says so, and q quits only from the main screen.
-    BINDINGS = [Binding("escape,q,question_mark", "close", "Close", key_display="esc/q")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark", "close", "Close", key_display="esc/q")]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll() as box:

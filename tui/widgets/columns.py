@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
-from typing import Callable, Sequence, Union
+from typing import Callable, Sequence
 
 from rich.cells import cell_len
 from rich.text import Text
 from textual.widget import Widget
 from textual.widgets import Static
 
-Cell = Union[str, Text]
+Cell = str | Text
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ not the main screen's, which the modal does not run. A key that does not fit who
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.style import Style
 from rich.text import Text
@@ -24,7 +24,7 @@ from textual.widget import Widget
 
 class KeyBar(Widget, can_focus=False):
     ALLOW_SELECT = False
-    COMPONENT_CLASSES = {"key-bar--key", "key-bar--description", "key-bar--hover"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"key-bar--key", "key-bar--description", "key-bar--hover"}
     DEFAULT_CSS = """
     KeyBar {
         dock: bottom;

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textual.color import Color
+from textual.types import NoActiveAppError
 from textual.widget import Widget
 
 
@@ -27,7 +28,7 @@ class Palette:
         """The palette of the app's current theme (falls back to plain names outside an app)."""
         try:
             v = widget.app.theme_variables
-        except Exception:  # not mounted yet: any readable default will do
+        except NoActiveAppError:  # not mounted yet: any readable default will do
             return cls("green", "red", "yellow", "cyan", "blue", "white", "grey50", "magenta",
                        "grey30")
 

@@ -70,7 +70,9 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:  # a bad format string must not hide the record
+        # A bad format string, or an argument whose __str__ raises anything at all, must not hide
+        # the record (logging's own handlers catch every Exception at this point too).
+        except Exception:  # noqa: BLE001
             message = str(record.msg)
         record.msg = redact(message)
         record.args = None

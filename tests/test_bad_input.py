@@ -41,7 +41,7 @@ def cli(*args: str, home: Path, env: dict[str, str] | None = None, timeout: floa
     e["CRYPTOTUI_HOME"] = str(home)
     e.update(env or {})
     return subprocess.run([sys.executable, "-m", "tui", *args], capture_output=True, text=True, cwd=ROOT,
-                          env=e, timeout=timeout, stdin=subprocess.DEVNULL)
+                          env=e, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
 
 
 def one_line_error(r: subprocess.CompletedProcess[str], *words: str, status: int = 2) -> str:
@@ -63,7 +63,7 @@ def read_only(path: Path) -> Iterator[None]:
     """Make ``path`` unwritable even for root (immutable flag), or by mode bits for a normal user."""
     if os.geteuid() == 0:
         chattr = shutil.which("chattr")
-        if chattr is None or subprocess.run([chattr, "+i", str(path)], capture_output=True).returncode:
+        if chattr is None or subprocess.run([chattr, "+i", str(path)], capture_output=True, check=False).returncode:
             pytest.skip("running as root without chattr: cannot make a path read-only")
         try:
             yield
@@ -364,7 +364,7 @@ FULL_DISK = textwrap.dedent(
 
 def test_full_disk_is_a_store_error_and_loses_nothing_written_before(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-c", FULL_DISK, str(tmp_path / "x.sqlite3")], capture_output=True,
-                       text=True, cwd=ROOT, timeout=60)
+                       text=True, cwd=ROOT, timeout=60, check=False)
     assert r.returncode == 0, r.stderr[-3000:]
     out = dict(line.split(" ", 1) for line in r.stdout.splitlines())
     assert "FOREIGN" not in out, out

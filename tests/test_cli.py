@@ -20,7 +20,7 @@ def run(*args: str, home: Path | None = None, env: dict[str, str] | None = None)
     e.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "tui", *args], capture_output=True, text=True, cwd=ROOT, env=e,
-        timeout=60, stdin=subprocess.DEVNULL,
+        timeout=60, stdin=subprocess.DEVNULL, check=False,
     )
 
 

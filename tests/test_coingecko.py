@@ -303,7 +303,7 @@ def test_error_codes_tell_the_user_what_to_do(cg, sim, file, code, words):
     out = sim.run(src, ("bitcoin",), 30)
     errors = [e for e in out if isinstance(e, ErrorEvent)]
     assert len(errors) == 1 and words in errors[0].msg and f"code {code}" in errors[0].msg
-    failed = [s for s in statuses(out) if s.state == "error"][0]
+    failed = next(s for s in statuses(out) if s.state == "error")
     assert "retrying in 5 min" in failed.message  # a 4xx does not heal by hammering
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
@@ -49,7 +49,7 @@ class Run:
         with self._cond:
             return [b for b in self.out if isinstance(b, Bar) and (coin is None or b.coin == coin)]
 
-    def __enter__(self) -> Run:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 

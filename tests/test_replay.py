@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ def test_demo_files_are_bundled_with_notice() -> None:
 
 def test_demo_has_the_known_gaps() -> None:
     bars = read_csv(demo_files()["bitcoin"], "bitcoin").bars
-    gaps = [(a.ts, b.ts) for a, b in zip(bars, bars[1:]) if b.ts - a.ts > 3600]
+    gaps = [(a.ts, b.ts) for a, b in pairwise(bars) if b.ts - a.ts > 3600]
     assert len(gaps) == 1  # 2018-04-04 ~16:50 to midnight
     assert gaps[0][1] == 1522886400
     assert all(b.ts % 60 == 0 for b in bars)

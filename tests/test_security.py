@@ -79,7 +79,8 @@ def test_sentinel_key_never_leaves_the_header(tmp_path: Path) -> None:
     assert all(SENTINEL not in r for r in (json.dumps([dict(h) for h in headers if "x-cg-demo-api-key" not in h]),))
     assert any("bar" in f for f in frames)
     exported = subprocess.run([sys.executable, "-m", "tui", "export", "--coin", "bitcoin", "--out", "-"],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+                              check=False)
     assert exported.returncode == 0, exported.stderr
     places = {"stdout": out, "stderr": err, "feed": "\n".join(frames), "export": exported.stdout + exported.stderr}
     for path in home.rglob("*"):

@@ -299,7 +299,7 @@ def test_slow_client_is_resynced_and_does_not_delay_others(engine: FakeEngine) -
         assert st.server.stats["dropped"] == dropped
         snap = recv(slow)
         assert snap["type"] == "snapshot"
-        btc = [c for c in snap["coins"] if c["coin"] == "bitcoin"][0]
+        btc = next(c for c in snap["coins"] if c["coin"] == "bitcoin")
         assert btc["bars"][-1]["ts"] == engine.snapshot("bitcoin").bars[-1].ts
         # After the snapshot the stream goes on from where the snapshot ends.
         engine.advance(2)

@@ -38,7 +38,8 @@ class Tmux:
         )
 
     def screen(self) -> str:
-        r = subprocess.run([*self.tmux, "capture-pane", "-p", "-t", self.name], capture_output=True, text=True)
+        r = subprocess.run([*self.tmux, "capture-pane", "-p", "-t", self.name], capture_output=True, text=True,
+                           check=False)
         return r.stdout
 
     def keys(self, *keys: str, pause: float = 0.3) -> None:
@@ -69,4 +70,4 @@ class Tmux:
         raise AssertionError(f"the app did not exit; screen:\n{self.screen()}")
 
     def kill(self) -> None:
-        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True, check=False)

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ class FakeCoinGecko:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}{API_PREFIX}"
 
-    def start(self) -> FakeCoinGecko:
+    def start(self) -> Self:
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -150,7 +150,7 @@ class FakeCoinGecko:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> FakeCoinGecko:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

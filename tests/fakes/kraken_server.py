@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -58,7 +58,7 @@ def _load(name: str) -> Any:
 
 def fmt_time(ts: float, nanos: bool = True) -> str:
     d = datetime.fromtimestamp(ts, tz=timezone.utc)
-    frac = f"{int(round((ts % 1) * 1e9)):09d}" if nanos else f"{int(round((ts % 1) * 1e6)):06d}"
+    frac = f"{round((ts % 1) * 1e9):09d}" if nanos else f"{round((ts % 1) * 1e6):06d}"
     return d.strftime("%Y-%m-%dT%H:%M:%S.") + frac + "Z"
 
 
@@ -122,7 +122,7 @@ class FakeKraken:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
-    def start(self) -> FakeKraken:
+    def start(self) -> Self:
         self._thread = threading.Thread(target=self._run_loop, daemon=True)
         self._thread.start()
         if not self._ready.wait(10):
@@ -162,7 +162,7 @@ class FakeKraken:
         if self._thread is not None:
             self._thread.join(10)
 
-    def __enter__(self) -> FakeKraken:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -17,6 +17,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
@@ -97,7 +98,7 @@ def read_bars(path: Path, coin: str | None = None) -> list[Bar]:
 def native_spacing(bars: Sequence[Bar]) -> int:
     """The most common spacing between bars, in seconds (60 for a 1-minute file)."""
     gaps: dict[int, int] = {}
-    for a, b in zip(bars, bars[1:]):
+    for a, b in pairwise(bars):
         gaps[b.ts - a.ts] = gaps.get(b.ts - a.ts, 0) + 1
     return max(gaps, key=lambda g: (gaps[g], -g)) if gaps else 60
 
@@ -303,15 +304,15 @@ def _aggregate(runs: Sequence[_Run]) -> list[dict[str, Any]]:
                 acc[k] += (v if math.isfinite(v) else 0.0) * n
     out = []
     for (mode, h), a in sorted(pooled.items()):
-        n = a["n"]
+        scored = a["n"]
         row: dict[str, Any] = {
             "mode": mode,
             "horizon": h,
-            "n": int(n),
-            **{k: a[k] / n for k in POOLED},
+            "n": int(scored),
+            **{k: a[k] / scored for k in POOLED},
             "rel_mae": a["mae"] / a["mae_p"] if a["mae_p"] > 0 else None,
             "rel_rmse": math.sqrt(a["sq"] / a["sq_p"]) if a["sq_p"] > 0 else None,
-            "dir_acc": a["dir"] / n,
+            "dir_acc": a["dir"] / scored,
             "files_rel_le_1": f"{int(a['files_ok'])}/{int(a['files'])}",
         }
         for lv in ("80", "95"):
@@ -466,7 +467,8 @@ def _open_predictions(path: Path) -> TextIO:
     if not path.parent.is_dir():
         raise ConfigError(f"--predictions {path}: no such folder {path.parent}")
     try:
-        fh = open(path, "w", encoding="utf-8", newline="")
+        # Not a with: the handle is returned, and the run closes it when it ends.
+        fh = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
     except OSError as exc:
         raise ConfigError(f"--predictions {path}: cannot write ({exc.strerror})") from None
     fh.write(",".join(PREDICTION_COLUMNS) + "\n")

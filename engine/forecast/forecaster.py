@@ -198,8 +198,9 @@ class Learner:
             p.requires_grad_(False)
         # fused: one kernel for the whole update instead of a dozen small ops per parameter.
         self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr, fused=True)
-        self._params = list(self.model.parameters())
-        self._ema_params = list(self.ema.parameters())
+        # As plain tensors: the foreach kernels take list[Tensor] (a list is invariant in its type).
+        self._params: list[torch.Tensor] = list(self.model.parameters())
+        self._ema_params: list[torch.Tensor] = list(self.ema.parameters())
         _freeze_long_lived()
         self.rng = random.Random(seed)
         self.buffer = ReplayBuffer(config.recent_size, config.reservoir_size, self.rng)
@@ -821,7 +822,8 @@ class Forecaster:
             ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
         except FileNotFoundError:
             raise ModelError(f"no checkpoint at {path}") from None
-        except Exception as exc:  # torch raises many types for a damaged file
+        # torch raises many types for a damaged file: each becomes the one ModelError here.
+        except Exception as exc:  # noqa: BLE001
             raise ModelError(f"{path}: unreadable checkpoint ({exc.__class__.__name__})") from None
         try:
             if not isinstance(ckpt, dict) or not isinstance(ckpt.get("format"), int):
@@ -864,7 +866,8 @@ class Forecaster:
             return fc
         except ModelError:
             raise
-        except Exception as exc:  # missing keys, wrong shapes: an incompatible file
+        # Missing keys, wrong shapes, wrong types: any of them is an incompatible file.
+        except Exception as exc:  # noqa: BLE001
             raise ModelError(f"{path}: incompatible checkpoint ({exc.__class__.__name__}: {exc})") from None
 
 

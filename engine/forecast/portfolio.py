@@ -533,7 +533,8 @@ class LiveRangeScore:
             ts, horizon = key
             amounts, lo, hi, base = self.pending.pop(key)
             prices = {c: price_at(c, ts + 60 * horizon) for c in amounts}
-            if any(p is None for p in prices.values()):
+            known = {c: p for c, p in prices.items() if p is not None}
+            if len(known) < len(prices):
                 continue
-            value = sum(a * prices[c] for c, a in amounts.items())  # type: ignore[operator]
+            value = sum(a * known[c] for c, a in amounts.items())
             self.scores.setdefault(horizon, RangeScore()).add(lo, hi, value, base)

@@ -153,6 +153,14 @@ def url_problem(value: str, kind: str) -> str | None:
     return None
 
 
+def _has_type(value: object, expected: type | tuple[type, ...]) -> bool:
+    """isinstance, except that a bool (an int to Python) is only ever a bool.
+
+    A function rather than an inline isinstance: narrowing to a type known only at run time would
+    leave the value typed ``object`` for the checks that follow."""
+    return isinstance(value, expected) and not (isinstance(value, bool) and expected is not bool)
+
+
 def _check_value(key: str, value: Any) -> str | None:
     """Why a (well-typed) config value is unusable, or None."""
     if key == "speed":
@@ -208,7 +216,7 @@ def load_config_file(path: Path) -> dict[str, Any]:
         where = f"{path}" + (f", line {line}" if line else "")
         if expected is None:
             raise ConfigError(f"{where}: unknown key {key!r}")
-        if not isinstance(value, expected) or isinstance(value, bool) and expected is not bool:
+        if not _has_type(value, expected):
             raise ConfigError(f"{where}: key {key!r} has the wrong type ({type(value).__name__})")
         try:
             if key == "coins":

@@ -298,7 +298,8 @@ class KrakenSource(Source):
 
     def _on_subscribe(self, msg: dict[str, Any]) -> None:
         if msg.get("success"):
-            result = msg.get("result") if isinstance(msg.get("result"), dict) else {}
+            raw = msg.get("result")
+            result = raw if isinstance(raw, dict) else {}
             log.info("Kraken: subscribed to %s", result.get("symbol"))
             self._session_had_data = True
             live = ", ".join(sorted(self._subscribed))

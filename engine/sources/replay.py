@@ -92,7 +92,8 @@ def read_csv(path: Path, coin: str, source: str = "replay") -> CsvReport:
         # Undecodable bytes become U+FFFD so only their row is rejected ("not a number"); strict
         # decoding fails a whole 8 KiB block at once, and with it the entire file.
         # utf-8-sig: spreadsheet tools often start a CSV with a byte-order mark.
-        fh = open(path, newline="", encoding="utf-8-sig", errors="replace")
+        # Opened alone so that only open()'s OSError is translated here; the with below closes it.
+        fh = open(path, newline="", encoding="utf-8-sig", errors="replace")  # noqa: SIM115
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror or exc.__class__.__name__})") from None
     bars: list[Bar] = []

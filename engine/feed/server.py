@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -52,10 +52,11 @@ from engine.settings.holdings import Holding
 log = logging.getLogger(__name__)
 
 try:
+    from importlib.metadata import PackageNotFoundError
     from importlib.metadata import version as _pkg_version
 
     SERVER_VERSION = _pkg_version("cryptotui")
-except Exception:  # not installed (running from a checkout)
+except PackageNotFoundError:  # not installed (running from a checkout)
     SERVER_VERSION = "0.1.0"
 
 DEFAULT_HOST = "127.0.0.1"
@@ -91,9 +92,13 @@ class _RedactAuthorization(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
-        if isinstance(args, tuple) and len(args) == 2 and isinstance(args[0], str):
-            if args[0].lower() == "authorization":
-                record.args = (args[0], "[redacted]")
+        if (
+            isinstance(args, tuple)
+            and len(args) == 2
+            and isinstance(args[0], str)
+            and args[0].lower() == "authorization"
+        ):
+            record.args = (args[0], "[redacted]")
         return True
 
 
@@ -788,12 +793,14 @@ class ServerThread:
 
         try:
             serve_forever(engine, host, port, token, self._stop, ready=ready, **options)
-        except BaseException as exc:  # reported to the starting thread
+        # Whatever stops the server thread (even a KeyboardInterrupt there) is handed to start(),
+        # which raises it on the starting thread.
+        except BaseException as exc:  # noqa: BLE001
             self._error = exc
         finally:
             self._ready.set()
 
-    def start(self, timeout: float = 10.0) -> ServerThread:
+    def start(self, timeout: float = 10.0) -> Self:
         self._thread.start()
         self._ready.wait(timeout)
         if self._error is not None:
@@ -816,7 +823,7 @@ class ServerThread:
         self._stop.set()
         self._thread.join(timeout)
 
-    def __enter__(self) -> ServerThread:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -1,14 +1,14 @@
 """The project's exceptions: each carries a short ``title`` and a one-line ``msg`` for the user.
 
-    CryptotuiError
-     ├── ConfigError          bad option, bad config file (names the file, line and key)
-     ├── StoreError           database unusable (names the file; never replaced silently)
-     ├── ModelError           checkpoint unreadable or incompatible (set aside, model starts fresh)
-     └── SourceError          anything a data source met; third-party exceptions end here
-          ├── NetworkError    connection refused/reset, timeout, DNS
-          ├── RateLimited     HTTP 429; ``retry_after`` seconds when the server said
-          ├── ApiError        an error status or body from the API (``code`` if it gave one)
-          └── ParseError      a body that is not what the API documents (HTML, truncated JSON)
+CryptotuiError
+ ├── ConfigError          bad option, bad config file (names the file, line and key)
+ ├── StoreError           database unusable (names the file; never replaced silently)
+ ├── ModelError           checkpoint unreadable or incompatible (set aside, model starts fresh)
+ └── SourceError          anything a data source met; third-party exceptions end here
+      ├── NetworkError    connection refused/reset, timeout, DNS
+      ├── RateLimited     HTTP 429; ``retry_after`` seconds when the server said
+      ├── ApiError        an error status or body from the API (``code`` if it gave one)
+      └── ParseError      a body that is not what the API documents (HTML, truncated JSON)
 """
 
 from __future__ import annotations

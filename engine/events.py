@@ -10,8 +10,8 @@ Forecast values are cumulative *log returns* from the forecast's base price, one
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
 PROTOCOL_VERSION = 1

@@ -68,5 +68,11 @@ def valid_coin_ids(values: object) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(good), tuple(bad)
 
 
-__all__ = ["COIN_ID_MAX", "COIN_ID_PATTERN", "coin_id", "is_coin_id", "require_coin_id",
-           "valid_coin_ids"]
+__all__ = [
+    "COIN_ID_MAX",
+    "COIN_ID_PATTERN",
+    "coin_id",
+    "is_coin_id",
+    "require_coin_id",
+    "valid_coin_ids",
+]

@@ -81,4 +81,11 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-__all__ = ["MASK", "RedactingFilter", "redact", "register_secret", "register_url_secrets", "safe_url"]
+__all__ = [
+    "MASK",
+    "RedactingFilter",
+    "redact",
+    "register_secret",
+    "register_url_secrets",
+    "safe_url",
+]

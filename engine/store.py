@@ -26,8 +26,17 @@ SCHEMA_VERSION = 2
 # A row of predictions_rows: made_ts, horizon, target_ts, base_price, mean, lo80, hi80, lo95, hi95,
 # outcome, raw (the bands, the outcome and raw are NULL until known or when not recorded).
 PredictionRow = tuple[
-    int, int, int, float, float,
-    float | None, float | None, float | None, float | None, float | None, float | None,
+    int,
+    int,
+    int,
+    float,
+    float,
+    float | None,
+    float | None,
+    float | None,
+    float | None,
+    float | None,
+    float | None,
 ]
 
 # Each entry upgrades the schema from version i to i + 1; never edit one that has shipped.
@@ -110,7 +119,8 @@ class Store:
                 if version > SCHEMA_VERSION:
                     raise StoreError(
                         f"database {self.path} has schema version {version}, newer than this "
-                        f"cryptotui understands ({SCHEMA_VERSION}); upgrade cryptotui")
+                        f"cryptotui understands ({SCHEMA_VERSION}); upgrade cryptotui"
+                    )
             except StoreError:
                 self._db.close()
                 raise
@@ -247,7 +257,9 @@ class Store:
 
     def bars(self, coin: str, since: int | None = None, limit: int | None = None) -> list[Bar]:
         """Bars of ``coin`` in time order: those at or after ``since``, or the newest ``limit``."""
-        sql = "SELECT coin, ts, price, open, high, low, volume, source, filled FROM bars WHERE coin=?"
+        sql = (
+            "SELECT coin, ts, price, open, high, low, volume, source, filled FROM bars WHERE coin=?"
+        )
         args: list[object] = [coin]
         if since is not None:
             sql += " AND ts>=?"
@@ -344,8 +356,10 @@ class Store:
                 tuple(float("nan") if v is None else v for v in col) for col in cols[4:8]
             )
             # Forecasts stored before schema 2 (or made without a network) have no raw mean.
-            raw = () if all(v is None for v in cols[8]) else tuple(
-                float("nan") if v is None else v for v in cols[8]
+            raw = (
+                ()
+                if all(v is None for v in cols[8])
+                else tuple(float("nan") if v is None else v for v in cols[8])
             )
             out.append(
                 ForecastEvent(

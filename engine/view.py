@@ -40,8 +40,9 @@ class CoinView:
         self.metrics, self.train = snap.metrics, snap.train
 
     def snapshot(self) -> CoinSnapshot:
-        return CoinSnapshot(self.coin, tuple(self.bars), tuple(self.forecasts), self.metrics,
-                            self.train)
+        return CoinSnapshot(
+            self.coin, tuple(self.bars), tuple(self.forecasts), self.metrics, self.train
+        )
 
     def apply(self, event: CoinEvent) -> bool:
         """Fold one event in; False when it told nothing new (a duplicate, or older than what a

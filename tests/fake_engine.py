@@ -15,8 +15,8 @@ from engine.api import CoinMatch, Listener
 from engine.events import (
     Bar,
     BarEvent,
-    CoinSnapshot,
     CoinsEvent,
+    CoinSnapshot,
     ErrorEvent,
     Event,
     ForecastEvent,
@@ -45,7 +45,16 @@ def load_demo_bars(coin: str) -> list[Bar]:
     with open(DEMO_DIR / FILES[coin], newline="") as fh:
         rows = list(csv.reader(fh))[1:]
     return [
-        Bar(coin, int(r[0]) // 1000, float(r[4]), float(r[1]), float(r[2]), float(r[3]), float(r[5]), "demo")
+        Bar(
+            coin,
+            int(r[0]) // 1000,
+            float(r[4]),
+            float(r[1]),
+            float(r[2]),
+            float(r[3]),
+            float(r[5]),
+            "demo",
+        )
         for r in rows
     ]
 
@@ -54,19 +63,42 @@ def fake_metrics(h: int, n: int, rel: float = 1.0) -> HorizonMetrics:
     """Scores like the real model's on this data: no better than "no change", honest bands; the
     network's band wins at short horizons and loses at long ones, so every served-band story shows."""
     served = "network" if h <= 1 else "blend" if h <= 5 else "simple"
-    ratio = {1: 0.97, 5: 0.995}.get(h, 1.0 + 0.01 * h ** 0.5 * 2)  # 60 min: 1.155
-    w80, w95 = 0.002 * h ** 0.5, 0.0035 * h ** 0.5
+    ratio = {1: 0.97, 5: 0.995}.get(h, 1.0 + 0.01 * h**0.5 * 2)  # 60 min: 1.155
+    w80, w95 = 0.002 * h**0.5, 0.0035 * h**0.5
     return HorizonMetrics(
-        h, n, 0.001 * h * rel, 0.0013 * h, 0.001 * h, 0.0013 * h, rel, 1.0, 0.51, 0.79, 0.95,
-        0.002 * h, 0,
-        width95=w95, interval_score80=w80 * 1.3, interval_score95=w95 * 1.2, pinball=0.0004 * h,
-        network_coverage80=0.80, network_coverage95=0.95,
-        network_width80=w80 * ratio, network_width95=w95 * ratio,
-        network_interval_score80=w80 * 1.3 * ratio, network_interval_score95=w95 * 1.2 * ratio,
-        ewma_band_coverage80=0.79, ewma_band_coverage95=0.94,
-        ewma_band_width80=w80, ewma_band_width95=w95,
-        ewma_band_interval_score80=w80 * 1.3, ewma_band_interval_score95=w95 * 1.2,
-        served80=served, served95=served, recent_ratio80=ratio, recent_ratio95=ratio,
+        h,
+        n,
+        0.001 * h * rel,
+        0.0013 * h,
+        0.001 * h,
+        0.0013 * h,
+        rel,
+        1.0,
+        0.51,
+        0.79,
+        0.95,
+        0.002 * h,
+        0,
+        width95=w95,
+        interval_score80=w80 * 1.3,
+        interval_score95=w95 * 1.2,
+        pinball=0.0004 * h,
+        network_coverage80=0.80,
+        network_coverage95=0.95,
+        network_width80=w80 * ratio,
+        network_width95=w95 * ratio,
+        network_interval_score80=w80 * 1.3 * ratio,
+        network_interval_score95=w95 * 1.2 * ratio,
+        ewma_band_coverage80=0.79,
+        ewma_band_coverage95=0.94,
+        ewma_band_width80=w80,
+        ewma_band_width95=w95,
+        ewma_band_interval_score80=w80 * 1.3,
+        ewma_band_interval_score95=w95 * 1.2,
+        served80=served,
+        served95=served,
+        recent_ratio80=ratio,
+        recent_ratio95=ratio,
         recent_n=min(n, 3000),
     )
 
@@ -123,8 +155,11 @@ class FakeEngine:
             # As the replay source does: coins it has no file for are unknown, and said so.
             self._emit(CoinsEvent(coins=tuple(self._coins), unknown=missing))
             for coin in missing:
-                self._emit(ErrorEvent("Unknown coin", f"no recorded data for {coin!r} in this replay",
-                                      coin))
+                self._emit(
+                    ErrorEvent(
+                        "Unknown coin", f"no recorded data for {coin!r} in this replay", coin
+                    )
+                )
 
     def stop(self) -> None:
         self.started = False
@@ -162,8 +197,19 @@ class FakeEngine:
         for coin in self._coins:
             prev = self._train.get(coin) or TrainEvent(coin, "warming up")
             state = "paused" if paused else "training"
-            self._train[coin] = TrainEvent(coin, state, prev.step, prev.loss, prev.lr, prev.step_ms,
-                                           prev.samples, None, "cpu", "", prev.losses)
+            self._train[coin] = TrainEvent(
+                coin,
+                state,
+                prev.step,
+                prev.loss,
+                prev.lr,
+                prev.step_ms,
+                prev.samples,
+                None,
+                "cpu",
+                "",
+                prev.losses,
+            )
             self._emit(self._train[coin])
 
     def reset_model(self, coin: str) -> None:
@@ -245,11 +291,13 @@ class FakeEngine:
             prev = self._train.get(coin)
             losses = ((prev.losses if prev else ()) + (1.0 / (1 + 0.01 * step),))[-60:]
             state = "paused" if self.paused else "training"
-            self._train[coin] = TrainEvent(coin, state, step, losses[-1], 1e-3, 2.5, n - 30,
-                                           None, "cpu", "", losses)
+            self._train[coin] = TrainEvent(
+                coin, state, step, losses[-1], 1e-3, 2.5, n - 30, None, "cpu", "", losses
+            )
         else:
-            self._train[coin] = TrainEvent(coin, "warming up", progress=n / 30,
-                                           message=f"collecting history: {n}/30 minutes")
+            self._train[coin] = TrainEvent(
+                coin, "warming up", progress=n / 30, message=f"collecting history: {n}/30 minutes"
+            )
         events.append(self._train[coin])
         if emit:
             for ev in events:

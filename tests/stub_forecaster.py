@@ -44,14 +44,25 @@ class StubForecaster:
         hs = self.config.horizons
         w = tuple(0.001 * math.sqrt(h) for h in hs)
         zero = tuple(0.0 for _ in hs)
-        return ForecastEvent(self.coin, bar.ts, bar.price, hs, zero,
-                             tuple(-x for x in w), w, tuple(-2 * x for x in w), tuple(2 * x for x in w))
+        return ForecastEvent(
+            self.coin,
+            bar.ts,
+            bar.price,
+            hs,
+            zero,
+            tuple(-x for x in w),
+            w,
+            tuple(-2 * x for x in w),
+            tuple(2 * x for x in w),
+        )
 
     def train(self, steps: int | None = None) -> TrainEvent | None:
         self.steps += steps or self.config.steps_per_minute
         return self.status()
 
-    def pretrain(self, bars: Sequence[Bar], progress: Callable[[float], None] | None = None) -> TrainEvent:
+    def pretrain(
+        self, bars: Sequence[Bar], progress: Callable[[float], None] | None = None
+    ) -> TrainEvent:
         self.pretrained = len(bars)
         if progress:
             progress(1.0)
@@ -65,8 +76,10 @@ class StubForecaster:
         return TrainEvent(self.coin, state, self.steps, 0.5, 1e-3, 1.0, self.seen)
 
     def metrics(self) -> MetricsEvent:
-        rows = tuple(HorizonMetrics(h, self.seen, 1, 1, 1, 1, 1, 1, 0.5, 0.8, 0.95, 0.01, 0)
-                     for h in self.config.horizons)
+        rows = tuple(
+            HorizonMetrics(h, self.seen, 1, 1, 1, 1, 1, 1, 0.5, 0.8, 0.95, 0.01, 0)
+            for h in self.config.horizons
+        )
         return MetricsEvent(self.coin, rows)
 
     def save(self, path: Path) -> None:
@@ -77,7 +90,9 @@ class StubForecaster:
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
-            raise ModelError(f"checkpoint {path.name} is unreadable ({exc.__class__.__name__})") from None
+            raise ModelError(
+                f"checkpoint {path.name} is unreadable ({exc.__class__.__name__})"
+            ) from None
         fc = cls(coin, config)
         fc.seen, fc.steps = data["seen"], data["steps"]
         return fc

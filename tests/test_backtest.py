@@ -19,6 +19,8 @@ def main(argv: list[str]) -> int:
         return run_backtest(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+
+
 from engine.errors import ConfigError
 from engine.events import Bar
 
@@ -26,16 +28,38 @@ EVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval"
 if not EVAL.is_dir():  # the shared data sits beside the working tree
     EVAL = Path("/work/shared/data/eval")
 KEYS = {
-    "file", "horizon", "n", "mae", "rmse", "mae_persistence", "rmse_persistence", "rel_mae",
-    "rel_rmse", "dir_acc", "coverage80", "coverage95", "width80", "best_lag",
+    "file",
+    "horizon",
+    "n",
+    "mae",
+    "rmse",
+    "mae_persistence",
+    "rmse_persistence",
+    "rel_mae",
+    "rel_rmse",
+    "dir_acc",
+    "coverage80",
+    "coverage95",
+    "width80",
+    "best_lag",
     # proper scores of the served band, the network's own band and ewma-band (issue 13)
-    "interval_score80", "interval_score95", "pinball", "network_interval_score80",
-    "network_interval_score95", "ewma_band_interval_score80", "ewma_band_interval_score95",
-    "network_coverage80", "ewma_band_coverage80", "served80", "served95",
+    "interval_score80",
+    "interval_score95",
+    "pinball",
+    "network_interval_score80",
+    "network_interval_score95",
+    "ewma_band_interval_score80",
+    "ewma_band_interval_score95",
+    "network_coverage80",
+    "ewma_band_coverage80",
+    "served80",
+    "served95",
 }
 
 
-def write_csv(path: Path, n: int, step: int = 60, seed: int = 4, skip: tuple[int, ...] = ()) -> Path:
+def write_csv(
+    path: Path, n: int, step: int = 60, seed: int = 4, skip: tuple[int, ...] = ()
+) -> Path:
     rng = random.Random(seed)
     p = 100.0
     lines = ["timestamp_ms,open,high,low,close,volume"]
@@ -60,12 +84,16 @@ def test_read_bars_and_spacing(tmp_path: Path) -> None:
 
 
 def test_aggregate_to_five_minutes_keeps_ohlc_and_gaps() -> None:
-    bars = [Bar("x", 600 + 60 * i, 100.0 + i, 100.0 + i, 101.0 + i, 99.0 + i, 1.0) for i in range(10)]
+    bars = [
+        Bar("x", 600 + 60 * i, 100.0 + i, 100.0 + i, 101.0 + i, 99.0 + i, 1.0) for i in range(10)
+    ]
     bars = bars[:2] + bars[5:]  # minutes 2..4 missing: their bucket keeps two bars
     out = aggregate(bars, 300)
     assert [b.ts for b in out] == [600, 900]
     first, second = out
-    assert first.open == 100.0 and first.price == 101.0 and first.high == 102.0 and first.low == 99.0
+    assert (
+        first.open == 100.0 and first.price == 101.0 and first.high == 102.0 and first.low == 99.0
+    )
     assert second.open == 105.0 and second.price == 109.0 and second.volume == 5.0
     assert aggregate([], 300) == []
 
@@ -120,8 +148,17 @@ def test_predictions_csv_checks_out_in_a_spreadsheet(
     with out.open() as fh:
         preds = list(csv.DictReader(fh))
     assert list(preds[0]) == [
-        "coin", "issued_ts", "horizon", "price", "outcome", "mean", "raw_mean",
-        "lo80", "hi80", "lo95", "hi95",
+        "coin",
+        "issued_ts",
+        "horizon",
+        "price",
+        "outcome",
+        "mean",
+        "raw_mean",
+        "lo80",
+        "hi80",
+        "lo95",
+        "hi95",
     ]
     bars = {b.ts: b.price for b in read_bars(src)}
     for h, row in zip((1, 5), rows):
@@ -190,7 +227,11 @@ def test_read_bars_rejects_time_going_back(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not EVAL.is_dir(), reason="shared eval data not present")
 @pytest.mark.parametrize(
-    "name", ["lean_BTCUSD_coinbase_1m_20171217-20171217.csv", "ta4j_ETHUSD_binanceus_5m_20230313-20230315.csv"]
+    "name",
+    [
+        "lean_BTCUSD_coinbase_1m_20171217-20171217.csv",
+        "ta4j_ETHUSD_binanceus_5m_20230313-20230315.csv",
+    ],
 )
 def test_quality_on_real_data(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     """Never worse than "no change", no lagged copy, no leak, roughly calibrated (issue 8)."""
@@ -206,7 +247,9 @@ def test_quality_on_real_data(name: str, capsys: pytest.CaptureFixture[str]) -> 
             assert abs(r["coverage80"] - 0.80) < 0.05 and abs(r["coverage95"] - 0.95) < 0.03, r
 
 
-def test_bar_option_aggregates_before_forecasting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bar_option_aggregates_before_forecasting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     csv = write_csv(tmp_path / "fc_agg.csv", 400)
     assert main([str(csv), "--bar", "5m", "--horizons", "1,2", "--json", "--steps", "0"]) == 0
     rows = json.loads(capsys.readouterr().out)["results"]

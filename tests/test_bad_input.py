@@ -36,12 +36,22 @@ ROOT = Path(__file__).resolve().parent.parent
 HEADER = "timestamp_ms,open,high,low,close,volume\n"
 
 
-def cli(*args: str, home: Path, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, home: Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     e = {k: v for k, v in os.environ.items() if not k.startswith("COINGECKO_")}
     e["CRYPTOTUI_HOME"] = str(home)
     e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "tui", *args], capture_output=True, text=True, cwd=ROOT,
-                          env=e, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "tui", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=e,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
 
 
 def one_line_error(r: subprocess.CompletedProcess[str], *words: str, status: int = 2) -> str:
@@ -63,7 +73,12 @@ def read_only(path: Path) -> Iterator[None]:
     """Make ``path`` unwritable even for root (immutable flag), or by mode bits for a normal user."""
     if os.geteuid() == 0:
         chattr = shutil.which("chattr")
-        if chattr is None or subprocess.run([chattr, "+i", str(path)], capture_output=True, check=False).returncode:
+        if (
+            chattr is None
+            or subprocess.run(
+                [chattr, "+i", str(path)], capture_output=True, check=False
+            ).returncode
+        ):
             pytest.skip("running as root without chattr: cannot make a path read-only")
         try:
             yield
@@ -80,6 +95,7 @@ def read_only(path: Path) -> Iterator[None]:
 
 # Config TOML --------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("text", "words"),
     [
@@ -88,25 +104,27 @@ def read_only(path: Path) -> Iterator[None]:
         ('vs = "usd"\nvs = "eur"\n', ["invalid TOML"]),
         ('[cryptotui]\nvs = "usd"\nflavour = "mint"\n', ["line 3", "unknown key 'flavour'"]),
         ('vs = "usd"\nspeed = "fast"\n', ["line 2", "'speed'", "wrong type"]),
-        ('[alerts]\nvs_limit = 3\n[cryptotui]\nvs = 5\n', ["line 4", "'vs'", "wrong type"]),
-        ('speed = 0\n', ["line 1", "'speed'", "> 0"]),
-        ('speed = nan\n', ["line 1", "'speed'"]),
-        ('poll_seconds = -5\n', ["line 1", "'poll_seconds'"]),
-        ('calls_per_minute = 0\n', ["line 1", "'calls_per_minute'"]),
+        ("[alerts]\nvs_limit = 3\n[cryptotui]\nvs = 5\n", ["line 4", "'vs'", "wrong type"]),
+        ("speed = 0\n", ["line 1", "'speed'", "> 0"]),
+        ("speed = nan\n", ["line 1", "'speed'"]),
+        ("poll_seconds = -5\n", ["line 1", "'poll_seconds'"]),
+        ("calls_per_minute = 0\n", ["line 1", "'calls_per_minute'"]),
         ('log_level = "LOUD"\n', ["line 1", "'log_level'", "DEBUG"]),
         ('api_plan = "gold"\n', ["line 1", "'api_plan'"]),
         ('source = "pigeon"\n', ["line 1", "'source'"]),
-        ('\n\nhorizons = [0, 5]\n', ["line 3", "'horizons'", "1..1440"]),
-        ('coins = []\n', ["line 1", "'coins'", "no coins"]),
+        ("\n\nhorizons = [0, 5]\n", ["line 3", "'horizons'", "1..1440"]),
+        ("coins = []\n", ["line 1", "'coins'", "no coins"]),
         ('coins = ["bit coin"]\n', ["line 1", "'coins'", "invalid coin id"]),
         ('api_url = "ftp://example.com"\n', ["line 1", "'api_url'", "http"]),
         ('kraken_url = "http://example.com"\n', ["line 1", "'kraken_url'", "ws://"]),
-        ('cryptotui = 5\n', ["line 1", "'cryptotui'", "table"]),
+        ("cryptotui = 5\n", ["line 1", "'cryptotui'", "table"]),
         ('shared_model = "yes"\n', ["line 1", "'shared_model'", "wrong type"]),
-        ('calls_per_month = 1.5\n', ["line 1", "'calls_per_month'", "wrong type"]),
+        ("calls_per_month = 1.5\n", ["line 1", "'calls_per_month'", "wrong type"]),
     ],
 )
-def test_invalid_config_names_file_line_and_key(tmp_path: Path, text: str, words: list[str]) -> None:
+def test_invalid_config_names_file_line_and_key(
+    tmp_path: Path, text: str, words: list[str]
+) -> None:
     path = tmp_path / "config.toml"
     path.write_text(text)
     with pytest.raises(ConfigError) as info:
@@ -145,10 +163,13 @@ def test_cli_bad_config_value_is_one_line_exit_2(tmp_path: Path) -> None:
     home = tmp_path / "h"
     home.mkdir()
     (home / "config.toml").write_text('vs = "usd"\nlog_level = "LOUD"\n')
-    one_line_error(cli("serve", "--demo", "--port", "0", home=home), "config.toml, line 2", "'log_level'")
+    one_line_error(
+        cli("serve", "--demo", "--port", "0", home=home), "config.toml, line 2", "'log_level'"
+    )
 
 
 # CLI values (beyond tests/test_cli.py) ------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("args", "env", "words"),
@@ -166,8 +187,9 @@ def test_cli_bad_config_value_is_one_line_exit_2(tmp_path: Path) -> None:
         (["serve", "--port", "0"], {"COINGECKO_API_PLAN": "gold"}, ["invalid API plan"]),
     ],
 )
-def test_wrong_cli_values_are_one_line_exit_2(tmp_path: Path, args: list[str], env: dict[str, str],
-                                              words: list[str]) -> None:
+def test_wrong_cli_values_are_one_line_exit_2(
+    tmp_path: Path, args: list[str], env: dict[str, str], words: list[str]
+) -> None:
     one_line_error(cli(*args, home=tmp_path / "h", env=env), *words)
 
 
@@ -175,7 +197,9 @@ def test_serve_with_an_unusable_replay_file_says_so_and_exits(tmp_path: Path) ->
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n")
     try:
-        r = cli("serve", "--replay", f"bitcoin={bad}", "--port", "0", home=tmp_path / "h", timeout=8)
+        r = cli(
+            "serve", "--replay", f"bitcoin={bad}", "--port", "0", home=tmp_path / "h", timeout=8
+        )
     except subprocess.TimeoutExpired:
         pytest.fail("serve kept running on an unusable replay file")
     one_line_error(r, str(bad), "header")
@@ -183,25 +207,33 @@ def test_serve_with_an_unusable_replay_file_says_so_and_exits(tmp_path: Path) ->
 
 # Replay CSVs (beyond tests/test_replay.py) --------------------------------------------------------
 
+
 def test_replay_rows_edge_cases_are_rejected_with_reasons(tmp_path: Path) -> None:
     p = tmp_path / "x.csv"
     p.write_bytes(
-        (HEADER + "60000,1,1,1,1,1\n"
-         "90000,1,1,1,1.001,1\n"  # same minute again (sub-minute timestamp)
-         "120000,1,1,1,inf,1\n"
-         "180000,1,1,1,1.002,-4\n"  # negative volume
-         "-60000,1,1,1,1,1\n"
-         "240000,1,1,1,1.003,1,extra\n"  # an extra column is tolerated
-         "\n"
-         "300000,1e400,1,1,1,1\n").encode()
+        (
+            HEADER + "60000,1,1,1,1,1\n"
+            "90000,1,1,1,1.001,1\n"  # same minute again (sub-minute timestamp)
+            "120000,1,1,1,inf,1\n"
+            "180000,1,1,1,1.002,-4\n"  # negative volume
+            "-60000,1,1,1,1,1\n"
+            "240000,1,1,1,1.003,1,extra\n"  # an extra column is tolerated
+            "\n"
+            "300000,1e400,1,1,1,1\n"
+        ).encode()
         + b"360000,1,1,1,\xff\xfe,1\n"
         + b"420000,1,1,1,1.004,1\n"
     )
     rep = read_csv(p, "bitcoin")
     assert [b.ts for b in rep.bars] == [60, 240, 420]
     reasons = " | ".join(r for _, r in rep.rejected)
-    for words in ("duplicated or out-of-order", "non-finite", "negative volume", "timestamp not positive",
-                  "columns"):
+    for words in (
+        "duplicated or out-of-order",
+        "non-finite",
+        "negative volume",
+        "timestamp not positive",
+        "columns",
+    ):
         assert words in reasons, reasons
     assert all(isinstance(line, int) and line > 1 for line, _ in rep.rejected)
 
@@ -215,6 +247,7 @@ def test_a_binary_file_is_a_config_error(tmp_path: Path) -> None:
 
 # Bad bars reaching the engine --------------------------------------------------------------------
 
+
 class RecordingStub(StubForecaster):
     """A stub forecaster that remembers the bars it was given."""
 
@@ -227,12 +260,16 @@ class RecordingStub(StubForecaster):
         return super().observe(bar)
 
 
-def feed(home: Path, items: list[Any], coins: tuple[str, ...] = ("bitcoin",)) -> tuple[Engine, dict[str, RecordingStub], list[Event]]:
+def feed(
+    home: Path, items: list[Any], coins: tuple[str, ...] = ("bitcoin",)
+) -> tuple[Engine, dict[str, RecordingStub], list[Event]]:
     """Run the engine over ``items`` from a scripted source; return it stopped, with what it saw."""
     src = ScriptedSource(items)
     factory = StubFactory(RecordingStub)
     fcs = factory.made
-    engine = Engine(Settings(coins=coins), Locations.resolve(home), source=src, forecaster_factory=factory)
+    engine = Engine(
+        Settings(coins=coins), Locations.resolve(home), source=src, forecaster_factory=factory
+    )
     events: list[Event] = []
     engine.subscribe(events.append)
     engine.start()
@@ -265,10 +302,16 @@ def test_bad_prices_are_rejected_with_a_reason_and_never_stored_or_learned(
 
 
 def test_duplicated_minutes_are_stored_and_learned_once(home: Path) -> None:
-    items = [bar("bitcoin", 1, 100.0), bar("bitcoin", 1, 100.0), bar("bitcoin", 2, 101.0),
-             bar("bitcoin", 2, 999.0)]
+    items = [
+        bar("bitcoin", 1, 100.0),
+        bar("bitcoin", 1, 100.0),
+        bar("bitcoin", 2, 101.0),
+        bar("bitcoin", 2, 999.0),
+    ]
     _, fcs, _ = feed(home, items)
-    assert [(b.ts, b.price) for b in stored(home)] == [(b.ts, b.price) for b in (items[0], items[2])]
+    assert [(b.ts, b.price) for b in stored(home)] == [
+        (b.ts, b.price) for b in (items[0], items[2])
+    ]
     assert [b.price for b in fcs["bitcoin"].bars] == [100.0, 101.0]
 
 
@@ -278,7 +321,9 @@ def test_unaligned_timestamps_are_put_on_the_minute(home: Path) -> None:
     assert [b.ts for b in stored(home)] == [1_704_067_260, 1_704_067_320]
 
 
-def test_out_of_order_bars_are_neither_stored_nor_learned(home: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_out_of_order_bars_are_neither_stored_nor_learned(
+    home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="engine")
     items = [bar("bitcoin", 1, 100.0), bar("bitcoin", 5, 101.0), bar("bitcoin", 3, 100.5)]
     _, fcs, _ = feed(home, items)
@@ -301,6 +346,7 @@ def test_a_boolean_price_is_rejected(home: Path) -> None:
 
 
 # Read-only data dir, full disk, corrupt database ----------------------------------------------
+
 
 def test_read_only_data_dir_is_refused_with_one_line_and_left_untouched(tmp_path: Path) -> None:
     home = tmp_path / "h"
@@ -363,8 +409,14 @@ FULL_DISK = textwrap.dedent(
 
 
 def test_full_disk_is_a_store_error_and_loses_nothing_written_before(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-c", FULL_DISK, str(tmp_path / "x.sqlite3")], capture_output=True,
-                       text=True, cwd=ROOT, timeout=60, check=False)
+    r = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(tmp_path / "x.sqlite3")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     out = dict(line.split(" ", 1) for line in r.stdout.splitlines())
     assert "FOREIGN" not in out, out
@@ -374,9 +426,12 @@ def test_full_disk_is_a_store_error_and_loses_nothing_written_before(tmp_path: P
 
 
 def test_a_failing_database_write_is_shown_to_the_user(home: Path) -> None:
-    engine = Engine(Settings(coins=("bitcoin",)), Locations.resolve(home),
-                    source=ScriptedSource([bar("bitcoin", m, 100.0 + m) for m in range(1, 4)]),
-                    forecaster_factory=StubFactory(StubForecaster))
+    engine = Engine(
+        Settings(coins=("bitcoin",)),
+        Locations.resolve(home),
+        source=ScriptedSource([bar("bitcoin", m, 100.0 + m) for m in range(1, 4)]),
+        forecaster_factory=StubFactory(StubForecaster),
+    )
     real = engine.store.add_bars
 
     def full(bars: Any) -> int:
@@ -392,7 +447,9 @@ def test_a_failing_database_write_is_shown_to_the_user(home: Path) -> None:
     finally:
         engine.store.add_bars = real  # type: ignore[method-assign]
         engine.stop()
-    assert any(isinstance(e, ErrorEvent) and e.title == "Database" and "full" in e.msg for e in events)
+    assert any(
+        isinstance(e, ErrorEvent) and e.title == "Database" and "full" in e.msg for e in events
+    )
 
 
 def test_corrupt_database_is_refused_by_the_cli_and_never_replaced(tmp_path: Path) -> None:
@@ -408,4 +465,6 @@ def test_corrupt_database_is_refused_by_the_cli_and_never_replaced(tmp_path: Pat
     one_line_error(cli("serve", "--demo", "--port", "0", home=home), str(db), "move it away")
     one_line_error(cli("export", "--demo", "--coin", "bitcoin", home=home), str(db))
     assert digest(db) == before
-    assert sorted(p.name for p in home.iterdir() if p.name.startswith("demo.sqlite3")) == ["demo.sqlite3"]
+    assert sorted(p.name for p in home.iterdir() if p.name.startswith("demo.sqlite3")) == [
+        "demo.sqlite3"
+    ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -32,7 +32,7 @@ class Clock:
         return self.now
 
 
-T0 = datetime(2026, 3, 31, 23, 58, tzinfo=timezone.utc).timestamp()
+T0 = datetime(2026, 3, 31, 23, 58, tzinfo=UTC).timestamp()
 
 
 def test_plan_defaults_and_overrides():
@@ -123,7 +123,10 @@ def test_ten_minute_run_never_exceeds_the_per_minute_budget():
     with FakeCoinGecko(clock=sim.clock) as cg:
         src = CoinGeckoSource(
             Settings(**{**settings.__dict__, "api_url": cg.url}),
-            clock=sim.clock, sleep=sim.sleep, last_bar_ts=lambda c: None, rng=lambda: 0.5,
+            clock=sim.clock,
+            sleep=sim.sleep,
+            last_bar_ts=lambda c: None,
+            rng=lambda: 0.5,
         )
         out = sim.run(src, coins, 600)
     times = [r.at for r in cg.requests]
@@ -160,7 +163,10 @@ def test_the_monthly_count_survives_a_restart(tmp_path):
 
         def make() -> CoinGeckoSource:
             return CoinGeckoSource(
-                settings, clock=sim.clock, sleep=sim.sleep, last_bar_ts=lambda c: None,
+                settings,
+                clock=sim.clock,
+                sleep=sim.sleep,
+                last_bar_ts=lambda c: None,
                 budget_file=path,
             )
 

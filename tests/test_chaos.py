@@ -65,27 +65,46 @@ class SoakResult:
 
 
 def run_soak(
-    home: Path, *, minutes: int, seed: int, rate: float = 0.35, max_slow: int | None = 2,
+    home: Path,
+    *,
+    minutes: int,
+    seed: int,
+    rate: float = 0.35,
+    max_slow: int | None = 2,
     verify_every: int = 0,
 ) -> SoakResult:
     """Run the engine for ``minutes`` virtual minutes of chaos; see the module docstring."""
     referee = Referee()
     end = START + 60 * minutes
     vc = VirtualClock(START, park_at=end)
-    cg = ChaosCoinGecko(rng=random.Random(seed), rate=rate, clock=vc.clock, referee=referee,
-                        max_slow=max_slow, slow_delay=1.5)
+    cg = ChaosCoinGecko(
+        rng=random.Random(seed),
+        rate=rate,
+        clock=vc.clock,
+        referee=referee,
+        max_slow=max_slow,
+        slow_delay=1.5,
+    )
     cg.start()
     settings = Settings(api_url=cg.url, coins=COINS, poll_seconds=60.0)
     holder: list[Engine] = []
     src = CoinGeckoSource(
-        settings, clock=vc.clock, sleep=vc.sleep, rng=random.Random(seed).random,
-        timeout=(1.0, 1.0), last_bar_ts=lambda coin: holder[0].store.last_ts(coin),
+        settings,
+        clock=vc.clock,
+        sleep=vc.sleep,
+        rng=random.Random(seed).random,
+        timeout=(1.0, 1.0),
+        last_bar_ts=lambda coin: holder[0].store.last_ts(coin),
     )
     factory = StubFactory(WatchfulStub)
     fcs = factory.made
 
-    engine = Engine(settings, Locations.resolve(home), source=RecordingSource(src, referee),
-                    forecaster_factory=factory)
+    engine = Engine(
+        settings,
+        Locations.resolve(home),
+        source=RecordingSource(src, referee),
+        forecaster_factory=factory,
+    )
     holder.append(engine)
     vc.busy = lambda: engine._inbox.qsize() > 20 or engine._model_q.qsize() > 20
     result = SoakResult(referee, [], {}, 0, forecasters=fcs)
@@ -111,7 +130,9 @@ def run_soak(
     if verify_every:
         # Long runs: check and forget settled expectations as they go, so bookkeeping stays flat.
         for m in range(verify_every, minutes - 6, verify_every):
-            vc.call_at(START + 60 * m, lambda: result.missing.extend(referee.verify(engine.store, 2.0)))
+            vc.call_at(
+                START + 60 * m, lambda: result.missing.extend(referee.verify(engine.store, 2.0))
+            )
     engine.subscribe(listen)
     try:
         engine.start()
@@ -149,7 +170,9 @@ def check(result: SoakResult) -> None:
         assert seen, coin
         assert all(math.isfinite(b.price) and b.price > 0 for b in seen)
         live = [b.ts for b in seen if not b.filled]
-        assert live == sorted(set(live)), f"{coin}: duplicate or out-of-order bars reached the model"
+        assert live == sorted(set(live)), (
+            f"{coin}: duplicate or out-of-order bars reached the model"
+        )
     # The vanished coin was named while gone, and is known again at the end.
     assert "solana" in result.unknown_seen
     assert result.last_coins is not None and result.last_coins.unknown == ()
@@ -166,8 +189,10 @@ def test_chaos_soak_short(home: Path) -> None:
     kinds = result.referee.kinds
     # A seeded run that actually exercised every kind of fault.
     assert set(kinds) >= set(EXPECTED_STATUS) | {"bad_values"}, kinds
-    print(f"\nchaos short: {result.referee.requests} requests, faults {dict(kinds)}, "
-          f"{result.referee.verified} quotes recorded, RSS {result.rss_start_kb} -> {result.rss_end_kb} KiB")
+    print(
+        f"\nchaos short: {result.referee.requests} requests, faults {dict(kinds)}, "
+        f"{result.referee.verified} quotes recorded, RSS {result.rss_start_kb} -> {result.rss_end_kb} KiB"
+    )
 
 
 @pytest.mark.slow
@@ -175,8 +200,10 @@ def test_chaos_soak_long_memory_flat(home: Path) -> None:
     result = run_soak(home, minutes=6000, seed=11, max_slow=6, verify_every=200)
     check(result)
     growth = result.rss_end_kb - result.rss_start_kb
-    print(f"\nchaos long: {result.referee.requests} requests, faults {dict(result.referee.kinds)}, "
-          f"{result.referee.verified} quotes recorded, RSS {result.rss_start_kb} -> {result.rss_end_kb} KiB")
+    print(
+        f"\nchaos long: {result.referee.requests} requests, faults {dict(result.referee.kinds)}, "
+        f"{result.referee.verified} quotes recorded, RSS {result.rss_start_kb} -> {result.rss_end_kb} KiB"
+    )
     # Windows and forecast history are bounded; 6000 minutes must not grow the process much.
     assert growth < 30_000, f"RSS grew by {growth} KiB"
 
@@ -185,18 +212,36 @@ def test_status_is_ok_again_after_every_kind_of_fault(home: Path) -> None:
     """One fault of each kind in a row, then quiet: the last word is "ok", and each was named."""
     referee = Referee()
     vc = VirtualClock(START, park_at=START + 60 * 30)
-    cg = ChaosCoinGecko(rng=random.Random(1), rate=0.0, clock=vc.clock, referee=referee, slow_delay=1.5)
+    cg = ChaosCoinGecko(
+        rng=random.Random(1), rate=0.0, clock=vc.clock, referee=referee, slow_delay=1.5
+    )
     cg.start()
     settings = Settings(api_url=cg.url, coins=("bitcoin",), poll_seconds=60.0)
-    src = CoinGeckoSource(settings, clock=vc.clock, sleep=vc.sleep, rng=lambda: 0.5, timeout=(1.0, 1.0),
-                          last_bar_ts=lambda coin: START // 60 * 60 - 120)
-    engine = Engine(settings, Locations.resolve(home), source=RecordingSource(src, referee),
-                    forecaster_factory=StubFactory(StubForecaster))
+    src = CoinGeckoSource(
+        settings,
+        clock=vc.clock,
+        sleep=vc.sleep,
+        rng=lambda: 0.5,
+        timeout=(1.0, 1.0),
+        last_bar_ts=lambda coin: START // 60 * 60 - 120,
+    )
+    engine = Engine(
+        settings,
+        Locations.resolve(home),
+        source=RecordingSource(src, referee),
+        forecaster_factory=StubFactory(StubForecaster),
+    )
     statuses: list[StatusEvent] = []
     engine.subscribe(lambda ev: statuses.append(ev) if isinstance(ev, StatusEvent) else None)
     faults: list[tuple[str, dict[str, Any]]] = [
-        ("429", {"retry_after": 5}), ("429", {}), ("429_html", {}), ("status", {"status": 502}),
-        ("html_5xx", {"status": 503}), ("reset", {}), ("truncated", {}), ("wrong_shape", {}),
+        ("429", {"retry_after": 5}),
+        ("429", {}),
+        ("429_html", {}),
+        ("status", {"status": 502}),
+        ("html_5xx", {"status": 503}),
+        ("reset", {}),
+        ("truncated", {}),
+        ("wrong_shape", {}),
         ("slow", {"delay": 1.5}),
     ]
     for kind, opts in faults:

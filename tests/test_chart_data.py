@@ -21,16 +21,28 @@ def bar(i: int, price: float, ohlc: bool = False, filled: bool = False) -> Bar:
     return Bar("x", 60 * i, price, source="coingecko", filled=filled)
 
 
-def forecast(i: int, price: float, half: float = 0.01,
-             raw: tuple[float, ...] = ()) -> ForecastEvent:
+def forecast(
+    i: int, price: float, half: float = 0.01, raw: tuple[float, ...] = ()
+) -> ForecastEvent:
     """Made at minute ``i``: no change, an 80 % band of +-``half`` (log) at every horizon."""
-    return ForecastEvent("x", 60 * i, price, H, (0.0, 0.0), (-half, -half), (half, half),
-                         (-2 * half, -2 * half), (2 * half, 2 * half), raw)
+    return ForecastEvent(
+        "x",
+        60 * i,
+        price,
+        H,
+        (0.0, 0.0),
+        (-half, -half),
+        (half, half),
+        (-2 * half, -2 * half),
+        (2 * half, 2 * half),
+        raw,
+    )
 
 
 def metrics(rel: float, n: int = 100) -> MetricsEvent:
-    rows = tuple(HorizonMetrics(h, n, 0.1, 0.1, 0.1, 0.1, rel, 1.0, 0.5, 0.8, 0.95, 0.01, 0)
-                 for h in H)
+    rows = tuple(
+        HorizonMetrics(h, n, 0.1, 0.1, 0.1, 0.1, rel, 1.0, 0.5, 0.8, 0.95, 0.01, 0) for h in H
+    )
     return MetricsEvent("x", rows)
 
 
@@ -68,8 +80,9 @@ def test_a_band_from_a_forecast_made_from_another_price_is_judged_as_issued() ->
 
 def test_filled_minutes_are_context_never_scored() -> None:
     bars = tuple(bar(i, 103.0 if i == 20 else 100.0, filled=i == 20) for i in range(30))
-    data = build_chart(CoinSnapshot("x", bars, tuple(forecast(i, 100.0) for i in range(30))),
-                       5, 3600, 120, 30)
+    data = build_chart(
+        CoinSnapshot("x", bars, tuple(forecast(i, 100.0) for i in range(30))), 5, 3600, 120, 30
+    )
     assert data.misses == [] and data.scored == 24
 
 
@@ -85,8 +98,21 @@ def test_a_stored_forecast_without_a_band_is_neither_scored_nor_a_miss() -> None
     # The store gives NaN for a band it did not record (and for a missing raw mean).
     nan = float("nan")
     bars = tuple(bar(i, 100.0 + i % 2) for i in range(60))
-    fcs = tuple(ForecastEvent("x", 60 * i, 100.0, H, (0.0, 0.0), (nan, nan), (nan, nan), (nan, nan),
-                              (nan, nan), (nan, nan)) for i in range(60))
+    fcs = tuple(
+        ForecastEvent(
+            "x",
+            60 * i,
+            100.0,
+            H,
+            (0.0, 0.0),
+            (nan, nan),
+            (nan, nan),
+            (nan, nan),
+            (nan, nan),
+            (nan, nan),
+        )
+        for i in range(60)
+    )
     data = build_chart(CoinSnapshot("x", bars, fcs, metrics(0.9)), 5, 3600, 120, 30)
     assert data.scored == 0 and not data.misses and not data.ribbon and data.network == []
     assert data.y_range is not None and all(math.isfinite(v) for v in data.y_range)
@@ -126,8 +152,9 @@ def test_candles_one_per_column_when_zoomed_out() -> None:
 
 
 def test_volume_per_column_in_eighths_of_the_largest_on_the_bottom_row() -> None:
-    bars = tuple(Bar("x", 60 * i, 100.0, 100.0, 101.0, 99.0, float(i % 10 + 1), "replay")
-                 for i in range(600))
+    bars = tuple(
+        Bar("x", 60 * i, 100.0, 100.0, 101.0, 99.0, float(i % 10 + 1), "replay") for i in range(600)
+    )
     data = build_chart(CoinSnapshot("x", bars), 5, 6 * 3600, 60, 20)
     assert len(data.volume) == 8
     assert data.y_range is not None
@@ -135,8 +162,9 @@ def test_volume_per_column_in_eighths_of_the_largest_on_the_bottom_row() -> None
     assert sum(len(d) for d in data.volume) == len(data.candles)  # one block per candle
     assert len(data.volume[7]) >= 1  # the largest column is a full block
     # A price-only source has no volume to show.
-    line = build_chart(CoinSnapshot("x", tuple(bar(i, 100.0) for i in range(600))), 5, 6 * 3600,
-                       60, 20)
+    line = build_chart(
+        CoinSnapshot("x", tuple(bar(i, 100.0) for i in range(600))), 5, 6 * 3600, 60, 20
+    )
     assert line.volume == ()
 
 
@@ -151,8 +179,9 @@ def test_a_price_only_source_draws_a_line() -> None:
 
 def test_candle_marks_fill_every_row_from_low_to_high() -> None:
     rh = 1.0
-    up_w, up_b, dn_w, dn_b = candle_marks([Candle(5.0, 10.0, 14.0, 8.0, 12.0),
-                                           Candle(6.0, 12.0, 12.5, 11.0, 11.0)], rh)
+    up_w, up_b, dn_w, dn_b = candle_marks(
+        [Candle(5.0, 10.0, 14.0, 8.0, 12.0), Candle(6.0, 12.0, 12.5, 11.0, 11.0)], rh
+    )
     assert {round(y) for y in up_w.ys} == set(range(8, 15))
     assert {round(y) for y in up_b.ys} == set(range(10, 13))
     assert set(dn_w.xs + dn_b.xs) == {6.0} and len(dn_w.xs) == len(dn_w.ys)
@@ -161,12 +190,15 @@ def test_candle_marks_fill_every_row_from_low_to_high() -> None:
     assert max(b - a for a, b in itertools.pairwise(sorted(up_w.ys))) <= rh
 
 
-@pytest.mark.parametrize("rel,words,drawn", [
-    (0.97, "network: 3 % better than no change", True),
-    (1.02, "network: 2 % worse than no change (line hidden)", False),
-    (1.001, "network: no better than no change (line hidden)", False),
-    (float("nan"), "network: not scored yet (line hidden)", False),
-])
+@pytest.mark.parametrize(
+    "rel,words,drawn",
+    [
+        (0.97, "network: 3 % better than no change", True),
+        (1.02, "network: 2 % worse than no change (line hidden)", False),
+        (1.001, "network: no better than no change (line hidden)", False),
+        (float("nan"), "network: not scored yet (line hidden)", False),
+    ],
+)
 def test_network_line_at_its_target_minute_and_only_when_it_beats_no_change(
     rel: float, words: str, drawn: bool
 ) -> None:

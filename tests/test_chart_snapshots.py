@@ -21,8 +21,14 @@ SIZES = [(80, 24), (160, 48)]
 pytestmark = pytest.mark.usefixtures("utc")
 
 
-def chart_app(history: int, window: str, *, ohlc: bool = True, rel_mae: float = 1.0,
-              levels: tuple[float, ...] = ()) -> CryptoApp:
+def chart_app(
+    history: int,
+    window: str,
+    *,
+    ohlc: bool = True,
+    rel_mae: float = 1.0,
+    levels: tuple[float, ...] = (),
+) -> CryptoApp:
     engine = FakeEngine(history=history, ohlc=ohlc, rel_mae={5: rel_mae})
     app = CryptoApp(engine)
     app.prefs.window = window
@@ -48,8 +54,9 @@ def test_price_line_network_hidden_24h(snap_compare: Any, size: tuple[int, int])
 
 def test_zoomed_in_and_panned_back(snap_compare: Any) -> None:
     app = chart_app(400, "6h", rel_mae=0.97)
-    assert snap_compare(app, terminal_size=(160, 48), press=["plus", "plus", "left", "left"],
-                        run_before=settle(app))
+    assert snap_compare(
+        app, terminal_size=(160, 48), press=["plus", "plus", "left", "left"], run_before=settle(app)
+    )
 
 
 def test_candles_one_per_column_24h(snap_compare: Any) -> None:

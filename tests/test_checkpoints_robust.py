@@ -16,14 +16,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engine.errors import ModelError  # noqa: E402
-from engine.events import Bar, ErrorEvent, Event  # noqa: E402
-from engine.forecast.forecaster import ForecastConfig, Forecaster  # noqa: E402
-from engine.runtime.engine import Engine  # noqa: E402
-from engine.settings.config import Settings  # noqa: E402
-from engine.settings.locations import Locations  # noqa: E402
-from tests.fakes.chaos import ScriptedSource, bar  # noqa: E402
-from tests.stub_forecaster import StubFactory, StubForecaster  # noqa: E402
+from engine.errors import ModelError
+from engine.events import Bar, ErrorEvent, Event
+from engine.forecast.forecaster import ForecastConfig, Forecaster
+from engine.runtime.engine import Engine
+from engine.settings.config import Settings
+from engine.settings.locations import Locations
+from tests.fakes.chaos import ScriptedSource, bar
+from tests.stub_forecaster import StubFactory, StubForecaster
 
 torch.set_num_threads(1)
 MARKER = Path(os.environ.get("TMPDIR", "/tmp")) / "cryptotui-pwned-marker"
@@ -96,7 +96,9 @@ def test_good_checkpoint_round_trips(good: Path) -> None:
     assert fc.coin == "bitcoin"
 
 
-def test_every_damaged_or_hostile_checkpoint_is_a_model_error_and_runs_nothing(good: Path, tmp_path: Path) -> None:
+def test_every_damaged_or_hostile_checkpoint_is_a_model_error_and_runs_nothing(
+    good: Path, tmp_path: Path
+) -> None:
     MARKER.unlink(missing_ok=True)
     for name, path in corrupt_variants(good, tmp_path).items():
         with pytest.raises(ModelError) as info:
@@ -122,18 +124,25 @@ def test_engine_sets_a_bad_checkpoint_aside_says_so_and_starts_fresh(home: Path)
     models = Locations.resolve(home).models_dir(False)
     models.mkdir(parents=True)
     (models / "bitcoin.pt").write_bytes(b"\x00garbage")
-    engine = Engine(Settings(coins=("bitcoin",)), Locations.resolve(home),
-                    source=ScriptedSource([bar("bitcoin", m, 100.0 + m) for m in range(1, 8)]),
-                    forecaster_factory=StubFactory(StubForecaster))
+    engine = Engine(
+        Settings(coins=("bitcoin",)),
+        Locations.resolve(home),
+        source=ScriptedSource([bar("bitcoin", m, 100.0 + m) for m in range(1, 8)]),
+        forecaster_factory=StubFactory(StubForecaster),
+    )
     events = run_to_idle(engine, 10)
     errors = [e for e in events if isinstance(e, ErrorEvent) and e.coin == "bitcoin"]
     assert errors and "set aside as bitcoin.pt.bad-" in errors[0].msg
     aside = list(models.glob("bitcoin.pt.bad-*"))
-    assert len(aside) == 1 and aside[0].read_bytes() == b"\x00garbage"  # kept for the user, unchanged
+    assert (
+        len(aside) == 1 and aside[0].read_bytes() == b"\x00garbage"
+    )  # kept for the user, unchanged
     assert (models / "bitcoin.pt").exists()  # the fresh model was saved on stop
 
 
-def test_a_checkpoint_of_an_earlier_model_configuration_is_kept_and_retrained_without_alarm(home: Path) -> None:
+def test_a_checkpoint_of_an_earlier_model_configuration_is_kept_and_retrained_without_alarm(
+    home: Path,
+) -> None:
     # As saved by 0.1.0 (hidden 24): sound, but for another network shape.
     from dataclasses import replace
 
@@ -149,14 +158,19 @@ def test_a_checkpoint_of_an_earlier_model_configuration_is_kept_and_retrained_wi
     with pytest.raises(ModelConfigChanged):
         Forecaster.load(models / "bitcoin.pt", "bitcoin", ForecastConfig())
 
-    engine = Engine(Settings(coins=("bitcoin",)), Locations.resolve(home),
-                    source=ScriptedSource([bar("bitcoin", m, 100.0 + m) for m in range(1, 8)]))
+    engine = Engine(
+        Settings(coins=("bitcoin",)),
+        Locations.resolve(home),
+        source=ScriptedSource([bar("bitcoin", m, 100.0 + m) for m in range(1, 8)]),
+    )
     events = run_to_idle(engine, 30)
     assert not [e for e in events if isinstance(e, ErrorEvent) and e.coin == "bitcoin"]  # no alarm
     kept = list(models.glob("bitcoin.pt.old-*"))
     assert len(kept) == 1 and kept[0].read_bytes() == saved  # the old model, unchanged
     assert not list(models.glob("bitcoin.pt.bad-*"))
-    fresh = Forecaster.load(models / "bitcoin.pt", "bitcoin", ForecastConfig())  # retrained, current shape
+    fresh = Forecaster.load(
+        models / "bitcoin.pt", "bitcoin", ForecastConfig()
+    )  # retrained, current shape
     assert fresh.config.hidden == ForecastConfig().hidden
 
 

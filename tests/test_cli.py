@@ -12,15 +12,23 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(*args: str, home: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, home: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     e = dict(os.environ)
     e.pop("COINGECKO_API_KEY", None)
     if home is not None:
         e["CRYPTOTUI_HOME"] = str(home)
     e.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "tui", *args], capture_output=True, text=True, cwd=ROOT, env=e,
-        timeout=60, stdin=subprocess.DEVNULL, check=False,
+        [sys.executable, "-m", "tui", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=e,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
     )
 
 
@@ -103,8 +111,12 @@ def test_every_argument_has_help_and_readme_matches() -> None:
         build_serve_parser,
     )
 
-    for parser in (build_parser(), build_serve_parser(), build_export_parser(),
-                   build_backtest_parser()):
+    for parser in (
+        build_parser(),
+        build_serve_parser(),
+        build_export_parser(),
+        build_backtest_parser(),
+    ):
         assert "``" not in (parser.description or "")  # no docstring markup
         for action in parser._actions:  # argparse has no public list of a parser's arguments
             assert action.help, (parser.prog, action.dest)

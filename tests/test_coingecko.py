@@ -214,9 +214,7 @@ def test_unknown_id_is_reported_by_name_and_the_others_keep_updating(cg, sim):
 
 def test_404_on_backfill_marks_the_coin_unknown(cg, sim):
     src = make_source(cg, sim, last_bar_ts=lambda coin: None)
-    cg.add_fault(
-        "error_code", path="/coins/solana/", file="error_404_coin_not_found.json", times=5
-    )
+    cg.add_fault("error_code", path="/coins/solana/", file="error_404_coin_not_found.json", times=5)
     out = sim.run(src, ("bitcoin", "solana"), 2 * 60)
     assert [e for e in out if isinstance(e, CoinsEvent)][-1].unknown == ("solana",)
     assert {b.coin for b in bars(out)} == {"bitcoin"}

@@ -11,11 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from engine.settings.locations import Locations
-from engine.settings.config import Settings
+from engine.events import (
+    Bar,
+    BarEvent,
+    CoinsEvent,
+    ErrorEvent,
+    ForecastEvent,
+    SnapshotEvent,
+    StatusEvent,
+)
 from engine.runtime.engine import Engine
 from engine.runtime.export import export_csv
-from engine.events import Bar, BarEvent, CoinsEvent, ErrorEvent, ForecastEvent, SnapshotEvent, StatusEvent
+from engine.settings.config import Settings
+from engine.settings.locations import Locations
 from tests.stub_forecaster import StubFactory, StubForecaster
 
 HEADER = "timestamp_ms,open,high,low,close,volume\n"
@@ -29,8 +37,13 @@ def make_csv(path: Path, minutes: int, start: int = 1_600_000_020) -> Path:
 
 
 def engine_for(home: Path, files: dict[str, Path], speed: float = 1e5) -> Engine:
-    settings = Settings(source="replay", replay_files=tuple(files.values()), replay_coins=tuple(files),
-                        coins=tuple(files), speed=speed)
+    settings = Settings(
+        source="replay",
+        replay_files=tuple(files.values()),
+        replay_coins=tuple(files),
+        coins=tuple(files),
+        speed=speed,
+    )
     return Engine(settings, Locations.resolve(home), forecaster_factory=StubFactory(StubForecaster))
 
 
@@ -55,7 +68,10 @@ def finished(ev) -> bool:  # type: ignore[no-untyped-def]
 
 
 def test_replay_end_to_end_stores_bars_and_predictions(tmp_path: Path) -> None:
-    files = {"bitcoin": make_csv(tmp_path / "b.csv", 50), "ethereum": make_csv(tmp_path / "e.csv", 30)}
+    files = {
+        "bitcoin": make_csv(tmp_path / "b.csv", 50),
+        "ethereum": make_csv(tmp_path / "e.csv", 30),
+    }
     e = engine_for(tmp_path / "home", files)
     seen = run_until(e, finished)
     bars = [ev for ev in seen if isinstance(ev, BarEvent)]
@@ -93,9 +109,16 @@ def test_restart_shows_stored_history_and_resumes(tmp_path: Path) -> None:
 
 def test_unknown_coin_is_reported_while_others_update(tmp_path: Path) -> None:
     files = {"bitcoin": make_csv(tmp_path / "b.csv", 20)}
-    settings = Settings(source="replay", replay_files=(files["bitcoin"],), replay_coins=("bitcoin",),
-                        coins=("bitcoin", "notacoin"), speed=1e5)
-    e = Engine(settings, Locations.resolve(tmp_path / "h"), forecaster_factory=StubFactory(StubForecaster))
+    settings = Settings(
+        source="replay",
+        replay_files=(files["bitcoin"],),
+        replay_coins=("bitcoin",),
+        coins=("bitcoin", "notacoin"),
+        speed=1e5,
+    )
+    e = Engine(
+        settings, Locations.resolve(tmp_path / "h"), forecaster_factory=StubFactory(StubForecaster)
+    )
     seen = run_until(e, finished)
     assert any(isinstance(ev, CoinsEvent) and "notacoin" in ev.unknown for ev in seen)
     assert any(isinstance(ev, ErrorEvent) and "notacoin" in ev.msg for ev in seen)
@@ -105,7 +128,10 @@ def test_unknown_coin_is_reported_while_others_update(tmp_path: Path) -> None:
 
 def test_watchlist_changes_are_remembered(tmp_path: Path) -> None:
     home = tmp_path / "h"
-    files = {"bitcoin": make_csv(tmp_path / "b.csv", 5), "ethereum": make_csv(tmp_path / "e.csv", 5)}
+    files = {
+        "bitcoin": make_csv(tmp_path / "b.csv", 5),
+        "ethereum": make_csv(tmp_path / "e.csv", 5),
+    }
     e = engine_for(home, files, speed=1e5)
     run_until(e, finished)
     e.remove_coin("ethereum")
@@ -114,8 +140,9 @@ def test_watchlist_changes_are_remembered(tmp_path: Path) -> None:
     assert e.coins() == ("bitcoin", "litecoin")
     e.stop()
     # The same replay (same files for the same coins) is the same world: its watchlist is back.
-    settings = Settings(source="replay", replay_files=tuple(files.values()),
-                        replay_coins=tuple(files), speed=1e5)
+    settings = Settings(
+        source="replay", replay_files=tuple(files.values()), replay_coins=tuple(files), speed=1e5
+    )
     e2 = Engine(settings, Locations.resolve(home), forecaster_factory=StubFactory(StubForecaster))
     assert e2.coins() == ("bitcoin", "litecoin")
 
@@ -138,7 +165,9 @@ def test_export_carries_the_network_forecast_beside_the_served_one(tmp_path: Pat
 
     store = Store(tmp_path / "db.sqlite3")
     store.add_bars([Bar("bitcoin", 60 * i, 100.0 + i) for i in range(3)])
-    store.add_forecast(ForecastEvent("bitcoin", 0, 100.0, (1,), (0.0,), (-0.01,), (0.01,), raw=(0.02,)))
+    store.add_forecast(
+        ForecastEvent("bitcoin", 0, 100.0, (1,), (0.0,), (-0.01,), (0.01,), raw=(0.02,))
+    )
     rows = list(csv.DictReader(export_csv(store, "bitcoin", tmp_path / "x.csv", (1,)).open()))
     assert float(rows[1]["pred_1m"]) == 100.0  # served: no change from the base price
     assert float(rows[1]["net_1m"]) == pytest.approx(100.0 * math.exp(0.02))

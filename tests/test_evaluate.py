@@ -13,7 +13,9 @@ def _series(n: int, seed: int = 3) -> list[float]:
     return [rng.gauss(0.0, 1e-3) for _ in range(n)]
 
 
-def _score_all(ev: Evaluator, h: int, ys: list[float], preds: list[float], width: float = 1.0) -> None:
+def _score_all(
+    ev: Evaluator, h: int, ys: list[float], preds: list[float], width: float = 1.0
+) -> None:
     for t, (y, p) in enumerate(zip(ys, preds)):
         ev.score(h, t, y, p, p, 0.0, (p - width, p + width, p - 2 * width, p + 2 * width))
 

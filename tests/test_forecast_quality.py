@@ -14,8 +14,8 @@ import random
 import pytest
 import torch
 
-from engine.forecast.evaluate import EwmaBand, QuantileTracker, VolBand, interval_score, pinball
 from engine.events import Bar, HorizonMetrics
+from engine.forecast.evaluate import EwmaBand, QuantileTracker, VolBand, interval_score, pinball
 from engine.forecast.forecaster import ForecastConfig, Forecaster, _BandChoice
 
 torch.set_num_threads(1)
@@ -150,23 +150,39 @@ def unscored_row(
     """A metrics row whose scores are all unknown: only what explain_band reads is set."""
     nan = float("nan")
     return HorizonMetrics(
-        horizon, n, mae=nan, rmse=nan, mae_persistence=nan, rmse_persistence=nan, rel_mae=nan,
-        rel_rmse=nan, dir_acc=nan, coverage80=nan, coverage95=nan, width80=nan, best_lag=0,
-        served80=served80, served95=served95, recent_ratio80=recent_ratio80, recent_n=recent_n,
+        horizon,
+        n,
+        mae=nan,
+        rmse=nan,
+        mae_persistence=nan,
+        rmse_persistence=nan,
+        rel_mae=nan,
+        rel_rmse=nan,
+        dir_acc=nan,
+        coverage80=nan,
+        coverage95=nan,
+        width80=nan,
+        best_lag=0,
+        served80=served80,
+        served95=served95,
+        recent_ratio80=recent_ratio80,
+        recent_n=recent_n,
     )
 
 
 def test_the_served_band_is_explained_in_words() -> None:
     from engine.forecast.evaluate import explain_band
 
-    row = unscored_row(60, 5000, served80="simple", served95="simple",
-                       recent_ratio80=1.04, recent_n=5000)
+    row = unscored_row(
+        60, 5000, served80="simple", served95="simple", recent_ratio80=1.04, recent_n=5000
+    )
     assert explain_band(row) == (
         "60 min: the simple band served; the network's band is 4 % worse than the simple band "
         "over the last 3,000 minutes"
     )
-    row = unscored_row(1, 900, served80="network", served95="blend",
-                       recent_ratio80=0.93, recent_n=900)
+    row = unscored_row(
+        1, 900, served80="network", served95="blend", recent_ratio80=0.93, recent_n=900
+    )
     assert explain_band(row) == (
         "1 min: the network's band (80 %) and a blend (95 %) served; the network's band is 7 % "
         "better than the simple band over the last 900 minutes"
@@ -177,10 +193,13 @@ def test_the_served_band_is_explained_in_words() -> None:
 def test_a_better_network_not_yet_served_says_so() -> None:
     from engine.forecast.evaluate import explain_band
 
-    row = unscored_row(5, 700, served80="simple", served95="simple",
-                       recent_ratio80=0.99, recent_n=700)
-    assert explain_band(row).endswith("1 % better than the simple band, not yet clearly over "
-                                      "the last 700 minutes")
-    row = unscored_row(5, 700, served80="simple", served95="simple",
-                       recent_ratio80=0.996, recent_n=700)
+    row = unscored_row(
+        5, 700, served80="simple", served95="simple", recent_ratio80=0.99, recent_n=700
+    )
+    assert explain_band(row).endswith(
+        "1 % better than the simple band, not yet clearly over the last 700 minutes"
+    )
+    row = unscored_row(
+        5, 700, served80="simple", served95="simple", recent_ratio80=0.996, recent_n=700
+    )
     assert "as good as the simple band" in explain_band(row)

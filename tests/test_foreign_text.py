@@ -34,9 +34,23 @@ from tui.widgets.status_bar import StatusBar
 from tui.widgets.watchlist import Watchlist
 
 FIELDS = (
-    "coin_id", "symbol", "source", "state", "status", "error_title", "error_msg", "train_state",
-    "train_message", "device", "query", "match_name", "match_symbol", "search_error", "level",
-    "path", "export_error",
+    "coin_id",
+    "symbol",
+    "source",
+    "state",
+    "status",
+    "error_title",
+    "error_msg",
+    "train_state",
+    "train_message",
+    "device",
+    "query",
+    "match_name",
+    "match_symbol",
+    "search_error",
+    "level",
+    "path",
+    "export_error",
 )
 
 
@@ -114,8 +128,9 @@ async def drive(t: dict[str, str]) -> None:
         labels = (("bitcoin", t["symbol"]), (weird, t["symbol"]))
         engine.emit(CoinsEvent(coins=coins, labels=labels))
         engine.emit(StatusEvent(source=t["source"], state=t["state"], message=t["status"]))
-        engine.emit(TrainEvent("bitcoin", t["train_state"], message=t["train_message"],
-                               device=t["device"]))
+        engine.emit(
+            TrainEvent("bitcoin", t["train_state"], message=t["train_message"], device=t["device"])
+        )
         engine.emit(ErrorEvent(t["error_title"], t["error_msg"]))
         await settle(app, pilot)
         assert_clean(app)
@@ -209,8 +224,14 @@ def test_foreign_text_is_shown_as_text_everywhere(texts: dict[str, str]) -> None
 
 def test_markup_and_escapes_in_every_field() -> None:
     """The cases the issue names, every time (hypothesis picks its own)."""
-    asyncio.run(drive({name: f"宽🐸e\u0301[/x]\x1b]0;title\x07[@click=app.quit]{name}[b \x1b[2J"
-                       for name in FIELDS}))
+    asyncio.run(
+        drive(
+            {
+                name: f"宽🐸e\u0301[/x]\x1b]0;title\x07[@click=app.quit]{name}[b \x1b[2J"
+                for name in FIELDS
+            }
+        )
+    )
 
 
 def test_typing_a_closing_tag_into_the_search_shows_it() -> None:
@@ -226,7 +247,9 @@ def test_typing_a_closing_tag_into_the_search_shows_it() -> None:
             assert isinstance(screen, AddCoinScreen)
             assert screen.query_one(Input).value == "[/x]"
             assert "[/x]" in painted(app)
-            assert visible(screen.query_one("#add-hint", Label)).startswith("Nothing found for '[/x]'.")
+            assert visible(screen.query_one("#add-hint", Label)).startswith(
+                "Nothing found for '[/x]'."
+            )
 
     asyncio.run(run())
 
@@ -281,9 +304,16 @@ def test_an_error_on_the_command_line_quotes_a_hostile_path_as_text(tmp_path: Pa
     blocker.write_text("x")
     home = blocker / "sub\x1b]0;pwned\x07\nline\x1b[2J"
     env = {k: v for k, v in os.environ.items() if k not in ("COINGECKO_API_KEY", "CRYPTOTUI_HOME")}
-    r = subprocess.run([sys.executable, "-m", "tui", "--demo", "--home", str(home)],
-                       check=False, capture_output=True, text=True, timeout=60,
-                       stdin=subprocess.DEVNULL, env=env, cwd=Path(__file__).resolve().parent.parent)
+    r = subprocess.run(
+        [sys.executable, "-m", "tui", "--demo", "--home", str(home)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "cannot write to data dir" in r.stderr
     assert "\x1b" not in r.stderr and "\x07" not in r.stderr

@@ -30,8 +30,14 @@ print('UI after model:', bad)
 
 
 def test_engine_never_imports_the_ui_and_torch_stays_lazy() -> None:
-    r = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, cwd=ROOT, timeout=120,
-                       check=False)
+    r = subprocess.run(
+        [sys.executable, "-c", CODE],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0] == "UI: []"

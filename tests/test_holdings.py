@@ -84,8 +84,9 @@ def test_kill9_while_saving_leaves_old_or_new(tmp_path: Path) -> None:
     save_holdings(path, {"bitcoin": Holding("bitcoin", 1.0)})
     root = Path(__file__).resolve().parents[1]
     for _ in range(5):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], cwd=root,
-                                stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path)], cwd=root, stdout=subprocess.PIPE, text=True
+        )
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         time.sleep(0.2)  # let it write many times; where it is when killed is left to chance
         os.kill(proc.pid, signal.SIGKILL)
@@ -141,5 +142,6 @@ def test_feed_carries_holdings_only_when_asked() -> None:
         assert hello["type"] == "hello" and hello.get("holdings") == expected
         FRAME.validate(hello)
         with pytest.raises(jsonschema.ValidationError):
-            FRAME.validate({**hello, "holdings": {"bitcoin": {"amount": -1, "cost": None,
-                                                              "currency": "usd"}}})
+            FRAME.validate(
+                {**hello, "holdings": {"bitcoin": {"amount": -1, "cost": None, "currency": "usd"}}}
+            )

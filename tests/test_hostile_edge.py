@@ -37,16 +37,24 @@ def make_csv(path: Path, minutes: int, start: int = START) -> Path:
     return path
 
 
-def cli(*args: str, home: Path, env: dict[str, str] | None = None,
-        **kw: Any) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, home: Path, env: dict[str, str] | None = None, **kw: Any
+) -> subprocess.CompletedProcess[str]:
     """The real ``cryptotui`` in a subprocess, with its own home and no CoinGecko settings."""
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("COINGECKO_", "CRYPTOTUI_"))}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("COINGECKO_", "CRYPTOTUI_"))}
     base.update(CRYPTOTUI_HOME=str(home), PYTHONPATH=str(ROOT))
     base.update(env or {})
     kw.setdefault("timeout", 60)
-    return subprocess.run([sys.executable, "-m", "tui", *args], cwd=ROOT, env=base, text=True,
-                          capture_output=True, check=False, stdin=subprocess.DEVNULL, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "tui", *args],
+        cwd=ROOT,
+        env=base,
+        text=True,
+        capture_output=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        **kw,
+    )
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str], status: int = 2) -> str:
@@ -58,8 +66,24 @@ def one_line_error(proc: subprocess.CompletedProcess[str], status: int = 2) -> s
 
 
 # 1. Coin ids --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("bad", ["bitcoin\n", "../../etc/passwd", "..", "", "-x", "Bitcoin",
-                                 "a_b", "a.b", "a/b", "bit coin", "x" * 101, "b\x00", "ß"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "bitcoin\n",
+        "../../etc/passwd",
+        "..",
+        "",
+        "-x",
+        "Bitcoin",
+        "a_b",
+        "a.b",
+        "a/b",
+        "bit coin",
+        "x" * 101,
+        "b\x00",
+        "ß",
+    ],
+)
 def test_coin_id_alphabet_is_checked_in_full(bad: str) -> None:
     assert not is_coin_id(bad)
     if bad.strip().lower() != "bitcoin":  # typed input may differ in spaces and case only
@@ -84,12 +108,19 @@ def test_the_protocol_schema_uses_the_same_coin_id_rule() -> None:
 def test_search_drops_ids_that_could_name_a_file_and_they_never_reach_state(tmp_path: Path) -> None:
     from tests.fakes.coingecko_server import FakeCoinGecko
 
-    known = {"../../evil": ("Evil", "EVL", 1, 1.0), "evil\n": ("Evil2", "EVL", 2, 1.0),
-             "evilcoin": ("Evil Coin", "EVC", 3, 1.0)}
+    known = {
+        "../../evil": ("Evil", "EVL", 1, 1.0),
+        "evil\n": ("Evil2", "EVL", 2, 1.0),
+        "evilcoin": ("Evil Coin", "EVC", 3, 1.0),
+    }
     home = tmp_path / "h"
     with FakeCoinGecko(known=known) as cg:
-        e = Engine(Settings(api_url=cg.url, coins=("evilcoin",)), Locations.resolve(home),
-                   forecaster_factory=StubFactory(StubForecaster), train=False)
+        e = Engine(
+            Settings(api_url=cg.url, coins=("evilcoin",)),
+            Locations.resolve(home),
+            forecaster_factory=StubFactory(StubForecaster),
+            train=False,
+        )
         errors: list[Event] = []
         e.subscribe(errors.append)
         try:
@@ -110,14 +141,22 @@ def test_search_drops_ids_that_could_name_a_file_and_they_never_reach_state(tmp_
 
 
 def test_bad_ids_in_state_json_are_dropped_on_load_with_a_log_line(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     home = tmp_path / "h"
     home.mkdir()
-    (home / "state.json").write_text(json.dumps(
-        {"coins": ["bitcoin", "../../x", "eth\n", 7, "ethereum"], "demo_coins": ["litecoin"]}))
+    (home / "state.json").write_text(
+        json.dumps(
+            {"coins": ["bitcoin", "../../x", "eth\n", 7, "ethereum"], "demo_coins": ["litecoin"]}
+        )
+    )
     with caplog.at_level(logging.WARNING, logger="engine.settings.config"):
-        e = Engine(Settings(), Locations.resolve(home), forecaster_factory=StubFactory(StubForecaster),
-                   train=False)
+        e = Engine(
+            Settings(),
+            Locations.resolve(home),
+            forecaster_factory=StubFactory(StubForecaster),
+            train=False,
+        )
     try:
         assert e.coins() == ("bitcoin", "ethereum")
     finally:
@@ -127,8 +166,15 @@ def test_bad_ids_in_state_json_are_dropped_on_load_with_a_log_line(
     assert state == {"coins": ["bitcoin", "ethereum"], "demo_coins": ["litecoin"]}
 
 
-@pytest.mark.parametrize("args", [["export", "--coin", "../../x"], ["--coins", "bitcoin,../x"],
-                                  ["--replay", "../x=f.csv"], ["serve", "--coins", "a.b"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["export", "--coin", "../../x"],
+        ["--coins", "bitcoin,../x"],
+        ["--replay", "../x=f.csv"],
+        ["serve", "--coins", "a.b"],
+    ],
+)
 def test_cli_refuses_a_bad_coin_id_in_one_line(tmp_path: Path, args: list[str]) -> None:
     line = one_line_error(cli(*args, home=tmp_path / "h"))
     assert "invalid coin id" in line
@@ -148,8 +194,13 @@ def test_watch_flood_is_capped_and_the_bar_stream_goes_on(tmp_path: Path) -> Non
 
     home = tmp_path / "h"
     csv_file = make_csv(tmp_path / "btc.csv", 3000)
-    settings = Settings(source="replay", replay_files=(csv_file,), replay_coins=("bitcoin",),
-                        coins=("bitcoin",), speed=20)
+    settings = Settings(
+        source="replay",
+        replay_files=(csv_file,),
+        replay_coins=("bitcoin",),
+        coins=("bitcoin",),
+        speed=20,
+    )
     e = Engine(settings, Locations.resolve(home), forecaster_factory=StubFactory(StubForecaster))
     try:
         with ServerThread(e) as st:
@@ -202,7 +253,7 @@ def test_server_wide_coin_cap_holds_across_clients(tmp_path: Path) -> None:
             ws2.send(json.dumps({"op": "watch", "coin": "bitcoin\n", "id": 1}))
             while (frame := json.loads(ws2.recv(timeout=5)))["type"] != "reply":
                 pass
-        assert frame["ok"] is False and "needs \"coin\"" in frame["error"]
+        assert frame["ok"] is False and 'needs "coin"' in frame["error"]
     assert len(engine.coins()) <= len(FakeEngine(history=5).coins()) + 3
 
 
@@ -225,8 +276,9 @@ def test_backtest_refuses_1e308_then_1e_300_with_the_line(tmp_path: Path) -> Non
     assert f"{p}, line 32" in line and "price outside" in line
 
 
-def test_backtest_handles_the_extremes_it_accepts(tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_backtest_handles_the_extremes_it_accepts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from tests.test_backtest import main
 
     # The edges of the accepted range, next to each other: every log return stays finite.
@@ -241,16 +293,28 @@ def test_backtest_handles_the_extremes_it_accepts(tmp_path: Path,
 def test_replay_skips_1e308_then_1e_300_and_plays_the_rest(tmp_path: Path) -> None:
     from engine.sources.replay import ReplaySource
 
-    p = csv_rows(tmp_path / "ext.csv", [(minute_ms(30), "1e308"), (minute_ms(31), "1e-300"),
-                                        (minute_ms(32), "101")])
+    p = csv_rows(
+        tmp_path / "ext.csv",
+        [(minute_ms(30), "1e308"), (minute_ms(31), "1e-300"), (minute_ms(32), "101")],
+    )
     src = ReplaySource({"bitcoin": p}, 1e6)
     bars = src.load()["bitcoin"]
     assert len(bars) == 31 and bars[-1].price == 101.0
-    e = Engine(Settings(source="replay", replay_files=(p,), replay_coins=("bitcoin",),
-                        coins=("bitcoin",), speed=1e5), Locations.resolve(tmp_path / "h"),
-               forecaster_factory=StubFactory(StubForecaster))
+    e = Engine(
+        Settings(
+            source="replay",
+            replay_files=(p,),
+            replay_coins=("bitcoin",),
+            coins=("bitcoin",),
+            speed=1e5,
+        ),
+        Locations.resolve(tmp_path / "h"),
+        forecaster_factory=StubFactory(StubForecaster),
+    )
     done = threading.Event()
-    e.subscribe(lambda ev: done.set() if isinstance(ev, StatusEvent) and ev.state == "done" else None)
+    e.subscribe(
+        lambda ev: done.set() if isinstance(ev, StatusEvent) and ev.state == "done" else None
+    )
     e.start()
     try:
         assert done.wait(20)
@@ -267,8 +331,9 @@ def test_engine_refuses_extreme_prices_from_any_source(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("ts", ["inf", "1e400", "nan", "-inf"])
-def test_non_finite_timestamps_are_refused_with_the_line(tmp_path: Path, ts: str,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_non_finite_timestamps_are_refused_with_the_line(
+    tmp_path: Path, ts: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     from engine.sources.replay import read_csv
     from tests.test_backtest import main
 
@@ -285,8 +350,9 @@ def test_seconds_timestamps_are_refused_with_a_clear_message(tmp_path: Path) -> 
     p.write_text(HEADER + "".join(f"{START + 60 * m},1,1,1,1,1\n" for m in range(200)))
     line = one_line_error(cli("backtest", str(p), home=tmp_path / "h"))
     assert f"{p}, line 2" in line and "looks like Unix seconds" in line
-    line = one_line_error(cli("serve", "--port", "0", "--replay", f"bitcoin={p}",
-                              home=tmp_path / "h", timeout=30))
+    line = one_line_error(
+        cli("serve", "--port", "0", "--replay", f"bitcoin={p}", home=tmp_path / "h", timeout=30)
+    )
     assert f"{p}, line 2" in line and "multiply it by 1000" in line
 
 
@@ -310,8 +376,12 @@ def write_db(home: Path, minutes: int) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     db = Locations.resolve(home).database()
     store = Store(db)
-    store.add_bars([Bar("bitcoin", START + 60 * m, 100.0 + m % 7, None, None, None, None,
-                        "coingecko") for m in range(minutes)])
+    store.add_bars(
+        [
+            Bar("bitcoin", START + 60 * m, 100.0 + m % 7, None, None, None, None, "coingecko")
+            for m in range(minutes)
+        ]
+    )
     store.close()  # checkpoints the WAL into the main file
     return db
 
@@ -325,8 +395,12 @@ def test_a_damaged_page_is_one_line_on_every_entry_point(tmp_path: Path) -> None
     # The header page (with the schema) stays intact; the bars' b-tree pages become garbage.
     data[page:] = b"\xa5" * (len(data) - page)
     db.write_bytes(bytes(data))
-    for args in (["export", "--coin", "bitcoin", "--out", "-"], ["export", "--coin", "bitcoin"],
-                 ["serve", "--port", "0"], ["--coins", "bitcoin"]):
+    for args in (
+        ["export", "--coin", "bitcoin", "--out", "-"],
+        ["export", "--coin", "bitcoin"],
+        ["serve", "--port", "0"],
+        ["--coins", "bitcoin"],
+    ):
         line = one_line_error(cli(*args, home=home))
         assert f"database {db} is damaged" in line and "malformed" in line, args
         assert f"data dir {home})" in line and f"sqlite3 {db} .recover" in line
@@ -346,8 +420,15 @@ def test_export_to_stdout_works_on_a_full_disk(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     rows = proc.stdout.strip().splitlines()
     assert rows[0].startswith("time_utc,") and len(rows) == 51
-    proc = cli("export", "--coin", "bitcoin", "--out", str(tmp_path / "o.csv"), home=home,
-               preexec_fn=full_disk)
+    proc = cli(
+        "export",
+        "--coin",
+        "bitcoin",
+        "--out",
+        str(tmp_path / "o.csv"),
+        home=home,
+        preexec_fn=full_disk,
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr and "cannot write" in proc.stderr
     assert not list(tmp_path.glob("o.csv*"))  # no empty or half file left behind
 
@@ -372,8 +453,13 @@ def test_a_replay_keeps_its_own_store_and_models_and_never_shows_as_live(tmp_pat
     b = make_csv(tmp_path / "b.csv", 25)
     worlds = []
     for f in (a, b):
-        settings = Settings(source="replay", replay_files=(f,), replay_coins=("bitcoin",),
-                            coins=("bitcoin",), speed=1e5)
+        settings = Settings(
+            source="replay",
+            replay_files=(f,),
+            replay_coins=("bitcoin",),
+            coins=("bitcoin",),
+            speed=1e5,
+        )
         e = Engine(settings, loc, forecaster_factory=StubFactory(StubForecaster))
         done = threading.Event()
 
@@ -391,8 +477,13 @@ def test_a_replay_keeps_its_own_store_and_models_and_never_shows_as_live(tmp_pat
         assert (loc.models_dir(e.world) / "bitcoin.pt").exists()
     assert worlds[0] != worlds[1]  # another file is another world: no mixing of the two
     assert not loc.database().exists() and not loc.models_dir().exists()
-    live = Engine(Settings(), loc, source=QuietSource(), forecaster_factory=StubFactory(StubForecaster),
-                  train=False)
+    live = Engine(
+        Settings(),
+        loc,
+        source=QuietSource(),
+        forecaster_factory=StubFactory(StubForecaster),
+        train=False,
+    )
     try:
         assert live.world == "live" and live.mode == "LIVE"
         assert all(not live.snapshot(c).bars for c in live.coins())
@@ -400,8 +491,11 @@ def test_a_replay_keeps_its_own_store_and_models_and_never_shows_as_live(tmp_pat
     finally:
         live.stop()
     # Replaying the first file again resumes its own world (nothing replayed twice).
-    again = Engine(Settings(source="replay", replay_files=(a,), replay_coins=("bitcoin",),
-                            coins=("bitcoin",)), loc, forecaster_factory=StubFactory(StubForecaster))
+    again = Engine(
+        Settings(source="replay", replay_files=(a,), replay_coins=("bitcoin",), coins=("bitcoin",)),
+        loc,
+        forecaster_factory=StubFactory(StubForecaster),
+    )
     try:
         assert again.world == worlds[0] and len(again.snapshot("bitcoin").bars) == 40
     finally:
@@ -437,11 +531,19 @@ def test_serve_takes_its_token_from_a_file_or_the_environment_not_argv(tmp_path:
         env = {"CRYPTOTUI_TOKEN": secret} if how == "env" else {}
         if how == "file":
             args += ["--token-file", str(token_file)]
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("COINGECKO_", "CRYPTOTUI_"))}
+        base = {
+            k: v for k, v in os.environ.items() if not k.startswith(("COINGECKO_", "CRYPTOTUI_"))
+        }
         base.update(CRYPTOTUI_HOME=str(tmp_path / how), PYTHONPATH=str(ROOT), **env)
-        proc = subprocess.Popen([sys.executable, "-m", "tui", *args], cwd=ROOT, env=base,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tui", *args],
+            cwd=ROOT,
+            env=base,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             assert secret not in Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode()
             deadline = time.monotonic() + 60
@@ -456,8 +558,11 @@ def test_serve_takes_its_token_from_a_file_or_the_environment_not_argv(tmp_path:
                     break
                 except OSError:
                     time.sleep(0.1)
-            with connect(f"ws://127.0.0.1:{port}", close_timeout=1,
-                         additional_headers={"Authorization": f"Bearer {secret}"}) as ws:
+            with connect(
+                f"ws://127.0.0.1:{port}",
+                close_timeout=1,
+                additional_headers={"Authorization": f"Bearer {secret}"},
+            ) as ws:
                 assert json.loads(ws.recv(timeout=10))["type"] == "hello"
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -465,11 +570,14 @@ def test_serve_takes_its_token_from_a_file_or_the_environment_not_argv(tmp_path:
         assert secret not in err
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--token", "a", "--token-file", "{file}"], "not both"),
-    (["--token-file", "{empty}"], "is empty"),
-    (["--token-file", "{missing}"], "cannot read --token-file"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--token", "a", "--token-file", "{file}"], "not both"),
+        (["--token-file", "{empty}"], "is empty"),
+        (["--token-file", "{missing}"], "cannot read --token-file"),
+    ],
+)
 def test_bad_token_options_are_one_line(tmp_path: Path, args: list[str], words: str) -> None:
     (tmp_path / "t").write_text("secret\n")
     (tmp_path / "e").write_text("\n")
@@ -479,11 +587,13 @@ def test_bad_token_options_are_one_line(tmp_path: Path, args: list[str], words: 
     assert words in line and "secret" not in line
 
 
-@pytest.mark.parametrize("key, value, flag", [("speed", "1e308", "--speed"),
-                                              ("speed", "-1", "--speed"),
-                                              ("vs", '"u$d"', "--vs")])
-def test_config_file_and_command_line_refuse_alike(tmp_path: Path, key: str, value: str,
-                                                   flag: str) -> None:
+@pytest.mark.parametrize(
+    "key, value, flag",
+    [("speed", "1e308", "--speed"), ("speed", "-1", "--speed"), ("vs", '"u$d"', "--vs")],
+)
+def test_config_file_and_command_line_refuse_alike(
+    tmp_path: Path, key: str, value: str, flag: str
+) -> None:
     home = tmp_path / "h"
     home.mkdir()
     (home / "config.toml").write_text(f'coins = ["bitcoin"]\n{key} = {value}\n')
@@ -501,8 +611,13 @@ def test_a_flooded_state_json_from_an_older_version_is_cut_to_the_cap(tmp_path: 
     home = tmp_path / "h"
     home.mkdir()
     (home / "state.json").write_text(json.dumps({"coins": [f"flood-{i}" for i in range(10_003)]}))
-    e = Engine(Settings(), Locations.resolve(home), source=QuietSource(),
-               forecaster_factory=StubFactory(StubForecaster), train=False)
+    e = Engine(
+        Settings(),
+        Locations.resolve(home),
+        source=QuietSource(),
+        forecaster_factory=StubFactory(StubForecaster),
+        train=False,
+    )
     try:
         assert len(e.coins()) == MAX_COINS
     finally:
@@ -510,7 +625,9 @@ def test_a_flooded_state_json_from_an_older_version_is_cut_to_the_cap(tmp_path: 
     assert len(json.loads((home / "state.json").read_text())["coins"]) == MAX_COINS
 
 
-def test_bars_an_older_version_replayed_into_the_live_database_are_not_shown(tmp_path: Path) -> None:
+def test_bars_an_older_version_replayed_into_the_live_database_are_not_shown(
+    tmp_path: Path,
+) -> None:
     from engine.events import Bar
     from engine.store import Store
 
@@ -518,13 +635,26 @@ def test_bars_an_older_version_replayed_into_the_live_database_are_not_shown(tmp
     home.mkdir()
     loc = Locations.resolve(home)
     store = Store(loc.database())
-    store.add_bars([Bar("bitcoin", START + 60 * m, 7000.0, None, None, None, None, "replay")
-                    for m in range(30)])
-    store.add_bars([Bar("bitcoin", START + 60 * (100 + m), 100.0, None, None, None, None,
-                        "coingecko") for m in range(10)])
+    store.add_bars(
+        [
+            Bar("bitcoin", START + 60 * m, 7000.0, None, None, None, None, "replay")
+            for m in range(30)
+        ]
+    )
+    store.add_bars(
+        [
+            Bar("bitcoin", START + 60 * (100 + m), 100.0, None, None, None, None, "coingecko")
+            for m in range(10)
+        ]
+    )
     store.close()
-    live = Engine(Settings(coins=("bitcoin",)), loc, source=QuietSource(),
-                  forecaster_factory=StubFactory(StubForecaster), train=False)
+    live = Engine(
+        Settings(coins=("bitcoin",)),
+        loc,
+        source=QuietSource(),
+        forecaster_factory=StubFactory(StubForecaster),
+        train=False,
+    )
     try:
         bars = live.snapshot("bitcoin").bars
         assert len(bars) == 10 and {b.source for b in bars} == {"coingecko"}

@@ -47,6 +47,7 @@ def failures(out: list[Any]) -> list[StatusEvent]:
 
 # Redirects --------------------------------------------------------------------------------------
 
+
 def test_a_redirect_to_another_port_is_refused_and_the_key_never_reaches_it(cg, sim, caplog):
     caplog.set_level(logging.DEBUG)
     with FakeCoinGecko(clock=sim.clock) as other:
@@ -57,7 +58,10 @@ def test_a_redirect_to_another_port_is_refused_and_the_key_never_reaches_it(cg, 
         assert other.requests == []  # not followed at all: neither the key nor anything else
     failed = failures(out)[0]
     assert failed.state == "error"
-    assert f"redirected the request to 127.0.0.1:{other.port} (HTTP 302); not followed" in failed.message
+    assert (
+        f"redirected the request to 127.0.0.1:{other.port} (HTTP 302); not followed"
+        in failed.message
+    )
     assert "retrying in 5 min" in failed.message  # a setup problem: no hammering
     assert statuses(out)[-2].state == "ok" and bars(out)  # the next poll went to the right host
     assert KEY not in caplog.text + "".join(repr(e) for e in out)
@@ -75,6 +79,7 @@ def test_a_redirect_within_the_origin_is_followed_with_the_key(cg, sim):
 
 
 # Sizes ----------------------------------------------------------------------------------------
+
 
 def test_a_gzip_bomb_is_cut_at_the_decompressed_cap(cg, sim):
     src = make_source(cg, sim, max_body=200_000)
@@ -109,6 +114,7 @@ def test_a_declared_length_over_the_cap_is_refused_before_reading(cg, sim):
 
 # Deadline -------------------------------------------------------------------------------------
 
+
 def test_a_server_dripping_one_byte_at_a_time_hits_the_total_deadline(cg, sim):
     # Each byte comes well within the 1 s read timeout; only a deadline on the whole request ends it.
     src = make_source(cg, sim, deadline=1.0)
@@ -132,6 +138,7 @@ def test_a_server_dripping_its_headers_hits_the_total_deadline(cg, sim):
 
 # Time from the future -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("ahead", [2 * 86400, 1e12])  # two days; 30,000 years (no minute loop)
 def test_a_quote_from_the_future_is_refused_with_a_reason_and_polling_goes_on(cg, sim, ahead):
     src = make_source(cg, sim, last_bar_ts=lambda coin: None)  # first sight: the backfill path too
@@ -147,7 +154,9 @@ def test_a_quote_from_the_future_is_refused_with_a_reason_and_polling_goes_on(cg
 
 def test_one_coin_from_the_future_is_named_in_the_status_and_the_others_stream(sim):
     class Skewed(FakeCoinGecko):
-        def simple_price(self, ids: list[str], vs_list: list[str], with_updated: bool) -> dict[str, Any]:
+        def simple_price(
+            self, ids: list[str], vs_list: list[str], with_updated: bool
+        ) -> dict[str, Any]:
             out = super().simple_price(ids, vs_list, with_updated)
             out["ethereum"]["last_updated_at"] += 3 * 3600
             return out
@@ -167,11 +176,17 @@ def test_one_coin_from_the_future_is_named_in_the_status_and_the_others_stream(s
 def test_a_kraken_candle_from_the_future_is_refused_and_said():
     with FakeKraken(heartbeat=0.1) as kr:
         # The local clock says 17:41:30 of the recorded day: later candles are from its future.
-        src = KrakenSource(Settings(kraken_url=kr.url, source="kraken"), clock=lambda: T + 90 - 180,
-                           sleep=lambda s: None, rng=lambda: 0.5, recv_timeout=0.05)
+        src = KrakenSource(
+            Settings(kraken_url=kr.url, source="kraken"),
+            clock=lambda: T + 90 - 180,
+            sleep=lambda s: None,
+            rng=lambda: 0.5,
+            recv_timeout=0.05,
+        )
         with Run(src, ("bitcoin",)) as run:
-            run.wait_for(lambda out: any(isinstance(s, StatusEvent) and "refused" in s.message
-                                         for s in out))
+            run.wait_for(
+                lambda out: any(isinstance(s, StatusEvent) and "refused" in s.message for s in out)
+            )
     assert all(b.ts <= T + 90 - 180 + 120 for b in run.bars())
     refused = next(s for s in run.out if isinstance(s, StatusEvent) and "refused" in s.message)
     assert refused.state == "error"
@@ -180,8 +195,10 @@ def test_a_kraken_candle_from_the_future_is_refused_and_said():
 
 # Delays ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("value", ["inf", "1e300", "-5", "nan", "Fri, 31 Dec 9999 23:59:59 GMT",
-                                   "9" * 400])
+
+@pytest.mark.parametrize(
+    "value", ["inf", "1e300", "-5", "nan", "Fri, 31 Dec 9999 23:59:59 GMT", "9" * 400]
+)
 def test_an_absurd_retry_after_is_clamped_and_polling_goes_on(cg, sim, value):
     # Polls 10 min apart keep the real requests few over the simulated hour.
     src = make_source(cg, sim, settings=Settings(api_url=cg.url, poll_seconds=600.0))
@@ -219,10 +236,16 @@ def test_backoff_and_clamp_never_overflow():
 
 # Kraken frames and URLs -------------------------------------------------------------------------
 
+
 def test_a_kraken_frame_over_the_size_cap_ends_the_session_with_words_then_reconnects():
     with FakeKraken(heartbeat=0.1) as kr:
-        src = KrakenSource(Settings(kraken_url=kr.url, source="kraken"), clock=lambda: T + 4 * 60 + 30,
-                           sleep=lambda s: None, rng=lambda: 0.5, recv_timeout=0.05)
+        src = KrakenSource(
+            Settings(kraken_url=kr.url, source="kraken"),
+            clock=lambda: T + 4 * 60 + 30,
+            sleep=lambda s: None,
+            rng=lambda: 0.5,
+            recv_timeout=0.05,
+        )
         with Run(src, ("bitcoin",)) as run:
             run.wait_for(has_bar("bitcoin", MINUTES[3]))
             kr.push_raw(json.dumps({"channel": "x", "data": "[" * 1_500_000}))
@@ -241,8 +264,13 @@ def test_a_password_in_a_url_is_never_shown(cg, sim, caplog):
     assert "pw-s3cret-xyz" not in caplog.text + "".join(repr(e) for e in out)
     with FakeKraken(heartbeat=0.1) as kr:
         kurl = kr.url.replace("ws://", "ws://bob:kr-s3cret-xyz@")
-        ksrc = KrakenSource(Settings(kraken_url=kurl, source="kraken"), clock=lambda: T + 4 * 60 + 30,
-                            sleep=lambda s: None, rng=lambda: 0.5, recv_timeout=0.05)
+        ksrc = KrakenSource(
+            Settings(kraken_url=kurl, source="kraken"),
+            clock=lambda: T + 4 * 60 + 30,
+            sleep=lambda s: None,
+            rng=lambda: 0.5,
+            recv_timeout=0.05,
+        )
         with Run(ksrc, ("bitcoin",)) as run:
             run.wait_for(has_bar("bitcoin", MINUTES[3]))
     text = "".join(repr(e) for e in run.out)
@@ -266,7 +294,9 @@ def test_a_password_in_the_connect_url_is_never_shown(caplog):
     finally:
         r.stop()
     offline = [e for e in seen if isinstance(e, StatusEvent) and e.state == "offline"]
-    assert offline and offline[0].message.startswith("engine at ws://carol:***@127.0.0.1:9 unreachable")
+    assert offline and offline[0].message.startswith(
+        "engine at ws://carol:***@127.0.0.1:9 unreachable"
+    )
     assert "rm-s3cret-xyz" not in caplog.text + "".join(repr(e) for e in seen) + repr(r)
 
 

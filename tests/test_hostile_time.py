@@ -33,8 +33,11 @@ class TimedStub(StubForecaster):
     last_ts: int | None = None
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps({"coin": self.coin, "seen": self.seen, "steps": self.steps,
-                                    "last_ts": self.last_ts}))
+        path.write_text(
+            json.dumps(
+                {"coin": self.coin, "seen": self.seen, "steps": self.steps, "last_ts": self.last_ts}
+            )
+        )
 
     @classmethod
     def load(cls, path: Path, coin: str, config: Any = None) -> TimedStub:
@@ -45,9 +48,14 @@ class TimedStub(StubForecaster):
 
 
 def run_engine(home: Path, items: list[Any], **kw: Any) -> tuple[Engine, list[Event]]:
-    engine = Engine(Settings(coins=("bitcoin",)), Locations.resolve(home), source=ScriptedSource(items),
-                    forecaster_factory=StubFactory(kw.pop("factory", StubForecaster)), clock=lambda: NOW,
-                    **kw)
+    engine = Engine(
+        Settings(coins=("bitcoin",)),
+        Locations.resolve(home),
+        source=ScriptedSource(items),
+        forecaster_factory=StubFactory(kw.pop("factory", StubForecaster)),
+        clock=lambda: NOW,
+        **kw,
+    )
     events: list[Event] = []
     engine.subscribe(events.append)
     engine.start()
@@ -74,8 +82,19 @@ def test_a_store_poisoned_with_future_rows_is_repaired_at_start_and_says_so(home
     future = BASE + 60 * 10 + TWO_DAYS
     store.add_bars([Bar("bitcoin", future, 111.0)])
     hs = (1, 5)
-    store.add_forecast(ForecastEvent("bitcoin", future, 111.0, hs, (0.0, 0.0), (-1e-3,) * 2, (1e-3,) * 2,
-                                     (-2e-3,) * 2, (2e-3,) * 2))
+    store.add_forecast(
+        ForecastEvent(
+            "bitcoin",
+            future,
+            111.0,
+            hs,
+            (0.0, 0.0),
+            (-1e-3,) * 2,
+            (1e-3,) * 2,
+            (-2e-3,) * 2,
+            (2e-3,) * 2,
+        )
+    )
     store.close()
 
     _engine, events = run_engine(home, [bar("bitcoin", m, 100.0 + m) for m in range(11, 16)])
@@ -89,8 +108,11 @@ def test_a_store_poisoned_with_future_rows_is_repaired_at_start_and_says_so(home
 
 
 def test_a_bar_from_the_future_is_refused_and_never_stored(home: Path, caplog: Any) -> None:
-    items = [bar("bitcoin", 11, 111.0), Bar("bitcoin", NOW + TWO_DAYS // 60 * 60, 112.0),
-             bar("bitcoin", 12, 112.0)]
+    items = [
+        bar("bitcoin", 11, 111.0),
+        Bar("bitcoin", NOW + TWO_DAYS // 60 * 60, 112.0),
+        bar("bitcoin", 12, 112.0),
+    ]
     engine, _events = run_engine(home, items)
     assert stored_ts(home) == [BASE + 660, BASE + 720]
     assert engine.rejected == 1
@@ -100,24 +122,32 @@ def test_a_bar_from_the_future_is_refused_and_never_stored(home: Path, caplog: A
 def test_a_checkpoint_from_the_future_is_set_aside_with_a_message(home: Path) -> None:
     models = Locations.resolve(home).models_dir(False)
     models.mkdir(parents=True)
-    (models / "bitcoin.pt").write_text(json.dumps({"coin": "bitcoin", "seen": 9, "steps": 9,
-                                                   "last_ts": NOW + TWO_DAYS}))
-    _engine, events = run_engine(home, [bar("bitcoin", m, 100.0 + m) for m in range(11, 14)],
-                                 factory=TimedStub)
+    (models / "bitcoin.pt").write_text(
+        json.dumps({"coin": "bitcoin", "seen": 9, "steps": 9, "last_ts": NOW + TWO_DAYS})
+    )
+    _engine, events = run_engine(
+        home, [bar("bitcoin", m, 100.0 + m) for m in range(11, 14)], factory=TimedStub
+    )
     errors = [e for e in events if isinstance(e, ErrorEvent) and e.coin == "bitcoin"]
     assert len(errors) == 1
     assert errors[0].msg.startswith(
         "checkpoint bitcoin.pt ends at a time 2 d ahead of this computer's clock; set aside as "
-        "bitcoin.pt.bad-")
+        "bitcoin.pt.bad-"
+    )
     assert len(list(models.glob("bitcoin.pt.bad-*"))) == 1
     assert json.loads((models / "bitcoin.pt").read_text())["seen"] == 3  # a fresh model learned
 
 
 def test_the_status_does_not_say_ok_while_bars_cannot_be_saved(home: Path) -> None:
-    engine = Engine(Settings(coins=("bitcoin",)), Locations.resolve(home),
-                    source=ScriptedSource([bar("bitcoin", 11, 111.0),
-                                           StatusEvent("scripted", "ok", "live: 1 coin")]),
-                    forecaster_factory=StubFactory(StubForecaster), clock=lambda: NOW)
+    engine = Engine(
+        Settings(coins=("bitcoin",)),
+        Locations.resolve(home),
+        source=ScriptedSource(
+            [bar("bitcoin", 11, 111.0), StatusEvent("scripted", "ok", "live: 1 coin")]
+        ),
+        forecaster_factory=StubFactory(StubForecaster),
+        clock=lambda: NOW,
+    )
 
     def full(bars: Any) -> int:
         raise StoreError(f"cannot store bars in {engine.store.path}: database or disk is full")
@@ -131,7 +161,9 @@ def test_the_status_does_not_say_ok_while_bars_cannot_be_saved(home: Path) -> No
         assert engine.source.done.wait(10)  # type: ignore[attr-defined]
         assert engine.wait_idle(10)
         assert statuses[-1].state == "error"
-        assert statuses[-1].message.startswith("live: 1 coin; new data is not being saved: cannot store")
+        assert statuses[-1].message.startswith(
+            "live: 1 coin; new data is not being saved: cannot store"
+        )
         engine.store.add_bars = real  # type: ignore[method-assign]
         engine._inbox.put(FromSource(bar("bitcoin", 12, 112.0)))  # the disk has room again
         assert engine.wait_idle(10)
@@ -163,8 +195,14 @@ FULL_DISK = textwrap.dedent(
 
 
 def test_atomic_writes_leave_no_temp_file_on_a_full_disk(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-c", FULL_DISK, str(tmp_path)], capture_output=True, text=True,
-                       cwd=ROOT, timeout=60, check=False)
+    r = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.split("\n")[:2] == ["ERROR OSError", "ERROR OSError"]
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no 0-byte .tmp left behind
@@ -178,12 +216,26 @@ def one_line(r: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_the_env_api_url_is_validated_like_the_option(tmp_path: Path) -> None:
-    line = one_line(run("--coins", "bitcoin", home=tmp_path / "h",
-                        env={"COINGECKO_API_URL": "file:///etc/passwd"}))
-    assert line == ("cryptotui: error: invalid COINGECKO_API_URL 'file:///etc/passwd': expected "
-                    "http:// or https://HOST")
+    line = one_line(
+        run(
+            "--coins",
+            "bitcoin",
+            home=tmp_path / "h",
+            env={"COINGECKO_API_URL": "file:///etc/passwd"},
+        )
+    )
+    assert line == (
+        "cryptotui: error: invalid COINGECKO_API_URL 'file:///etc/passwd': expected "
+        "http:// or https://HOST"
+    )
     line = one_line(run("serve", "--api-url", "gopher://x", home=tmp_path / "h"))
     assert "invalid --api-url 'gopher://x'" in line
-    line = one_line(run("--coins", "bitcoin", home=tmp_path / "h",
-                        env={"COINGECKO_API_URL": "ftp://alice:hunter2-secret@example.org/api"}))
+    line = one_line(
+        run(
+            "--coins",
+            "bitcoin",
+            home=tmp_path / "h",
+            env={"COINGECKO_API_URL": "ftp://alice:hunter2-secret@example.org/api"},
+        )
+    )
     assert "alice:***@example.org" in line and "hunter2-secret" not in line

@@ -38,8 +38,12 @@ def wait_for_bars(db: Path, n: int, proc: subprocess.Popen[bytes], timeout: floa
 
 def engine(home: Path, demo: bool = False) -> Engine:
     src = ScriptedSource([bar("bitcoin", m, 100.0 + m) for m in range(1, 4)])
-    return Engine(Settings(coins=("bitcoin",), demo=demo), Locations.resolve(home), source=src,
-                  forecaster_factory=StubFactory(StubForecaster))
+    return Engine(
+        Settings(coins=("bitcoin",), demo=demo),
+        Locations.resolve(home),
+        source=src,
+        forecaster_factory=StubFactory(StubForecaster),
+    )
 
 
 def test_second_engine_is_refused_naming_the_first_and_the_first_keeps_working(home: Path) -> None:
@@ -82,26 +86,60 @@ def test_live_and_demo_may_share_a_dir_without_touching_each_others_data(home: P
     assert "dogecoin" in state["demo_coins"]
 
 
-def test_cli_second_instance_is_refused_with_one_line_and_nothing_is_corrupted(tmp_path: Path) -> None:
+def test_cli_second_instance_is_refused_with_one_line_and_nothing_is_corrupted(
+    tmp_path: Path,
+) -> None:
     home = tmp_path / "h"
     home.mkdir()
     db = home / "demo.sqlite3"
     cmd = [sys.executable, "-m", "tui", "serve", "--demo", "--speed", "30", "--port", "0"]
-    first = subprocess.Popen(cmd, cwd=ROOT, env=env_for(home), stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=env_for(home),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for_bars(db, 20, first)
         for second_cmd in (cmd, [sys.executable, "-m", "tui", "--demo"]):
-            r = subprocess.run(second_cmd, cwd=ROOT, env=env_for(home), stdin=subprocess.DEVNULL,
-                               capture_output=True, text=True, timeout=60, check=False)
+            r = subprocess.run(
+                second_cmd,
+                cwd=ROOT,
+                env=env_for(home),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
             assert r.returncode == 2, r.stderr[-2000:]
             lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-            assert len(lines) == 1 and f"another cryptotui (pid {first.pid})" in lines[0], r.stderr[-2000:]
+            assert len(lines) == 1 and f"another cryptotui (pid {first.pid})" in lines[0], r.stderr[
+                -2000:
+            ]
         # Reading while it runs is safe: export works beside the running engine.
         out = tmp_path / "btc.csv"
-        r = subprocess.run([sys.executable, "-m", "tui", "export", "--demo", "--coin", "bitcoin", "--out", str(out)],
-                           cwd=ROOT, env=env_for(home), capture_output=True, text=True, timeout=60,
-                           check=False)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tui",
+                "export",
+                "--demo",
+                "--coin",
+                "bitcoin",
+                "--out",
+                str(out),
+            ],
+            cwd=ROOT,
+            env=env_for(home),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert r.returncode == 0, r.stderr
         assert len(out.read_text().splitlines()) > 1
         # The first one kept going after being challenged.
@@ -112,7 +150,9 @@ def test_cli_second_instance_is_refused_with_one_line_and_nothing_is_corrupted(t
     con = sqlite3.connect(db)
     try:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        n, distinct = con.execute("SELECT COUNT(*), COUNT(DISTINCT coin || ts) FROM bars").fetchone()
+        n, distinct = con.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT coin || ts) FROM bars"
+        ).fetchone()
         assert n == distinct
     finally:
         con.close()

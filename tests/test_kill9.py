@@ -28,8 +28,10 @@ from tests.dbread import count_bars
 
 
 def demo_bars() -> dict[str, list[tuple[int, float]]]:
-    return {coin: [(b.ts, b.price) for b in read_csv(path, coin, "demo").bars]
-            for coin, path in demo_files().items()}
+    return {
+        coin: [(b.ts, b.price) for b in read_csv(path, coin, "demo").bars]
+        for coin, path in demo_files().items()
+    }
 
 
 def count_predictions(db: Path) -> int:
@@ -48,28 +50,40 @@ def start(home: Path) -> subprocess.Popen[bytes]:
     env["CRYPTOTUI_HOME"] = str(home)
     return subprocess.Popen(
         [sys.executable, "-m", "tui", "serve", "--demo", "--speed", SPEED, "--port", "0"],
-        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=open(home / "stderr.txt", "ab"),  # noqa: SIM115 - closed with the process
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=open(home / "stderr.txt", "ab"),
     )
 
 
-def inspect(home: Path, expected: dict[str, list[tuple[int, float]]]) -> dict[str, list[tuple[int, float]]]:
+def inspect(
+    home: Path, expected: dict[str, list[tuple[int, float]]]
+) -> dict[str, list[tuple[int, float]]]:
     db = home / "demo.sqlite3"
     con = sqlite3.connect(db)  # read-write: recovers the WAL the killed process left
     try:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         got: dict[str, list[tuple[int, float]]] = {}
         for coin in expected:
-            got[coin] = [(int(t), float(p)) for t, p in
-                         con.execute("SELECT ts, price FROM bars WHERE coin=? ORDER BY ts", (coin,))]
+            got[coin] = [
+                (int(t), float(p))
+                for t, p in con.execute(
+                    "SELECT ts, price FROM bars WHERE coin=? ORDER BY ts", (coin,)
+                )
+            ]
         dup = con.execute(
             "SELECT COUNT(*) FROM (SELECT coin, made_ts, horizon FROM predictions "
-            "GROUP BY 1, 2, 3 HAVING COUNT(*) > 1)").fetchone()[0]
+            "GROUP BY 1, 2, 3 HAVING COUNT(*) > 1)"
+        ).fetchone()[0]
         assert dup == 0
     finally:
         con.close()
     for coin, bars in got.items():
-        assert bars == expected[coin][: len(bars)], f"{coin}: stored bars are not a prefix of the recording"
+        assert bars == expected[coin][: len(bars)], (
+            f"{coin}: stored bars are not a prefix of the recording"
+        )
     return got
 
 
@@ -134,7 +148,9 @@ def check_checkpoints(home: Path) -> tuple[int, int]:
             pytest.fail(f"a checkpoint written by the app does not load: {exc.msg}")
     aside = list(models.glob("*.bad-*")) if models.is_dir() else []
     if aside:
-        log = (home / "cryptotui.log").read_text(errors="replace") + (home / "stderr.txt").read_text(errors="replace")
+        log = (home / "cryptotui.log").read_text(errors="replace") + (
+            home / "stderr.txt"
+        ).read_text(errors="replace")
         assert "set aside" in log
     return loaded, len(aside)
 

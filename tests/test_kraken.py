@@ -65,7 +65,7 @@ def has_bar(coin: str, ts: int) -> Callable[[list[Any]], bool]:
 
 def ok_after_offline(out: list[Any]) -> bool:
     states = [s.state for s in out if isinstance(s, StatusEvent)]
-    return "offline" in states and "ok" in states[states.index("offline"):]
+    return "offline" in states and "ok" in states[states.index("offline") :]
 
 
 @pytest.fixture
@@ -81,7 +81,11 @@ def source(
     waits: list[float] = []
     src = KrakenSource(
         Settings(kraken_url=kr.url, source="kraken"),
-        clock=clock, sleep=waits.append, rng=lambda: 0.5, recv_timeout=0.05, **kw,
+        clock=clock,
+        sleep=waits.append,
+        rng=lambda: 0.5,
+        recv_timeout=0.05,
+        **kw,
     )
     return src, waits
 

@@ -70,7 +70,9 @@ def test_every_request_the_source_sends_is_in_the_spec(spec):
     with FakeCoinGecko(clock=sim.clock) as cg:
         src = CoinGeckoSource(
             Settings(api_url=cg.url, api_key=KEY),
-            clock=sim.clock, sleep=sim.sleep, last_bar_ts=lambda c: None,
+            clock=sim.clock,
+            sleep=sim.sleep,
+            last_bar_ts=lambda c: None,
         )
         sim.run(src, ("bitcoin", "ethereum", "notacoin"), 180)
         src.search("bitcoin")
@@ -89,11 +91,20 @@ def validator(spec: dict[str, Any], template: str) -> jsonschema.Validator:
 @pytest.mark.parametrize(
     ("template", "url_path", "params"),
     [
-        ("/simple/price", "/simple/price",
-         {"ids": "bitcoin,ethereum", "vs_currencies": "usd,eur",
-          "include_last_updated_at": "true"}),
-        ("/coins/{id}/market_chart", "/coins/bitcoin/market_chart",
-         {"vs_currency": "usd", "days": "1"}),
+        (
+            "/simple/price",
+            "/simple/price",
+            {
+                "ids": "bitcoin,ethereum",
+                "vs_currencies": "usd,eur",
+                "include_last_updated_at": "true",
+            },
+        ),
+        (
+            "/coins/{id}/market_chart",
+            "/coins/bitcoin/market_chart",
+            {"vs_currency": "usd", "days": "1"},
+        ),
         ("/search", "/search", {"query": "sol"}),
         ("/ping", "/ping", {}),
     ],

@@ -91,7 +91,9 @@ def test_cdf_tails_are_gaussian_and_monotone() -> None:
     assert 0 < served_cdf(Q, -0.03) < 0.025 and served_cdf(Q, -0.2) < 1e-12
     # Beyond 97.5 %: the scale fitted to the 90-97.5 % spacing (0.01 over 0.678 z).
     s = 0.01 / (1.959963984540054 - 1.2815515655446004)
-    assert 1 - served_cdf(Q, 0.02 + s) == pytest.approx(0.5 * math.erfc((1.96 + 1) / math.sqrt(2)), rel=1e-3)
+    assert 1 - served_cdf(Q, 0.02 + s) == pytest.approx(
+        0.5 * math.erfc((1.96 + 1) / math.sqrt(2)), rel=1e-3
+    )
 
 
 def test_cdf_degenerate_band_is_a_step() -> None:
@@ -120,8 +122,17 @@ def test_portfolio_run_scores_when_labels_mature() -> None:
         ts = 60 * m
         for i in range(2):
             price[i] *= math.exp(rng.gauss(0, 0.001))
-            f = ForecastEvent("ab"[i], ts, price[i], (1,), (0.0,), (-0.00128,), (0.00128,),
-                              (-0.00196,), (0.00196,))
+            f = ForecastEvent(
+                "ab"[i],
+                ts,
+                price[i],
+                (1,),
+                (0.0,),
+                (-0.00128,),
+                (0.00128,),
+                (-0.00196,),
+                (0.00196,),
+            )
             run.add(i, ts, price[i], f)
         run.end_minute(ts)
     rows = run.range_rows()
@@ -137,8 +148,16 @@ def test_portfolio_run_scores_when_labels_mature() -> None:
 
 def test_z_linear_cdf_is_gaussian_for_a_gaussian_band() -> None:
     s = 0.01
-    q = tuple(z * s for z in (-1.959963984540054, -1.2815515655446004, 0.0, 1.2815515655446004,
-                              1.959963984540054))
+    q = tuple(
+        z * s
+        for z in (
+            -1.959963984540054,
+            -1.2815515655446004,
+            0.0,
+            1.2815515655446004,
+            1.959963984540054,
+        )
+    )
     for x in (-0.03, -0.015, -0.005, 0.0, 0.004, 0.012, 0.025):
         assert served_cdf_z(q, x) == pytest.approx(0.5 * math.erfc(-x / s / math.sqrt(2)), abs=1e-9)
     # The linear shape puts more probability beyond half a sigma than a Gaussian does.
@@ -172,7 +191,7 @@ def test_backtest_portfolio_option(tmp_path: Path, capsys: pytest.CaptureFixture
     assert sum(r["n"] for r in port["reliability"]["z-linear"]) > 0
     assert main(args) == 0
     text = capsys.readouterr().out
-    table = text[text.index("portfolio:"):]
+    table = text[text.index("portfolio:") :]
     assert "reliability" in table and max(len(line) for line in table.splitlines()) <= 100
     assert main([str(a), "--portfolio"]) == 2
     assert "at least two" in capsys.readouterr().err

@@ -18,8 +18,8 @@ from websockets.sync.client import ClientConnection, connect
 from engine.events import (
     Bar,
     BarEvent,
-    CoinSnapshot,
     CoinsEvent,
+    CoinSnapshot,
     ErrorEvent,
     ForecastEvent,
     HorizonMetrics,
@@ -34,8 +34,18 @@ from tests.fake_engine import FakeEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "engine" / "data" / "protocol.schema.json").read_text())
-FRAME_TYPES = {"hello", "snapshot", "bar", "forecast", "metrics", "train", "status", "error",
-               "coins", "reply"}
+FRAME_TYPES = {
+    "hello",
+    "snapshot",
+    "bar",
+    "forecast",
+    "metrics",
+    "train",
+    "status",
+    "error",
+    "coins",
+    "reply",
+}
 
 
 def validator(ref: str | None = None) -> jsonschema.Draft202012Validator:
@@ -95,19 +105,31 @@ def test_schema_rejects_what_it_should() -> None:
 
 def test_ops_schema() -> None:
     assert set(SCHEMA["$defs"]["op"]["properties"]["op"]["enum"]) == set(OPS)
-    for op in ({"op": "watch", "coin": "bitcoin"}, {"op": "resync"},
-               {"op": "pause", "paused": False}, {"op": "search", "query": "eth", "id": 3},
-               {"op": "export", "coin": "x", "id": "a"}):
+    for op in (
+        {"op": "watch", "coin": "bitcoin"},
+        {"op": "resync"},
+        {"op": "pause", "paused": False},
+        {"op": "search", "query": "eth", "id": 3},
+        {"op": "export", "coin": "x", "id": "a"},
+    ):
         assert OP.is_valid(op), op
-    for op in ({"op": "watch"}, {"op": "fly"}, {"op": "export", "coin": "x"}, {"op": "pause"},
-               {"op": "watch", "coin": "BTC!"}, {"op": "resync", "extra": 1}):
+    for op in (
+        {"op": "watch"},
+        {"op": "fly"},
+        {"op": "export", "coin": "x"},
+        {"op": "pause"},
+        {"op": "watch", "coin": "BTC!"},
+        {"op": "resync", "extra": 1},
+    ):
         assert not OP.is_valid(op), op
 
 
 def test_events_round_trip_through_json() -> None:
     engine = FakeEngine(history=35)
-    snap = SnapshotEvent(tuple(engine.snapshot(c) for c in engine.coins()),
-                         StatusEvent("demo", "ok", "x", 1.0, 2.0, 3, 4, 30, 10000))
+    snap = SnapshotEvent(
+        tuple(engine.snapshot(c) for c in engine.coins()),
+        StatusEvent("demo", "ok", "x", 1.0, 2.0, 3, 4, 30, 10000),
+    )
     for event in (snap, CoinsEvent(("a",), ("b",), (("a", "A"),)), ErrorEvent("T", "m", "a")):
         frame = json.loads(json.dumps(to_dict(event)))
         FRAME.validate(frame)
@@ -138,8 +160,9 @@ def test_every_frame_from_a_real_server_validates() -> None:
         engine.advance(3)
         for _ in range(3 * 3 * 4):
             frames.append(json.loads(ws.recv(timeout=5)))
-        engine.emit(StatusEvent("demo", "rate limited", "retry in 119 s", 1.0, 120.0, 30, 9000, 30,
-                                10000))
+        engine.emit(
+            StatusEvent("demo", "rate limited", "retry in 119 s", 1.0, 120.0, 30, 9000, 30, 10000)
+        )
         collect(ws, "status", frames)
         ws.send(json.dumps({"op": "watch", "coin": "solana"}))  # unknown to the fake: coins + error
         collect(ws, "error", frames)
@@ -169,7 +192,7 @@ def test_every_frame_from_a_real_server_validates() -> None:
 # The documented example session -------------------------------------------------------------------
 def doc_session() -> list[tuple[str, dict[str, Any]]]:
     text = (ROOT / "docs" / "protocol.md").read_text()
-    block = re.search(r"```text\n(# example session.*?)```", text, re.S)
+    block = re.search(r"```text\n(# example session.*?)```", text, re.DOTALL)
     assert block, "docs/protocol.md has no example session block"
     lines = []
     for line in block.group(1).splitlines():

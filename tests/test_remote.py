@@ -15,8 +15,8 @@ from engine.errors import ConfigError, CryptotuiError, NetworkError
 from engine.events import (
     Bar,
     BarEvent,
-    CoinSnapshot,
     CoinsEvent,
+    CoinSnapshot,
     ErrorEvent,
     Event,
     SnapshotEvent,
@@ -77,8 +77,9 @@ def test_rejects_a_non_websocket_url() -> None:
         RemoteEngine("http://example.com")
 
 
-def test_mirrors_the_engine_state(remote: tuple[RemoteEngine, Recorder],
-                                  engine: FakeEngine) -> None:
+def test_mirrors_the_engine_state(
+    remote: tuple[RemoteEngine, Recorder], engine: FakeEngine
+) -> None:
     r, rec = remote
     assert r.mode == "REMOTE" and r.horizons == engine.horizons and r.vs_currency == "usd"
     assert r.server_info["mode"] == "DEMO"
@@ -93,15 +94,17 @@ def test_mirrors_the_engine_state(remote: tuple[RemoteEngine, Recorder],
         assert r.snapshot(coin).forecasts[-1] == engine.snapshot(coin).forecasts[-1]
         assert r.snapshot(coin).train == engine.snapshot(coin).train
     assert [e.bar.ts for e in rec.of(BarEvent) if e.bar.coin == "bitcoin"] == [
-        b.ts for b in engine.snapshot("bitcoin").bars[-5:]]
+        b.ts for b in engine.snapshot("bitcoin").bars[-5:]
+    ]
     # Listeners run on the client thread, as a local engine's run on its own threads.
     assert rec.threads == {"remote-engine"}
     assert isinstance(rec.events[0], StatusEvent) and rec.of(SnapshotEvent)
     assert r.snapshot("nosuchcoin") == CoinSnapshot("nosuchcoin")
 
 
-def test_commands_reach_the_engine(remote: tuple[RemoteEngine, Recorder], engine: FakeEngine,
-                                   tmp_path: Path) -> None:
+def test_commands_reach_the_engine(
+    remote: tuple[RemoteEngine, Recorder], engine: FakeEngine, tmp_path: Path
+) -> None:
     r, rec = remote
     r.add_coin("dogecoin")
     wait_for(lambda: "dogecoin" in r.coins())
@@ -148,8 +151,9 @@ def test_reconnects_after_restart_and_keeps_data_meanwhile(engine: FakeEngine) -
         wait_for(lambda: len(r.snapshot("bitcoin").bars) == 43)
         before = r.snapshot("bitcoin")
         st.stop()
-        wait_for(lambda: any(isinstance(e, StatusEvent) and e.state == "offline"
-                             for e in rec.events))
+        wait_for(
+            lambda: any(isinstance(e, StatusEvent) and e.state == "offline" for e in rec.events)
+        )
         offline = next(e for e in rec.of(StatusEvent) if e.state == "offline")
         assert offline.source == "remote"
         prefix = f"engine at ws://127.0.0.1:{port} unreachable, reconnecting in "
@@ -181,8 +185,9 @@ def test_reconnects_after_restart_and_keeps_data_meanwhile(engine: FakeEngine) -
         st.stop()
 
 
-def test_wrong_token_is_reported_and_retried(engine: FakeEngine,
-                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_wrong_token_is_reported_and_retried(
+    engine: FakeEngine, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     secret = "tok-abcdef-123456"
     with ServerThread(engine, token=secret) as st:

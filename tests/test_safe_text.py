@@ -11,11 +11,46 @@ from tui.safe_text import ELLIPSIS, MAX_MARKS, clean, plain
 
 # Pieces a hostile name, message or paste is made of; random text fills the gaps.
 HOSTILE = (
-    "[/x]", "[@click=app.quit]", "[b", "[bold red]x[/]", "[link=https://example.com]y[/link]",
-    "\x1b]0;title\x07", "\x1b]8;;http://evil\x1b\\", "\x1b[2J", "\x1b[31m", "\x1b[10;1H", "\x1bc",
-    "\x1b7", "\x1bP1$r\x1b\\", "\x9b2J", "\x9d0;t\x9c", "\x1b", "\x07", "\x00", "\x08", "\r", "\n",
-    "\t", "\x7f", "\x85", "\u2028", "\u202e", "\u2066", "\u200b", "\u200d", "\ufeff", "\u00ad",
-    "\ud800", "宽字符", "🐸", "👨‍👩‍👧", "e\u0301", "\u0301" * 12, "\u0e01\u0e34", "ａｂ", " ",
+    "[/x]",
+    "[@click=app.quit]",
+    "[b",
+    "[bold red]x[/]",
+    "[link=https://example.com]y[/link]",
+    "\x1b]0;title\x07",
+    "\x1b]8;;http://evil\x1b\\",
+    "\x1b[2J",
+    "\x1b[31m",
+    "\x1b[10;1H",
+    "\x1bc",
+    "\x1b7",
+    "\x1bP1$r\x1b\\",
+    "\x9b2J",
+    "\x9d0;t\x9c",
+    "\x1b",
+    "\x07",
+    "\x00",
+    "\x08",
+    "\r",
+    "\n",
+    "\t",
+    "\x7f",
+    "\x85",
+    "\u2028",
+    "\u202e",
+    "\u2066",
+    "\u200b",
+    "\u200d",
+    "\ufeff",
+    "\u00ad",
+    "\ud800",
+    "宽字符",
+    "🐸",
+    "👨‍👩‍👧",
+    "e\u0301",
+    "\u0301" * 12,
+    "\u0e01\u0e34",
+    "ａｂ",
+    " ",
 )
 foreign = st.lists(st.one_of(st.sampled_from(HOSTILE), st.text(max_size=6)), max_size=8).map(
     "".join
@@ -24,8 +59,11 @@ foreign = st.lists(st.one_of(st.sampled_from(HOSTILE), st.text(max_size=6)), max
 
 def bad_chars(text: str, *, newlines: bool = False) -> list[str]:
     """Characters that must never reach the terminal: controls, format characters, surrogates."""
-    return [ch for ch in text if unicodedata.category(ch) in ("Cc", "Cf", "Cs")
-            and not (newlines and ch == "\n")]
+    return [
+        ch
+        for ch in text
+        if unicodedata.category(ch) in ("Cc", "Cf", "Cs") and not (newlines and ch == "\n")
+    ]
 
 
 def test_escape_sequences_go_whole() -> None:
@@ -71,7 +109,10 @@ def test_clean_leaves_nothing_the_terminal_would_act_on(
     assert clean(out, limit, newlines=newlines) == out  # cleaning twice changes nothing
 
 
-@given(text=st.text(st.characters(exclude_categories=("Cc", "Cf", "Cs", "Zl", "Zp", "Mn", "Me")),
-                    max_size=200))
+@given(
+    text=st.text(
+        st.characters(exclude_categories=("Cc", "Cf", "Cs", "Zl", "Zp", "Mn", "Me")), max_size=200
+    )
+)
 def test_clean_text_passes_unchanged(text: str) -> None:
     assert clean(text) == text

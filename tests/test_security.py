@@ -46,9 +46,24 @@ def test_sentinel_key_never_leaves_the_header(tmp_path: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("COINGECKO_")}
         env.update(CRYPTOTUI_HOME=str(home), COINGECKO_API_KEY=SENTINEL, COINGECKO_API_URL=cg.url)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tui", "serve", "--port", str(port), "--coins", "bitcoin,nosuchcoin",
-             "--log-level", "DEBUG"],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "tui",
+                "serve",
+                "--port",
+                str(port),
+                "--coins",
+                "bitcoin,nosuchcoin",
+                "--log-level",
+                "DEBUG",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         try:
             deadline = time.monotonic() + 60
@@ -67,7 +82,8 @@ def test_sentinel_key_never_leaves_the_header(tmp_path: Path) -> None:
                     except TimeoutError:
                         pass
                     if len([r for r in cg.calls("/simple/price") if r.fault is None]) >= 1 and any(
-                            '"type": "bar"' in f or '"type":"bar"' in f for f in frames):
+                        '"type": "bar"' in f or '"type":"bar"' in f for f in frames
+                    ):
                         break
                 ws.send(json.dumps({"op": "resync"}))
                 frames.append(str(ws.recv(timeout=5)))
@@ -75,14 +91,30 @@ def test_sentinel_key_never_leaves_the_header(tmp_path: Path) -> None:
             proc.send_signal(signal.SIGTERM)
             out, err = proc.communicate(timeout=30)
         headers = [r.headers for r in cg.calls()]
-    assert any(h.get("x-cg-demo-api-key") == SENTINEL for h in headers), "the key was not used at all"
-    assert all(SENTINEL not in r for r in (json.dumps([dict(h) for h in headers if "x-cg-demo-api-key" not in h]),))
+    assert any(h.get("x-cg-demo-api-key") == SENTINEL for h in headers), (
+        "the key was not used at all"
+    )
+    assert all(
+        SENTINEL not in r
+        for r in (json.dumps([dict(h) for h in headers if "x-cg-demo-api-key" not in h]),)
+    )
     assert any("bar" in f for f in frames)
-    exported = subprocess.run([sys.executable, "-m", "tui", "export", "--coin", "bitcoin", "--out", "-"],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
-                              check=False)
+    exported = subprocess.run(
+        [sys.executable, "-m", "tui", "export", "--coin", "bitcoin", "--out", "-"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert exported.returncode == 0, exported.stderr
-    places = {"stdout": out, "stderr": err, "feed": "\n".join(frames), "export": exported.stdout + exported.stderr}
+    places = {
+        "stdout": out,
+        "stderr": err,
+        "feed": "\n".join(frames),
+        "export": exported.stdout + exported.stderr,
+    }
     for path in home.rglob("*"):
         if path.is_file():
             places[str(path)] = path.read_bytes().decode("latin-1")
@@ -115,6 +147,7 @@ def test_a_traceback_holding_the_key_is_masked_in_the_log(tmp_path: Path) -> Non
 
 # Config file permissions ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("mode", "text", "words"),
     [
@@ -142,12 +175,13 @@ def test_check_permissions(tmp_path: Path, mode: int, text: str, words: list[str
 
 # Checkpoints ---------------------------------------------------------------------------------------
 
+
 def test_every_torch_load_is_weights_only() -> None:
     found = []
     for p in (ROOT / "engine").rglob("*.py"):
         text = p.read_text()
         for m in re.finditer(r"torch\.load\(", text):
-            found.append((p.name, text[m.end():].split("\n", 1)[0]))  # the call's line
+            found.append((p.name, text[m.end() :].split("\n", 1)[0]))  # the call's line
     assert found, "no torch.load found: has the checkpoint code moved?"
     for path, args in found:
         assert "weights_only=True" in args, f"{path}: torch.load({args})"

@@ -52,8 +52,12 @@ def recv(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
     return json.loads(ws.recv(timeout=timeout))
 
 
-def recv_until(ws: ClientConnection, pred: Callable[[dict[str, Any]], bool], limit: int = 100_000,
-               timeout: float = 10.0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def recv_until(
+    ws: ClientConnection,
+    pred: Callable[[dict[str, Any]], bool],
+    limit: int = 100_000,
+    timeout: float = 10.0,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Frames up to and including the first one matching ``pred``."""
     seen: list[dict[str, Any]] = []
     for _ in range(limit):
@@ -218,10 +222,10 @@ def test_ops_reach_the_engine(server: ServerThread, engine: FakeEngine) -> None:
         ("[1, 2]", "JSON object"),
         (json.dumps({"op": "fly"}), "unknown op 'fly'"),
         (json.dumps({"coin": "bitcoin"}), "unknown op"),
-        (json.dumps({"op": "watch"}), "needs \"coin\""),
-        (json.dumps({"op": "watch", "coin": "../etc/passwd"}), "needs \"coin\""),
+        (json.dumps({"op": "watch"}), 'needs "coin"'),
+        (json.dumps({"op": "watch", "coin": "../etc/passwd"}), 'needs "coin"'),
         (json.dumps({"op": "pause", "paused": "yes"}), "true or false"),
-        (json.dumps({"op": "export", "coin": "bitcoin"}), "needs an \"id\""),
+        (json.dumps({"op": "export", "coin": "bitcoin"}), 'needs an "id"'),
         (json.dumps({"op": "resync", "pad": "x" * MAX_OP_BYTES}), "too large"),
         (b"\x00\x01binary", "binary frames"),
     ],
@@ -268,7 +272,8 @@ def stalled_client(url: str, port: int) -> ClientConnection:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", port))
     return _CLIENTS.enter_context(
-        connect(url, sock=sock, max_size=None, max_queue=4, close_timeout=0.5))
+        connect(url, sock=sock, max_size=None, max_queue=4, close_timeout=0.5)
+    )
 
 
 def test_slow_client_is_resynced_and_does_not_delay_others(engine: FakeEngine) -> None:
@@ -336,8 +341,13 @@ print("stopped", flush=True)
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_stops_serve_forever_cleanly(sig: signal.Signals) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", SERVE_SCRIPT.format(root=str(ROOT))],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVE_SCRIPT.format(root=str(ROOT))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert proc.stdout is not None
         port = int(proc.stdout.readline())
@@ -354,8 +364,9 @@ def test_signal_stops_serve_forever_cleanly(sig: signal.Signals) -> None:
             proc.wait()
 
 
-def test_status_events_reach_clients_and_the_next_snapshot(server: ServerThread,
-                                                          engine: FakeEngine) -> None:
+def test_status_events_reach_clients_and_the_next_snapshot(
+    server: ServerThread, engine: FakeEngine
+) -> None:
     ws = open_client(server.url)
     engine.emit(StatusEvent("demo", "rate limited", "429, retry in 119 s"))
     status = recv(ws)
@@ -366,8 +377,9 @@ def test_status_events_reach_clients_and_the_next_snapshot(server: ServerThread,
     ws.close()
 
 
-def test_batch_client_gets_the_same_stream_in_fewer_messages(server: ServerThread,
-                                                             engine: FakeEngine) -> None:
+def test_batch_client_gets_the_same_stream_in_fewer_messages(
+    server: ServerThread, engine: FakeEngine
+) -> None:
     plain = open_client(server.url)
     ws = _CLIENTS.enter_context(connect(server.url + "/?batch=1", max_size=None, close_timeout=1))
     hello = recv(ws)
@@ -425,8 +437,16 @@ def test_codec_is_exactly_asdict_with_nan_as_null() -> None:
         TrainEvent("x", "training", losses=(0.5, float("nan"), 0.2)),
         BarEvent(Bar("x", 60, 1.0)),
     ]
-    assert {e.type for e in events} == {"bar", "forecast", "metrics", "train", "snapshot", "status",
-                                        "error", "coins"}
+    assert {e.type for e in events} == {
+        "bar",
+        "forecast",
+        "metrics",
+        "train",
+        "snapshot",
+        "status",
+        "error",
+        "coins",
+    }
     for event in events:
         expected = {"v": 1, "type": event.type, **_reference(dataclasses.asdict(event))}
         assert to_dict(event) == expected
@@ -460,9 +480,17 @@ def test_client_that_floods_ops_and_never_reads_is_closed(tmp_path: Path) -> Non
 
 def test_feed_modules_stay_headless() -> None:
     # `cryptotui serve` and the remote client must not pull in the UI or torch.
-    code = ("import sys, engine.feed.server, engine.feed.remote; "
-            "top = {m.split('.')[0] for m in sys.modules}; "
-            "print(sorted(top & {'textual', 'rich', 'tui', 'torch'}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True).stdout
+    code = (
+        "import sys, engine.feed.server, engine.feed.remote; "
+        "top = {m.split('.')[0] for m in sys.modules}; "
+        "print(sorted(top & {'textual', 'rich', 'tui', 'torch'}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=True,
+    ).stdout
     assert out.strip() == "[]"

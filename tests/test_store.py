@@ -45,8 +45,17 @@ def test_bars_since_and_limit_keep_time_order(tmp_path: Path) -> None:
 
 def test_forecast_round_trip_and_outcome(tmp_path: Path) -> None:
     s = Store(tmp_path / "db.sqlite3")
-    fc = ForecastEvent("bitcoin", 600, 100.0, (1, 5), (0.01, -0.02), (0.0, -0.03), (0.02, -0.01),
-                       (-0.01, -0.04), (0.03, 0.0))
+    fc = ForecastEvent(
+        "bitcoin",
+        600,
+        100.0,
+        (1, 5),
+        (0.01, -0.02),
+        (0.0, -0.03),
+        (0.02, -0.01),
+        (-0.01, -0.04),
+        (0.03, 0.0),
+    )
     s.add_forecast(fc)
     assert s.forecasts("bitcoin") == [fc]
     assert s.record_outcome(bar(660, 110.0)) == 1
@@ -99,12 +108,20 @@ def test_bars_from_rows_are_the_bars_the_dataclass_makes(tmp_path: Path) -> None
     assert _BAR_FIELDS == tuple(f.name for f in dataclasses.fields(Bar))
     rng = random.Random(2)
     rows: list[tuple[Any, ...]] = [
-        (rng.choice(("bitcoin", "ethereum")), 60 * i, rng.uniform(1, 9e4),
-         *(rng.choice((None, rng.uniform(1, 9e4))) for _ in range(4)),
-         rng.choice(("coingecko", "kraken", "")), rng.choice((0, 1))) for i in range(500)]
+        (
+            rng.choice(("bitcoin", "ethereum")),
+            60 * i,
+            rng.uniform(1, 9e4),
+            *(rng.choice((None, rng.uniform(1, 9e4))) for _ in range(4)),
+            rng.choice(("coingecko", "kraken", "")),
+            rng.choice((0, 1)),
+        )
+        for i in range(500)
+    ]
     made = bars_from_rows(rows)
-    want = [Bar(c, ts, p, o, h, lo, v, src, filled=bool(f))
-            for c, ts, p, o, h, lo, v, src, f in rows]
+    want = [
+        Bar(c, ts, p, o, h, lo, v, src, filled=bool(f)) for c, ts, p, o, h, lo, v, src, f in rows
+    ]
     assert made == want
     assert all(type(b.filled) is bool and hash(b) == hash(w) for b, w in zip(made, want))
     with pytest.raises(dataclasses.FrozenInstanceError):

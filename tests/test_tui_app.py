@@ -3,28 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import json
-import functools
 import time
-from pathlib import Path
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import pytest
-
-from engine.events import ErrorEvent, StatusEvent
-
 from textual import events
 from textual.pilot import Pilot
 
+from engine.events import ErrorEvent, StatusEvent
 from tests.fake_engine import FakeEngine
 from tui.app import CHART_DATA_INTERVAL, CryptoApp
 from tui.chart_data import ChartData, ChartView
 from tui.widgets.chart_plot import ChartPlot
 from tui.widgets.columns import TextLines
 from tui.widgets.watchlist import Watchlist
-
 
 # Axis labels are local time: pin the zone so the tests read the same everywhere.
 pytestmark = pytest.mark.usefixtures("utc")
@@ -40,7 +37,9 @@ def sync(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
     return run
 
 
-def make(history: int = 120, state: Path | None = None, **kw: object) -> tuple[FakeEngine, CryptoApp]:
+def make(
+    history: int = 120, state: Path | None = None, **kw: object
+) -> tuple[FakeEngine, CryptoApp]:
     engine = FakeEngine(history=history, **kw)  # type: ignore[arg-type]
     return engine, CryptoApp(engine, state_path=state)
 
@@ -180,7 +179,7 @@ async def test_quit_stops_engine_and_exits() -> None:
 
 @sync
 async def test_keys_typed_while_quitting_do_nothing() -> None:
-    """"q" then "a" at once: the app quits cleanly instead of opening a screen on its way out."""
+    """ "q" then "a" at once: the app quits cleanly instead of opening a screen on its way out."""
     _, app = make()
     async with app.run_test() as pilot:
         await settle(app, pilot)
@@ -453,8 +452,17 @@ async def test_palette_offers_the_commands() -> None:
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for label in ("Add (a)", "Remove (x)", "Window (w)", "Horizon (h)", "Pause (p)",
-                      "Reset (R)", "Export (e)", "Alerts (A)", "Help (?)"):
+        for label in (
+            "Add (a)",
+            "Remove (x)",
+            "Window (w)",
+            "Horizon (h)",
+            "Pause (p)",
+            "Reset (R)",
+            "Export (e)",
+            "Alerts (A)",
+            "Help (?)",
+        ):
             assert label in titles
         # Running one from the palette does what the key does.
         await pilot.press("ctrl+p")
@@ -480,7 +488,7 @@ async def test_alerts_modal_and_level_crossing(tmp_path: Path) -> None:
         assert isinstance(app.screen, AlertsScreen)
         price = engine.snapshot("bitcoin").bars[-1].price
         # A level just above the price and one just below: the next moves will cross one.
-        nxt = [b.price for b in engine._data["bitcoin"][engine._pos["bitcoin"]:][:200]]
+        nxt = [b.price for b in engine._data["bitcoin"][engine._pos["bitcoin"] :][:200]]
         level = next(p for p in nxt if p != price)
         level = (level + price) / 2
         await pilot.press(*f"{level:.3f}", "enter")
@@ -515,8 +523,16 @@ async def test_status_states_say_what_to_do() -> None:
         await settle(app, pilot)
         notice = str(app.query_one("#chart-notice").render())
         assert "Waiting for the first prices of Bitcoin" in notice
-        engine.emit(StatusEvent("coingecko", "rate limited", "HTTP 429 from CoinGecko",
-                                next_update=time.time() + 119, calls_minute=31, limit_minute=30))
+        engine.emit(
+            StatusEvent(
+                "coingecko",
+                "rate limited",
+                "HTTP 429 from CoinGecko",
+                next_update=time.time() + 119,
+                calls_minute=31,
+                limit_minute=30,
+            )
+        )
         await settle(app, pilot)
         notice = str(app.query_one("#chart-notice").render())
         assert "rate limited" in notice and "COINGECKO_API_KEY" in notice
@@ -622,8 +638,11 @@ async def test_watchlist_says_rel_mae_and_no_change_for_a_flat_forecast() -> Non
         head = app.query_one(Watchlist).render().plain.splitlines()[0]
         assert "rel MAE" in head and "skill" not in head
         last = engine.snapshot("bitcoin").bars[-1]
-        engine.emit(ForecastEvent("bitcoin", last.ts, last.price, engine.horizons, (0.0,) * 4,
-                                  raw=(0.001,) * 4))
+        engine.emit(
+            ForecastEvent(
+                "bitcoin", last.ts, last.price, engine.horizons, (0.0,) * 4, raw=(0.001,) * 4
+            )
+        )
         await settle(app, pilot)
         row = app.query_one(Watchlist).render().plain.splitlines()[1]
         assert "no change" in row and "+0.00%" not in row
@@ -640,8 +659,19 @@ async def test_surprise_alerts_only_for_the_coin_on_screen() -> None:
         for coin in ("ethereum", "bitcoin"):
             last = engine.snapshot(coin).bars[-1]
             band = (-0.0001,) * 4, (0.0001,) * 4
-            engine.emit(ForecastEvent(coin, last.ts + 60, last.price, engine.horizons, (0.0,) * 4,
-                                      band[0], band[1], band[0], band[1]))
+            engine.emit(
+                ForecastEvent(
+                    coin,
+                    last.ts + 60,
+                    last.price,
+                    engine.horizons,
+                    (0.0,) * 4,
+                    band[0],
+                    band[1],
+                    band[0],
+                    band[1],
+                )
+            )
             engine.emit(BarEvent(Bar(coin, last.ts + 60 + 300, last.price * 1.05)))
         await settle(app, pilot)
         news = notices(app)[before:]
@@ -673,8 +703,12 @@ async def test_demo_finished_is_information_and_offline_is_not_toasted_twice() -
     engine, app = make(history=100, mode="LIVE")
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
-        engine.emit(ErrorEvent("Demo", "the demo had played to the end: replaying it from the start"))
-        engine.emit(StatusEvent("coingecko", "offline", "offline: prices: timeout, retrying in 2 s"))
+        engine.emit(
+            ErrorEvent("Demo", "the demo had played to the end: replaying it from the start")
+        )
+        engine.emit(
+            StatusEvent("coingecko", "offline", "offline: prices: timeout, retrying in 2 s")
+        )
         engine.emit(ErrorEvent("Network", "prices: timeout"))
         await settle(app, pilot)
         severities = {n.title: n.severity for n in app._notifications}

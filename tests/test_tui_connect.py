@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from engine.feed.remote import RemoteEngine
 from engine.feed.server import ServerThread
@@ -20,7 +20,9 @@ def text_of(widget: object) -> str:
     return str(getattr(render, "plain", render))
 
 
-async def until(pilot: object, app: CryptoApp, cond: Callable[[], bool], timeout: float = 15.0) -> None:
+async def until(
+    pilot: object, app: CryptoApp, cond: Callable[[], bool], timeout: float = 15.0
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         await pilot.pause(0.05)  # type: ignore[attr-defined]
@@ -41,6 +43,7 @@ def test_connect_mode_looks_like_local_and_survives_a_server_restart() -> None:
         nonlocal server
         async with app.run_test(size=(120, 40)) as pilot:
             watchlist = app.query_one(Watchlist)
+
             def btc_price() -> float | None:
                 return next((r.price for r in watchlist.rows if r.coin == "bitcoin"), None)
 
@@ -59,7 +62,9 @@ def test_connect_mode_looks_like_local_and_survives_a_server_restart() -> None:
             # it comes back: the TUI reconnects and follows new data
             engine.advance(2)
             server = ServerThread(engine, port=port).start()
-            await until(pilot, app, lambda: btc_price() == engine.snapshot("bitcoin").bars[-1].price)
+            await until(
+                pilot, app, lambda: btc_price() == engine.snapshot("bitcoin").bars[-1].price
+            )
             await until(pilot, app, lambda: len(remote.snapshot("bitcoin").bars) == 122)
             await until(pilot, app, lambda: "unreachable" not in text_of(status))
             await pilot.press("q")

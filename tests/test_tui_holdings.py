@@ -66,7 +66,8 @@ async def test_dialog_saves_edits_and_removes(tmp_path: Path) -> None:
         await pilot.press(*"10,000", "enter")
         await settle(app, pilot)
         assert load_holdings(tmp_path / "holdings.json") == {
-            "bitcoin": Holding("bitcoin", 0.5, 10_000.0, "usd")}
+            "bitcoin": Holding("bitcoin", 0.5, 10_000.0, "usd")
+        }
         assert "ui" not in json.loads((tmp_path / "holdings.json").read_text())
         assert app.screen.query_one(HoldingsPanel).display
         assert "total" in panel_text(app) and "BTC" in panel_text(app)
@@ -104,8 +105,10 @@ async def test_bad_amount_refused_nothing_stored(tmp_path: Path) -> None:
 
 @sync
 async def test_privacy_masks_amounts_not_storage(tmp_path: Path) -> None:
-    save_holdings(tmp_path / "holdings.json", {"bitcoin": Holding("bitcoin", 0.5, 1000.0),
-                                               "ethereum": Holding("ethereum", 4.0)})
+    save_holdings(
+        tmp_path / "holdings.json",
+        {"bitcoin": Holding("bitcoin", 0.5, 1000.0), "ethereum": Holding("ethereum", 4.0)},
+    )
     before = (tmp_path / "holdings.json").read_bytes()
     engine = FakeEngine(history=200)
     app = CryptoApp(engine, state_path=tmp_path / "ui.json")
@@ -128,8 +131,10 @@ async def test_privacy_masks_amounts_not_storage(tmp_path: Path) -> None:
 
 @sync
 async def test_the_total_range_is_scored_live_as_minutes_mature(tmp_path: Path) -> None:
-    save_holdings(tmp_path / "holdings.json", {"bitcoin": Holding("bitcoin", 0.5),
-                                               "ethereum": Holding("ethereum", 4.0)})
+    save_holdings(
+        tmp_path / "holdings.json",
+        {"bitcoin": Holding("bitcoin", 0.5), "ethereum": Holding("ethereum", 4.0)},
+    )
     engine = FakeEngine(history=200)
     app = CryptoApp(engine, state_path=tmp_path / "ui.json")
     async with app.run_test(size=(120, 40)) as pilot:
@@ -157,12 +162,17 @@ def test_live_range_score_uses_the_amounts_at_issue_and_skips_gaps() -> None:
 
 
 def fc(coin: str, price: float, half: float, ts: int = 0) -> ForecastEvent:
-    return ForecastEvent(coin, ts, price, (5,), (0.0,), (-half,), (half,), (-2 * half,), (2 * half,))
+    return ForecastEvent(
+        coin, ts, price, (5,), (0.0,), (-half,), (half,), (-2 * half,), (2 * half,)
+    )
 
 
 def test_view_total_row_and_range() -> None:
-    hs = {"bitcoin": Holding("bitcoin", 1.0, 90.0), "ethereum": Holding("ethereum", 2.0),
-          "gone": Holding("gone", 3.0)}
+    hs = {
+        "bitcoin": Holding("bitcoin", 1.0, 90.0),
+        "ethereum": Holding("ethereum", 2.0),
+        "gone": Holding("gone", 3.0),
+    }
     prices = {"bitcoin": (0, 100.0), "ethereum": (0, 50.0)}
     forecasts = {"bitcoin": fc("bitcoin", 100.0, 0.01), "ethereum": fc("ethereum", 50.0, 0.02)}
     corr = {("bitcoin", "ethereum"): 0.5, ("ethereum", "bitcoin"): 0.5}
@@ -174,11 +184,14 @@ def test_view_total_row_and_range() -> None:
     d2 = 100 * math.sinh(0.02)
     assert v.total_range is not None
     assert (v.total_range.hi - v.total_range.lo) / 2 == pytest.approx(
-        math.sqrt(d1 * d1 + d2 * d2 + d1 * d2))
+        math.sqrt(d1 * d1 + d2 * d2 + d1 * d2)
+    )
     # A stale forecast for one coin: no total range rather than one too narrow.
     stale = dict(forecasts, ethereum=fc("ethereum", 50.0, 0.02, ts=-3600))
-    assert build_view(hs, ("bitcoin", "ethereum"), {}, prices, stale, 5, corr, "usd"
-                      ).total_range is None
+    assert (
+        build_view(hs, ("bitcoin", "ethereum"), {}, prices, stale, 5, corr, "usd").total_range
+        is None
+    )
     # A cost basis in another currency gives no P&L in this one.
     eur = {"bitcoin": Holding("bitcoin", 1.0, 90.0, "eur")}
     assert build_view(eur, ("bitcoin",), {}, prices, forecasts, 5, {}, "usd").total_pnl is None

@@ -18,10 +18,13 @@ pytestmark = pytest.mark.usefixtures("utc")
 
 
 def app_with_holdings(tmp_path: Path) -> CryptoApp:
-    save_holdings(tmp_path / "holdings.json", {
-        "bitcoin": Holding("bitcoin", 0.25, 1500.0),
-        "ethereum": Holding("ethereum", 3.0),
-    })
+    save_holdings(
+        tmp_path / "holdings.json",
+        {
+            "bitcoin": Holding("bitcoin", 0.25, 1500.0),
+            "ethereum": Holding("ethereum", 3.0),
+        },
+    )
     return CryptoApp(FakeEngine(history=400), state_path=tmp_path / "ui.json")
 
 

@@ -6,7 +6,8 @@ and look at the SVGs before committing them. The Textual version is pinned for t
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -56,7 +57,9 @@ def test_main(snap_compare: Any, size: tuple[int, int]) -> None:
 def test_first_start_no_data(snap_compare: Any, size: tuple[int, int]) -> None:
     engine, app = app_with(0, mode="LIVE")
     status = StatusEvent("coingecko", "connecting", "first poll of 3 coins", next_update=T0 + 42)
-    assert snap_compare(app, terminal_size=size, run_before=settle(app, lambda: engine.emit(status)))
+    assert snap_compare(
+        app, terminal_size=size, run_before=settle(app, lambda: engine.emit(status))
+    )
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -68,24 +71,43 @@ def test_warming_up(snap_compare: Any, size: tuple[int, int]) -> None:
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_rate_limited_without_data(snap_compare: Any, size: tuple[int, int]) -> None:
     engine, app = app_with(0, mode="LIVE")
-    status = StatusEvent("coingecko", "rate limited", "HTTP 429: retry after 119 s",
-                         last_update=T0 - 300, next_update=T0 + 119, calls_minute=30,
-                         calls_month=1204, limit_minute=30, limit_month=10000)
-    assert snap_compare(app, terminal_size=size, run_before=settle(app, lambda: engine.emit(status)))
+    status = StatusEvent(
+        "coingecko",
+        "rate limited",
+        "HTTP 429: retry after 119 s",
+        last_update=T0 - 300,
+        next_update=T0 + 119,
+        calls_minute=30,
+        calls_month=1204,
+        limit_minute=30,
+        limit_month=10000,
+    )
+    assert snap_compare(
+        app, terminal_size=size, run_before=settle(app, lambda: engine.emit(status))
+    )
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_offline_with_data(snap_compare: Any, size: tuple[int, int]) -> None:
     engine, app = app_with(300, mode="LIVE")
-    status = StatusEvent("coingecko", "offline", "cannot reach api.coingecko.com",
-                         last_update=T0, next_update=T0 + 30)
-    assert snap_compare(app, terminal_size=size, run_before=settle(app, lambda: engine.emit(status)))
+    status = StatusEvent(
+        "coingecko",
+        "offline",
+        "cannot reach api.coingecko.com",
+        last_update=T0,
+        next_update=T0 + 30,
+    )
+    assert snap_compare(
+        app, terminal_size=size, run_before=settle(app, lambda: engine.emit(status))
+    )
 
 
 def test_remote_engine_gone(snap_compare: Any) -> None:
     engine, app = app_with(200, mode="REMOTE")
     status = StatusEvent("remote", "offline", "connection to ws://127.0.0.1:8765 lost")
-    assert snap_compare(app, terminal_size=(80, 24), run_before=settle(app, lambda: engine.emit(status)))
+    assert snap_compare(
+        app, terminal_size=(80, 24), run_before=settle(app, lambda: engine.emit(status))
+    )
 
 
 def test_unknown_coin(snap_compare: Any) -> None:
@@ -101,11 +123,14 @@ def test_unknown_coin(snap_compare: Any) -> None:
 def test_error_notification(snap_compare: Any) -> None:
     engine, app = app_with(200)
     err = ErrorEvent("Rate limited", "CoinGecko answered 429; waiting 119 s before the next call")
-    assert snap_compare(app, terminal_size=(80, 24), run_before=settle(app, lambda: engine.emit(err)))
+    assert snap_compare(
+        app, terminal_size=(80, 24), run_before=settle(app, lambda: engine.emit(err))
+    )
 
 
-@pytest.mark.parametrize("keys", [("question_mark",), ("x",), ("R",), ("A",)],
-                         ids=["help", "remove", "reset", "alerts"])
+@pytest.mark.parametrize(
+    "keys", [("question_mark",), ("x",), ("R",), ("A",)], ids=["help", "remove", "reset", "alerts"]
+)
 def test_modals(snap_compare: Any, keys: tuple[str, ...]) -> None:
     _, app = app_with(200)
     assert snap_compare(app, terminal_size=(80, 24), press=keys, run_before=settle(app))
@@ -153,7 +178,9 @@ def test_stale_coin(snap_compare: Any, size: tuple[int, int]) -> None:
 def test_demo_finished_is_news_not_an_error(snap_compare: Any, size: tuple[int, int]) -> None:
     engine, app = app_with(300)
     notice = ErrorEvent("Demo", "the demo had played to the end: replaying it from the start")
-    assert snap_compare(app, terminal_size=size, run_before=settle(app, lambda: engine.emit(notice)))
+    assert snap_compare(
+        app, terminal_size=size, run_before=settle(app, lambda: engine.emit(notice))
+    )
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

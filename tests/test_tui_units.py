@@ -38,8 +38,9 @@ def test_downsample_keeps_a_spike_inside_a_bucket() -> None:
     assert len(seg) <= 2 * 20 + 1
 
 
-def _downsample_by_definition(points: list[tuple[float, float]], x0: float, x1: float, buckets: int,
-                              gap: float) -> list[list[tuple[float, float]]]:
+def _downsample_by_definition(
+    points: list[tuple[float, float]], x0: float, x1: float, buckets: int, gap: float
+) -> list[list[tuple[float, float]]]:
     """downsample's contract, written plainly: finite points inside [x0, x1]; a new segment after
     a gap wider than max(gap, 1.5 buckets); per bucket the first lowest and first highest point in
     time order, and a segment's last bucket also keeps its last point."""
@@ -68,9 +69,21 @@ def _downsample_by_definition(points: list[tuple[float, float]], x0: float, x1: 
 def test_downsample_matches_its_definition_on_random_series() -> None:
     rng = random.Random(5)
     for _ in range(3000):
-        xs = sorted(rng.choice((rng.uniform(0, 100), float(rng.randint(0, 100)))) for _ in range(rng.randint(0, 60)))
-        pts = [(x, rng.choice((rng.uniform(-5, 5), float(rng.randint(-2, 2)), math.nan, math.inf))) for x in xs]
-        args = (pts, rng.uniform(-10, 50), rng.uniform(50, 120), rng.randint(1, 30), rng.uniform(0, 20))
+        xs = sorted(
+            rng.choice((rng.uniform(0, 100), float(rng.randint(0, 100))))
+            for _ in range(rng.randint(0, 60))
+        )
+        pts = [
+            (x, rng.choice((rng.uniform(-5, 5), float(rng.randint(-2, 2)), math.nan, math.inf)))
+            for x in xs
+        ]
+        args = (
+            pts,
+            rng.uniform(-10, 50),
+            rng.uniform(50, 120),
+            rng.randint(1, 30),
+            rng.uniform(0, 20),
+        )
         assert downsample(*args) == _downsample_by_definition(*args), args
 
 
@@ -92,8 +105,15 @@ def test_chart_of_real_demo_data_has_the_overnight_gap() -> None:
 
 def test_forward_forecast_and_band() -> None:
     bars = tuple(Bar("x", 60 * i, 100.0 + (i % 3)) for i in range(120))
-    f = ForecastEvent("x", 60 * 119, 101.0, (1, 5, 15, 60), (0.0, 0.001, 0.002, 0.004),
-                      (-0.001, -0.002, -0.004, -0.008), (0.001, 0.004, 0.008, 0.016))
+    f = ForecastEvent(
+        "x",
+        60 * 119,
+        101.0,
+        (1, 5, 15, 60),
+        (0.0, 0.001, 0.002, 0.004),
+        (-0.001, -0.002, -0.004, -0.008),
+        (0.001, 0.004, 0.008, 0.016),
+    )
     data = build_chart(CoinSnapshot("x", bars, (f,)), 5, 3600, 60, 20)
     xs = [x for x, _ in data.forward]
     assert xs[0] == f.ts and xs[1] == f.ts + 60
@@ -154,52 +174,117 @@ def test_prefs_survive_a_damaged_file(tmp_path: Path) -> None:
 def test_every_command_has_a_binding_and_keys_are_unique() -> None:
     keys = [b.key for b in all_bindings()]
     assert len(keys) == len(set(keys))
-    for required in ("up", "down", "j", "k", "left_square_bracket", "right_square_bracket",
-                     "1", "9", "a", "x", "w", "h", "p", "R", "e", "q", "question_mark", "A"):
+    for required in (
+        "up",
+        "down",
+        "j",
+        "k",
+        "left_square_bracket",
+        "right_square_bracket",
+        "1",
+        "9",
+        "a",
+        "x",
+        "w",
+        "h",
+        "p",
+        "R",
+        "e",
+        "q",
+        "question_mark",
+        "A",
+    ):
         assert required in keys
     assert all(c.description for c in COMMANDS)
 
 
 def test_notices_say_what_to_do() -> None:
     rl = StatusEvent("coingecko", "rate limited", "HTTP 429")
-    head, body = notice_for(mode="LIVE", coin="bitcoin", name="Bitcoin", status=rl,
-                            has_data=False, unknown=False) or ("", "")
+    head, body = notice_for(
+        mode="LIVE", coin="bitcoin", name="Bitcoin", status=rl, has_data=False, unknown=False
+    ) or ("", "")
     assert head.endswith("rate limited") and "COINGECKO_API_KEY" in body
-    assert notice_for(mode="LIVE", coin="bitcoin", name="Bitcoin",
-                      status=StatusEvent("coingecko", "ok"), has_data=True, unknown=False) is None
-    head, _ = notice_for(mode="LIVE", coin="bitcoin", name="Bitcoin",
-                         status=StatusEvent("coingecko", "ok", "backfilling 1 day"),
-                         has_data=False, unknown=False) or ("", "")
+    assert (
+        notice_for(
+            mode="LIVE",
+            coin="bitcoin",
+            name="Bitcoin",
+            status=StatusEvent("coingecko", "ok"),
+            has_data=True,
+            unknown=False,
+        )
+        is None
+    )
+    head, _ = notice_for(
+        mode="LIVE",
+        coin="bitcoin",
+        name="Bitcoin",
+        status=StatusEvent("coingecko", "ok", "backfilling 1 day"),
+        has_data=False,
+        unknown=False,
+    ) or ("", "")
     assert head.startswith("Fetching recent history")
-    head, _ = notice_for(mode="DEMO", coin=None, name="", status=None, has_data=False,
-                         unknown=False) or ("", "")
+    head, _ = notice_for(
+        mode="DEMO", coin=None, name="", status=None, has_data=False, unknown=False
+    ) or ("", "")
     assert head == "No coins in the watchlist"
 
 
 def test_each_state_said_once_in_the_chart_area() -> None:
     # With data on screen, the status bar alone says offline, rate limited or finished.
     for state in ("offline", "rate limited", "error", "done"):
-        assert notice_for(mode="LIVE", coin="bitcoin", name="Bitcoin",
-                          status=StatusEvent("coingecko", state, f"{state}: prices: timeout"),
-                          has_data=True, unknown=False) is None
+        assert (
+            notice_for(
+                mode="LIVE",
+                coin="bitcoin",
+                name="Bitcoin",
+                status=StatusEvent("coingecko", state, f"{state}: prices: timeout"),
+                has_data=True,
+                unknown=False,
+            )
+            is None
+        )
     # Without, the chart area says what to do, without repeating the source's message.
-    head, body = notice_for(mode="LIVE", coin="bitcoin", name="Bitcoin",
-                            status=StatusEvent("coingecko", "offline", "offline: prices: timeout"),
-                            has_data=False, unknown=False) or ("", "")
+    head, body = notice_for(
+        mode="LIVE",
+        coin="bitcoin",
+        name="Bitcoin",
+        status=StatusEvent("coingecko", "offline", "offline: prices: timeout"),
+        has_data=False,
+        unknown=False,
+    ) or ("", "")
     assert "offline" in head and "prices: timeout" not in body
 
 
 def test_demo_says_no_demo_data_and_stale(utc: None) -> None:
-    head, body = notice_for(mode="DEMO", coin="solana", name="Solana",
-                            status=StatusEvent("demo", "ok"), has_data=False, unknown=True,
-                            demo_coins="Bitcoin, Ethereum and Litecoin") or ("", "")
+    head, body = notice_for(
+        mode="DEMO",
+        coin="solana",
+        name="Solana",
+        status=StatusEvent("demo", "ok"),
+        has_data=False,
+        unknown=True,
+        demo_coins="Bitcoin, Ethereum and Litecoin",
+    ) or ("", "")
     assert head == "No demo data for Solana" and "CoinGecko" not in body and "Litecoin" in body
-    head, _ = notice_for(mode="DEMO", coin="solana", name="Solana",
-                         status=StatusEvent("replay", "ok"), has_data=False, unknown=True) or ("", "")
+    head, _ = notice_for(
+        mode="DEMO",
+        coin="solana",
+        name="Solana",
+        status=StatusEvent("replay", "ok"),
+        has_data=False,
+        unknown=True,
+    ) or ("", "")
     assert head == "No replay data for Solana"
-    head, body = notice_for(mode="DEMO", coin="ethereum", name="Ethereum",
-                            status=StatusEvent("demo", "ok"), has_data=True, unknown=False,
-                            stale_since=1_522_972_740) or ("", "")
+    head, body = notice_for(
+        mode="DEMO",
+        coin="ethereum",
+        name="Ethereum",
+        status=StatusEvent("demo", "ok"),
+        has_data=True,
+        unknown=False,
+        stale_since=1_522_972_740,
+    ) or ("", "")
     assert head == "No new prices for Ethereum since 2018-04-05 23:59" and "ended" in body
 
 
@@ -224,8 +309,10 @@ def test_served_sentence_in_words() -> None:
 
     assert served_sentence(fake_metrics(60, 5000), 60) == (
         "60 min: the simple band served; the network's band is 15 % worse than the simple one "
-        "over the last 3,000 minutes.")
+        "over the last 3,000 minutes."
+    )
     close = dataclasses.replace(fake_metrics(60, 5000), recent_ratio80=0.98)
-    assert served_sentence(close, 60).endswith("2 % better than the simple one over the last "
-                                               "3,000 minutes, not yet by a clear margin.")
+    assert served_sentence(close, 60).endswith(
+        "2 % better than the simple one over the last 3,000 minutes, not yet by a clear margin."
+    )
     assert "no band scored yet" in served_sentence(None, 5)

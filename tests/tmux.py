@@ -23,8 +23,15 @@ def cryptotui_command() -> str | None:
 class Tmux:
     """One detached tmux session running one command; the exit status is written to a file."""
 
-    def __init__(self, args: list[str], *, env: dict[str, str], width: int = 120, height: int = 40,
-                 workdir: Path) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        *,
+        env: dict[str, str],
+        width: int = 120,
+        height: int = 40,
+        workdir: Path,
+    ) -> None:
         self.name = f"cryptotui-test-{uuid.uuid4().hex[:8]}"
         # A server of its own: a test never meets (or is killed with) anyone else's tmux sessions.
         self.tmux = ["tmux", "-L", self.name]
@@ -32,14 +39,29 @@ class Tmux:
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
         cmd = f"env {exports} {shlex.join(args)}; echo $? > {shlex.quote(str(self.status_file))}; sleep 600"
         subprocess.run(
-            [*self.tmux, "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height), cmd],
+            [
+                *self.tmux,
+                "new-session",
+                "-d",
+                "-s",
+                self.name,
+                "-x",
+                str(width),
+                "-y",
+                str(height),
+                cmd,
+            ],
             check=True,
             env={**os.environ, "TERM": "xterm-256color"},
         )
 
     def screen(self) -> str:
-        r = subprocess.run([*self.tmux, "capture-pane", "-p", "-t", self.name], capture_output=True, text=True,
-                           check=False)
+        r = subprocess.run(
+            [*self.tmux, "capture-pane", "-p", "-t", self.name],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         return r.stdout
 
     def keys(self, *keys: str, pause: float = 0.3) -> None:
@@ -48,8 +70,10 @@ class Tmux:
             time.sleep(pause)
 
     def resize(self, width: int, height: int) -> None:
-        subprocess.run([*self.tmux, "resize-window", "-t", self.name, "-x", str(width), "-y", str(height)],
-                       check=True)
+        subprocess.run(
+            [*self.tmux, "resize-window", "-t", self.name, "-x", str(width), "-y", str(height)],
+            check=True,
+        )
 
     def wait_for(self, predicate, timeout: float = 30.0, what: str = "") -> str:  # type: ignore[no-untyped-def]
         deadline = time.monotonic() + timeout

@@ -61,7 +61,9 @@ def _speed(value: str) -> float:
     try:
         speed = float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid speed {value!r}: a number of minutes per second") from None
+        raise argparse.ArgumentTypeError(
+            f"invalid speed {value!r}: a number of minutes per second"
+        ) from None
     problem = speed_problem(speed)  # the config file's rule, word for word
     if problem:
         raise argparse.ArgumentTypeError(f"invalid speed {value!r}: {problem}")
@@ -107,18 +109,41 @@ def _replay(value: str) -> tuple[str, Path]:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--coins", type=_checked(parse_coins), help="CoinGecko ids, comma-separated (default: bitcoin,ethereum,solana)")
+    p.add_argument(
+        "--coins",
+        type=_checked(parse_coins),
+        help="CoinGecko ids, comma-separated (default: bitcoin,ethereum,solana)",
+    )
     p.add_argument("--vs", type=_vs, help="quote currency (default: usd)")
     p.add_argument("--home", help="where config, database and models live (env CRYPTOTUI_HOME)")
     p.add_argument("--api-url", help="CoinGecko base URL (env COINGECKO_API_URL; default by plan)")
     p.add_argument("--source", choices=SOURCES, help="data source (default: coingecko)")
-    p.add_argument("--demo", action="store_true", help="replay the bundled real minute data, offline")
-    p.add_argument("--replay", type=_replay, action="append", metavar="COIN=FILE.csv", help="replay a CSV (timestamp_ms,open,high,low,close,volume) as COIN")
+    p.add_argument(
+        "--demo", action="store_true", help="replay the bundled real minute data, offline"
+    )
+    p.add_argument(
+        "--replay",
+        type=_replay,
+        action="append",
+        metavar="COIN=FILE.csv",
+        help="replay a CSV (timestamp_ms,open,high,low,close,volume) as COIN",
+    )
     p.add_argument("--speed", type=_speed, help="replay speed in minutes per second (default: 10)")
-    p.add_argument("--horizons", type=_checked(parse_horizons), help="forecast horizons in minutes (default: 1,5,15,60)")
-    p.add_argument("--shared-model", action="store_true", default=None, help="one model learns from every watched coin (default: one per coin)")
+    p.add_argument(
+        "--horizons",
+        type=_checked(parse_horizons),
+        help="forecast horizons in minutes (default: 1,5,15,60)",
+    )
+    p.add_argument(
+        "--shared-model",
+        action="store_true",
+        default=None,
+        help="one model learns from every watched coin (default: one per coin)",
+    )
     p.add_argument("--kraken-url", help="Kraken WebSocket v2 URL (default: wss://ws.kraken.com/v2)")
-    p.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, help="log detail (default: INFO)")
+    p.add_argument(
+        "--log-level", type=str.upper, choices=LOG_LEVELS, help="log detail (default: INFO)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,7 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Subcommands: serve, backtest, export (try 'cryptotui serve --help').",
     )
     _common(p)
-    p.add_argument("--connect", metavar="URL", help="show a remote engine (ws://HOST:8765) instead of running one")
+    p.add_argument(
+        "--connect",
+        metavar="URL",
+        help="show a remote engine (ws://HOST:8765) instead of running one",
+    )
     _token_options(p, "token for --connect (sent as Authorization: Bearer)")
     return p
 
@@ -137,10 +166,17 @@ TOKEN_ENV = "CRYPTOTUI_TOKEN"
 
 
 def _token_options(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("--token", help=f"{what}; visible to anyone who can list processes: prefer "
-                   f"--token-file or the {TOKEN_ENV} environment variable")
-    p.add_argument("--token-file", metavar="FILE", type=Path,
-                   help=f"read the token from FILE (first line); or set {TOKEN_ENV}")
+    p.add_argument(
+        "--token",
+        help=f"{what}; visible to anyone who can list processes: prefer "
+        f"--token-file or the {TOKEN_ENV} environment variable",
+    )
+    p.add_argument(
+        "--token-file",
+        metavar="FILE",
+        type=Path,
+        help=f"read the token from FILE (first line); or set {TOKEN_ENV}",
+    )
 
 
 def resolve_token(args: argparse.Namespace, env: dict[str, str] | None = None) -> str | None:
@@ -167,37 +203,68 @@ def resolve_token(args: argparse.Namespace, env: dict[str, str] | None = None) -
 
 
 def build_serve_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=f"{PROG} serve", description="Run the engine headless and feed it to WebSocket clients.")
+    p = _Parser(
+        prog=f"{PROG} serve",
+        description="Run the engine headless and feed it to WebSocket clients.",
+    )
     _common(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8765, help="port (default: 8765)")
-    p.add_argument("--with-holdings", action="store_true",
-                   help="send your holdings to clients in the hello frame; never by default")
+    p.add_argument(
+        "--with-holdings",
+        action="store_true",
+        help="send your holdings to clients in the hello frame; never by default",
+    )
     _token_options(p, "required when binding anything but loopback")
     return p
 
 
 def build_export_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=f"{PROG} export", description="Write a coin's stored prices and predictions as CSV.")
-    p.add_argument("--coin", required=True, type=_checked(coin_id), help="CoinGecko id, e.g. bitcoin")
-    p.add_argument("--out", type=Path, metavar="FILE.csv", help="output file (default: exports/ in the data dir; '-' for stdout)")
+    p = _Parser(
+        prog=f"{PROG} export", description="Write a coin's stored prices and predictions as CSV."
+    )
+    p.add_argument(
+        "--coin", required=True, type=_checked(coin_id), help="CoinGecko id, e.g. bitcoin"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE.csv",
+        help="output file (default: exports/ in the data dir; '-' for stdout)",
+    )
     p.add_argument("--home", help="data dir (env CRYPTOTUI_HOME)")
     p.add_argument("--demo", action="store_true", help="export from the demo database")
-    p.add_argument("--horizons", type=_checked(parse_horizons), help="horizons to include (default: 1,5,15,60)")
-    p.add_argument("--with-holdings", action="store_true",
-                   help="add your holding of the coin (amount, value, P&L per minute); never by default")
+    p.add_argument(
+        "--horizons", type=_checked(parse_horizons), help="horizons to include (default: 1,5,15,60)"
+    )
+    p.add_argument(
+        "--with-holdings",
+        action="store_true",
+        help="add your holding of the coin (amount, value, P&L per minute); never by default",
+    )
     return p
 
 
 def build_backtest_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=f"{PROG} backtest",
-                description="Prequential evaluation of the live forecaster over CSV files of bars, "
-                            "beside the persistence, drift and simple-band baselines.")
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE.csv",
-                   help="bar files: timestamp_ms,open,high,low,close,volume (header optional)")
+    p = _Parser(
+        prog=f"{PROG} backtest",
+        description="Prequential evaluation of the live forecaster over CSV files of bars, "
+        "beside the persistence, drift and simple-band baselines.",
+    )
+    p.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        metavar="FILE.csv",
+        help="bar files: timestamp_ms,open,high,low,close,volume (header optional)",
+    )
     p.add_argument("--horizons", default="1,5,15,60", help="bars ahead, e.g. 1,5,15,60 (default)")
-    p.add_argument("--bar", default="auto", metavar="1m|5m|15m|1h",
-                   help="bar size to resample to (default: the file's own spacing)")
+    p.add_argument(
+        "--bar",
+        default="auto",
+        metavar="1m|5m|15m|1h",
+        help="bar size to resample to (default: the file's own spacing)",
+    )
     p.add_argument("--shared-model", action="store_true", help="also run one model for all files")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--seed", type=int, default=0, help="random seed of the models (default: 0)")
@@ -209,9 +276,14 @@ def build_backtest_parser() -> argparse.ArgumentParser:
         help="write every scored prediction (served band, mean and the network's own mean) as CSV",
     )
     p.add_argument("--wide", action="store_true", help="per-file table with every column")
-    p.add_argument("--portfolio", action="store_true",
-                   help="also score the total's 80%% range and level probabilities (aligned files)")
-    p.add_argument("--weights", metavar="A,B", help="--portfolio: value held per file (default 1 each)")
+    p.add_argument(
+        "--portfolio",
+        action="store_true",
+        help="also score the total's 80%% range and level probabilities (aligned files)",
+    )
+    p.add_argument(
+        "--weights", metavar="A,B", help="--portfolio: value held per file (default 1 each)"
+    )
     return p
 
 
@@ -254,7 +326,9 @@ def make_settings(args: argparse.Namespace, loc: Locations) -> Settings:
         for path in replay.values():
             if not path.is_file():
                 raise CryptotuiError(f"replay file not found: {path}")
-        settings = replace(settings, replay_files=tuple(replay.values()), replay_coins=tuple(replay))
+        settings = replace(
+            settings, replay_files=tuple(replay.values()), replay_coins=tuple(replay)
+        )
     return settings
 
 
@@ -276,7 +350,11 @@ def setup_logging(loc: Locations, settings: Settings, *, stderr: bool) -> None:
     redact = RedactingFilter()
     handlers: list[logging.Handler] = []
     try:
-        handlers.append(logging.handlers.RotatingFileHandler(loc.log_file, maxBytes=2_000_000, backupCount=2, encoding="utf-8"))
+        handlers.append(
+            logging.handlers.RotatingFileHandler(
+                loc.log_file, maxBytes=2_000_000, backupCount=2, encoding="utf-8"
+            )
+        )
     except OSError:
         pass
     if stderr:
@@ -462,10 +540,19 @@ def run_backtest(argv: list[str]) -> int:
     args = build_backtest_parser().parse_args(argv)
     from engine.forecast.backtest import Options, run
 
-    opts = Options(files=tuple(args.files), horizons=args.horizons, bar=args.bar,
-                   shared_model=args.shared_model, json=args.json, seed=args.seed,
-                   steps=args.steps, predictions=args.predictions, wide=args.wide,
-                   portfolio=args.portfolio, weights=args.weights)
+    opts = Options(
+        files=tuple(args.files),
+        horizons=args.horizons,
+        bar=args.bar,
+        shared_model=args.shared_model,
+        json=args.json,
+        seed=args.seed,
+        steps=args.steps,
+        predictions=args.predictions,
+        wide=args.wide,
+        portfolio=args.portfolio,
+        weights=args.weights,
+    )
     try:
         return run(opts)
     except CryptotuiError as exc:

@@ -58,8 +58,14 @@ class AlertChecker:
             for level in levels:
                 if prev < level <= bar.price or prev > level >= bar.price:
                     way = "above" if bar.price >= level else "below"
-                    out.append(Alert(bar.coin, "level", f"{name} {way} {format_price(level)}",
-                                     f"now {format_price(bar.price)} (was {format_price(prev)})"))
+                    out.append(
+                        Alert(
+                            bar.coin,
+                            "level",
+                            f"{name} {way} {format_price(level)}",
+                            f"now {format_price(bar.price)} (was {format_price(prev)})",
+                        )
+                    )
         if surprise and not bar.filled:
             f = self._forecasts.get(bar.coin, {}).get(bar.ts - 60 * horizon)
             if f is not None and f.lo95 and f.hi95:
@@ -70,13 +76,23 @@ class AlertChecker:
                 if lo is not None and hi is not None and not lo <= bar.price <= hi and not quiet:
                     self._last_surprise[bar.coin] = bar.ts
                     way = "above" if bar.price > hi else "below"
-                    out.append(Alert(bar.coin, "surprise", f"{name}: surprise move",
-                                     f"{format_price(bar.price)} is {way} the 95% band "
-                                     f"({format_price(lo)}–{format_price(hi)}) forecast {horizon} min ago"))
+                    out.append(
+                        Alert(
+                            bar.coin,
+                            "surprise",
+                            f"{name}: surprise move",
+                            f"{format_price(bar.price)} is {way} the 95% band "
+                            f"({format_price(lo)}–{format_price(hi)}) forecast {horizon} min ago",
+                        )
+                    )
         return out
 
     def check_chances(
-        self, f: ForecastEvent, levels: list[float], horizon: int, threshold: float | None,
+        self,
+        f: ForecastEvent,
+        levels: list[float],
+        horizon: int,
+        threshold: float | None,
         name: str,
     ) -> list[Alert]:
         """Alerts for levels whose chance of being passed at ``horizon`` has just risen to
@@ -94,15 +110,20 @@ class AlertChecker:
             elif key not in self._chance_high:
                 self._chance_high.add(key)
                 way = "above" if level > f.price else "below"
-                out.append(Alert(f.coin, "chance", f"{name}: {100 * p:.0f}% chance {way} "
-                                 f"{format_price(level)}",
-                                 f"in {horizon} min, from the served forecast (now "
-                                 f"{format_price(f.price)}; you asked at {100 * threshold:.0f}%)"))
+                out.append(
+                    Alert(
+                        f.coin,
+                        "chance",
+                        f"{name}: {100 * p:.0f}% chance {way} {format_price(level)}",
+                        f"in {horizon} min, from the served forecast (now "
+                        f"{format_price(f.price)}; you asked at {100 * threshold:.0f}%)",
+                    )
+                )
         return out
 
 
 def chance_text(f: ForecastEvent | None, horizon: int, level: float) -> str:
-    """"23% above in 5 min" for a level, or "" without a served forecast."""
+    """ "23% above in 5 min" for a level, or "" without a served forecast."""
     p = prob_beyond(f, horizon, level) if f is not None else None
     if p is None:
         return ""

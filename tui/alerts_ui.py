@@ -53,6 +53,7 @@ class AlertsMixin:
         app = self._alerts_app
         levels = app.prefs.levels.get(f.coin, [])
         threshold = app.prefs.thresholds.get(f.coin)
-        for alert in app.alerts.check_chances(f, levels, app.horizon, threshold,
-                                              app.coin_title(f.coin)):
+        for alert in app.alerts.check_chances(
+            f, levels, app.horizon, threshold, app.coin_title(f.coin)
+        ):
             self.deliver(alert)

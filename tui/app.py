@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import gc
-
 import bisect
+import gc
 import logging
 import math
 import threading
 import time
+from collections.abc import Iterable
 from functools import partial
 from itertools import islice
 from pathlib import Path
-from typing import ClassVar, Iterable
+from typing import ClassVar
 
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import BindingType
-from textual.notifications import SeverityLevel
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widget import Widget
 
@@ -38,11 +38,11 @@ from engine.events import (
     StatusEvent,
     TrainEvent,
 )
+from engine.sources.coins import BY_ID as KNOWN_COINS
+from engine.view import CoinView
 from tui.alerts import AlertChecker
 from tui.alerts_ui import AlertsMixin
 from tui.chart_data import WINDOWS, ChartView, build_chart
-from engine.sources.coins import BY_ID as KNOWN_COINS
-from engine.view import CoinView
 from tui.commands import COMMANDS, all_bindings
 from tui.format import format_clock, format_duration, last_per_cell
 from tui.holdings_ui import HoldingsMixin
@@ -178,9 +178,13 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
         """``App.notify``, always as plain text: toasts carry coin names, paths and the engine's
         error messages. ``markup`` is accepted and ignored: ``Widget.notify`` (screens) passes
         True by default, so it cannot mean that the caller vouches for the text."""
-        super().notify(clean(message, TOAST_LIMIT, newlines=True),
-                       title=clean(title, TOAST_TITLE_LIMIT), severity=severity, timeout=timeout,
-                       markup=False)
+        super().notify(
+            clean(message, TOAST_LIMIT, newlines=True),
+            title=clean(title, TOAST_TITLE_LIMIT),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     # Layout -------------------------------------------------------------------------------------
     def get_default_screen(self) -> Screen[None]:
@@ -189,7 +193,10 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
         # at its final widths (setting them in on_mount restyled the whole tree a second time).
         width, height = self.size
         classes = []
-        for breakpoints, size in ((self.HORIZONTAL_BREAKPOINTS, width), (self.VERTICAL_BREAKPOINTS, height)):
+        for breakpoints, size in (
+            (self.HORIZONTAL_BREAKPOINTS, width),
+            (self.VERTICAL_BREAKPOINTS, height),
+        ):
             hit = max((bp for bp in breakpoints or () if size >= bp[0]), default=None)
             if hit is not None:
                 classes.append(hit[1])
@@ -214,7 +221,7 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
         main.query_one("#watchlist").border_title = "Watchlist"
         main.query_one("#model").border_title = "Model"
         main.query_one("#holdings").border_title = "Holdings"
-        main.query_one("#metrics").border_title = "Score vs \"no change\""
+        main.query_one("#metrics").border_title = 'Score vs "no change"'
         self.engine.subscribe(self._listener)
         self._set_coins(self.engine.coins())
         pick = self.prefs.coin if self.prefs.coin in self.coins else None
@@ -237,7 +244,9 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
         # The plot (plotext) joins in the next frame, drawing what is already shown; the engine
         # starts after that frame, as its model thread's torch import holds the GIL for a while.
         if self._main is not None:
-            self._main.query_one(PriceChart).mount_plot()  # laid out, it posts PlotResized: drawn then
+            self._main.query_one(
+                PriceChart
+            ).mount_plot()  # laid out, it posts PlotResized: drawn then
         # Normally the engine starts once the plot has been laid out and drawn (_chart_resized);
         # this is the fallback when there is no plot to draw (an empty store hides it).
         self.set_timer(0.5, self._start_engine)
@@ -366,7 +375,9 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
         levels = self.prefs.levels.get(bar.coin, [])
         # Surprises only for the coin on screen: toasts about coins nobody is looking at are noise.
         surprise = self.prefs.surprise and bar.coin == self.selected
-        for alert in self.alerts.check(bar, levels, self.horizon, surprise, self.coin_title(bar.coin)):
+        for alert in self.alerts.check(
+            bar, levels, self.horizon, surprise, self.coin_title(bar.coin)
+        ):
             if alert.kind == "surprise":
                 # A fast replay can cross the band many times a second; one toast a minute is news.
                 now = time.monotonic()
@@ -390,7 +401,11 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
     def _show_error(self, title: str, msg: str) -> None:
         # The same failure repeated every poll would bury the screen; say it again after a while.
         now = time.monotonic()
-        if self._last_error and self._last_error[:2] == (title, msg) and now - self._last_error[2] < 30:
+        if (
+            self._last_error
+            and self._last_error[:2] == (title, msg)
+            and now - self._last_error[2] < 30
+        ):
             return
         self._last_error = (title, msg, now)
         self.notify(msg, title=title, severity="error", timeout=10)
@@ -420,7 +435,9 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
             if wait > 0:
                 dirty.discard("chart-data")
                 self._dirty.add("chart-data")
-                self._flush_timer = self.set_timer(max(0.01, wait), self._timed_flush, name="redraw")
+                self._flush_timer = self.set_timer(
+                    max(0.01, wait), self._timed_flush, name="redraw"
+                )
         if "chart-data" in dirty:
             dirty.add("chart")
         main = self._main
@@ -430,8 +447,13 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
         coin = self.selected
         st = self.states.get(coin) if coin else None
         if everything or "header" in dirty:
-            main.query_one(HeaderBar).show(self.engine.mode, self.coin_title(coin) if coin else "no coin",
-                                           self.window, self.horizon, self.source_info())
+            main.query_one(HeaderBar).show(
+                self.engine.mode,
+                self.coin_title(coin) if coin else "no coin",
+                self.window,
+                self.horizon,
+                self.source_info(),
+            )
         if everything or "watchlist" in dirty:
             wl = main.query_one(Watchlist)
             wl.set_rows(self._rows(), self.horizon, self.window)
@@ -444,8 +466,9 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
         if everything or "model" in dirty:
             main.query_one(ModelPanel).show(self._model_view(coin, st))
         if everything or "metrics" in dirty:
-            main.query_one(MetricsPanel).show(st.metrics if st else None, self.horizon,
-                                              self._model_view(coin, st).no_data)
+            main.query_one(MetricsPanel).show(
+                st.metrics if st else None, self.horizon, self._model_view(coin, st).no_data
+            )
         if everything or "status" in dirty:
             main.query_one(StatusBar).show(self.status)
 
@@ -459,8 +482,9 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
         else:
             snap = self.engine.snapshot(coin)
         levels = self.prefs.levels.get(coin, ()) if coin else ()
-        data = build_chart(snap, self.horizon, self.view.span, cols, rows, end=self.view.end,
-                           levels=levels)
+        data = build_chart(
+            snap, self.horizon, self.view.span, cols, rows, end=self.view.end, levels=levels
+        )
         st = self.states.get(coin) if coin else None
         notice = notice_for(
             mode=self.engine.mode,
@@ -514,9 +538,21 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
                 row = next((r for r in st.metrics.rows if r.horizon == self.horizon), None)
                 if row is not None and row.n > 0:
                     rel = row.rel_mae
-            rows.append(CoinRow(coin, self.label(coin).upper() if coin in self.labels else self.label(coin),
-                                price, change, fc, rel, spark, coin in self.unknown,
-                                st.train.state if st.train else "", note, stale))
+            rows.append(
+                CoinRow(
+                    coin,
+                    self.label(coin).upper() if coin in self.labels else self.label(coin),
+                    price,
+                    change,
+                    fc,
+                    rel,
+                    spark,
+                    coin in self.unknown,
+                    st.train.state if st.train else "",
+                    note,
+                    stale,
+                )
+            )
         return tuple(rows)
 
     def source_info(self) -> str:
@@ -547,8 +583,14 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
         if coin is not None and coin in self.unknown:
             words = unknown_words(self.engine.mode, self.status.source if self.status else "")
             no_data = f"{words} for {self.coin_title(coin)}" if words != "unknown coin" else words
-        return ModelView(st.train if st else None, st.metrics if st else None,
-                         st.forecast if st else None, self.horizon, self.paused, no_data)
+        return ModelView(
+            st.train if st else None,
+            st.metrics if st else None,
+            st.forecast if st else None,
+            self.horizon,
+            self.paused,
+            no_data,
+        )
 
     def _size_side(self, wl: Watchlist) -> None:
         # The left column is as wide as the watchlist's columns need, within bounds that leave the
@@ -676,8 +718,11 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
                 self.engine.remove_coin(coin)
 
         self.push_screen(
-            ConfirmScreen(f"Remove {self.coin_title(coin)} from the watchlist?",
-                          "Its stored history and model stay on disk.", yes="Remove"),
+            ConfirmScreen(
+                f"Remove {self.coin_title(coin)} from the watchlist?",
+                "Its stored history and model stay on disk.",
+                yes="Remove",
+            ),
             confirmed,
         )
 
@@ -694,9 +739,12 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
                 self.notify(f"{self.coin_title(coin)}: model reset; it warms up again.", timeout=5)
 
         self.push_screen(
-            ConfirmScreen(f"Reset the model for {self.coin_title(coin)}?",
-                          "Its learned weights and calibration are discarded; it starts again "
-                          "from the stored history.", yes="Reset"),
+            ConfirmScreen(
+                f"Reset the model for {self.coin_title(coin)}?",
+                "Its learned weights and calibration are discarded; it starts again "
+                "from the stored history.",
+                yes="Reset",
+            ),
             confirmed,
         )
 
@@ -713,7 +761,9 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
             title = getattr(exc, "title", "Export failed")
             self.call_from_thread(self._show_error, title, str(exc))
             return
-        self.call_from_thread(self.notify, f"{path}", title=f"Exported {self.coin_title(coin)}", timeout=10)
+        self.call_from_thread(
+            self.notify, f"{path}", title=f"Exported {self.coin_title(coin)}", timeout=10
+        )
 
     def action_alerts(self) -> None:
         from tui.screens.alerts import AlertSettings, AlertsScreen
@@ -745,12 +795,24 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
             self._mark("chart")  # the levels are drawn on it
             self.notify(f"Alerts for {self.coin_title(coin)} saved.", timeout=3)
 
-        current = AlertSettings(tuple(self.prefs.levels.get(coin, ())), self.prefs.surprise,
-                                self.prefs.bell, self.prefs.thresholds.get(coin),
-                                self.prefs.desktop.get(coin, False))
-        self.push_screen(AlertsScreen(self.coin_title(coin), price, current,
-                                      st.forecast if st else None, self.horizon,
-                                      self.desktop_sender is not None), done)
+        current = AlertSettings(
+            tuple(self.prefs.levels.get(coin, ())),
+            self.prefs.surprise,
+            self.prefs.bell,
+            self.prefs.thresholds.get(coin),
+            self.prefs.desktop.get(coin, False),
+        )
+        self.push_screen(
+            AlertsScreen(
+                self.coin_title(coin),
+                price,
+                current,
+                st.forecast if st else None,
+                self.horizon,
+                self.desktop_sender is not None,
+            ),
+            done,
+        )
 
     def _update_alerts_price(self, price: float) -> None:
         from tui.screens.alerts import AlertsScreen
@@ -792,5 +854,8 @@ class CryptoApp(HoldingsMixin, AlertsMixin, App[None]):
             if not cmd.palette or cmd.action in seen:
                 continue
             seen.add(cmd.action)
-            yield SystemCommand(f"{cmd.label} ({cmd.key_display})", cmd.description,
-                                partial(self.run_action, cmd.action))
+            yield SystemCommand(
+                f"{cmd.label} ({cmd.key_display})",
+                cmd.description,
+                partial(self.run_action, cmd.action),
+            )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import bisect
 import math
 import time
-from itertools import pairwise
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import NamedTuple
 
 from engine.events import Bar, CoinSnapshot, ForecastEvent, MetricsEvent
@@ -19,7 +19,9 @@ Segment = list[Point]
 WINDOWS: dict[str, int] = {"1h": 3600, "6h": 6 * 3600, "24h": 24 * 3600}
 
 
-def downsample(points: Iterable[Point], x0: float, x1: float, buckets: int, gap: float) -> list[Segment]:
+def downsample(
+    points: Iterable[Point], x0: float, x1: float, buckets: int, gap: float
+) -> list[Segment]:
     """Keep the lowest and highest point per time bucket inside [x0, x1] and cut where the data has a gap.
 
     ``points`` must be in time order. Per bucket the minimum and the maximum are kept in their time
@@ -244,8 +246,15 @@ def _fts(fc: ForecastEvent) -> int:
     return fc.ts
 
 
-def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, rows: int,
-                 end: float | None, levels: Sequence[float]) -> ChartData:
+def _build_chart(
+    snap: CoinSnapshot,
+    horizon: int,
+    window_s: int,
+    cols: int,
+    rows: int,
+    end: float | None,
+    levels: Sequence[float],
+) -> ChartData:
     bars = snap.bars
     if not bars:
         return ChartData(0.0, float(window_s), None)
@@ -269,7 +278,7 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
     past_end = min(now, x1)
     # Panned back, the minute at the right edge belongs to the next view (a column past the last).
     stop = bisect.bisect_right(bars, x1, key=_ts) if live else bisect.bisect_left(bars, x1, key=_ts)
-    visible = bars[bisect.bisect_left(bars, x0, key=_ts):stop]
+    visible = bars[bisect.bisect_left(bars, x0, key=_ts) : stop]
     last = visible[-1] if visible else None
     ohlc = last is not None and None not in (last.open, last.high, last.low)
 
@@ -299,7 +308,7 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
     i = -1
     fcs = snap.forecasts
     last_t = past_end if live else x1 - 1  # panned: the right edge's minute is the next view's
-    for fc in fcs[bisect.bisect_left(fcs, x0 - shift, key=_fts):]:
+    for fc in fcs[bisect.bisect_left(fcs, x0 - shift, key=_fts) :]:
         t = fc.ts + shift
         if t > x1:
             break
@@ -387,8 +396,11 @@ def _build_chart(snap: CoinSnapshot, horizon: int, window_s: int, cols: int, row
     candles: list[Candle] = []
     price: list[Segment] = []
     if ohlc:
-        candles = [Candle(x0 + (c + 0.5) * width, o, c_high[c], c_low[c], c_close[c])
-                   for c, o in enumerate(c_open) if o is not None]
+        candles = [
+            Candle(x0 + (c + 0.5) * width, o, c_high[c], c_low[c], c_close[c])
+            for c, o in enumerate(c_open)
+            if o is not None
+        ]
     else:
         price = downsample([(float(b.ts), b.price) for b in visible], x0, x1, buckets, 90.0)
 
@@ -535,8 +547,15 @@ def level_points(levels: Sequence[float], x0: float, x1: float, cols: int) -> Do
     return Dots(xs * len(levels), [v for v in levels for _ in xs])
 
 
-def _ribbon_dots(band_lo: list[float], band_hi: list[float], x0: float, width: float, ylo: float,
-                 yhi: float, rh: float) -> Dots:
+def _ribbon_dots(
+    band_lo: list[float],
+    band_hi: list[float],
+    x0: float,
+    width: float,
+    ylo: float,
+    yhi: float,
+    rh: float,
+) -> Dots:
     """One dot per row inside each column's band (the union of its minutes' bands)."""
     dots = Dots()
     if rh <= 0:

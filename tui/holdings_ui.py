@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-
 def _ts(bar: Bar) -> int:
     return bar.ts
 
@@ -49,12 +48,22 @@ class HoldingsMixin:
 
     def holdings_view(self) -> HoldingsView:
         app = self._app
-        prices = {c: ((st.bars[-1].ts, st.bars[-1].price) if st.bars else None)
-                  for c, st in app.states.items()}
+        prices = {
+            c: ((st.bars[-1].ts, st.bars[-1].price) if st.bars else None)
+            for c, st in app.states.items()
+        }
         forecasts = {c: st.forecast for c, st in app.states.items()}
         labels = {c: app.label(c).upper() if c in app.labels else app.label(c) for c in app.coins}
-        return build_view(self.holdings, app.coins, labels, prices, forecasts, app.horizon,
-                          self._correlations(), app.engine.vs_currency)
+        return build_view(
+            self.holdings,
+            app.coins,
+            labels,
+            prices,
+            forecasts,
+            app.horizon,
+            self._correlations(),
+            app.engine.vs_currency,
+        )
 
     def _correlations(self) -> dict[tuple[str, str], float]:
         """Pairwise correlation of the held coins' scaled returns summed over the horizon, over
@@ -64,10 +73,13 @@ class HoldingsMixin:
         coins = sorted(c for c in self.holdings if c in app.states and app.states[c].bars)
         key = (app.horizon, *((c, app.states[c].bars[-1].ts) for c in coins))
         if key != self._corr_key:
-            matrix = correlation([scaled_returns((b.ts, b.price) for b in app.states[c].bars)
-                                  for c in coins], k=app.horizon)
-            self._corr = {(a, b): matrix[i][j] for i, a in enumerate(coins)
-                          for j, b in enumerate(coins)}
+            matrix = correlation(
+                [scaled_returns((b.ts, b.price) for b in app.states[c].bars) for c in coins],
+                k=app.horizon,
+            )
+            self._corr = {
+                (a, b): matrix[i][j] for i, a in enumerate(coins) for j, b in enumerate(coins)
+            }
             self._corr_key = key
         return self._corr
 
@@ -111,8 +123,10 @@ class HoldingsMixin:
             try:
                 save_holdings(self.holdings_file, new)
             except OSError as exc:
-                app._show_error("Holdings not saved", f"cannot write {self.holdings_file}: "
-                                f"{exc.strerror or exc}")
+                app._show_error(
+                    "Holdings not saved",
+                    f"cannot write {self.holdings_file}: {exc.strerror or exc}",
+                )
                 return False
         self.holdings = new
         return True
@@ -132,13 +146,25 @@ class HoldingsMixin:
                 return
             name = app.coin_title(coin)
             if self._set_holding(coin, None if result.remove else result.holding):
-                app.notify(f"Holding of {name} removed." if result.remove
-                           else f"Holding of {name} saved.", timeout=3, markup=False)
+                app.notify(
+                    f"Holding of {name} removed." if result.remove else f"Holding of {name} saved.",
+                    timeout=3,
+                    markup=False,
+                )
                 app._mark("all")
                 app.flush()
 
-        app.push_screen(HoldingScreen(coin, app.coin_title(coin), price, app.engine.vs_currency,
-                                      self.holdings.get(coin), privacy=app.prefs.privacy), done)
+        app.push_screen(
+            HoldingScreen(
+                coin,
+                app.coin_title(coin),
+                price,
+                app.engine.vs_currency,
+                self.holdings.get(coin),
+                privacy=app.prefs.privacy,
+            ),
+            done,
+        )
 
     def action_privacy(self) -> None:
         from tui.prefs import save_prefs

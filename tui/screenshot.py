@@ -1,6 +1,6 @@
 """Render the app on the deterministic fake engine to an SVG for the README (run from a checkout).
 
-    python -m tui.screenshot [--out docs/screenshot.svg] [--size 120x40] [--minutes 420]
+python -m tui.screenshot [--out docs/screenshot.svg] [--size 120x40] [--minutes 420]
 """
 
 from __future__ import annotations

@@ -121,8 +121,9 @@ class RemoteEngine:
             return
         self._stopping = False
         started = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(started,), name="remote-engine",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(started,), name="remote-engine", daemon=True
+        )
         self._thread.start()
         started.wait(5.0)
 
@@ -174,8 +175,11 @@ class RemoteEngine:
         """Search on the server (blocking: call from a worker thread)."""
         result = self._request({"op": "search", "query": query})
         # A remote engine is foreign input too: an id it sends must pass the same check.
-        return [CoinMatch(m["id"], m["name"], m["symbol"], m.get("rank")) for m in result
-                if isinstance(m, dict) and is_coin_id(m.get("id"))]
+        return [
+            CoinMatch(m["id"], m["name"], m["symbol"], m.get("rank"))
+            for m in result
+            if isinstance(m, dict) and is_coin_id(m.get("id"))
+        ]
 
     def export(self, coin: str, path: Path | None = None) -> Path:
         """Export on the server and write the CSV here (blocking: call from a worker thread)."""
@@ -194,8 +198,11 @@ class RemoteEngine:
     def _send_op(self, op: dict[str, Any], what: str) -> None:
         loop, ws = self._loop, self._ws
         if loop is None or ws is None or not self.connected:
-            self._emit_soon(ErrorEvent("Engine unreachable", f"cannot {what}: engine at {self.url} "
-                                       "is not connected"))
+            self._emit_soon(
+                ErrorEvent(
+                    "Engine unreachable", f"cannot {what}: engine at {self.url} is not connected"
+                )
+            )
             return
         try:
             asyncio.run_coroutine_threadsafe(self._send(ws, op), loop)
@@ -277,8 +284,13 @@ class RemoteEngine:
         while not self._stopping:
             reason = ""
             try:
-                self._emit(StatusEvent(source="remote", state="connecting",
-                                       message=f"connecting to engine at {self.url}"))
+                self._emit(
+                    StatusEvent(
+                        source="remote",
+                        state="connecting",
+                        message=f"connecting to engine at {self.url}",
+                    )
+                )
                 async with connect(
                     self._connect_url,
                     additional_headers=headers,
@@ -297,7 +309,8 @@ class RemoteEngine:
             except InvalidStatus as exc:
                 code = exc.response.status_code
                 reason = {401: "refused the token (HTTP 401)", 503: "is full (HTTP 503)"}.get(
-                    code, f"refused the connection (HTTP {code})")
+                    code, f"refused the connection (HTTP {code})"
+                )
                 if code == 401 and not told_401:
                     # Once: the offline status repeats it at every retry.
                     told_401 = True
@@ -322,14 +335,16 @@ class RemoteEngine:
             if self._stopping:
                 return
             wait = delay * random.uniform(0.8, 1.2)
-            self._emit(StatusEvent(
-                source="remote",
-                state="offline",
-                message=f"engine at {self.url} unreachable, "
-                        f"reconnecting in {max(1, round(wait))} s",
-                last_update=self._status.last_update if self._status else None,
-                next_update=time.time() + wait,
-            ))
+            self._emit(
+                StatusEvent(
+                    source="remote",
+                    state="offline",
+                    message=f"engine at {self.url} unreachable, "
+                    f"reconnecting in {max(1, round(wait))} s",
+                    last_update=self._status.last_update if self._status else None,
+                    next_update=time.time() + wait,
+                )
+            )
             log.info("engine at %s unreachable (%s); retry in %.1f s", self.url, reason, wait)
             await asyncio.sleep(wait)
             delay = min(delay * 2, self._backoff[1])
@@ -374,17 +389,27 @@ class RemoteEngine:
 
     def _on_hello(self, data: dict[str, Any]) -> None:
         if data.get("v") != PROTOCOL_VERSION:
-            self._emit(ErrorEvent("Protocol", f"engine at {self.url} speaks protocol "
-                                  f"v{data.get('v')}, this client v{PROTOCOL_VERSION}"))
+            self._emit(
+                ErrorEvent(
+                    "Protocol",
+                    f"engine at {self.url} speaks protocol "
+                    f"v{data.get('v')}, this client v{PROTOCOL_VERSION}",
+                )
+            )
         self.server_info = data
         horizons = tuple(int(h) for h in data.get("horizons") or self.horizons)
         self.horizons = horizons
         self.vs_currency = str(data.get("vs_currency") or self.vs_currency)
         self.connected = True
         log.info("connected to %s (%s, %s engine)", self.url, data.get("server"), data.get("mode"))
-        self._emit(StatusEvent(source="remote", state="ok",
-                               message=f"connected to engine at {self.url}",
-                               last_update=time.time()))
+        self._emit(
+            StatusEvent(
+                source="remote",
+                state="ok",
+                message=f"connected to engine at {self.url}",
+                last_update=time.time(),
+            )
+        )
 
     def _on_reply(self, data: dict[str, Any]) -> None:
         fut = self._pending.get(data.get("id"))  # type: ignore[arg-type]

@@ -150,7 +150,7 @@ class _Ring:
     has overtaken (its cursor fell off the tail) lost events: it is told and resynced.
     """
 
-    __slots__ = ("size", "slots", "head")
+    __slots__ = ("head", "size", "slots")
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -180,11 +180,26 @@ class _Ring:
 class _Client:
     """One connection: its cursor in the ring, its own frames (hello, replies), its wake-up."""
 
-    __slots__ = ("ws", "peer", "batch", "cursor", "control", "resync", "waiter", "sender",
-                 "resyncs", "closing", "tokens", "refilled", "limited", "added")
+    __slots__ = (
+        "added",
+        "batch",
+        "closing",
+        "control",
+        "cursor",
+        "limited",
+        "peer",
+        "refilled",
+        "resync",
+        "resyncs",
+        "sender",
+        "tokens",
+        "waiter",
+        "ws",
+    )
 
-    def __init__(self, ws: ServerConnection, peer: str, batch: bool = False,
-                 now: float = 0.0) -> None:
+    def __init__(
+        self, ws: ServerConnection, peer: str, batch: bool = False, now: float = 0.0
+    ) -> None:
         self.ws = ws
         self.peer = peer
         self.batch = batch  # the client accepts ``batch`` frames (asked with ?batch=1)
@@ -234,10 +249,12 @@ class FeedServer:
         # The user's holdings go out only when the operator asked (serve --with-holdings).
         self.holdings = None if holdings is None else dict(holdings)
         if max_clients < 1 or queue_size < 16 or max_op_bytes < 64:
-            raise ConfigError("feed limits too small: need max_clients >= 1, queue_size >= 16, "
-                              "max_op_bytes >= 64")
-        if not (ops_per_second > 0 and ops_burst >= 1 and max_coins >= 1
-                and max_coins_per_client >= 1):
+            raise ConfigError(
+                "feed limits too small: need max_clients >= 1, queue_size >= 16, max_op_bytes >= 64"
+            )
+        if not (
+            ops_per_second > 0 and ops_burst >= 1 and max_coins >= 1 and max_coins_per_client >= 1
+        ):
             raise ConfigError("feed op limits must be positive")
         self.engine = engine
         self.host = host
@@ -317,8 +334,12 @@ class FeedServer:
         sock = self._server.sockets[0]
         self.port = sock.getsockname()[1]
         self.engine.subscribe(self._on_event)
-        log.info("serving %s engine on %s (%s)", self.engine.mode, self.url,
-                 "token required" if self._token else "no token, loopback only")
+        log.info(
+            "serving %s engine on %s (%s)",
+            self.engine.mode,
+            self.url,
+            "token required" if self._token else "no token, loopback only",
+        )
 
     async def close(self) -> None:
         """Stop listening, close every client (code 1001) and detach from the engine."""
@@ -379,8 +400,11 @@ class FeedServer:
                 "max_op_bytes": self.max_op_bytes,
                 "queue_size": self.queue_size,
                 "batch": batch,
-                **({} if self.holdings is None else
-                   {"holdings": {c: h.to_dict() for c, h in sorted(self.holdings.items())}}),
+                **(
+                    {}
+                    if self.holdings is None
+                    else {"holdings": {c: h.to_dict() for c, h in sorted(self.holdings.items())}}
+                ),
             }
         )
 
@@ -446,10 +470,22 @@ class FeedServer:
         client.control.append(frame)
         client.wake()
 
-    def _reply(self, client: _Client, rid: Any, op: str, ok: bool, result: Any = None,
-               error: str | None = None) -> None:
-        body: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": "reply", "id": rid, "op": op,
-                                "ok": ok}
+    def _reply(
+        self,
+        client: _Client,
+        rid: Any,
+        op: str,
+        ok: bool,
+        result: Any = None,
+        error: str | None = None,
+    ) -> None:
+        body: dict[str, Any] = {
+            "v": PROTOCOL_VERSION,
+            "type": "reply",
+            "id": rid,
+            "op": op,
+            "ok": ok,
+        }
         if ok:
             body["result"] = result
         else:
@@ -462,8 +498,10 @@ class FeedServer:
             given = request.headers.get("Authorization", "")
             expected = f"Bearer {self._token}"
             # Constant time, on bytes: compare_digest refuses non-ASCII str.
-            if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"),
-                                       expected.encode("utf-8", "surrogateescape")):
+            if not hmac.compare_digest(
+                given.encode("utf-8", "surrogateescape"),
+                expected.encode("utf-8", "surrogateescape"),
+            ):
                 self.stats["refused_auth"] += 1
                 log.warning("refused %s: %s token", peer, "wrong" if given else "missing")
                 response = connection.respond(HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
@@ -481,8 +519,9 @@ class FeedServer:
             await ws.close(1013, "too many clients")
             return
         query = parse_qs(urlsplit(ws.request.path if ws.request else "").query)
-        client = _Client(ws, peer, batch=query.get("batch", [""])[0] in ("1", "true"),
-                         now=self._clock())
+        client = _Client(
+            ws, peer, batch=query.get("batch", [""])[0] in ("1", "true"), now=self._clock()
+        )
         self._clients.add(client)
         self.stats["connections"] += 1
         log.info("client %s connected (%d now)", peer, len(self._clients))
@@ -520,13 +559,17 @@ class FeedServer:
                         client.resyncs += 1
                         stats["resyncs"] += 1
                         stats["dropped"] += lost
-                        log.warning("client %s too slow: %d events dropped, resyncing",
-                                    client.peer, lost)
-                        await ws.send(_error_frame(
-                            "Too slow",
-                            f"this client fell behind: {lost} events were dropped; a fresh "
-                            "snapshot follows",
-                        ), text=True)
+                        log.warning(
+                            "client %s too slow: %d events dropped, resyncing", client.peer, lost
+                        )
+                        await ws.send(
+                            _error_frame(
+                                "Too slow",
+                                f"this client fell behind: {lost} events were dropped; a fresh "
+                                "snapshot follows",
+                            ),
+                            text=True,
+                        )
                     fresh = client.resync == "request"
                     client.resync = None
                     frame, client.cursor = await self._snapshot_frame(fresh)
@@ -568,8 +611,9 @@ class FeedServer:
     def _allow(self, client: _Client) -> bool:
         """Take one op from the client's token bucket; False when it is sending too fast."""
         now = self._clock()
-        client.tokens = min(float(self.ops_burst),
-                            client.tokens + (now - client.refilled) * self.ops_per_second)
+        client.tokens = min(
+            float(self.ops_burst), client.tokens + (now - client.refilled) * self.ops_per_second
+        )
         client.refilled = now
         if client.tokens >= 1.0:
             client.tokens -= 1.0
@@ -579,13 +623,17 @@ class FeedServer:
         if not client.limited:
             # One frame per episode: an error per ignored op would itself be a flood.
             client.limited = True
-            log.warning("client %s sends ops too fast; ignoring them until it slows down",
-                        client.peer)
-            self._send_own(client, _error_frame(
-                "Too many requests",
-                f"more than {self.ops_per_second:g} ops a second: further ops are ignored "
-                "(no reply) until this client slows down",
-            ))
+            log.warning(
+                "client %s sends ops too fast; ignoring them until it slows down", client.peer
+            )
+            self._send_own(
+                client,
+                _error_frame(
+                    "Too many requests",
+                    f"more than {self.ops_per_second:g} ops a second: further ops are ignored "
+                    "(no reply) until this client slows down",
+                ),
+            )
         return False
 
     async def _handle_message(self, client: _Client, message: str | bytes) -> None:
@@ -597,14 +645,15 @@ class FeedServer:
             if isinstance(message, bytes):
                 raise _BadOp("binary frames are not part of the protocol; send JSON text")
             if len(message.encode("utf-8")) > self.max_op_bytes:
-                raise _BadOp(f"frame too large ({len(message)} chars; "
-                             f"limit {self.max_op_bytes} bytes)")
+                raise _BadOp(
+                    f"frame too large ({len(message)} chars; limit {self.max_op_bytes} bytes)"
+                )
             try:
                 data = json.loads(message)
             except ValueError:
                 raise _BadOp("malformed JSON") from None
             if not isinstance(data, dict):
-                raise _BadOp("an op must be a JSON object like {\"op\": \"resync\"}")
+                raise _BadOp('an op must be a JSON object like {"op": "resync"}')
             rid = data.get("id")
             if rid is not None and not (isinstance(rid, (int, str)) and len(str(rid)) <= 64):
                 rid = None
@@ -639,19 +688,19 @@ class FeedServer:
         if op == "pause":
             paused = data.get("paused")
             if not isinstance(paused, bool):
-                raise _BadOp("pause needs \"paused\": true or false")
+                raise _BadOp('pause needs "paused": true or false')
             self.engine.set_paused(paused)
             return None
         if op == "search":
             query = data.get("query")
             if not isinstance(query, str) or len(query) > 100:
-                raise _BadOp("search needs \"query\": a string of at most 100 characters")
+                raise _BadOp('search needs "query": a string of at most 100 characters')
             # Search may hit the network: keep it off the loop so other clients are not held up.
             matches = await asyncio.to_thread(self.engine.search, query)
             return [dataclasses.asdict(m) for m in matches]
         coin = data.get("coin")
         if not is_coin_id(coin):
-            raise _BadOp(f"{op} needs \"coin\": a coin id such as \"bitcoin\"")
+            raise _BadOp(f'{op} needs "coin": a coin id such as "bitcoin"')
         if op == "watch":
             self._check_watch(client, coin)
             self.engine.add_coin(coin)
@@ -663,12 +712,11 @@ class FeedServer:
             self.engine.reset_model(coin)
         elif op == "export":
             if data.get("id") is None:
-                raise _BadOp("export needs an \"id\": its CSV comes back in a reply")
+                raise _BadOp('export needs an "id": its CSV comes back in a reply')
             path = await asyncio.to_thread(self.engine.export, coin)
             text = await asyncio.to_thread(_read_capped, path)
             return {"filename": path.name, "csv": text}
         return None
-
 
     def _check_watch(self, client: _Client, coin: str) -> None:
         """Count a new coin against the client's and the server's caps, or refuse it."""
@@ -680,12 +728,16 @@ class FeedServer:
             self.stats["coins_refused"] += 1
             raise CryptotuiError(
                 f"cannot watch {coin}: this client already added {len(client.added)} coins "
-                f"(limit {self.max_coins_per_client}); unwatch one first", title="Too many coins")
+                f"(limit {self.max_coins_per_client}); unwatch one first",
+                title="Too many coins",
+            )
         if len(watched) + len(self._pending_adds) >= self.max_coins:
             self.stats["coins_refused"] += 1
             raise CryptotuiError(
                 f"cannot watch {coin}: the watchlist is full ({self.max_coins} coins); "
-                "unwatch one first", title="Too many coins")
+                "unwatch one first",
+                title="Too many coins",
+            )
         client.added.add(coin)
         self._pending_adds.add(coin)
 
@@ -773,20 +825,29 @@ def serve_forever(
 class ServerThread:
     """``serve_forever`` on a background thread (tests, bench, embedding); a context manager."""
 
-    def __init__(self, engine: EngineAPI, host: str = DEFAULT_HOST, port: int = 0,
-                 token: str | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        engine: EngineAPI,
+        host: str = DEFAULT_HOST,
+        port: int = 0,
+        token: str | None = None,
+        **options: Any,
+    ) -> None:
         check_bind(host, token)
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self.server: FeedServer | None = None
         self._thread = threading.Thread(
-            target=self._run, args=(engine, host, port, token, options), name="feed-server",
+            target=self._run,
+            args=(engine, host, port, token, options),
+            name="feed-server",
             daemon=True,
         )
 
-    def _run(self, engine: EngineAPI, host: str, port: int, token: str | None,
-             options: dict[str, Any]) -> None:
+    def _run(
+        self, engine: EngineAPI, host: str, port: int, token: str | None, options: dict[str, Any]
+    ) -> None:
         def ready(server: FeedServer) -> None:
             self.server = server
             self._ready.set()

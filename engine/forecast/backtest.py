@@ -16,10 +16,11 @@ import json
 import math
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, TextIO
 
 from engine.errors import ConfigError
 from engine.events import Bar, HorizonMetrics
@@ -81,8 +82,9 @@ def read_bars(path: Path, coin: str | None = None) -> list[Bar]:
             raise ConfigError(f"{path}, line {lineno}: {exc}") from None
         problem = price_problem((o, h, lo, c))
         if problem:
-            raise ConfigError(f"{path}, line {lineno}: {problem}: prices must be positive finite "
-                              "numbers")
+            raise ConfigError(
+                f"{path}, line {lineno}: {problem}: prices must be positive finite numbers"
+            )
         if vol is not None and not (math.isfinite(vol) and vol >= 0):
             raise ConfigError(f"{path}, line {lineno}: volume must be a finite number >= 0")
         ts = ms // 1000
@@ -174,7 +176,9 @@ def run_file(
     if predictions is not None:
         coin = bars[0].coin
 
-        def write(ts: int, h: int, price: float, y: float, mean: float, raw: float, band: Any) -> None:
+        def write(
+            ts: int, h: int, price: float, y: float, mean: float, raw: float, band: Any
+        ) -> None:
             predictions.writerow(
                 [coin, ts, h, repr(price), repr(y), repr(mean), repr(raw), *map(repr, band)]
             )
@@ -188,7 +192,9 @@ def run_file(
     return fc
 
 
-def run_shared(series: Sequence[Sequence[Bar]], config: Any, seed: int, progress: _Progress | None) -> list[Any]:
+def run_shared(
+    series: Sequence[Sequence[Bar]], config: Any, seed: int, progress: _Progress | None
+) -> list[Any]:
     """All series time-aligned through one shared model; the first series is the cross-coin input."""
     from engine.forecast.forecaster import LstmFactory
 
@@ -287,8 +293,17 @@ def _aggregate(runs: Sequence[_Run]) -> list[dict[str, Any]]:
                 continue
             acc = pooled.setdefault(
                 (r.mode, m.horizon),
-                {"n": 0.0, "files": 0.0, "files_ok": 0.0, "mae": 0.0, "mae_p": 0.0, "sq": 0.0,
-                 "sq_p": 0.0, "dir": 0.0, **{k: 0.0 for k in POOLED}},
+                {
+                    "n": 0.0,
+                    "files": 0.0,
+                    "files_ok": 0.0,
+                    "mae": 0.0,
+                    "mae_p": 0.0,
+                    "sq": 0.0,
+                    "sq_p": 0.0,
+                    "dir": 0.0,
+                    **{k: 0.0 for k in POOLED},
+                },
             )
             n = m.n
             acc["n"] += n
@@ -407,29 +422,31 @@ def _print_tables(
 
     out.write("\npooled over all files: coverage (%) and mean width (bp) of each band\n")
     sub = f"{'cov80':>5} {'cov95':>5} {'w80':>5} {'w95':>5}"
-    out.write(f"{'mode':<8}{'h':>3}{'n':>7} | {'served':<23} | {'network':<23} | {'ewma-band':<23}\n")
+    out.write(
+        f"{'mode':<8}{'h':>3}{'n':>7} | {'served':<23} | {'network':<23} | {'ewma-band':<23}\n"
+    )
     out.write(f"{'':<18} | {sub} | {sub} | {sub}\n")
-    for a in agg:
-        out.write(
-            f"{a['mode']:<8}{a['horizon']:>3}{a['n']:>7} | {band(a, '')} | "
-            f"{band(a, 'network_')} | {band(a, 'ewma_band_')}\n"
-        )
+    out.writelines(
+        f"{a['mode']:<8}{a['horizon']:>3}{a['n']:>7} | {band(a, '')} | "
+        f"{band(a, 'network_')} | {band(a, 'ewma_band_')}\n"
+        for a in agg
+    )
     out.write(
         "\npooled over all files: interval score against ewma-band's (below 1: better), "
-        "the mean\nagainst \"no change\", and the pinball loss of the served forecast\n"
+        'the mean\nagainst "no change", and the pinball loss of the served forecast\n'
     )
     out.write(
         f"{'mode':<8}{'h':>3}{'n':>7}{'IS80':>7}{'IS95':>7}{'net80':>7}{'net95':>7}"
         f"{'relMAE':>8}{'relRMSE':>8}{'dirAcc':>7}{'pinbp':>7}  files <= 1\n"
     )
-    for a in agg:
-        out.write(
-            f"{a['mode']:<8}{a['horizon']:>3}{a['n']:>7}"
-            f"{num(a['served_vs_ewma_band80'], '.3f'):>7}{num(a['served_vs_ewma_band95'], '.3f'):>7}"
-            f"{num(a['network_vs_ewma_band80'], '.3f'):>7}{num(a['network_vs_ewma_band95'], '.3f'):>7}"
-            f"{num(a['rel_mae'], '.4f'):>8}{num(a['rel_rmse'], '.4f'):>8}{100 * a['dir_acc']:>7.1f}"
-            f"{num(1e4 * a['pinball'], '.2f'):>7}  {a['files_rel_le_1']}\n"
-        )
+    out.writelines(
+        f"{a['mode']:<8}{a['horizon']:>3}{a['n']:>7}"
+        f"{num(a['served_vs_ewma_band80'], '.3f'):>7}{num(a['served_vs_ewma_band95'], '.3f'):>7}"
+        f"{num(a['network_vs_ewma_band80'], '.3f'):>7}{num(a['network_vs_ewma_band95'], '.3f'):>7}"
+        f"{num(a['rel_mae'], '.4f'):>8}{num(a['rel_rmse'], '.4f'):>8}{100 * a['dir_acc']:>7.1f}"
+        f"{num(1e4 * a['pinball'], '.2f'):>7}  {a['files_rel_le_1']}\n"
+        for a in agg
+    )
     out.write(f"\nspeed: {speed:.0f} simulated bars (minutes at 1m) per second\n")
 
 
@@ -457,8 +474,17 @@ def run(opts: Options) -> int:
 
 
 PREDICTION_COLUMNS = (
-    "coin", "issued_ts", "horizon", "price", "outcome", "mean", "raw_mean",
-    "lo80", "hi80", "lo95", "hi95",
+    "coin",
+    "issued_ts",
+    "horizon",
+    "price",
+    "outcome",
+    "mean",
+    "raw_mean",
+    "lo80",
+    "hi80",
+    "lo95",
+    "hi95",
 )
 
 
@@ -514,8 +540,14 @@ def _run(
         writer = csv.writer(pred_file, lineterminator="\n") if pred_file is not None else None
         fc = run_file(bars, cfg, args.seed, progress, writer)
         runs.append(
-            _Run(Path(bars[0].coin).name, "percoin", _bar_name(size), fc.metrics(exact=True).rows,
-                 len(bars), time.perf_counter() - t0)
+            _Run(
+                Path(bars[0].coin).name,
+                "percoin",
+                _bar_name(size),
+                fc.metrics(exact=True).rows,
+                len(bars),
+                time.perf_counter() - t0,
+            )
         )
     if args.shared_model and len(series) > 1:
         size = max(sizes)
@@ -559,4 +591,3 @@ def _run(
 
             sys.stdout.write(format_portfolio(portfolio))
     return 0
-

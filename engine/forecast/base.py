@@ -32,8 +32,9 @@ class Forecaster(Protocol):
         """Catch up on history without training on it (a reloaded model's missed minutes)."""
         ...
 
-    def pretrain(self, bars: Sequence[Bar], progress: Callable[[float], None] | None = None
-                 ) -> TrainEvent:
+    def pretrain(
+        self, bars: Sequence[Bar], progress: Callable[[float], None] | None = None
+    ) -> TrainEvent:
         """Learn from stored history before going live; ``progress`` gets 0..1."""
         ...
 

@@ -28,8 +28,9 @@ from __future__ import annotations
 import math
 import statistics
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from engine.events import HorizonMetrics
 
@@ -153,7 +154,9 @@ class VolBand(EwmaBand):
     ``TAIL_STEP`` times the 80 % one's.
     """
 
-    def __init__(self, horizons: tuple[int, ...], halflife: float = 30.0, level: float = 120.0) -> None:
+    def __init__(
+        self, horizons: tuple[int, ...], halflife: float = 30.0, level: float = 120.0
+    ) -> None:
         super().__init__(horizons, halflife, tail_step=TAIL_STEP)
         self.level_decay = 0.5 ** (1.0 / level)
         self.var_level = self.var
@@ -211,7 +214,14 @@ class _BandAcc:
         n = self.n
         if not n:
             return (NAN,) * 6
-        return (self.in80 / n, self.in95 / n, self.w80 / n, self.w95 / n, self.is80 / n, self.is95 / n)
+        return (
+            self.in80 / n,
+            self.in95 / n,
+            self.w80 / n,
+            self.w95 / n,
+            self.is80 / n,
+            self.is95 / n,
+        )
 
     def state(self) -> list[float]:
         return [self.n, self.in80, self.in95, self.w80, self.w95, self.is80, self.is95]

@@ -47,18 +47,19 @@ import threading
 import time
 import warnings
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 # torch warns at import when numpy is absent; the project does not use numpy, so it is noise.
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
-import torch  # noqa: E402
+import torch
 
-from engine.atomic import write_atomic  # noqa: E402
-from engine.errors import ModelConfigChanged, ModelError  # noqa: E402
-from engine.events import Bar, ForecastEvent, MetricsEvent, TrainEvent  # noqa: E402
-from engine.forecast.evaluate import (  # noqa: E402
+from engine.atomic import write_atomic
+from engine.errors import ModelConfigChanged, ModelError
+from engine.events import Bar, ForecastEvent, MetricsEvent, TrainEvent
+from engine.forecast.evaluate import (
     LEVELS,
     TAIL_STEP,
     Band,
@@ -68,8 +69,8 @@ from engine.forecast.evaluate import (  # noqa: E402
     VolBand,
     interval_score,
 )
-from engine.forecast.features import N_FEATURES, VOL_FLOOR, Normaliser, scaled_target  # noqa: E402
-from engine.forecast.model import ForecastNet, ModelConfig, forecast_loss  # noqa: E402
+from engine.forecast.features import N_FEATURES, VOL_FLOOR, Normaliser, scaled_target
+from engine.forecast.model import ForecastNet, ModelConfig, forecast_loss
 
 _frozen = False
 
@@ -85,6 +86,7 @@ def _freeze_long_lived() -> None:
     if not _frozen:
         _frozen = True
         gc.freeze()
+
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +180,9 @@ class ReplayBuffer:
         n_recent = max(1, round(size * recent_share)) if self.reservoir else size
         rec = list(self.recent)
         out = [rec[self.rng.randrange(len(rec))] for _ in range(n_recent)]
-        out += [self.reservoir[self.rng.randrange(len(self.reservoir))] for _ in range(size - n_recent)]
+        out += [
+            self.reservoir[self.rng.randrange(len(self.reservoir))] for _ in range(size - n_recent)
+        ]
         return out
 
 
@@ -381,7 +385,9 @@ class _Skill:
     n: int = 0
     k: float = 0.0
 
-    def update(self, raw: float, y: float, horizon: int, decay: float, min_n: int, margin: float) -> None:
+    def update(
+        self, raw: float, y: float, horizon: int, decay: float, min_n: int, margin: float
+    ) -> None:
         self.w = decay * self.w + 1.0
         self.w2 = decay * decay * self.w2 + 1.0
         ay, sy = abs(y), y * y
@@ -450,7 +456,13 @@ class _BandChoice:
     served: list[str] = field(default_factory=lambda: ["simple" for _ in LEVELS])
 
     def update(
-        self, y: float, network: Band, simple: Band, horizon: int, decay: float, min_n: int,
+        self,
+        y: float,
+        network: Band,
+        simple: Band,
+        horizon: int,
+        decay: float,
+        min_n: int,
         margin: float,
     ) -> None:
         self.w = decay * self.w + 1.0
@@ -490,9 +502,12 @@ class _BandChoice:
 
     def state(self) -> list[float]:
         flat = [v for lv in self.sums for acc in lv for v in acc]
-        return flat + self.base + [self.w, self.w2, float(self.n)] + [
-            float(CANDIDATES.index(s) + 1 if s in CANDIDATES else 0) for s in self.served
-        ]
+        return (
+            flat
+            + self.base
+            + [self.w, self.w2, float(self.n)]
+            + [float(CANDIDATES.index(s) + 1 if s in CANDIDATES else 0) for s in self.served]
+        )
 
     def load(self, flat: list[float]) -> None:
         k = 2 * len(CANDIDATES)
@@ -632,8 +647,20 @@ class Forecaster:
             nan = float("nan")
             sample = _Sample(x=x, y=torch.full((len(c.horizons),), nan))
         self.pending[t] = _Pending(
-            bar.price, bar.filled, scale, raw, mean, drift, lo80, hi80, lo95, hi95,
-            tuple(network), tuple(volband), tuple(simple), sample,
+            bar.price,
+            bar.filled,
+            scale,
+            raw,
+            mean,
+            drift,
+            lo80,
+            hi80,
+            lo95,
+            hi95,
+            tuple(network),
+            tuple(volband),
+            tuple(simple),
+            sample,
         )
         return ForecastEvent(
             self.coin, bar.ts, bar.price, c.horizons, mean, lo80, hi80, lo95, hi95, raw
@@ -734,8 +761,10 @@ class Forecaster:
                 progress((i + 1) / n)
         if progress is not None and n == 0:
             progress(1.0)
-        self.state = "training" if self.learner.step else (
-            "idle" if len(self.rows) >= self.config.window else "warming up"
+        self.state = (
+            "training"
+            if self.learner.step
+            else ("idle" if len(self.rows) >= self.config.window else "warming up")
         )
         return self.status()
 
@@ -831,11 +860,15 @@ class Forecaster:
             if ckpt["format"] < CHECKPOINT_FORMAT:
                 raise ModelConfigChanged(f"{path}: checkpoint made by an earlier cryptotui")
             if ckpt["format"] != CHECKPOINT_FORMAT:
-                raise ModelError(f"{path}: checkpoint of format {ckpt['format']}, newer than this cryptotui")
+                raise ModelError(
+                    f"{path}: checkpoint of format {ckpt['format']}, newer than this cryptotui"
+                )
             saved = _config_from(ckpt["config"])
             cfg = config or saved
             if _shape_keys(cfg) != _shape_keys(saved):
-                raise ModelConfigChanged(f"{path}: checkpoint was made with a different model configuration")
+                raise ModelConfigChanged(
+                    f"{path}: checkpoint was made with a different model configuration"
+                )
             fc = cls(coin, cfg, seed=int(ckpt["seed"]), learner=learner)
             if not fc.shared or fc.learner.step == 0:
                 # A shared model takes its weights from the first checkpoint loaded into it.
@@ -868,7 +901,9 @@ class Forecaster:
             raise
         # Missing keys, wrong shapes, wrong types: any of them is an incompatible file.
         except Exception as exc:  # noqa: BLE001
-            raise ModelError(f"{path}: incompatible checkpoint ({exc.__class__.__name__}: {exc})") from None
+            raise ModelError(
+                f"{path}: incompatible checkpoint ({exc.__class__.__name__}: {exc})"
+            ) from None
 
 
 _TUPLES = ("scale", "raw", "mean", "drift", "lo80", "hi80", "lo95", "hi95")
@@ -922,8 +957,9 @@ class LstmFactory:
     calibration and scores stay per coin.
     """
 
-    def __init__(self, config: ForecastConfig | None = None, *, shared: bool = False,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, config: ForecastConfig | None = None, *, shared: bool = False, seed: int = 0
+    ) -> None:
         self.config = config or ForecastConfig()
         self.seed = seed
         self.learner = Learner(self.config, seed) if shared else None

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 # torch warns at import when numpy is absent; the project does not use numpy, so it is noise.
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import torch
+from torch import nn
 
 Z80 = 1.2815515655446004  # standard normal quantiles: where the half-widths start
 Z95 = 1.959963984540054

@@ -24,9 +24,9 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from engine.events import ForecastEvent
 from engine.forecast.evaluate import interval_score
@@ -44,8 +44,9 @@ def _phi(z: float) -> float:
     return 0.5 * math.erfc(-z / math.sqrt(2.0))
 
 
-def scaled_returns(prices: Iterable[tuple[int, float]], halflife: float = VOL_HALFLIFE
-                   ) -> dict[int, float]:
+def scaled_returns(
+    prices: Iterable[tuple[int, float]], halflife: float = VOL_HALFLIFE
+) -> dict[int, float]:
     """Minute ``ts`` -> log return over the minute ending at ``ts``, over the EWMA volatility of
     the returns before it. Returns across a gap are skipped (not a 1-minute move)."""
     lam = 0.5 ** (1.0 / halflife)
@@ -85,8 +86,12 @@ def summed(series: dict[int, float], k: int) -> dict[int, float]:
     return out
 
 
-def correlation(series: Sequence[dict[int, float]], window: int = CORR_WINDOW,
-                min_common: int = CORR_MIN, k: int = 1) -> list[list[float]]:
+def correlation(
+    series: Sequence[dict[int, float]],
+    window: int = CORR_WINDOW,
+    min_common: int = CORR_MIN,
+    k: int = 1,
+) -> list[list[float]]:
     """Pearson correlation matrix of scaled returns summed over ``k`` minutes (``k`` = the
     horizon; see the module docstring), over each pair's last ``window`` common minutes.
 
@@ -191,8 +196,9 @@ CDFS = {"linear": served_cdf, "z-linear": served_cdf_z}
 SERVED_CDF = "z-linear"
 
 
-def prob_beyond(f: ForecastEvent, horizon: int, level: float, cdf: str = SERVED_CDF
-                ) -> float | None:
+def prob_beyond(
+    f: ForecastEvent, horizon: int, level: float, cdf: str = SERVED_CDF
+) -> float | None:
     """Probability that the price at ``horizon`` is beyond ``level``: above it when the level is
     above the base price, below it otherwise. None without a served band."""
     q = served_quantiles(f, horizon)
@@ -233,9 +239,12 @@ class RangeScore:
 
     def as_dict(self) -> dict[str, Any]:
         n = self.n or 1
-        return {"n": self.n, "coverage80": self.hits / n if self.n else None,
-                "interval_score80": self.score / n if self.n else None,
-                "mean_width80": self.width / n if self.n else None}
+        return {
+            "n": self.n,
+            "coverage80": self.hits / n if self.n else None,
+            "interval_score80": self.score / n if self.n else None,
+            "mean_width80": self.width / n if self.n else None,
+        }
 
 
 @dataclass
@@ -401,8 +410,10 @@ class PortfolioRun:
                         rate = sum(es) / len(es)
                         clim += sum((rate - e) ** 2 for e in es)
                 row["n"] = n
-                row[name] = {"brier": bs / n if n else None,
-                             "skill": 1 - bs / clim if n and clim > 0 else None}
+                row[name] = {
+                    "brier": bs / n if n else None,
+                    "skill": 1 - bs / clim if n and clim > 0 else None,
+                }
                 row["brier_climatology"] = clim / n if n else None
             out.append(row)
         return out
@@ -419,15 +430,23 @@ class PortfolioRun:
                 acc[b][1] += p
                 acc[b][2] += e
         return [
-            {"bin": f"{100 * b // bins}-{100 * (b + 1) // bins}", "n": n,
-             "said": s / n if n else None, "happened": e / n if n else None}
+            {
+                "bin": f"{100 * b // bins}-{100 * (b + 1) // bins}",
+                "n": n,
+                "said": s / n if n else None,
+                "happened": e / n if n else None,
+            }
             for b, (n, s, e) in enumerate(acc)
         ]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"coins": list(self.coins), "weights": list(self.weights),
-                "range": self.range_rows(), "brier": self.brier_rows(),
-                "reliability": {name: self.reliability(name) for name in CDFS}}
+        return {
+            "coins": list(self.coins),
+            "weights": list(self.weights),
+            "range": self.range_rows(),
+            "brier": self.brier_rows(),
+            "reliability": {name: self.reliability(name) for name in CDFS},
+        }
 
 
 def parse_weights(text: str | None, n: int) -> tuple[float, ...]:
@@ -449,8 +468,13 @@ def parse_weights(text: str | None, n: int) -> tuple[float, ...]:
     return ws
 
 
-def run_portfolio(series: Sequence[Sequence[Any]], config: Any, weights: Sequence[float],
-                  seed: int = 0, progress: Any = None) -> PortfolioRun:
+def run_portfolio(
+    series: Sequence[Sequence[Any]],
+    config: Any,
+    weights: Sequence[float],
+    seed: int = 0,
+    progress: Any = None,
+) -> PortfolioRun:
     """Time-aligned bars of several coins through one per-coin Forecaster each, exactly as live,
     scoring the total's range and the level probabilities as they mature."""
     from engine.forecast.forecaster import Forecaster  # torch only when a backtest really runs
@@ -476,34 +500,44 @@ def run_portfolio(series: Sequence[Sequence[Any]], config: Any, weights: Sequenc
 
 def format_portfolio(run: PortfolioRun) -> str:
     """The backtest's portfolio tables, at most 100 columns."""
+
     def f(v: Any, spec: str, scale: float = 1.0) -> str:
         return "-" if v is None else format(scale * v, spec)
 
     lines = [
-        (f"\nportfolio: {' + '.join(c[:20] for c in run.coins)}; value weights "
-         f"{', '.join(f'{w:g}' for w in run.weights)}"),
+        (
+            f"\nportfolio: {' + '.join(c[:20] for c in run.coins)}; value weights "
+            f"{', '.join(f'{w:g}' for w in run.weights)}"
+        ),
         "the total's 80 % range: coverage (%) and interval score (bp of the total's value)",
         "corr h: co-movement at the horizon (served); corr 1m: of 1-minute returns;",
         "ends: adding the ends of the bands; indep: no co-movement",
-        f"{'h':>3}{'n':>7} |" + "|".join(f"{m:>15} " for m in ("corr h", "corr 1m", "ends", "indep")),
+        f"{'h':>3}{'n':>7} |"
+        + "|".join(f"{m:>15} " for m in ("corr h", "corr 1m", "ends", "indep")),
     ]
     for row in run.range_rows():
-        cells = [f"{f(row[m]['coverage80'], '.1f', 100):>7}{f(row[m]['interval_score80'], '.1f', 1e4):>8} "
-                 for m in RANGE_METHODS]
+        cells = [
+            f"{f(row[m]['coverage80'], '.1f', 100):>7}{f(row[m]['interval_score80'], '.1f', 1e4):>8} "
+            for m in RANGE_METHODS
+        ]
         lines.append(f"{row['horizon']:>3}{row['corr']['n']:>7} |" + "|".join(cells))
     lines.append("\nprobability that the price ends beyond a level at +-0.5 and +-1 day sigma")
     lines.append("Brier score (skill against each level's base rate, in hindsight); CDF shapes:")
     lines.append(f"{'h':>3}{'n':>7}{'climat.':>9} | {'linear':>16} | {'z-linear (served)':>17}")
     for b in run.brier_rows():
         lin, zl = b["linear"], b["z-linear"]
-        lines.append(f"{b['horizon']:>3}{b['n']:>7}{f(b['brier_climatology'], '.4f'):>9} | "
-                     f"{f(lin['brier'], '.4f'):>8} {f(lin['skill'], '+.3f'):>7} | "
-                     f"{f(zl['brier'], '.4f'):>8} {f(zl['skill'], '+.3f'):>8}")
+        lines.append(
+            f"{b['horizon']:>3}{b['n']:>7}{f(b['brier_climatology'], '.4f'):>9} | "
+            f"{f(lin['brier'], '.4f'):>8} {f(lin['skill'], '+.3f'):>7} | "
+            f"{f(zl['brier'], '.4f'):>8} {f(zl['skill'], '+.3f'):>8}"
+        )
     lines.append("\nreliability of the served probabilities (all horizons and levels)")
     lines.append(f"{'said':>8}{'n':>8}{'mean said %':>13}{'happened %':>12}")
     for r in run.reliability():
-        lines.append(f"{r['bin'] + '%':>8}{r['n']:>8}{f(r['said'], '.1f', 100):>13}"
-                     f"{f(r['happened'], '.1f', 100):>12}")
+        lines.append(
+            f"{r['bin'] + '%':>8}{r['n']:>8}{f(r['said'], '.1f', 100):>13}"
+            f"{f(r['happened'], '.1f', 100):>12}"
+        )
     return "\n".join(lines) + "\n"
 
 

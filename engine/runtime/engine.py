@@ -94,7 +94,11 @@ def build_source(settings: Settings, store: Store, loc: Locations | None = None)
     if settings.demo or settings.source == "replay":
         from engine.sources.replay import DEMO_NAMES, ReplaySource, demo_files
 
-        files = demo_files() if settings.demo else dict(zip(settings.replay_coins, settings.replay_files))
+        files = (
+            demo_files()
+            if settings.demo
+            else dict(zip(settings.replay_coins, settings.replay_files))
+        )
         return ReplaySource(
             files,
             settings.speed,
@@ -220,9 +224,11 @@ class Engine:
             log.error("%s", exc.msg)
             return
         if bars or preds:
-            msg = (f"dropped {bars} stored minute{'s' if bars != 1 else ''} dated after this "
-                   "computer's clock (a source sent times from the future); check the system "
-                   "clock if this repeats")
+            msg = (
+                f"dropped {bars} stored minute{'s' if bars != 1 else ''} dated after this "
+                "computer's clock (a source sent times from the future); check the system "
+                "clock if this repeats"
+            )
             log.warning("%s", msg)
             self._notices.append(ErrorEvent("Database", msg))
 
@@ -231,8 +237,11 @@ class Engine:
             return
         from engine.sources.replay import ReplaySource, demo_files
 
-        probe = self._source if self._source is not None else ReplaySource(
-            demo_files(), 1.0, start_after=self.store.last_ts)
+        probe = (
+            self._source
+            if self._source is not None
+            else ReplaySource(demo_files(), 1.0, start_after=self.store.last_ts)
+        )
         if not probe.finished():
             return
         # The bundled replay was played to the end last time: play it again from the start.
@@ -241,7 +250,9 @@ class Engine:
         if self.models_dir.is_dir():
             for f in self.models_dir.glob("*.pt"):
                 f.unlink(missing_ok=True)
-        self._notices.append(ErrorEvent("Demo", "the demo had played to the end: replaying it from the start"))
+        self._notices.append(
+            ErrorEvent("Demo", "the demo had played to the end: replaying it from the start")
+        )
 
     def _ensure_state(self, coin: str) -> CoinState:
         with self._states_lock:
@@ -260,9 +271,13 @@ class Engine:
         from (they stay on disk: the live database is never rewritten behind the user's back)."""
         live = [b for b in bars if b.source not in REPLAYED_SOURCES]
         if len(live) < len(bars):
-            log.warning("%s: %d bars of %s were replayed into the live database by an older "
-                        "version; they are not shown or learned from", self.store.path,
-                        len(bars) - len(live), coin)
+            log.warning(
+                "%s: %d bars of %s were replayed into the live database by an older "
+                "version; they are not shown or learned from",
+                self.store.path,
+                len(bars) - len(live),
+                coin,
+            )
         return live
 
     # EngineAPI -----------------------------------------------------------------------------------
@@ -283,7 +298,9 @@ class Engine:
         if st is None:
             return CoinSnapshot(coin)
         with st.lock:
-            return CoinSnapshot(coin, st.window.snapshot(), tuple(st.forecasts), st.metrics, st.train)
+            return CoinSnapshot(
+                coin, st.window.snapshot(), tuple(st.forecasts), st.metrics, st.train
+            )
 
     def snapshot_all(self) -> SnapshotEvent:
         return SnapshotEvent(tuple(self.snapshot(c) for c in self._coins), self._status)
@@ -329,7 +346,9 @@ class Engine:
     def export(self, coin: str, path: Path | None = None) -> Path:
         if path is None:
             self.loc.exports_dir.mkdir(parents=True, exist_ok=True)
-            path = export_path(self.loc.exports_dir, require_coin_id(coin), "demo" if self.demo else "")
+            path = export_path(
+                self.loc.exports_dir, require_coin_id(coin), "demo" if self.demo else ""
+            )
         return export_csv(self.store, coin, path, self.horizons)
 
     def add_notice(self, notice: ErrorEvent) -> None:
@@ -407,8 +426,9 @@ class Engine:
             self._inbox.put(FromSource(StatusEvent(self.source.name, "error", exc.msg)))
         except Exception as exc:
             log.exception("source %s crashed", self.source.name)
-            self._inbox.put(FromSource(StatusEvent(self.source.name, "error",
-                                                   f"source stopped: {exc}")))
+            self._inbox.put(
+                FromSource(StatusEvent(self.source.name, "error", f"source stopped: {exc}"))
+            )
 
     # Dispatch thread -----------------------------------------------------------------------------
     def _dispatch_loop(self) -> None:
@@ -447,8 +467,11 @@ class Engine:
         if item is None:
             return
         if self._store_error is not None and item.state in ("ok", "stale"):
-            item = replace(item, state="error",
-                           message=f"{item.message}; new data is not being saved: {self._store_error}")
+            item = replace(
+                item,
+                state="error",
+                message=f"{item.message}; new data is not being saved: {self._store_error}",
+            )
         if item != self._status:
             self._status = item
             self._emit(item)
@@ -464,8 +487,17 @@ class Engine:
             self._reject(bar, f"time {ahead}")
             return
         if bar.ts % 60:
-            bar = Bar(bar.coin, bar.ts - bar.ts % 60, bar.price, bar.open, bar.high, bar.low,
-                      bar.volume, bar.source, bar.filled)
+            bar = Bar(
+                bar.coin,
+                bar.ts - bar.ts % 60,
+                bar.price,
+                bar.open,
+                bar.high,
+                bar.low,
+                bar.volume,
+                bar.source,
+                bar.filled,
+            )
         if bar.coin not in self._coins:
             return
         st = self._ensure_state(bar.coin)
@@ -476,8 +508,10 @@ class Engine:
                     self._reject(bar, f"out of order (newest is {last.ts})")
                     return
             # A difference of logs: the ratio of two extreme (finite) prices can underflow to 0.
-            elif (bar.ts - last.ts < SPIKE_WINDOW
-                  and abs(math.log(bar.price) - math.log(last.price)) > MAX_JUMP_LOG):
+            elif (
+                bar.ts - last.ts < SPIKE_WINDOW
+                and abs(math.log(bar.price) - math.log(last.price)) > MAX_JUMP_LOG
+            ):
                 self._reject(bar, f"price spike {last.price:g} -> {bar.price:g}")
                 return
         try:
@@ -504,7 +538,9 @@ class Engine:
         """A bad bar is never stored or learned from; the log says why (warned once per coin a minute)."""
         self.rejected += 1
         now = time.monotonic()
-        level = logging.WARNING if now - self._last_reject.get(bar.coin, 0.0) > 60 else logging.DEBUG
+        level = (
+            logging.WARNING if now - self._last_reject.get(bar.coin, 0.0) > 60 else logging.DEBUG
+        )
         self._last_reject[bar.coin] = now
         log.log(level, "rejected bar %s@%s (%s): %s", bar.coin, bar.ts, bar.source, reason)
 
@@ -523,8 +559,14 @@ class Engine:
             return
         if len(self._coins) >= MAX_COINS:
             # Each coin costs a model, a checkpoint and a share of the request budget.
-            self._emit(ErrorEvent("Too many coins", f"cannot add {coin}: the watchlist is full "
-                                  f"({MAX_COINS} coins); remove one first", coin))
+            self._emit(
+                ErrorEvent(
+                    "Too many coins",
+                    f"cannot add {coin}: the watchlist is full "
+                    f"({MAX_COINS} coins); remove one first",
+                    coin,
+                )
+            )
             return
         self._coins = self._coins + (coin,)
         self._ensure_state(coin)
@@ -532,7 +574,9 @@ class Engine:
         recorded = self.source.recorded_coins()
         if recorded is not None and coin not in recorded:
             self._unknown = self._unknown + (coin,)
-            self._emit(ErrorEvent("Unknown coin", f"no recorded data for {coin!r} in this replay", coin))
+            self._emit(
+                ErrorEvent("Unknown coin", f"no recorded data for {coin!r} in this replay", coin)
+            )
         self._emit(self._coins_event())
         self._model_q.put(AddCoin(coin))
 
@@ -557,15 +601,26 @@ class Engine:
 
     # Model thread --------------------------------------------------------------------------------
     def _model_loop(self) -> None:
-        worker = ModelWorker(ModelHost(
-            inbox=self._model_q, stopping=self._stop, store=self.store,
-            models_dir=self.models_dir, horizons=self.horizons,
-            shared_model=self.settings.shared_model, train_enabled=self._train_enabled,
-            paused=self._paused, factory=self._factory, coins=self.coins,
-            coin_state=self._ensure_state, snapshot=self.snapshot,
-            snapshot_all=self.snapshot_all, emit=self._emit,
-            trust_clock=self._trust_clock, clock=self._clock,
-        ))
+        worker = ModelWorker(
+            ModelHost(
+                inbox=self._model_q,
+                stopping=self._stop,
+                store=self.store,
+                models_dir=self.models_dir,
+                horizons=self.horizons,
+                shared_model=self.settings.shared_model,
+                train_enabled=self._train_enabled,
+                paused=self._paused,
+                factory=self._factory,
+                coins=self.coins,
+                coin_state=self._ensure_state,
+                snapshot=self.snapshot,
+                snapshot_all=self.snapshot_all,
+                emit=self._emit,
+                trust_clock=self._trust_clock,
+                clock=self._clock,
+            )
+        )
         try:
             worker.run()
         except Exception as exc:

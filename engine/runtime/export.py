@@ -30,8 +30,9 @@ def export_path(folder: Path, coin: str, tag: str = "", now: datetime | None = N
             n += 1
 
 
-def export_csv(store: Store, coin: str, path: Path, horizons: tuple[int, ...],
-               holding: Holding | None = None) -> Path:
+def export_csv(
+    store: Store, coin: str, path: Path, horizons: tuple[int, ...], holding: Holding | None = None
+) -> Path:
     """Write a coin's bars and, per horizon, the prediction made for each minute, as CSV.
 
     Per horizon: the forecast served (``pred``), the network's own forecast (``net``, empty for
@@ -45,8 +46,9 @@ def export_csv(store: Store, coin: str, path: Path, horizons: tuple[int, ...],
     return path
 
 
-def write_csv(store: Store, coin: str, fh: IO[str], horizons: tuple[int, ...],
-              holding: Holding | None = None) -> None:
+def write_csv(
+    store: Store, coin: str, fh: IO[str], horizons: tuple[int, ...], holding: Holding | None = None
+) -> None:
     """The CSV of ``export_csv`` written to an open text stream (stdout needs no temp file)."""
     import csv
 
@@ -64,7 +66,17 @@ def write_csv(store: Store, coin: str, fh: IO[str], horizons: tuple[int, ...],
     w.writerow(header)
     for b in bars:
         iso = datetime.fromtimestamp(b.ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        out: list[object] = [iso, b.ts, b.price, b.open, b.high, b.low, b.volume, b.source, int(b.filled)]
+        out: list[object] = [
+            iso,
+            b.ts,
+            b.price,
+            b.open,
+            b.high,
+            b.low,
+            b.volume,
+            b.source,
+            int(b.filled),
+        ]
         for h in horizons:
             p = preds.get((b.ts, h))
             if p is None:
@@ -80,8 +92,11 @@ def write_csv(store: Store, coin: str, fh: IO[str], horizons: tuple[int, ...],
             ]
         if holding is not None:
             pnl = holding.pnl(b.price)
-            out += [repr(holding.amount), f"{holding.value(b.price):.10g}",
-                    "" if pnl is None else f"{pnl:.10g}"]
+            out += [
+                repr(holding.amount),
+                f"{holding.value(b.price):.10g}",
+                "" if pnl is None else f"{pnl:.10g}",
+            ]
         w.writerow(out)
 
 

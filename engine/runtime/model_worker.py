@@ -124,8 +124,11 @@ class ModelWorker:
                 loaded = None  # damaged, or refused after loading: start afresh
                 aside = path.with_name(f"{path.name}.bad-{int(time.time())}")
                 os.replace(path, aside)
-                self.host.emit(ErrorEvent(
-                    "Model", f"{exc.msg}; set aside as {aside.name}, starting fresh", coin))
+                self.host.emit(
+                    ErrorEvent(
+                        "Model", f"{exc.msg}; set aside as {aside.name}, starting fresh", coin
+                    )
+                )
         fc = loaded if loaded is not None else factory.make(coin)
         self.fcs[coin] = fc
         self._warm(coin, fc, loaded is not None)
@@ -155,8 +158,9 @@ class ModelWorker:
                 if self.host.stopping.is_set():
                     raise _Stopping  # leave a long pre-training at once when the app quits
                 message = f"pre-training on {len(bars)} minutes of history"
-                self._publish_train(coin, TrainEvent(coin, "pretraining", progress=p,
-                                                     message=message))
+                self._publish_train(
+                    coin, TrainEvent(coin, "pretraining", progress=p, message=message)
+                )
 
             status = fc.pretrain(bars, progress)
             self._publish_train(coin, status, force=True)
@@ -225,7 +229,11 @@ class ModelWorker:
                 self._save_all()
 
     def _has_work(self) -> bool:
-        return not self.paused and self.host.train_enabled and any(v > 0 for v in self.pending.values())
+        return (
+            not self.paused
+            and self.host.train_enabled
+            and any(v > 0 for v in self.pending.values())
+        )
 
     def _handle(self, msg: ModelMessage) -> None:
         if isinstance(msg, NewBar):
@@ -235,8 +243,19 @@ class ModelWorker:
             for coin, fc in self.fcs.items():
                 ev = fc.status()
                 if self.paused:
-                    ev = TrainEvent(coin, "paused", ev.step, ev.loss, ev.lr, ev.step_ms, ev.samples,
-                                    None, ev.device, "training paused (p resumes)", ev.losses)
+                    ev = TrainEvent(
+                        coin,
+                        "paused",
+                        ev.step,
+                        ev.loss,
+                        ev.lr,
+                        ev.step_ms,
+                        ev.samples,
+                        None,
+                        ev.device,
+                        "training paused (p resumes)",
+                        ev.losses,
+                    )
                 self._publish_train(coin, ev, force=True)
         elif isinstance(msg, ResetModel):
             self._reset(msg.coin)
@@ -282,8 +301,19 @@ class ModelWorker:
             self.host.emit(m)
             ev = fc.status()
             if self.paused:
-                ev = TrainEvent(coin, "paused", ev.step, ev.loss, ev.lr, ev.step_ms, ev.samples,
-                                None, ev.device, "training paused (p resumes)", ev.losses)
+                ev = TrainEvent(
+                    coin,
+                    "paused",
+                    ev.step,
+                    ev.loss,
+                    ev.lr,
+                    ev.step_ms,
+                    ev.samples,
+                    None,
+                    ev.device,
+                    "training paused (p resumes)",
+                    ev.losses,
+                )
             self._publish_train(coin, ev)
 
     def _train_one(self) -> None:

@@ -182,7 +182,9 @@ def _check_value(key: str, value: Any) -> str | None:
         return url_problem(value, "http")
     elif key == "kraken_url":
         return url_problem(value, "ws")
-    elif key == "api_key" and (not value or any(ch.isspace() or not ch.isprintable() for ch in value)):
+    elif key == "api_key" and (
+        not value or any(ch.isspace() or not ch.isprintable() for ch in value)
+    ):
         # Never echo the value: it is a secret.
         return "must be a non-empty key without spaces or control characters"
     return None
@@ -288,7 +290,9 @@ def parse_horizons(value: str | list[Any]) -> tuple[int, ...]:
     return hs
 
 
-def settings_from(file_values: dict[str, Any], env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+def settings_from(
+    file_values: dict[str, Any], env: dict[str, str] | None = None, **overrides: Any
+) -> Settings:
     """Merge config file values, environment and explicit overrides (None means not given)."""
     env = dict(os.environ if env is None else env)
     s = Settings()

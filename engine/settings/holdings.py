@@ -103,7 +103,8 @@ def _from_dict(coin: str, d: Any) -> Holding | None:
     if not (math.isfinite(amount) and 0 <= amount <= MAX_AMOUNT):
         return None
     if cost is not None and (
-        isinstance(cost, bool) or not isinstance(cost, (int, float))
+        isinstance(cost, bool)
+        or not isinstance(cost, (int, float))
         or not (math.isfinite(cost) and 0 <= cost <= MAX_COST)
     ):
         return None

@@ -35,8 +35,9 @@ def replay_world(coins: tuple[str, ...], files: tuple[Path, ...]) -> str:
     resume their own store, and different ones never mix."""
     import hashlib
 
-    identity = "\n".join(sorted(f"{coin}={Path(f).expanduser().resolve()}"
-                                for coin, f in zip(coins, files)))
+    identity = "\n".join(
+        sorted(f"{coin}={Path(f).expanduser().resolve()}" for coin, f in zip(coins, files))
+    )
     return "replay-" + hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 

@@ -31,12 +31,18 @@ def load_watchlist(loc: Locations, key: str) -> tuple[str, ...]:
     rewritten without them."""
     ids, bad = valid_coin_ids(load_state(loc).get(key))
     if bad:
-        log.warning("%s: dropped %d invalid coin ids from %r: %s", loc.state_file, len(bad), key,
-                    ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""))
+        log.warning(
+            "%s: dropped %d invalid coin ids from %r: %s",
+            loc.state_file,
+            len(bad),
+            key,
+            ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""),
+        )
     if len(ids) > MAX_COINS:
         # An older version let a feed client add thousands; each would load a model at start.
-        log.warning("%s: %r holds %d coins; keeping the first %d", loc.state_file, key, len(ids),
-                    MAX_COINS)
+        log.warning(
+            "%s: %r holds %d coins; keeping the first %d", loc.state_file, key, len(ids), MAX_COINS
+        )
         bad, ids = bad + ids[MAX_COINS:], ids[:MAX_COINS]
     if bad:
         try:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Callable, Protocol, Union
+from collections.abc import Callable
+from typing import Protocol, Union
 
 from engine.api import CoinMatch
 from engine.events import Bar, CoinsEvent, ErrorEvent, StatusEvent
@@ -44,13 +45,15 @@ class Source(Protocol):
 
     name: str
 
-    def run(self, coins: Callable[[], tuple[str, ...]], emit: Emit, stop: threading.Event) -> None: ...
+    def run(
+        self, coins: Callable[[], tuple[str, ...]], emit: Emit, stop: threading.Event
+    ) -> None: ...
 
     def search(self, query: str) -> list[CoinMatch]: ...
 
     def check(self) -> None:
         """Raise a CryptotuiError now if the source cannot work (an unusable replay file)."""
-        return None
+        return
 
     def describe(self) -> str:
         """What the data is, in a few words (a replay: its file and dates); "" for live data."""

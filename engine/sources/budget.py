@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,8 @@ PLAN_LIMITS: dict[str, tuple[int, int | None]] = {
 }
 
 MINUTE = 60.0
+
+
 def plan_name(settings: Any) -> str:
     """``"keyless"``, ``"demo"`` or ``"pro"`` (on the demo plan, a key makes it demo)."""
     if getattr(settings, "api_plan", "demo") == "pro":
@@ -49,13 +51,13 @@ def limits_for(settings: Any) -> tuple[int, int | None]:
 
 
 def month_key(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m")
 
 
 def next_month_start(ts: float) -> float:
-    d = datetime.fromtimestamp(ts, tz=timezone.utc)
+    d = datetime.fromtimestamp(ts, tz=UTC)
     year, month = (d.year + 1, 1) if d.month == 12 else (d.year, d.month + 1)
-    return datetime(year, month, 1, tzinfo=timezone.utc).timestamp()
+    return datetime(year, month, 1, tzinfo=UTC).timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,4 +186,3 @@ __all__ = [
     "plan_name",
     "save_counts",
 ]
-

@@ -344,7 +344,9 @@ class CoinGeckoSource(Source):
                 msg = f"{what}: CoinGecko {kind} (HTTP {status}{page})"
             raise ApiError(redact(msg, self._key), status=status, code=code)
         if valid and not isinstance(body, (dict, list)):
-            raise ParseError(f"{what}: unexpected shape of the response (a JSON {type(body).__name__})")
+            raise ParseError(
+                f"{what}: unexpected shape of the response (a JSON {type(body).__name__})"
+            )
         if body is None:
             if _looks_html(resp):
                 raise ParseError(f"{what}: got an HTML page instead of JSON (HTTP {status})")
@@ -421,8 +423,9 @@ class CoinGeckoSource(Source):
                 wait = backoff_delay(failures - 1, base=5.0, cap=300.0, rng=self._rng)
                 next_poll = self._clock() + wait
                 msg = f"internal error ({exc.__class__.__name__}), see the log"
-                self._status("error", f"error: {msg}, retrying in {fmt_seconds(wait)}",
-                             next_update=next_poll)
+                self._status(
+                    "error", f"error: {msg}, retrying in {fmt_seconds(wait)}", next_update=next_poll
+                )
                 self._emit(ErrorEvent(title="Data source", msg=msg))
                 continue
             failures = 0
@@ -611,8 +614,7 @@ class CoinGeckoSource(Source):
         for coin in unknown:
             if coin not in before:
                 msg = (
-                    f"CoinGecko does not know the coin id {coin!r}; "
-                    "search for it by name or symbol"
+                    f"CoinGecko does not know the coin id {coin!r}; search for it by name or symbol"
                 )
                 log.warning("%s", msg)
                 self._emit(ErrorEvent(title="Unknown coin", msg=msg, coin=coin))
@@ -695,8 +697,9 @@ class CoinGeckoSource(Source):
                 )
             )
         if dropped:
-            log.warning("search %r: dropped %d results whose id is not a valid coin id", q[:40],
-                        dropped)
+            log.warning(
+                "search %r: dropped %d results whose id is not a valid coin id", q[:40], dropped
+            )
         return out
 
 

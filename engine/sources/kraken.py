@@ -351,8 +351,14 @@ class KrakenSource(Source):
             raise ValueError("non-positive price")
         o, h, lo, c = values
         return Bar(
-            coin=coin, ts=ts, price=c, open=o, high=h, low=lo,
-            volume=float(item.get("volume") or 0.0), source=SOURCE,
+            coin=coin,
+            ts=ts,
+            price=c,
+            open=o,
+            high=h,
+            low=lo,
+            volume=float(item.get("volume") or 0.0),
+            source=SOURCE,
         )
 
     def _on_candle(self, bar: Bar) -> None:

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.api import CoinMatch
@@ -68,11 +68,13 @@ def timestamp_ms(text: str) -> int:
     if SECONDS_RANGE[0] <= value < SECONDS_RANGE[1]:
         raise TimestampUnitError(
             f"timestamp {value} looks like Unix seconds; the column is timestamp_ms "
-            "(milliseconds): multiply it by 1000")
+            "(milliseconds): multiply it by 1000"
+        )
     if value >= MAX_TIMESTAMP_MS:
         raise TimestampUnitError(
             f"timestamp {value} is past the year 5000 in milliseconds; the column is timestamp_ms "
-            "(micro- or nanoseconds?)")
+            "(micro- or nanoseconds?)"
+        )
     return value
 
 
@@ -95,7 +97,9 @@ def read_csv(path: Path, coin: str, source: str = "replay") -> CsvReport:
         # Opened alone so that only open()'s OSError is translated here; the with below closes it.
         fh = open(path, newline="", encoding="utf-8-sig", errors="replace")  # noqa: SIM115
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc.__class__.__name__})") from None
+        raise ConfigError(
+            f"{path}: cannot read ({exc.strerror or exc.__class__.__name__})"
+        ) from None
     bars: list[Bar] = []
     rejected: list[tuple[int, str]] = []
     with fh:
@@ -135,13 +139,17 @@ def read_csv(path: Path, coin: str, source: str = "replay") -> CsvReport:
                 continue
             # A difference of logs, not the log of a ratio: the ratio of two extreme prices can
             # underflow to 0 or overflow to inf.
-            if last_price is not None and abs(math.log(c) - math.log(last_price)) > math.log1p(MAX_JUMP):
+            if last_price is not None and abs(math.log(c) - math.log(last_price)) > math.log1p(
+                MAX_JUMP
+            ):
                 rejected.append((line, f"price spike {last_price:g} -> {c:g}"))
                 continue
             bars.append(Bar(coin, ts, c, o, h, lo, v, source))
             last_ts, last_price = ts, c
     if rejected:
-        log.warning("%s: skipped %d bad rows (first: line %d, %s)", path, len(rejected), *rejected[0])
+        log.warning(
+            "%s: skipped %d bad rows (first: line %d, %s)", path, len(rejected), *rejected[0]
+        )
     return CsvReport(tuple(bars), tuple(rejected))
 
 
@@ -195,11 +203,11 @@ def _first_timestamp(path: Path) -> int | None:
 
 
 def _day(ts: int) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
 
 
 def _fmt(ts: int) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 class ReplaySource(Source):
@@ -265,8 +273,11 @@ class ReplaySource(Source):
     def _describe(self) -> str:
         firsts = [t for t in (_first_timestamp(p) for p in self.files.values()) if t is not None]
         lasts = [t for t in (_last_timestamp(p) for p in self.files.values()) if t is not None]
-        what = (next(iter(self.files.values())).name if len(self.files) == 1
-                else f"{len(self.files)} files")
+        what = (
+            next(iter(self.files.values())).name
+            if len(self.files) == 1
+            else f"{len(self.files)} files"
+        )
         if self.name == "demo":
             what = "recorded Coinbase minutes"
         kind = "demo" if self.name == "demo" else "replay"
@@ -301,7 +312,11 @@ class ReplaySource(Source):
         if missing:
             emit(CoinsEvent(coins=watched, unknown=tuple(missing)))
             for coin in missing:
-                emit(ErrorEvent("Unknown coin", f"no recorded data for {coin!r} in this replay", coin))
+                emit(
+                    ErrorEvent(
+                        "Unknown coin", f"no recorded data for {coin!r} in this replay", coin
+                    )
+                )
         # Every file is merged, so a coin added while running joins at the current replay time.
         it = self._merged(tuple(self.files))
         first = next(it, None)
@@ -318,7 +333,11 @@ class ReplaySource(Source):
             if bar.ts - prev_ts > GAP_SKIP_SECONDS:
                 # Cross a long hole in the recording at once; the chart still shows it as a gap.
                 hours = (bar.ts - prev_ts) / 3600
-                emit(StatusEvent(self.name, "ok", f"recording has a {hours:.1f} h gap: skipped ahead"))
+                emit(
+                    StatusEvent(
+                        self.name, "ok", f"recording has a {hours:.1f} h gap: skipped ahead"
+                    )
+                )
                 base_wall -= (bar.ts - prev_ts - 60) / 60 / self.speed
             due = base_wall + (bar.ts - base_ts) / 60 / self.speed
             delay = due - self._clock()

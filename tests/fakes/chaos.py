@@ -23,7 +23,7 @@ from engine.api import CoinMatch
 from engine.events import Bar, StatusEvent
 from engine.sources.base import Emit, Source, SourceOutput
 from engine.store import Store
-from tests.fakes.coingecko_server import Fault, FakeCoinGecko
+from tests.fakes.coingecko_server import FakeCoinGecko, Fault
 
 # Kinds drawn at random, with weights. "bad_values" is ours: a 200 body where one coin's price is
 # zero, negative, NaN, infinite, a string or null (the other coins stay good).
@@ -42,7 +42,11 @@ WRONG_SHAPES: tuple[Any, ...] = (
     [{"unexpected": "list"}],
     "just a string",
     {"bitcoin": "x", "ethereum": [1, 2], "solana": {"usd": "abc", "last_updated_at": "later"}},
-    {"bitcoin": {"eur": 1.0}, "ethereum": {"usd": 1.0}, "solana": {"usd": True, "last_updated_at": 1}},
+    {
+        "bitcoin": {"eur": 1.0},
+        "ethereum": {"usd": 1.0},
+        "solana": {"usd": True, "last_updated_at": 1},
+    },
 )
 BAD_VALUES: tuple[Any, ...] = (0, -1.5, float("nan"), float("inf"), "123.4", None, True, [])
 
@@ -126,7 +130,9 @@ class Referee:
     good_bodies: int = 0
     statuses: int = 0
     violations: list[str] = field(default_factory=list)
-    expected: dict[tuple[str, int], tuple[float, float]] = field(default_factory=dict)  # -> (price, t)
+    expected: dict[tuple[str, int], tuple[float, float]] = field(
+        default_factory=dict
+    )  # -> (price, t)
     verified: int = 0
     last_price_kind: str | None = "none yet"
     last_kind: str | None = None
@@ -295,7 +301,9 @@ class ChaosCoinGecko(FakeCoinGecko):
             return False  # answered normally; simple_price spoils one coin
         return super()._apply_fault(h, fault, path)
 
-    def simple_price(self, ids: list[str], vs_list: list[str], with_updated: bool) -> dict[str, Any]:
+    def simple_price(
+        self, ids: list[str], vs_list: list[str], with_updated: bool
+    ) -> dict[str, Any]:
         body = super().simple_price(ids, vs_list, with_updated)
         kind = getattr(self._local, "kind", None)
         if kind == "slow":

@@ -37,7 +37,14 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 log = logging.getLogger(__name__)
 
-DATA = Path(os.environ.get("CRYPTOTUI_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")) / "coingecko"
+DATA = (
+    Path(
+        os.environ.get(
+            "CRYPTOTUI_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"
+        )
+    )
+    / "coingecko"
+)
 API_PREFIX = "/api/v3"
 
 # id -> (name, symbol, rank, usd price around which the fake moves)
@@ -291,14 +298,16 @@ class FakeCoinGecko:
     def _serve(self, h: BaseHTTPRequestHandler) -> None:
         split = urlsplit(h.path)
         path = unquote(split.path)
-        if path.startswith(API_PREFIX):
-            path = path[len(API_PREFIX) :]
+        path = path.removeprefix(API_PREFIX)
         query = parse_qs(split.query, keep_blank_values=True)
         fault = self._take_fault(path)
         with self._lock:
             self.requests.append(
                 Recorded(
-                    "GET", path, query, {k.lower(): v for k, v in h.headers.items()},
+                    "GET",
+                    path,
+                    query,
+                    {k.lower(): v for k, v in h.headers.items()},
                     fault.kind if fault else None,
                     self.clock(),
                 )
@@ -431,8 +440,11 @@ class FakeCoinGecko:
         elif kind == "future":
             ids = [i for i in parse_qs(urlsplit(h.path).query).get("ids", [""])[0].split(",") if i]
             updated = int(self.clock() + float(o.get("ahead", 2 * 86400)))
-            body = {c: {"usd": self.price(c, "usd", updated // 60), "last_updated_at": updated}
-                    for c in ids if c in self.known}
+            body = {
+                c: {"usd": self.price(c, "usd", updated // 60), "last_updated_at": updated}
+                for c in ids
+                if c in self.known
+            }
             self._send(h, 200, body)
         elif kind == "reset":
             sock = h.connection

@@ -29,7 +29,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
@@ -38,7 +38,14 @@ from websockets.exceptions import ConnectionClosed
 
 log = logging.getLogger(__name__)
 
-DATA = Path(os.environ.get("CRYPTOTUI_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")) / "exchanges"
+DATA = (
+    Path(
+        os.environ.get(
+            "CRYPTOTUI_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"
+        )
+    )
+    / "exchanges"
+)
 
 # Pairs the fake lists, with a price to scale the recorded BTC candles to.
 PAIRS: dict[str, float] = {
@@ -57,7 +64,7 @@ def _load(name: str) -> Any:
 
 
 def fmt_time(ts: float, nanos: bool = True) -> str:
-    d = datetime.fromtimestamp(ts, tz=timezone.utc)
+    d = datetime.fromtimestamp(ts, tz=UTC)
     frac = f"{round((ts % 1) * 1e9):09d}" if nanos else f"{round((ts % 1) * 1e6):06d}"
     return d.strftime("%Y-%m-%dT%H:%M:%S.") + frac + "Z"
 
@@ -292,8 +299,14 @@ class FakeKraken:
         status = {
             "channel": "status",
             "type": "update",
-            "data": [{"version": "2.0.10", "system": "online", "api_version": "v2",
-                      "connection_id": 1000 + number}],
+            "data": [
+                {
+                    "version": "2.0.10",
+                    "system": "online",
+                    "api_version": "v2",
+                    "connection_id": 1000 + number,
+                }
+            ],
         }
         try:
             await ws.send(json.dumps(status))
@@ -315,8 +328,9 @@ class FakeKraken:
         method = msg.get("method")
         req_id = msg.get("req_id")
         if method == "ping":
-            await ws.send(json.dumps({"method": "pong", "req_id": req_id, "time_in": now,
-                                      "time_out": now}))
+            await ws.send(
+                json.dumps({"method": "pong", "req_id": req_id, "time_in": now, "time_out": now})
+            )
             return
         params = msg.get("params") or {}
         symbols = tuple(params.get("symbol") or ())
@@ -329,14 +343,26 @@ class FakeKraken:
             if sym not in self.pairs:
                 # The real error frame, with the pair named as Kraken names it.
                 err = _load("kraken_v2_subscribe_error_real_2026.json")
-                err.update({"error": f"Currency pair not supported {sym}", "symbol": sym,
-                            "method": method, "req_id": req_id, "time_in": now, "time_out": now})
+                err.update(
+                    {
+                        "error": f"Currency pair not supported {sym}",
+                        "symbol": sym,
+                        "method": method,
+                        "req_id": req_id,
+                        "time_in": now,
+                        "time_out": now,
+                    }
+                )
                 await ws.send(json.dumps(err))
                 continue
             ack = {
                 "method": method,
-                "result": {"channel": "ohlc", "symbol": sym, "interval": params.get("interval", 1),
-                           "snapshot": True},
+                "result": {
+                    "channel": "ohlc",
+                    "symbol": sym,
+                    "interval": params.get("interval", 1),
+                    "snapshot": True,
+                },
                 "success": True,
                 "req_id": req_id,
                 "time_in": now,
@@ -360,8 +386,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8998)
-    parser.add_argument("--minute-seconds", type=float, default=60.0,
-                        help="real seconds between new candles (60: real time)")
+    parser.add_argument(
+        "--minute-seconds",
+        type=float,
+        default=60.0,
+        help="real seconds between new candles (60: real time)",
+    )
     parser.add_argument(
         "--drop-every", type=int, default=0, help="drop connections every N candles"
     )

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import logging
+from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -44,7 +43,6 @@ class AddCoinScreen(ModalScreen[str | None]):
         Binding("escape", "cancel", "Cancel"),
         Binding("down", "focus_results", "Results", show=False),
     ]
-
 
     def __init__(self, engine: EngineAPI, exclude: tuple[str, ...] = ()) -> None:
         super().__init__()
@@ -99,7 +97,9 @@ class AddCoinScreen(ModalScreen[str | None]):
     def _results(self, query: str, matches: list[CoinMatch]) -> None:
         if self.query_one(SafeInput).value.strip() != query:
             return  # typed on since: a newer search is coming
-        hint = f"{len(matches)} found for {query!r}." if matches else f"Nothing found for {query!r}."
+        hint = (
+            f"{len(matches)} found for {query!r}." if matches else f"Nothing found for {query!r}."
+        )
         if not matches and getattr(self.engine, "mode", "") == "DEMO":
             hint += " A replay has only its recorded coins (the demo: BTC, ETH, LTC)."
         self._show(matches, hint)
@@ -115,8 +115,9 @@ class AddCoinScreen(ModalScreen[str | None]):
             rank = f"  #{m.rank}" if m.rank else ""
             name = clean(m.name, NAME_LIMIT)
             symbol = clean(m.symbol, SYMBOL_LIMIT).upper()
-            ol.add_option(Option(plain(f"{name} ({symbol}){rank}  {clean(m.id, ID_LIMIT)}{mark}"),
-                                 id=m.id))
+            ol.add_option(
+                Option(plain(f"{name} ({symbol}){rank}  {clean(m.id, ID_LIMIT)}{mark}"), id=m.id)
+            )
         if matches:
             ol.highlighted = 0
 

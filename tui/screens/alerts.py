@@ -3,9 +3,8 @@ each, a chance threshold to be told about, surprise alerts, bell and desktop not
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from dataclasses import dataclass
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on
@@ -75,9 +74,15 @@ class AlertsScreen(ModalScreen[AlertSettings | None]):
         Binding("ctrl+s", "save", "Save"),
     ]
 
-    def __init__(self, name: str, price: float | None, current: AlertSettings,
-                 forecast: ForecastEvent | None = None, horizon: int = 5,
-                 desktop_available: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        price: float | None,
+        current: AlertSettings,
+        forecast: ForecastEvent | None = None,
+        horizon: int = 5,
+        desktop_available: bool = False,
+    ) -> None:
         super().__init__()
         self.forecast = forecast
         self.horizon = horizon
@@ -105,10 +110,17 @@ class AlertsScreen(ModalScreen[AlertSettings | None]):
                 yield Label("Bell", classes="row-label")
             with Horizontal():
                 th = self.current.threshold
-                yield SafeInput("" if th is None else f"{100 * th:g}", placeholder="off",
-                                id="alerts-threshold", classes="short", compact=True)
+                yield SafeInput(
+                    "" if th is None else f"{100 * th:g}",
+                    placeholder="off",
+                    id="alerts-threshold",
+                    classes="short",
+                    compact=True,
+                )
                 # Per coin, unlike the switches above.
-                yield Label(f"% at {self.horizon}m: tell me (this coin)", classes="row-label gap-after")
+                yield Label(
+                    f"% at {self.horizon}m: tell me (this coin)", classes="row-label gap-after"
+                )
                 yield Switch(value=self.current.desktop, id="alerts-desktop")
                 where = "" if self.desktop_available else " n/a"
                 yield Label(f"desktop{where}", classes="row-label")
@@ -171,15 +183,18 @@ class AlertsScreen(ModalScreen[AlertSettings | None]):
             threshold = parse_threshold(text)
         except ValueError:
             self.query_one("#alerts-hint", Label).update(
-                Text(f"{text.strip()!r} is not a chance: a percent from 1 to 99, or empty for off."))
+                Text(f"{text.strip()!r} is not a chance: a percent from 1 to 99, or empty for off.")
+            )
             return
-        self.dismiss(AlertSettings(
-            tuple(self.levels),
-            self.query_one("#alerts-surprise", Switch).value,
-            self.query_one("#alerts-bell", Switch).value,
-            threshold,
-            self.query_one("#alerts-desktop", Switch).value,
-        ))
+        self.dismiss(
+            AlertSettings(
+                tuple(self.levels),
+                self.query_one("#alerts-surprise", Switch).value,
+                self.query_one("#alerts-bell", Switch).value,
+                threshold,
+                self.query_one("#alerts-desktop", Switch).value,
+            )
+        )
 
     def action_cancel(self) -> None:
         self.dismiss(None)

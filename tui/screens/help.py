@@ -17,7 +17,7 @@ from tui.commands import COMMANDS
 ABOUT = (
     "The chart shows the price, the model's past predictions at the selected horizon drawn at "
     "the time they were about (a lagged copy would show as a shifted line), and the forecast "
-    "from now with its 80 % band. The score panel compares the model with \"no change\": "
+    'from now with its 80 % band. The score panel compares the model with "no change": '
     "rel MAE below 1.00 means the model is better, 1.00 that it is no better. The Model panel "
     "says which band and mean are served at each horizon, and why."
 )
@@ -44,7 +44,9 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen #help-about { color: $text-muted; margin-top: 1; }
     """
     # q closes Help (as esc does): the footer says so, and q quits only from the main screen.
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark", "close", "Close", key_display="esc/q")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark", "close", "Close", key_display="esc/q")
+    ]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll() as box:

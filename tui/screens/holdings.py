@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from dataclasses import dataclass
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on
@@ -50,8 +49,16 @@ class HoldingScreen(ModalScreen[HoldingResult | None]):
         Binding("ctrl+s", "save", "Save"),
     ]
 
-    def __init__(self, coin: str, name: str, price: float | None, currency: str,
-                 current: Holding | None, *, privacy: bool = False) -> None:
+    def __init__(
+        self,
+        coin: str,
+        name: str,
+        price: float | None,
+        currency: str,
+        current: Holding | None,
+        *,
+        privacy: bool = False,
+    ) -> None:
         super().__init__()
         self.coin = coin
         self.coin_name = name
@@ -75,8 +82,9 @@ class HoldingScreen(ModalScreen[HoldingResult | None]):
             cost = ""
             if self.current is not None and self.current.cost is not None:
                 cost = _plain(round(self.current.cost, 8))
-            yield Input(cost, placeholder="total paid, e.g. 15000", id="holding-cost",
-                        password=self.privacy)
+            yield Input(
+                cost, placeholder="total paid, e.g. 15000", id="holding-cost", password=self.privacy
+            )
             with Horizontal():
                 yield Switch(value=False, id="holding-per-unit")
                 yield Label("The cost is per unit (else the total)", classes="row-label")

@@ -9,8 +9,8 @@ widget asks Textual for a new layout only when its number of lines changes.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -58,7 +58,9 @@ def layout_columns(
     cells = [[_text(c) for c in row] for row in rows]
     widths = []
     for i, col in enumerate(columns):
-        w = max([cell_len(col.header), col.min_width] + [r[i].cell_len for r in cells if i < len(r)])
+        w = max(
+            [cell_len(col.header), col.min_width] + [r[i].cell_len for r in cells if i < len(r)]
+        )
         widths.append(min(w, col.max_width) if col.max_width is not None else w)
     sep = " " * gap
     head = Text(style=header_style, no_wrap=True, end="")
@@ -82,7 +84,9 @@ def layout_columns(
 
 def wrap_words(text: str, width: int, style: str = "") -> list[Text]:
     """``text`` broken into lines of at most ``width`` cells at spaces."""
-    return [Text(line, style=style, no_wrap=True, end="") for line in textwrap.wrap(text, max(8, width))] or [Text("")]
+    return [
+        Text(line, style=style, no_wrap=True, end="") for line in textwrap.wrap(text, max(8, width))
+    ] or [Text("")]
 
 
 def update_static(static: Static, content: Text, *, layout: bool = True) -> None:

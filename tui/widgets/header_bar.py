@@ -52,4 +52,6 @@ class HeaderBar(Static):
         hint = info or _MODE_HINT.get(mode, "")
         if width >= 110 and hint:
             parts.append(("  " + hint, "dim"))
-        update_static(self, Text.assemble(*parts, no_wrap=True, overflow="ellipsis"), layout=False)  # height 1
+        update_static(
+            self, Text.assemble(*parts, no_wrap=True, overflow="ellipsis"), layout=False
+        )  # height 1

@@ -151,22 +151,40 @@ class HoldingsPanel(TextLines):
             return f"±{100 * (r.hi - r.lo) / 2 / r.centre:.2f}%" if r.centre > 0 else DASH
 
         wide = width >= 52
-        columns = [Column("coin", "left", 4, 8), Column("value"), Column("P&L"), Column("share"),
-                   Column(f"80% {view.horizon}m")]
+        columns = [
+            Column("coin", "left", 4, 8),
+            Column("value"),
+            Column("P&L"),
+            Column("share"),
+            Column(f"80% {view.horizon}m"),
+        ]
         cells: list[list[str | Text]] = []
         for r in view.rows:
             share = DASH if r.share is None else MASK[:3] if privacy else f"{100 * r.share:.0f}%"
             cells.append([Text(r.label), money(r.value), coloured(r.pnl), share, rng(r.range)])
         total_share = "100%" if view.total else DASH
-        cells.append([Text("total"), money(view.total), coloured(view.total_pnl),
-                      MASK[:3] if privacy and view.total else total_share, rng(view.total_range)])
+        cells.append(
+            [
+                Text("total"),
+                money(view.total),
+                coloured(view.total_pnl),
+                MASK[:3] if privacy and view.total else total_share,
+                rng(view.total_range),
+            ]
+        )
         styles = [""] * len(view.rows) + ["bold"]
         lines = layout_columns(columns, cells, styles)
         cur = view.currency.upper()
         if view.total_range is not None and not privacy:
-            lines.append(Text(
-                f"{view.horizon} min ahead, 80 %: {format_money(view.total_range.lo)}–"
-                f"{format_money(view.total_range.hi)} {cur}", style="dim", no_wrap=True, end=""))
+            lines.append(
+                Text(
+                    f"{view.horizon} min ahead, 80 %: {format_money(view.total_range.lo)}–"
+                    f"{format_money(view.total_range.hi)} {cur}",
+                    style="dim",
+                    no_wrap=True,
+                    end="",
+                )
+            )
         elif privacy:
             lines.append(Text("amounts hidden (m shows them)", style="dim", no_wrap=True, end=""))
         else:

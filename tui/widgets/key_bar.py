@@ -24,7 +24,11 @@ from textual.widget import Widget
 
 class KeyBar(Widget, can_focus=False):
     ALLOW_SELECT = False
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"key-bar--key", "key-bar--description", "key-bar--hover"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "key-bar--key",
+        "key-bar--description",
+        "key-bar--hover",
+    }
     DEFAULT_CSS = """
     KeyBar {
         dock: bottom;
@@ -93,9 +97,16 @@ class KeyBar(Widget, can_focus=False):
         width = self.size.width or 10_000
         for i, (binding, enabled) in enumerate(self.keys()):
             start = text.cell_len
-            if start + len(self.app.get_key_display(binding)) + 1 + len(binding.description) > width:
+            if (
+                start + len(self.app.get_key_display(binding)) + 1 + len(binding.description)
+                > width
+            ):
                 break
-            ks, ds = (key_style, description_style) if enabled else (key_style + dim, description_style + dim)
+            ks, ds = (
+                (key_style, description_style)
+                if enabled
+                else (key_style + dim, description_style + dim)
+            )
             if i == self._hover:
                 ks, ds = ks + hover_style, ds + hover_style
             text.append(self.app.get_key_display(binding), ks)

@@ -24,22 +24,36 @@ def _share(v: float) -> str:
 def verdict(row: HorizonMetrics | None, horizon: int) -> tuple[str, str]:
     """One sentence on how good the model is at ``horizon``, and its tone ("good", "bad", "wait")."""
     if row is None or row.n == 0:
-        return (f"No {horizon}-min forecast scored yet: each is scored {horizon} min after it is made.",
-                "wait")
+        return (
+            f"No {horizon}-min forecast scored yet: each is scored {horizon} min after it is made.",
+            "wait",
+        )
     if not math.isfinite(row.rel_mae):
-        return (f"{row.n} forecasts scored at {horizon} min; no baseline to compare with yet.", "wait")
+        return (
+            f"{row.n} forecasts scored at {horizon} min; no baseline to compare with yet.",
+            "wait",
+        )
     if row.best_lag > 0:
-        return ((f"At {horizon} min the predictions follow the price {row.best_lag} min late: "
-                 "a lagged copy, not foresight."), "bad")
+        return (
+            (
+                f"At {horizon} min the predictions follow the price {row.best_lag} min late: "
+                "a lagged copy, not foresight."
+            ),
+            "bad",
+        )
     if abs(row.rel_mae - 1) < 0.005:
-        return (f"At {horizon} min the model is no better than \"no change\" yet (n={row.n}).", "bad")
+        return (f'At {horizon} min the model is no better than "no change" yet (n={row.n}).', "bad")
     if row.rel_mae > 1:
         worse = (row.rel_mae - 1) * 100
-        return ((f"At {horizon} min the model is worse than \"no change\" (errors {worse:.0f}% larger, "
-                 f"n={row.n}): do not trust its direction."), "bad")
+        return (
+            (
+                f'At {horizon} min the model is worse than "no change" (errors {worse:.0f}% larger, '
+                f"n={row.n}): do not trust its direction."
+            ),
+            "bad",
+        )
     better = (1 - row.rel_mae) * 100
-    return ((f"At {horizon} min the model beats \"no change\" by {better:.0f}% "
-             f"(n={row.n})."), "good")
+    return ((f'At {horizon} min the model beats "no change" by {better:.0f}% (n={row.n}).'), "good")
 
 
 class MetricsPanel(TextLines):

@@ -36,9 +36,11 @@ _BAND_WORDS = {
 }
 
 # What the columns of the score table and this panel mean, in a line or two.
-KEY = ("key: rel = model MAE / \"no change\" MAE (below 1 beats it) · dir = moves called right · "
-       "cov80 = outcomes inside the 80 % band · band = the one served · vs simple = the "
-       "network's interval score against the simple band's")
+KEY = (
+    'key: rel = model MAE / "no change" MAE (below 1 beats it) · dir = moves called right · '
+    "cov80 = outcomes inside the 80 % band · band = the one served · vs simple = the "
+    "network's interval score against the simple band's"
+)
 
 
 @dataclass(frozen=True)
@@ -67,18 +69,24 @@ def served_sentence(row: HorizonMetrics | None, horizon: int) -> str:
     if row is not None and row.n > 0 and not row.served80:
         return f"{horizon} min: this engine does not say which band it serves."
     if row is None or not row.served80:
-        return (f"{horizon} min: no band scored yet, so none is proven; each forecast is scored "
-                f"{horizon} min after it is made.")
+        return (
+            f"{horizon} min: no band scored yet, so none is proven; each forecast is scored "
+            f"{horizon} min after it is made."
+        )
     band = _BAND_WORDS.get(row.served80, row.served80)
     text = f"{horizon} min: {band} served"
     if math.isfinite(row.recent_ratio80) and row.recent_n > 0:
         words = _ratio_words(row.recent_ratio80)
         if words == "as good as":
-            text += (f"; the network's band is as good as the simple one over the last "
-                     f"{row.recent_n:,} minutes")
+            text += (
+                f"; the network's band is as good as the simple one over the last "
+                f"{row.recent_n:,} minutes"
+            )
         else:
-            text += (f"; the network's band is {words} than the simple one over the last "
-                     f"{row.recent_n:,} minutes")
+            text += (
+                f"; the network's band is {words} than the simple one over the last "
+                f"{row.recent_n:,} minutes"
+            )
         # The engine leaves the simple band only for a clear margin (a share and two standard
         # errors): a small lead is not enough, and the sentence must not read as a contradiction.
         if row.served80 == "simple" and row.recent_ratio80 < 1 and words != "as good as":
@@ -96,15 +104,19 @@ def mean_sentence(forecast: ForecastEvent | None, horizon: int) -> str:
     mean = forecast.mean[i]
     raw = forecast.raw[i] if len(forecast.raw) > i else math.nan
     if abs(mean) < 1e-9:
-        return ("Mean: \"no change\"; the network's own mean is not yet proven better, so it is "
-                "drawn but not served.")
+        return (
+            'Mean: "no change"; the network\'s own mean is not yet proven better, so it is '
+            "drawn but not served."
+        )
     if not math.isfinite(raw) or abs(raw) < 1e-12 or abs(mean - raw) <= 1e-9 * max(1.0, abs(raw)):
         return "Mean: the network's own."
     share = mean / raw
     if 0 < share < 1:
-        return (f"Mean: the network's, shrunk to {share * 100:.0f} % towards \"no change\" until "
-                "its scores earn more.")
-    return "Mean: a blend of the network's and \"no change\"."
+        return (
+            f'Mean: the network\'s, shrunk to {share * 100:.0f} % towards "no change" until '
+            "its scores earn more."
+        )
+    return 'Mean: a blend of the network\'s and "no change".'
 
 
 class ModelPanel(Vertical):
@@ -138,7 +150,9 @@ class ModelPanel(Vertical):
         train = view.train
         if view.no_data:
             # The watchlist and the chart say why; here only what it means for the model.
-            update_static(state, Text.assemble(("● ", pal.warning), ("nothing to learn from", pal.warning)))
+            update_static(
+                state, Text.assemble(("● ", pal.warning), ("nothing to learn from", pal.warning))
+            )
             self._hide_progress()
             spark.data = []
             self.set_class(True, "-no-loss")
@@ -171,10 +185,21 @@ class ModelPanel(Vertical):
                 half = len(train.losses) // 2
                 first = sum(train.losses[:half]) / half
                 last = sum(train.losses[half:]) / (len(train.losses) - half)
-                trend = " falling" if last < first * 0.97 else " rising" if last > first * 1.03 else " flat"
-            update_static(self.query_one("#model-loss-label", Static),
-                          Text(f"loss{loss}{trend} · {len(train.losses)} updates",
-                               no_wrap=True, overflow="ellipsis"))
+                trend = (
+                    " falling"
+                    if last < first * 0.97
+                    else " rising"
+                    if last > first * 1.03
+                    else " flat"
+                )
+            update_static(
+                self.query_one("#model-loss-label", Static),
+                Text(
+                    f"loss{loss}{trend} · {len(train.losses)} updates",
+                    no_wrap=True,
+                    overflow="ellipsis",
+                ),
+            )
         story.set_builder(lambda width: self._story(view, width, pal))
 
     def _hide_progress(self) -> None:
@@ -182,15 +207,18 @@ class ModelPanel(Vertical):
 
     def _state_line(self, train: TrainEvent, paused: bool, horizon: int, pal: Palette) -> Text:
         state = "paused" if paused else train.state
-        colour = {"training": pal.up, "paused": pal.warning, "rolled back": pal.down}.get(state, pal.accent)
+        colour = {"training": pal.up, "paused": pal.warning, "rolled back": pal.down}.get(
+            state, pal.accent
+        )
         # State, message and device may come from a remote engine: foreign text.
         words = _STATE_WORDS.get(state) or clean(state, 40)
         if state == "training" and train.samples == 0:
             # Online training needs matured labels: until the first one there is nothing to learn.
             words = "waiting for the first scored minute"
             colour = pal.accent
-        line = Text.assemble(("● ", colour), (words, f"bold {colour}"), no_wrap=True,
-                             overflow="ellipsis")
+        line = Text.assemble(
+            ("● ", colour), (words, f"bold {colour}"), no_wrap=True, overflow="ellipsis"
+        )
         if train.samples:
             line.append(f" · {train.samples:,} samples", style="dim")
         # The engine's own pause message repeats the state line; anything else is news.
@@ -226,16 +254,26 @@ class ModelPanel(Vertical):
             out += wrap_words(mean, width, "dim")
         scored = [r for r in rows if r.served80]
         if scored:
-            columns = [Column("h"), Column("band"), Column("vs simple", "right"), Column("cov80", "right"),
-                       Column("cov95", "right")]
+            columns = [
+                Column("h"),
+                Column("band"),
+                Column("vs simple", "right"),
+                Column("cov80", "right"),
+                Column("cov95", "right"),
+            ]
             cells: list[list[str | Text]] = []
             styles: list[str] = []
             for r in scored:
                 ratio = r.recent_ratio80
                 vs = Text("–", style="dim")
                 if math.isfinite(ratio):
-                    vs = Text(f"{ratio:.2f}", style=pal.up if ratio < 0.995 else pal.down if ratio > 1.005 else "")
-                cells.append([f"{r.horizon}m", r.served80, vs, _share(r.coverage80), _share(r.coverage95)])
+                    vs = Text(
+                        f"{ratio:.2f}",
+                        style=pal.up if ratio < 0.995 else pal.down if ratio > 1.005 else "",
+                    )
+                cells.append(
+                    [f"{r.horizon}m", r.served80, vs, _share(r.coverage80), _share(r.coverage95)]
+                )
                 styles.append("reverse" if r.horizon == view.horizon else "")
             out += [Text(""), *layout_columns(columns, cells, styles, gap=2)]
         details = self._details(view.train)

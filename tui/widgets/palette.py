@@ -29,8 +29,9 @@ class Palette:
         try:
             v = widget.app.theme_variables
         except NoActiveAppError:  # not mounted yet: any readable default will do
-            return cls("green", "red", "yellow", "cyan", "blue", "white", "grey50", "magenta",
-                       "grey30")
+            return cls(
+                "green", "red", "yellow", "cyan", "blue", "white", "grey50", "magenta", "grey30"
+            )
 
         def pick(name: str, default: str) -> str:
             value = v.get(name)

@@ -97,7 +97,9 @@ class PriceChart(Vertical):
             size = holders.first().size if holders else self.size
         return max(10, size.width - 12), max(4, size.height - AXIS_ROWS)
 
-    def show(self, data: ChartData, title: str, horizon: int, notice: tuple[str, str] | None) -> None:
+    def show(
+        self, data: ChartData, title: str, horizon: int, notice: tuple[str, str] | None
+    ) -> None:
         """Draw ``data``; ``notice`` (title, what to do) replaces an empty chart or heads a full one."""
         empty = data.empty
         self.set_class(empty, "-empty")
@@ -113,7 +115,9 @@ class PriceChart(Vertical):
         if plot is not None:
             # The title's characters go straight into the plot's cells: no codes may reach it.
             plot.show(data, clean(title, 80))
-        update_static(self.query_one("#chart-legend", Static), self._legend(data, horizon), layout=False)  # height 1
+        update_static(
+            self.query_one("#chart-legend", Static), self._legend(data, horizon), layout=False
+        )  # height 1
 
     def _update(self, target: str, text: Text) -> None:
         update_static(self.query_one(target, Static), text)

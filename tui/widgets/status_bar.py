@@ -36,7 +36,9 @@ class StatusBar(Static):
         if status is None:
             update_static(self, Text("connecting to the engine…", style="dim"), layout=False)
             return
-        colour = pal.down if status.state in _BAD else pal.warning if status.state != "ok" else pal.up
+        colour = (
+            pal.down if status.state in _BAD else pal.warning if status.state != "ok" else pal.up
+        )
         # Source, state and message are the engine's words, or a remote engine's: foreign text.
         parts: list[tuple[str, str] | str] = [
             (f"● {clean(status.source, 24)} ", colour),
@@ -45,7 +47,7 @@ class StatusBar(Static):
         message = clean(status.message)
         # Sources often start the message with the state ("offline: prices: ..."): say it once.
         if message.lower().startswith(status.state + ":"):
-            message = message[len(status.state) + 1:].strip()
+            message = message[len(status.state) + 1 :].strip()
         if message:
             parts.append(message + "  ")
         if status.last_update is not None:
@@ -57,4 +59,6 @@ class StatusBar(Static):
             parts.append((budget + "  ", "dim"))
         if extra:
             parts.append((extra, "dim"))
-        update_static(self, Text.assemble(*parts, no_wrap=True, overflow="ellipsis"), layout=False)  # height 1
+        update_static(
+            self, Text.assemble(*parts, no_wrap=True, overflow="ellipsis"), layout=False
+        )  # height 1

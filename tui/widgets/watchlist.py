@@ -12,10 +12,9 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from tui.format import arrow, format_percent, format_price, sparkline
 from tui.widgets.columns import Column, layout_columns
 from tui.widgets.palette import Palette
-from tui.format import arrow, format_percent, format_price, sparkline
-
 
 SPARK_CELLS = 8  # width of the trend column
 # Optional columns, most useful first, with the cells each takes (its gap included).
@@ -98,8 +97,12 @@ class Watchlist(Widget):
         width = self.size.width or 40
         cols = self.columns(width)
         label_w = min(10, max([cell_len(r.label) for r in self.rows] + [4]))
-        columns = [Column("#", "left", 1, 1), Column("coin", "left", label_w, label_w),
-                   Column("price", "right"), Column(self.window, "right", 6)]
+        columns = [
+            Column("#", "left", 1, 1),
+            Column("coin", "left", label_w, label_w),
+            Column("price", "right"),
+            Column(self.window, "right", 6),
+        ]
         if "fc" in cols:
             columns.append(Column(f"in {self.horizon}m", "right", 9))
         if "rel" in cols:
@@ -110,11 +113,17 @@ class Watchlist(Widget):
         rows: list[list[Text | str]] = []
         styles: list[str] = []
         for i, row in enumerate(self.rows, 1):
-            cells: list[Text | str] = [Text(str(i) if i < 10 else " ", style="dim"), Text(row.label)]
+            cells: list[Text | str] = [
+                Text(str(i) if i < 10 else " ", style="dim"),
+                Text(row.label),
+            ]
             if row.unknown:
                 cells += ["", ""]  # written over the two columns below
             elif row.stale and row.price is not None:
-                cells += [Text(_price_cell(row), style="dim"), Text("stale", style=f"bold {pal.warning}")]
+                cells += [
+                    Text(_price_cell(row), style="dim"),
+                    Text("stale", style=f"bold {pal.warning}"),
+                ]
             elif row.price is None:
                 cells += [Text(_price_cell(row), style="dim"), ""]
             else:

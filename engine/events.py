@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 PROTOCOL_VERSION = 1
 
@@ -224,16 +224,16 @@ class SnapshotEvent:
     status: StatusEvent | None = None
 
 
-Event = Union[
-    BarEvent,
-    ForecastEvent,
-    MetricsEvent,
-    TrainEvent,
-    StatusEvent,
-    ErrorEvent,
-    CoinsEvent,
-    SnapshotEvent,
-]
+Event = (
+    BarEvent
+    | ForecastEvent
+    | MetricsEvent
+    | TrainEvent
+    | StatusEvent
+    | ErrorEvent
+    | CoinsEvent
+    | SnapshotEvent
+)
 
 EVENT_TYPES: dict[str, type] = {
     cls.type: cls

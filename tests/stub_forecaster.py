@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, Self, TypeVar
 
 from engine.errors import ModelError
 from engine.events import Bar, ForecastEvent, HorizonMetrics, MetricsEvent, TrainEvent
@@ -86,7 +86,7 @@ class StubForecaster:
         path.write_text(json.dumps({"coin": self.coin, "seen": self.seen, "steps": self.steps}))
 
     @classmethod
-    def load(cls, path: Path, coin: str, config: StubConfig | None = None) -> StubForecaster:
+    def load(cls, path: Path, coin: str, config: StubConfig | None = None) -> Self:
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError) as exc:

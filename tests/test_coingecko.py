@@ -155,7 +155,7 @@ def test_429_variants_are_honoured(cg, sim, fault, options, wait):
     if "reset" in options:
         from engine.sources.retry import _parse_date
 
-        sim.now = _parse_date(options["reset"]) - 40.0  # type: ignore[operator]
+        sim.now = _parse_date(options["reset"]) - 40.0
         wait = 40.0
     src = make_source(cg, sim)
     cg.add_fault(fault, path="/simple/price", **options)
@@ -387,7 +387,7 @@ def test_an_unexpected_failure_is_reported_and_the_poller_goes_on(cg, sim):
     class Flaky(requests.Session):
         calls = 0
 
-        def get(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        def get(self, *args: Any, **kwargs: Any) -> Any:
             Flaky.calls += 1
             if Flaky.calls == 1:
                 raise RuntimeError("a bug")

@@ -6,6 +6,7 @@ import csv
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from engine.events import (
     BarEvent,
     CoinsEvent,
     ErrorEvent,
+    Event,
     ForecastEvent,
     SnapshotEvent,
     StatusEvent,
@@ -47,11 +49,11 @@ def engine_for(home: Path, files: dict[str, Path], speed: float = 1e5) -> Engine
     return Engine(settings, Locations.resolve(home), forecaster_factory=StubFactory(StubForecaster))
 
 
-def run_until(engine: Engine, pred, timeout: float = 20.0) -> list:  # type: ignore[no-untyped-def]
-    seen: list = []
+def run_until(engine: Engine, pred: Callable[[Event], bool], timeout: float = 20.0) -> list[Event]:
+    seen: list[Event] = []
     done = threading.Event()
 
-    def listen(ev) -> None:  # type: ignore[no-untyped-def]
+    def listen(ev: Event) -> None:
         seen.append(ev)
         if pred(ev):
             done.set()
@@ -63,7 +65,7 @@ def run_until(engine: Engine, pred, timeout: float = 20.0) -> list:  # type: ign
     return seen
 
 
-def finished(ev) -> bool:  # type: ignore[no-untyped-def]
+def finished(ev: Event) -> bool:
     return isinstance(ev, StatusEvent) and ev.state == "done"
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -75,7 +76,9 @@ class Tmux:
             check=True,
         )
 
-    def wait_for(self, predicate, timeout: float = 30.0, what: str = "") -> str:  # type: ignore[no-untyped-def]
+    def wait_for(
+        self, predicate: Callable[[str], bool], timeout: float = 30.0, what: str = ""
+    ) -> str:
         deadline = time.monotonic() + timeout
         screen = ""
         while time.monotonic() < deadline:

@@ -114,7 +114,7 @@ def from_dict(data: dict[str, Any]) -> Event:
     cls = EVENT_TYPES.get(data.get("type", ""))
     if cls is None:
         raise ValueError(f"unknown event type {data.get('type')!r}")
-    return _build(cls, data)  # type: ignore[no-any-return]
+    return _build(cls, data)
 
 
 __all__ = ["encode", "from_dict", "to_dict"]

@@ -109,12 +109,12 @@ def build_source(settings: Settings, store: Store, loc: Locations | None = None)
     if settings.source == "kraken":
         from engine.sources.kraken import KrakenSource
 
-        return KrakenSource(settings, last_bar_ts=store.last_ts)  # type: ignore[no-any-return]
+        return KrakenSource(settings, last_bar_ts=store.last_ts)
     from engine.sources.coingecko import CoinGeckoSource
 
     # The monthly call count must survive restarts, or a Demo key's cap could not be kept.
     budget_file = loc.data_dir / "budget.json" if loc is not None else None
-    return CoinGeckoSource(settings, last_bar_ts=store.last_ts, budget_file=budget_file)  # type: ignore[no-any-return]
+    return CoinGeckoSource(settings, last_bar_ts=store.last_ts, budget_file=budget_file)
 
 
 class Engine:

@@ -56,7 +56,7 @@ def write_csv(
     preds: dict[tuple[int, int], tuple[object, ...]] = {}
     for row in store.predictions_rows(coin):
         _made, h, target, base, mean, lo80, hi80, _lo95, _hi95, _out, raw = row
-        preds[(int(target), int(h))] = (base, mean, raw, lo80, hi80)  # type: ignore[call-overload]
+        preds[(int(target), int(h))] = (base, mean, raw, lo80, hi80)
     w = csv.writer(fh)
     header = ["time_utc", "timestamp", "price", "open", "high", "low", "volume", "source", "filled"]
     for h in horizons:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable
-from typing import Protocol, Union
+from typing import Protocol
 
 from engine.api import CoinMatch
 from engine.events import Bar, CoinsEvent, ErrorEvent, StatusEvent
 
 # What a source hands the engine: bars (in time order per coin), its status, errors, and
 # changes in which coins it can serve (``CoinsEvent.unknown`` for ids it does not know).
-SourceOutput = Union[Bar, StatusEvent, ErrorEvent, CoinsEvent]
+SourceOutput = Bar | StatusEvent | ErrorEvent | CoinsEvent
 Emit = Callable[[SourceOutput], None]
 
 # Prices outside this range are refused: no market quotes a coin beyond it, and inside it every

@@ -155,7 +155,9 @@ def test_429_variants_are_honoured(cg, sim, fault, options, wait):
     if "reset" in options:
         from engine.sources.retry import _parse_date
 
-        sim.now = _parse_date(options["reset"]) - 40.0
+        reset = _parse_date(options["reset"])
+        assert reset is not None
+        sim.now = reset - 40.0
         wait = 40.0
     src = make_source(cg, sim)
     cg.add_fault(fault, path="/simple/price", **options)

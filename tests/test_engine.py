@@ -202,8 +202,11 @@ def test_demo_settings_use_bundled_data(tmp_path: Path) -> None:
 def test_a_live_source_is_not_built_to_say_it_has_nothing_to_describe(tmp_path: Path) -> None:
     # The header asks before the first frame; building CoinGecko's client there cost ~40 ms of
     # cold start (requests' import), on the UI thread.
-    e = Engine(Settings(coins=("bitcoin",)), Locations.resolve(tmp_path / "h"),
-               forecaster_factory=StubFactory(StubForecaster))
+    e = Engine(
+        Settings(coins=("bitcoin",)),
+        Locations.resolve(tmp_path / "h"),
+        forecaster_factory=StubFactory(StubForecaster),
+    )
     assert e.source_info == ""
     assert e._source is None  # still unbuilt: the engine builds it when it starts
     e.stop()

@@ -211,49 +211,23 @@ def run_shared(
     return fcs
 
 
-# Band scores per row (and pooled): the served band, the network's own band and ewma-band.
-SCORE_KEYS = (
-    "width95",
+# Scores of the three bands (served, the network's own, ewma-band), per row and pooled over files
+# as n-weighted means (widths: mean widths, not medians).
+BAND_SCORES = (
     "mean_width80",
     "mean_width95",
     "interval_score80",
     "interval_score95",
     "pinball",
-    "network_coverage80",
-    "network_coverage95",
-    "network_width80",
-    "network_width95",
-    "network_interval_score80",
-    "network_interval_score95",
-    "ewma_band_coverage80",
-    "ewma_band_coverage95",
-    "ewma_band_width80",
-    "ewma_band_width95",
-    "ewma_band_interval_score80",
-    "ewma_band_interval_score95",
+    *(
+        f"{band}_{score}{level}"
+        for band in ("network", "ewma_band")
+        for score in ("coverage", "width", "interval_score")
+        for level in ("80", "95")
+    ),
 )
-# Pooled as n-weighted means (widths: mean widths, not medians).
-POOLED = (
-    "coverage80",
-    "coverage95",
-    "mean_width80",
-    "mean_width95",
-    "interval_score80",
-    "interval_score95",
-    "pinball",
-    "network_coverage80",
-    "network_coverage95",
-    "network_width80",
-    "network_width95",
-    "network_interval_score80",
-    "network_interval_score95",
-    "ewma_band_coverage80",
-    "ewma_band_coverage95",
-    "ewma_band_width80",
-    "ewma_band_width95",
-    "ewma_band_interval_score80",
-    "ewma_band_interval_score95",
-)
+SCORE_KEYS = ("width95", *BAND_SCORES)  # per row, beside the columns above
+POOLED = ("coverage80", "coverage95", *BAND_SCORES)
 
 
 def _row_dict(r: _Run, m: HorizonMetrics) -> dict[str, Any]:

@@ -106,7 +106,7 @@ def mean_sentence(forecast: ForecastEvent | None, horizon: int) -> str:
     if abs(mean) < 1e-9:
         return (
             'Mean: "no change"; the network\'s own mean is not yet proven better, so it is '
-            "drawn but not served."
+            "not served (the chart draws it while it beats no change)."
         )
     if not math.isfinite(raw) or abs(raw) < 1e-12 or abs(mean - raw) <= 1e-9 * max(1.0, abs(raw)):
         return "Mean: the network's own."

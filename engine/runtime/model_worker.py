@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from engine.errors import CryptotuiError, ModelConfigChanged, ModelError
@@ -243,19 +243,7 @@ class ModelWorker:
             for coin, fc in self.fcs.items():
                 ev = fc.status()
                 if self.paused:
-                    ev = TrainEvent(
-                        coin,
-                        "paused",
-                        ev.step,
-                        ev.loss,
-                        ev.lr,
-                        ev.step_ms,
-                        ev.samples,
-                        None,
-                        ev.device,
-                        "training paused (p resumes)",
-                        ev.losses,
-                    )
+                    ev = _paused(ev)
                 self._publish_train(coin, ev, force=True)
         elif isinstance(msg, ResetModel):
             self._reset(msg.coin)
@@ -301,19 +289,7 @@ class ModelWorker:
             self.host.emit(m)
             ev = fc.status()
             if self.paused:
-                ev = TrainEvent(
-                    coin,
-                    "paused",
-                    ev.step,
-                    ev.loss,
-                    ev.lr,
-                    ev.step_ms,
-                    ev.samples,
-                    None,
-                    ev.device,
-                    "training paused (p resumes)",
-                    ev.losses,
-                )
+                ev = _paused(ev)
             self._publish_train(coin, ev)
 
     def _train_one(self) -> None:
@@ -365,3 +341,8 @@ class ModelWorker:
 
 
 __all__ = ["ModelHost", "ModelWorker"]
+
+
+def _paused(ev: TrainEvent) -> TrainEvent:
+    """The model's status while the user has paused training: its figures, said as paused."""
+    return replace(ev, state="paused", progress=None, message="training paused (p resumes)")

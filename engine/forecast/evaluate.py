@@ -243,8 +243,6 @@ class _Acc:
     abs_d: float = 0.0
     dir_hits: float = 0.0
     dir_n: int = 0
-    in80: int = 0
-    in95: int = 0
     pinball: float = 0.0
     served: _BandAcc = field(default_factory=_BandAcc)
     network: _BandAcc = field(default_factory=_BandAcc)
@@ -350,8 +348,6 @@ class Evaluator:
                 a.dir_hits += 0.5  # no opinion is a coin flip, not a hit
             elif (raw > 0.0) == (y > 0.0):
                 a.dir_hits += 1.0
-        a.in80 += lo80 <= y <= hi80
-        a.in95 += lo95 <= y <= hi95
         a.recent.append((t, pred, y))
         a.widths.append(hi80 - lo80)
         a.widths95.append(hi95 - lo95)
@@ -392,8 +388,8 @@ class Evaluator:
             rel_mae=mae / mae_p if mae_p > 0 else NAN,
             rel_rmse=rmse / rmse_p if rmse_p > 0 else NAN,
             dir_acc=a.dir_hits / a.dir_n if a.dir_n else NAN,
-            coverage80=a.in80 / n,
-            coverage95=a.in95 / n,
+            coverage80=a.served.in80 / n,
+            coverage95=a.served.in95 / n,
             width80=statistics.median(a.widths) if a.widths else NAN,
             best_lag=a.lag,
             mae_drift=a.abs_d / n,
@@ -426,7 +422,7 @@ class Evaluator:
         for h, a in self._acc.items():
             out[str(h)] = {
                 "sums": [a.abs_m, a.sq_m, a.abs_p, a.sq_p, a.abs_d, a.dir_hits, a.pinball],
-                "counts": [a.n, a.dir_n, a.in80, a.in95],
+                "counts": [a.n, a.dir_n, a.served.in80, a.served.in95],
                 "recent": [list(r) for r in a.recent],
                 "widths": list(a.widths),
                 "widths95": list(a.widths95),
@@ -442,7 +438,9 @@ class Evaluator:
             sums = [float(v) for v in s["sums"]]
             a.abs_m, a.sq_m, a.abs_p, a.sq_p, a.abs_d, a.dir_hits = sums[:6]
             a.pinball = sums[6] if len(sums) > 6 else 0.0
-            a.n, a.dir_n, a.in80, a.in95 = (int(v) for v in s["counts"])
+            # The served band's hits are restored with its sums ("bands"); the counts keep them
+            # too, so the saved layout is the same as before.
+            a.n, a.dir_n = (int(v) for v in s["counts"][:2])
             a.recent.clear()
             a.recent.extend((int(t), float(r), float(y)) for t, r, y in s["recent"])
             a.widths.clear()

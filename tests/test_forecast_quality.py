@@ -10,12 +10,25 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 
 import pytest
 import torch
 
+import engine
 from engine.events import Bar, HorizonMetrics
-from engine.forecast.evaluate import EwmaBand, QuantileTracker, VolBand, interval_score, pinball
+from engine.forecast.backtest import native_spacing, read_bars
+from engine.forecast.evaluate import (
+    DEMO_TAIL95,
+    Z95,
+    EwmaBand,
+    QuantileTracker,
+    VolBand,
+    interval_score,
+    measure_tails,
+    pinball,
+    q95_start,
+)
 from engine.forecast.forecaster import ForecastConfig, Forecaster, _BandChoice
 
 torch.set_num_threads(1)
@@ -70,6 +83,35 @@ def test_vol_band_leans_on_the_slow_level_at_long_horizons() -> None:
     short = vb.var * 60
     assert vb.sigma(0) == pytest.approx(math.sqrt(vb.var), rel=0.02)  # 1 bar: the short one
     assert vb.sigma(1) ** 2 > 1.5 * short  # 60 bars: pulled towards the 2-hour level
+
+
+def test_the_tail_prior_is_what_the_bundled_demo_data_shows() -> None:
+    # DEMO_TAIL95 is a measurement, not a knob: recomputed here from the data the package ships.
+    demo = Path(engine.__file__).parent / "data" / "demo"
+    files = []
+    for path in sorted(demo.glob("*.csv")):
+        bars = read_bars(path)
+        step = native_spacing(bars)
+        files.append([(b.ts // step, b.price) for b in bars])
+    measured = measure_tails(files, tuple(h for h, _ in DEMO_TAIL95))
+    for h, q95 in DEMO_TAIL95:
+        assert measured[h][1] == pytest.approx(q95, abs=0.01), (h, measured[h])
+        assert measured[h][1] > 2.1  # fat-tailed at every horizon: a Gaussian has 1.96
+
+
+def test_served_bands_start_from_the_tail_prior_and_ewma_band_from_the_gaussian() -> None:
+    starts = [q95_start(h) for h in (1, 5, 15, 30, 60, 240)]
+    assert starts[0] == pytest.approx((Z95 + 2.17) / 2)  # halfway to the measurement
+    assert starts[4] == pytest.approx((Z95 + 3.35) / 2)
+    assert starts[5] == starts[4]  # no extrapolation past the longest horizon measured
+    assert starts[2] < starts[3] < starts[4]  # log-h interpolation between 15 and 60
+    vb, eb = VolBand((1, 60)), EwmaBand((1, 60))
+    assert [tr.q[0.05] for tr in vb.trackers] == [starts[0], starts[4]]
+    assert [tr.q[0.05] for tr in eb.trackers] == [Z95, Z95]  # the baseline is untouched
+    assert vb.trackers[1].q[0.2] == eb.trackers[1].q[0.2]  # the 80 % point starts Gaussian
+    fc = Forecaster("x", ForecastConfig(horizons=(1, 60)))
+    # Untrained, the network's half-width is the Gaussian point: its multiplier makes the prior.
+    assert fc.net_q[1].q[0.05] * Z95 == pytest.approx(starts[4])
 
 
 def test_band_choice_serves_the_simple_band_until_a_candidate_is_proven() -> None:

@@ -23,9 +23,10 @@ Bands, per horizon and level, three candidates issued side by side and scored wh
     variance reverting towards its 2-hour level over the horizon;
   - their blend (the mean of the two bands' ends).
 Each q is stepped by online quantile tracking (q += eta * (miss - alpha), eta = 0.01 / sqrt(h)),
-so coverage holds when volatility shifts. The simple band is served until the network's band or
-the blend has proved a lower interval score on past matured labels, by a margin and two standard
-errors (``_BandChoice``); the metrics say which is served and the ratio behind the choice.
+so coverage holds when volatility shifts; the 95 % ones start from the fat-tailed prior measured on
+the bundled demo data (``q95_start``), ewma-band's from the Gaussian point. The simple band is
+served until the network's band or the blend has proved a lower interval score on past matured
+labels, by a margin and two standard errors (``_BandChoice``); the metrics say which is served and the ratio behind the choice.
 ``ewma-band`` (engine.forecast.evaluate.EwmaBand, the issue's baseline: no reversion) is issued and scored
 beside them, never served.
 
@@ -62,12 +63,14 @@ from engine.events import Bar, ForecastEvent, MetricsEvent, TrainEvent
 from engine.forecast.evaluate import (
     LEVELS,
     TAIL_STEP,
+    Z95,
     Band,
     Evaluator,
     EwmaBand,
     QuantileTracker,
     VolBand,
     interval_score,
+    q95_start,
 )
 from engine.forecast.features import N_FEATURES, VOL_FLOOR, Normaliser, scaled_target
 from engine.forecast.model import ForecastNet, ModelConfig, forecast_loss
@@ -568,7 +571,8 @@ class Forecaster:
         # of long horizons overlap and arrive late: eta / sqrt(h) keeps one long move from
         # swinging it); the network learns the shape, the tracker keeps coverage honest.
         self.net_q = [
-            QuantileTracker(c.band_eta / math.sqrt(h), 1.0, 1.0, TAIL_STEP) for h in c.horizons
+            QuantileTracker(c.band_eta / math.sqrt(h), 1.0, q95_start(h) / Z95, TAIL_STEP)
+            for h in c.horizons
         ]
         self.simple = EwmaBand(c.horizons, halflife=c.vol_halflife)  # the baseline, scored only
         self.vol = VolBand(c.horizons, halflife=c.vol_halflife)  # served until beaten

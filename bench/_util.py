@@ -49,6 +49,35 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def evict_library_pages() -> int:
+    """Drop the page cache of the installed shared libraries (clean pages only); returns the count.
+
+    How a file was written decides how much of it one page fault maps: a wheel that pip has just
+    unpacked sits in the cache in large folios, and ``import torch`` then reads 80 MB more RSS
+    (294 against 212 MB on this machine) for the same process. Evicting first measures the app,
+    not how recently its libraries were installed; the pages still count once the app maps them.
+    """
+    if not hasattr(os, "posix_fadvise"):
+        return 0
+    import site
+    import sysconfig
+
+    roots = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages()}
+    n = 0
+    for root in roots:
+        for path in Path(root).rglob("*.so*"):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                n += 1
+            finally:
+                os.close(fd)
+    return n
+
+
 def rss_mb(pid: int | str = "self") -> float:
     """Current resident set size of a process, from /proc."""
     with open(f"/proc/{pid}/status", encoding="ascii") as fh:

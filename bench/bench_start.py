@@ -157,7 +157,7 @@ def byte_compile() -> bool:
 
 
 def cold_start(quick: bool, home: Path, server: FakeServer) -> dict[str, Any]:
-    runs = 1 if quick else 12
+    runs = 3 if quick else 12  # a median of three: one run alone swings by 0.1x
     kinds = ("bare", "app")
     times: dict[str, list[float]] = {k: [] for k in kinds}
     chart_times: list[float] = []

@@ -20,6 +20,7 @@ from engine.events import Bar, HorizonMetrics
 from engine.forecast.backtest import native_spacing, read_bars
 from engine.forecast.evaluate import (
     DEMO_TAIL95,
+    GAUSSIAN_OUTCOMES,
     Z95,
     EwmaBand,
     QuantileTracker,
@@ -93,25 +94,31 @@ def test_the_tail_prior_is_what_the_bundled_demo_data_shows() -> None:
         bars = read_bars(path)
         step = native_spacing(bars)
         files.append([(b.ts // step, b.price) for b in bars])
-    measured = measure_tails(files, tuple(h for h, _ in DEMO_TAIL95))
-    for h, q95 in DEMO_TAIL95:
+    measured = measure_tails(files, tuple(h for h, _, _ in DEMO_TAIL95))
+    for h, q95, n in DEMO_TAIL95:
         assert measured[h][1] == pytest.approx(q95, abs=0.01), (h, measured[h])
+        assert measured[h][2] == n
         assert measured[h][1] > 2.1  # fat-tailed at every horizon: a Gaussian has 1.96
 
 
-def test_served_bands_start_from_the_tail_prior_and_ewma_band_from_the_gaussian() -> None:
-    starts = [q95_start(h) for h in (1, 5, 15, 30, 60, 240)]
-    assert starts[0] == pytest.approx((Z95 + 2.17) / 2)  # halfway to the measurement
-    assert starts[4] == pytest.approx((Z95 + 3.35) / 2)
-    assert starts[5] == starts[4]  # no extrapolation past the longest horizon measured
-    assert starts[2] < starts[3] < starts[4]  # log-h interpolation between 15 and 60
+def test_served_bands_start_from_the_tail_prior_weighted_by_evidence() -> None:
+    starts = {h: q95_start(h) for h in (1, 5, 15, 30, 60, 240)}
+    for h, q95, n in DEMO_TAIL95:
+        w = (n / h) / (n / h + GAUSSIAN_OUTCOMES)
+        assert starts[h] == pytest.approx(Z95 + w * (q95 - Z95))
+        assert Z95 < starts[h] < q95
+    # ~10,000 outcomes at 1 minute decide; ~160 at 60 minutes only move it part of the way.
+    assert starts[1] == pytest.approx(2.17, abs=0.005)
+    assert 0.5 < (starts[60] - Z95) / (3.35 - Z95) < 0.7
+    assert starts[15] < starts[30] < starts[60]  # log-h interpolation between 15 and 60
+    assert starts[240] == starts[60]  # no extrapolation past the longest horizon measured
     vb, eb = VolBand((1, 60)), EwmaBand((1, 60))
-    assert [tr.q[0.05] for tr in vb.trackers] == [starts[0], starts[4]]
+    assert [tr.q[0.05] for tr in vb.trackers] == [starts[1], starts[60]]
     assert [tr.q[0.05] for tr in eb.trackers] == [Z95, Z95]  # the baseline is untouched
     assert vb.trackers[1].q[0.2] == eb.trackers[1].q[0.2]  # the 80 % point starts Gaussian
     fc = Forecaster("x", ForecastConfig(horizons=(1, 60)))
     # Untrained, the network's half-width is the Gaussian point: its multiplier makes the prior.
-    assert fc.net_q[1].q[0.05] * Z95 == pytest.approx(starts[4])
+    assert fc.net_q[1].q[0.05] * Z95 == pytest.approx(starts[60])
 
 
 def test_band_choice_serves_the_simple_band_until_a_candidate_is_proven() -> None:

@@ -40,23 +40,20 @@ LAG_REFRESH = 60  # scores between two best-lag searches in the cheap (live pane
 Z80 = 1.2815515655446004  # standard normal quantiles: the trackers' starting points
 Z95 = 1.959963984540054
 LEVELS = (0.2, 0.05)  # nominal miss rates of the 80 % and 95 % bands
-# Near its target a quantile tracker drifts at eta x the density there; a Gaussian's density at its
-# 95 % point is a third of that at its 80 % point (exp((Z95^2 - Z80^2) / 2) = 3.0), so with equal
-# steps the 95 % level would learn three times slower. The bands the app serves step it faster by
-# that ratio (ewma-band, the baseline, keeps the issue's equal steps).
-TAIL_STEP = math.exp((Z95 * Z95 - Z80 * Z80) / 2.0)
-
 # Where the served bands' 95 % trackers start: pre-training on other coins. Returns scaled by the
 # simple band's sigma are fat-tailed, so a Gaussian start (1.96) is too narrow, and a tracker at a
 # long horizon learns slowly (its labels overlap and arrive late): at 60 minutes a fresh coin would
 # keep the Gaussian start for days. On the bundled demo data (Coinbase BTC, ETH and LTC, April 2018;
-# never the eval files) the 95 % quantile of |h-bar return| / sigma is DEMO_TAIL95[h]
-# (``measure_tails`` recomputes it; a test holds the table to the data). A coin starts halfway
-# between the Gaussian point and that measurement -- three coins over two days are thin evidence at
-# 60 minutes, about 120 independent outcomes per coin -- and learns its own from there. The 80 %
-# point starts Gaussian: on that data it sits below the Gaussian and on the eval files above, so it
-# does not carry from one market to another the way the tail does.
-DEMO_TAIL95 = ((1, 2.17), (5, 2.15), (15, 2.32), (60, 3.35))
+# never the eval files) the 95 % quantile of |h-bar return| / sigma is q95 from n labels
+# (DEMO_TAIL95: h, q95, n; ``measure_tails`` recomputes it and a test holds the table to the data).
+# A fresh tracker starts between the Gaussian point and that measurement, weighted by evidence: the
+# measurement by its n / h independent outcomes, the Gaussian as GAUSSIAN_OUTCOMES of them (as many
+# as the skill gate asks before it trusts the network's mean). At 1 minute the data has ~10,000
+# outcomes and decides; at 60 minutes ~160 and the start lands about 60 % of the way to it. The
+# 80 % point starts Gaussian: on that data it sits below the Gaussian and on the eval files above,
+# so it does not carry from one market to another the way the tail does.
+DEMO_TAIL95 = ((1, 2.17, 10122), (5, 2.15, 10102), (15, 2.32, 10042), (60, 3.35, 9772))
+GAUSSIAN_OUTCOMES = 100.0
 
 # A band's four ends: lo80, hi80, lo95, hi95.
 Band = tuple[float, float, float, float]
@@ -65,27 +62,26 @@ Band = tuple[float, float, float, float]
 def q95_start(h: int) -> float:
     """The 95 % multiplier a fresh tracker starts from at horizon ``h`` (bars): see DEMO_TAIL95.
 
-    Between the measured horizons it is interpolated in log h; outside them the nearest one holds.
+    Between the measured horizons the start is interpolated in log h; outside them the nearest
+    measured horizon's holds.
     """
-    pts = DEMO_TAIL95
-    if h <= pts[0][0]:
-        tail = pts[0][1]
-    elif h >= pts[-1][0]:
-        tail = pts[-1][1]
-    else:
-        tail = pts[-1][1]
-        for (h0, q0), (h1, q1) in itertools.pairwise(pts):
-            if h0 <= h <= h1:
-                f = math.log(h / h0) / math.log(h1 / h0)
-                tail = q0 + f * (q1 - q0)
-                break
-    return Z95 + 0.5 * (tail - Z95)
+    starts = []
+    for hm, q95, n in DEMO_TAIL95:
+        outcomes = n / hm
+        w = outcomes / (outcomes + GAUSSIAN_OUTCOMES)
+        starts.append((hm, Z95 + w * (q95 - Z95)))
+    if h <= starts[0][0]:
+        return starts[0][1]
+    for (h0, q0), (h1, q1) in itertools.pairwise(starts):
+        if h <= h1:
+            return q0 + math.log(h / h0) / math.log(h1 / h0) * (q1 - q0)
+    return starts[-1][1]
 
 
 def measure_tails(
     files: Iterable[Sequence[tuple[int, float]]], horizons: tuple[int, ...]
-) -> dict[int, tuple[float, float]]:
-    """The 80 % and 95 % quantiles of |h-bar log return| / the simple band's sigma, pooled.
+) -> dict[int, tuple[float, float, int]]:
+    """The 80 % and 95 % quantiles of |h-bar log return| / the simple band's sigma, pooled, and n.
 
     ``files`` are series of (bar index, price); each gets a fresh ``VolBand``, issued from its 30th
     return on, and a label only where a bar sits exactly h bars later (gaps are skipped, as the
@@ -111,7 +107,7 @@ def measure_tails(
     for h, xs in scores.items():
         xs.sort()
         if xs:
-            out[h] = (xs[int(0.8 * (len(xs) - 1))], xs[int(0.95 * (len(xs) - 1))])
+            out[h] = (xs[int(0.8 * (len(xs) - 1))], xs[int(0.95 * (len(xs) - 1))], len(xs))
     return out
 
 
@@ -138,16 +134,13 @@ class QuantileTracker:
     a scale that follows the market keeps q (and so the band) from drifting wide.
     """
 
-    def __init__(
-        self, eta: float, q80: float = Z80, q95: float = Z95, tail_step: float = 1.0
-    ) -> None:
+    def __init__(self, eta: float, q80: float = Z80, q95: float = Z95) -> None:
         self.eta = eta
         self.q = {0.2: q80, 0.05: q95}
-        self.steps = {0.2: eta, 0.05: eta * tail_step}
 
     def update(self, missed80: bool, missed95: bool) -> None:
         for alpha, missed in ((0.2, missed80), (0.05, missed95)):
-            self.q[alpha] = max(0.0, self.q[alpha] + self.steps[alpha] * (float(missed) - alpha))
+            self.q[alpha] = max(0.0, self.q[alpha] + self.eta * (float(missed) - alpha))
 
     def state(self) -> list[float]:
         return [self.q[0.2], self.q[0.05]]
@@ -168,17 +161,13 @@ class EwmaBand:
         horizons: tuple[int, ...],
         halflife: float = 30.0,
         var0: float = 1e-6,
-        tail_step: float = 1.0,
         q95: Callable[[int], float] = lambda h: Z95,
     ) -> None:
         self.horizons = tuple(horizons)
         self.decay = 0.5 ** (1.0 / halflife)
         self.var = var0
         self.seen = 0
-        self.trackers = [
-            QuantileTracker(0.01 / math.sqrt(h), q95=q95(h), tail_step=tail_step)
-            for h in self.horizons
-        ]
+        self.trackers = [QuantileTracker(0.01 / math.sqrt(h), q95=q95(h)) for h in self.horizons]
 
     def update(self, r: float, dt: int = 1) -> None:
         r2 = r * r / max(dt, 1)
@@ -218,14 +207,14 @@ class VolBand(EwmaBand):
     today's. With the short EWMA variance v (half-life 30 bars) reverting at that same half-life
     towards a 2-hour EWMA level m, the expected mean variance over h bars is a v + (1 - a) m with
     a = (1 - exp(-k h)) / (k h), k = ln 2 / 30: the same band at 1 minute, leaning on the 2-hour
-    level at 60 minutes. Centre and quantile tracking as ewma-band's, the 95 % level's step
-    ``TAIL_STEP`` times the 80 % one's.
+    level at 60 minutes. Centre and quantile tracking as ewma-band's; the 95 % trackers start from
+    ``q95_start`` (ewma-band's from the Gaussian point).
     """
 
     def __init__(
         self, horizons: tuple[int, ...], halflife: float = 30.0, level: float = 120.0
     ) -> None:
-        super().__init__(horizons, halflife, tail_step=TAIL_STEP, q95=q95_start)
+        super().__init__(horizons, halflife, q95=q95_start)
         self.level_decay = 0.5 ** (1.0 / level)
         self.var_level = self.var
         k = math.log(2.0) / halflife

@@ -62,7 +62,6 @@ from engine.errors import ModelConfigChanged, ModelError
 from engine.events import Bar, ForecastEvent, MetricsEvent, TrainEvent
 from engine.forecast.evaluate import (
     LEVELS,
-    TAIL_STEP,
     Z95,
     Band,
     Evaluator,
@@ -571,8 +570,7 @@ class Forecaster:
         # of long horizons overlap and arrive late: eta / sqrt(h) keeps one long move from
         # swinging it); the network learns the shape, the tracker keeps coverage honest.
         self.net_q = [
-            QuantileTracker(c.band_eta / math.sqrt(h), 1.0, q95_start(h) / Z95, TAIL_STEP)
-            for h in c.horizons
+            QuantileTracker(c.band_eta / math.sqrt(h), 1.0, q95_start(h) / Z95) for h in c.horizons
         ]
         self.simple = EwmaBand(c.horizons, halflife=c.vol_halflife)  # the baseline, scored only
         self.vol = VolBand(c.horizons, halflife=c.vol_halflife)  # served until beaten

@@ -26,7 +26,8 @@ Each q is stepped by online quantile tracking (q += eta * (miss - alpha), eta = 
 so coverage holds when volatility shifts; the 95 % ones start from the fat-tailed prior measured on
 the bundled demo data (``q95_start``), ewma-band's from the Gaussian point. The simple band is
 served until the network's band or the blend has proved a lower interval score on past matured
-labels, by a margin and two standard errors (``_BandChoice``); the metrics say which is served and the ratio behind the choice.
+labels, by a margin and two standard errors (``_BandChoice``); the metrics say which is served and
+the ratio behind the choice.
 ``ewma-band`` (engine.forecast.evaluate.EwmaBand, the issue's baseline: no reversion) is issued and scored
 beside them, never served.
 

@@ -62,7 +62,8 @@ def evict_library_pages() -> int:
     import site
     import sysconfig
 
-    roots = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages()}
+    paths = sysconfig.get_paths()
+    roots = {paths["purelib"], paths["platlib"], *site.getsitepackages()}
     n = 0
     for root in roots:
         for path in Path(root).rglob("*.so*"):

@@ -94,7 +94,7 @@ def run(quick: bool) -> dict[str, Any]:
     print(f"  peak RSS              {res['peak_rss_mb']:.0f} MB (target <= 400 MB); now {res['rss_mb']:.0f} MB;"
           f" interpreter + imports before the engine {res['python_baseline_rss_mb']:.0f} MB")
     print(f"  (page cache of {evicted} installed shared libraries dropped first: a just-installed wheel's"
-          " large folios would add ~80 MB of file pages)")
+          " large folios would add ~60 MB of file pages)")
     return res
 
 

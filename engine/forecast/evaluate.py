@@ -37,8 +37,8 @@ from engine.events import HorizonMetrics
 
 NAN = float("nan")
 LAG_REFRESH = 60  # scores between two best-lag searches in the cheap (live panel) mode
-Z80 = 1.2815515655446004  # standard normal quantiles: the trackers' starting points
-Z95 = 1.959963984540054
+Z80 = 1.2815515655446004  # standard normal quantiles: where ewma-band's trackers start (and
+Z95 = 1.959963984540054  # every 80 % tracker); the served 95 % ones start at q95_start
 LEVELS = (0.2, 0.05)  # nominal miss rates of the 80 % and 95 % bands
 # Where the served bands' 95 % trackers start: pre-training on other coins. Returns scaled by the
 # simple band's sigma are fat-tailed, so a Gaussian start (1.96) is too narrow, and a tracker at a

@@ -44,7 +44,7 @@ BAR_RE = re.compile(rb'\{"v":1,"type":"bar","bar":\{"coin":"([^"]+)","ts":(\d+)'
 def looping_engine(minutes: int) -> Any:
     """A FakeEngine whose demo data repeats (shifted in time) to last ``minutes`` minutes."""
     from engine.events import Bar
-    from tests.fake_engine import FakeEngine
+    from tests.fakes.fake_engine import FakeEngine
 
     engine = FakeEngine(history=0)
     for coin, bars in engine._data.items():  # bench-only reach into the fake's replay data

@@ -128,7 +128,7 @@ async def _session(mode: str, seconds: float, seed: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         engine: Any
         if mode == "quiet":
-            from tests.fake_engine import FakeEngine
+            from tests.fakes.fake_engine import FakeEngine
 
             engine = FakeEngine(history=1440)  # 24 h per coin, no threads, nothing happening
         else:

@@ -2,7 +2,7 @@
 
     python bench/soak.py [--minutes 20000] [--seed 11] [--rate 0.35] [--quick]
 
-Figures are printed, not asserted (tests/test_chaos.py asserts the behaviour).
+Figures are printed, not asserted (tests/engine/runtime/test_chaos.py asserts the behaviour).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.test_chaos import check, run_soak  # noqa: E402
+from tests.engine.runtime.test_chaos import check, run_soak  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 canvas (no Textual here: ``tui.widgets.chart_plot`` turns the cells into strips).
 
 The layout is plotext 5's for a figure with a title, a framed canvas, price ticks on the left and
-times below, so the chart looks as it did when plotext laid it out; tests/test_chart_render.py
+times below, so the chart looks as it did when plotext laid it out; tests/tui/chart/test_render.py
 checks it cell for cell against plotext's public ``build()``. Rows are counted from the bottom, as
 plotext counts them, so a value's row is the same arithmetic as plotext's.
 """

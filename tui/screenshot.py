@@ -19,7 +19,7 @@ async def render(out: Path, size: tuple[int, int], minutes: int) -> Path:
     """Replay ``minutes`` of the bundled data on the fake engine and save what the app shows."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from tests.fake_engine import FakeEngine
+    from tests.fakes.fake_engine import FakeEngine
     from tui.app import CryptoApp
 
     engine = FakeEngine(history=minutes)

@@ -149,8 +149,8 @@ async def _session(mode: str, seconds: float, seed: int) -> dict[str, Any]:
             await asyncio.sleep(1.0)
             driver = app._driver
             assert driver is not None
-            coins = app.coins
-            start_sel = app.selected
+            coins = app.state.coins
+            start_sel = app.state.selected
             rng = random.Random(seed)
             stop = threading.Event()
 
@@ -170,7 +170,7 @@ async def _session(mode: str, seconds: float, seed: int) -> dict[str, Any]:
             stop.set()
             await asyncio.to_thread(t.join)
             await pilot.pause(0.5)
-            bars_seen = sum(len(st.bars) for st in app.states.values())
+            bars_seen = sum(len(st.bars) for st in app.state.views.values())
             steps = {c: (t.step if (t := engine.snapshot(c).train) else 0) for c in coins}
             steps = {c: (v if isinstance(v, int) else 0) for c, v in steps.items()}
         if isinstance(busy, _Busy):

@@ -139,7 +139,7 @@ async def settle(app: Any, pilot: Any, wait: float = 0.0, *, workers: bool = Fal
     await engine_started(app, pilot)
     if workers:
         await app.workers.wait_for_complete()
-    app.flush()
+    app.main.flush()
     await pilot.pause()
 
 
@@ -153,7 +153,7 @@ def snap_settle(app: Any, then: Callable[[], None] | None = None) -> Callable[[A
         if then is not None:
             then()
         await pilot.pause()
-        app.flush()
+        app.main.flush()
         await pilot.pause()
 
     return run_before

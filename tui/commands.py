@@ -127,5 +127,12 @@ COMMANDS: tuple[Command, ...] = (
 
 
 def all_bindings() -> list[Binding]:
-    """The app's bindings, in the order of ``COMMANDS``."""
+    """The main screen's bindings, in the order of ``COMMANDS``."""
     return [b for cmd in COMMANDS for b in cmd.bindings()]
+
+
+def palette_binding() -> Binding:
+    """The app's own binding of the palette key: a priority binding (as Textual's default one is,
+    which it replaces) that the footer shows in the palette command's place."""
+    cmd = next(c for c in COMMANDS if c.action == "command_palette")
+    return Binding(cmd.keys[0], cmd.action, cmd.label, key_display=cmd.key_display, priority=True)

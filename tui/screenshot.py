@@ -26,7 +26,7 @@ async def render(out: Path, size: tuple[int, int], minutes: int) -> Path:
     app = CryptoApp(engine)
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
-        app.flush()
+        app.main.flush()
         await pilot.pause()
         out.parent.mkdir(parents=True, exist_ok=True)
         app.save_screenshot(filename=out.name, path=str(out.parent))

@@ -13,8 +13,9 @@ from textual import events
 from engine.events import ErrorEvent, StatusEvent
 from tests.conftest import settle, sync
 from tests.fakes.fake_engine import FakeEngine
-from tui.app import CHART_DATA_INTERVAL, CryptoApp
+from tui.app import CryptoApp
 from tui.chart_data import ChartData, ChartView
+from tui.main_screen import CHART_DATA_INTERVAL
 from tui.widgets.chart_plot import ChartPlot
 from tui.widgets.columns import TextLines
 from tui.widgets.watchlist import Watchlist
@@ -52,7 +53,7 @@ async def test_switch_coins_chart_follows() -> None:
         assert btc_last == engine.snapshot("bitcoin").bars[-1].price
         await pilot.press("down")
         await settle(app, pilot)
-        assert app.selected == "ethereum"
+        assert app.state.selected == "ethereum"
         assert plot(app).title_text.startswith("Ethereum")
         assert drawn(app).last_price == engine.snapshot("ethereum").bars[-1].price
         await pilot.press("j")
@@ -60,28 +61,28 @@ async def test_switch_coins_chart_follows() -> None:
         assert plot(app).title_text.startswith("Litecoin")
         await pilot.press("j")  # wraps around
         await settle(app, pilot)
-        assert app.selected == "bitcoin"
+        assert app.state.selected == "bitcoin"
         await pilot.press("k")
         await settle(app, pilot)
-        assert app.selected == "litecoin"
+        assert app.state.selected == "litecoin"
         await pilot.press("up")
         await settle(app, pilot)
-        assert app.selected == "ethereum"
+        assert app.state.selected == "ethereum"
         await pilot.press("right_square_bracket")
         await settle(app, pilot)
-        assert app.selected == "litecoin"
+        assert app.state.selected == "litecoin"
         await pilot.press("left_square_bracket")
         await settle(app, pilot)
-        assert app.selected == "ethereum"
+        assert app.state.selected == "ethereum"
         await pilot.press("1")
         await settle(app, pilot)
-        assert app.selected == "bitcoin"
+        assert app.state.selected == "bitcoin"
         await pilot.press("3")
         await settle(app, pilot)
-        assert app.selected == "litecoin"
+        assert app.state.selected == "litecoin"
         await pilot.press("9")  # no ninth coin: nothing happens
         await settle(app, pilot)
-        assert app.selected == "litecoin"
+        assert app.state.selected == "litecoin"
 
 
 @sync
@@ -126,7 +127,7 @@ async def test_other_coin_data_does_not_redraw_chart() -> None:
         await settle(app, pilot)
         engine.remove_coin("bitcoin")
         await settle(app, pilot)
-        assert app.selected == "ethereum"
+        assert app.state.selected == "ethereum"
         before = plot(app).draws
         engine.add_coin("litecoin")
         await settle(app, pilot)
@@ -159,15 +160,15 @@ async def test_keys_typed_while_quitting_do_nothing() -> None:
         await settle(app, pilot)
         await app.action_quit()  # as "q" does; the app is now on its way out
         for action in ("add_coin", "remove_coin", "help", "cycle_window"):
-            assert app.check_action(action, ()) is False
+            assert app.main.check_action(action, ()) is False
             await app.run_action(action)
-        assert app.screen is app._main  # nothing was opened
+        assert app.screen is app.main  # nothing was opened
         await pilot.pause()
     assert app.return_code == 0
 
 
 def notices(app: CryptoApp) -> list[str]:
-    return [f"{n.title}: {n.message}" for n in app._notifications]
+    return [f"{title}: {message}" for title, message, _severity in app.said]
 
 
 @sync
@@ -269,7 +270,7 @@ async def test_remove_asks_first() -> None:
         await pilot.press("x", "y")
         await settle(app, pilot)
         assert engine.coins() == ("bitcoin", "litecoin")
-        assert app.selected == "litecoin"  # the coin that took its place
+        assert app.state.selected == "litecoin"  # the coin that took its place
         assert plot(app).title_text.startswith("Litecoin")
 
 
@@ -294,22 +295,22 @@ async def test_window_and_horizon_cycle_and_persist(tmp_path: Path) -> None:
     _, app = make(history=500, state=state)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
-        assert (app.window, app.horizon) == ("6h", 5)
+        assert (app.state.window, app.state.horizon) == ("6h", 5)
         span = drawn(app).x1 - drawn(app).x0
         await pilot.press("w")
         await settle(app, pilot)
-        assert app.window == "24h"
+        assert app.state.window == "24h"
         assert drawn(app).x1 - drawn(app).x0 > span
         await pilot.press("w")
         await settle(app, pilot)
-        assert app.window == "1h"
+        assert app.state.window == "1h"
         assert drawn(app).x1 - drawn(app).x0 < span
         await pilot.press("w")
         await settle(app, pilot)
-        assert app.window == "6h"
+        assert app.state.window == "6h"
         await pilot.press("h")
         await settle(app, pilot)
-        assert app.horizon == 15
+        assert app.state.horizon == 15
         assert "in 15m" in app.query_one(Watchlist).render().plain.splitlines()[0]
         await pilot.press("q")
     saved = json.loads(state.read_text())
@@ -319,7 +320,7 @@ async def test_window_and_horizon_cycle_and_persist(tmp_path: Path) -> None:
     _, app2 = make(state=state)
     async with app2.run_test(size=(100, 30)) as pilot:
         await settle(app2, pilot)
-        assert (app2.window, app2.horizon) == ("6h", 15)
+        assert (app2.state.window, app2.state.horizon) == ("6h", 15)
 
 
 @sync
@@ -374,7 +375,7 @@ async def test_help_lists_every_command() -> None:
         for cmd in COMMANDS:
             assert cmd.description in rendered
         await pilot.press("j")  # app keys are inert behind a modal
-        assert app.selected == "bitcoin"
+        assert app.state.selected == "bitcoin"
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, HelpScreen)
@@ -446,12 +447,12 @@ async def test_palette_offers_the_commands() -> None:
         await pilot.press("enter")
         await pilot.pause(0.2)
         await settle(app, pilot)
-        assert app.horizon == 15
+        assert app.state.horizon == 15
 
 
 @sync
 async def test_alerts_modal_and_level_crossing(tmp_path: Path) -> None:
-    from tui.screens.alerts import AlertsScreen
+    from tui.alerts.dialog import AlertsScreen
 
     state = tmp_path / "state.json"
     engine, app = make(state=state)
@@ -539,7 +540,7 @@ async def test_no_coins_left() -> None:
         await settle(app, pilot)
         await pilot.press("x", "y")
         await settle(app, pilot)
-        assert app.selected is None
+        assert app.state.selected is None
         assert "press a" in str(app.query_one("#chart-notice").render()).lower()
         await pilot.press("j", "w", "h", "e", "R", "A")  # nothing to act on: no crash, no modal
         await settle(app, pilot)
@@ -655,7 +656,7 @@ async def test_surprise_alerts_only_for_the_coin_on_screen() -> None:
 
 @sync
 async def test_alerts_dialog_price_keeps_updating_and_says_what_is_global() -> None:
-    from tui.screens.alerts import AlertsScreen
+    from tui.alerts.dialog import AlertsScreen
 
     engine, app = make(history=100)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -685,7 +686,7 @@ async def test_demo_finished_is_information_and_offline_is_not_toasted_twice() -
         )
         engine.emit(ErrorEvent("Network", "prices: timeout"))
         await settle(app, pilot)
-        severities = {n.title: n.severity for n in app._notifications}
+        severities = {title: severity for title, _message, severity in app.said}
         assert severities.get("Demo") == "information"
         assert "Network" not in severities  # the status bar says it
         status = str(app.query_one("#status").render())
@@ -702,7 +703,7 @@ async def test_palette_lists_quit_and_help_once_and_ctrl_c_quits() -> None:
         assert any(t.startswith("Help") for t in titles)
         await pilot.press("ctrl+c")
         await pilot.pause()
-        assert app._stopped
+        assert app.stopped
 
 
 @sync
@@ -747,7 +748,7 @@ async def test_zoom_pan_keys_and_wheel_move_the_time_axis_and_0_snaps_back_to_no
         live_span = data.x1 - data.x0
         await pilot.press("plus")
         await settle(app, pilot)
-        assert app.view.span == 3 * 3600 and drawn(app).live
+        assert app.main.view.span == 3 * 3600 and drawn(app).live
         await pilot.press("left")
         await settle(app, pilot)
         data = drawn(app)
@@ -759,7 +760,7 @@ async def test_zoom_pan_keys_and_wheel_move_the_time_axis_and_0_snaps_back_to_no
         assert drawn(app).live
         await pilot.press("comma", "comma", "0")
         await settle(app, pilot)
-        assert drawn(app).live and app.view.end is None
+        assert drawn(app).live and app.main.view.end is None
         # The wheel over the chart zooms (down: out), sideways it pans; the window key starts
         # over at the window's span, following "now".
         target = plot(app)  # the events bubble up to the chart area, which turns them into Wheel
@@ -769,14 +770,14 @@ async def test_zoom_pan_keys_and_wheel_move_the_time_axis_and_0_snaps_back_to_no
 
         wheel(events.MouseScrollDown)
         await settle(app, pilot)
-        assert app.view.span == 6 * 3600
+        assert app.main.view.span == 6 * 3600
         wheel(events.MouseScrollUp)
         await settle(app, pilot)
-        assert app.view.span == 3 * 3600
+        assert app.main.view.span == 3 * 3600
         wheel(events.MouseScrollLeft)
         await settle(app, pilot)
-        assert app.view.end is not None
+        assert app.main.view.end is not None
         await pilot.press("w")
         await settle(app, pilot)
-        assert app.view == ChartView(24 * 3600) and app.window == "24h"
+        assert app.main.view == ChartView(24 * 3600) and app.state.window == "24h"
         assert drawn(app).x1 - drawn(app).x0 > live_span

@@ -26,7 +26,7 @@ async def until(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         await pilot.pause(0.05)  # type: ignore[attr-defined]
-        app.flush()
+        app.main.flush()
         if cond():
             return
     raise AssertionError("condition not met in time")

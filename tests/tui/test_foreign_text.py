@@ -25,10 +25,10 @@ from engine.events import CoinsEvent, ErrorEvent, StatusEvent, TrainEvent
 from tests.conftest import ROOT, settle
 from tests.fakes.fake_engine import FakeEngine
 from tests.tui.test_safe_text import foreign
+from tui.alerts.dialog import AlertsScreen
 from tui.app import INFO_TITLES, CryptoApp
 from tui.safe_text import clean
 from tui.screens.add_coin import AddCoinScreen
-from tui.screens.alerts import AlertsScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.widgets.chart_plot import ChartPlot
 from tui.widgets.status_bar import StatusBar
@@ -115,7 +115,7 @@ async def drive(t: dict[str, str]) -> None:
     engine = HostileEngine(t)
     app = CryptoApp(engine)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
-        await settle(app, pilot, 0.05)
+        await settle(app, pilot, 0.05, workers=True)
         # From the engine (or a remote one): a coin id and symbols, status, training, errors.
         weird = t["coin_id"] or "x"
         coins = (*engine.coins(), weird) if weird not in engine.coins() else engine.coins()
@@ -126,9 +126,9 @@ async def drive(t: dict[str, str]) -> None:
             TrainEvent("bitcoin", t["train_state"], message=t["train_message"], device=t["device"])
         )
         engine.emit(ErrorEvent(t["error_title"], t["error_msg"]))
-        await settle(app, pilot)
+        await settle(app, pilot, workers=True)
         assert_clean(app)
-        label = app.label("bitcoin").upper()
+        label = app.state.label("bitcoin")
         assert head(label) in squeezed(visible(app.query_one(Watchlist)))
         assert app.query_one(ChartPlot).title_text.endswith(f"({label})")
         bar = squeezed(visible(app.query_one(StatusBar)))
@@ -146,47 +146,53 @@ async def drive(t: dict[str, str]) -> None:
             assert want in toasts
 
         # The odd coin selected: header, chart notice, alerts, confirm and export toasts name it.
-        app.select(weird)
-        await settle(app, pilot)
+        app.main.select(weird)
+        await settle(app, pilot, workers=True)
         assert_clean(app)
-        title = app.coin_title(weird)
+        title = app.state.coin_title(weird)
         assert head(title) in squeezed(painted(app))
         await pilot.press("A")
-        await settle(app, pilot)
+        await settle(app, pilot, workers=True)
         assert isinstance(app.screen, AlertsScreen)
-        # The dialog names the coin in its price line ("NAME: notify when the price crosses").
-        assert head(clean(title, 48) + ": notify", 12) in squeezed(painted(app))
+        # The dialog names the coin in its price line ("Tell me when NAME crosses a level").
+        now_line = squeezed(visible(app.screen.query_one("#alerts-now", Label)))
+        assert now_line.startswith("Tellmewhen" + head(clean(title, 48), 12))
         level = app.screen.query_one(Input)
         level.post_message(events.Paste(t["level"]))
-        await settle(app, pilot)
+        await settle(app, pilot, workers=True)
         await pilot.press("enter")
-        await settle(app, pilot)
+        await settle(app, pilot, workers=True)
         assert_clean(app)
         await pilot.press("escape")
         await pilot.press("x")
-        await settle(app, pilot)
+        await settle(app, pilot, workers=True)
         assert isinstance(app.screen, ConfirmScreen)
         question = visible(app.screen.query_one("#confirm-question", Label))
         assert question == f"Remove {title} from the watchlist?"
         assert_clean(app)
         await pilot.press("n")
+        # It has no data: nothing is exported, and the refusal names it (as the CLI does).
         await pilot.press("e")
-        await settle(app, pilot, 0.05)
+        await settle(app, pilot, 0.05, workers=True)
+        assert engine.exports == [] and app.said[-1][1] == clean(f"No data for {title} yet.", 400)
+        app.main.select("bitcoin")
+        await pilot.press("e")
+        await settle(app, pilot, 0.05, workers=True)
         path = squeezed(clean(str(Path(t["path"])), 400, newlines=True))
-        assert any(squeezed(visible(toast)).endswith(path) for toast in app.screen.query("Toast"))
+        assert any(squeezed(f"{title}{message}").endswith(path) for title, message, _ in app.said)
         engine.fail_export = True
         await pilot.press("e")
-        await settle(app, pilot, 0.05)
+        await settle(app, pilot, 0.05, workers=True)
         assert_clean(app)
 
         # Typed or pasted into the search; names and symbols from the lookup; its failure.
         await pilot.press("a")
-        await settle(app, pilot)
+        await settle(app, pilot, workers=True)
         screen = app.screen
         assert isinstance(screen, AddCoinScreen)
         query = screen.query_one(Input)
         query.post_message(events.Paste(t["query"]))
-        await settle(app, pilot)
+        await settle(app, pilot, workers=True)
         assert query.value == clean(t["query"].splitlines()[0] if t["query"] else "", 10_000)[:100]
         if not query.value.strip():
             query.value = "q"  # an empty search asks nothing
@@ -197,12 +203,12 @@ async def drive(t: dict[str, str]) -> None:
         assert squeezed(clean(t["match_symbol"], 12).upper()) in squeezed(prompt)
         engine.fail_search = True
         screen.search("q")
-        await settle(app, pilot)
+        await settle(app, pilot, workers=True)
         hint = squeezed(visible(screen.query_one("#add-hint", Label)))
         assert head(clean(t["search_error"]), 20) in hint
         assert_clean(app)
         await pilot.press("escape")
-        await settle(app, pilot)
+        await settle(app, pilot, workers=True)
 
 
 def visible_option(options: OptionList) -> str:
@@ -232,7 +238,7 @@ def test_typing_a_closing_tag_into_the_search_shows_it() -> None:
     async def run() -> None:
         app = CryptoApp(FakeEngine(history=60))
         async with app.run_test(size=(100, 30)) as pilot:
-            await settle(app, pilot, 0.05)
+            await settle(app, pilot, 0.05, workers=True)
             await pilot.press("a")
             await pilot.pause()
             await pilot.press(*"[/x]")
@@ -261,8 +267,8 @@ def test_frames_from_a_remote_engine_are_shown_as_text() -> None:
         app = CryptoApp(remote)
         async with app.run_test(size=(120, 40), notifications=True) as pilot:
             for _ in range(300):
-                await settle(app, pilot, 0.05)
-                if app.states.get("bitcoin") and app.states["bitcoin"].bars:
+                await settle(app, pilot, 0.05, workers=True)
+                if app.state.views.get("bitcoin") and app.state.views["bitcoin"].bars:
                     break
             engine.emit(CoinsEvent(coins=engine.coins(), labels=(("bitcoin", nasty),)))
             engine.emit(TrainEvent("bitcoin", nasty, message=nasty, device=nasty))
@@ -270,7 +276,7 @@ def test_frames_from_a_remote_engine_are_shown_as_text() -> None:
             # Not the status bar's words: those are said once, in the status bar, not toasted.
             engine.emit(ErrorEvent(nasty, "export failed: " + nasty))
             for _ in range(300):
-                await settle(app, pilot, 0.05)
+                await settle(app, pilot, 0.05, workers=True)
                 if shown in visible(app.query_one(StatusBar)) and app.screen.query("Toast"):
                     break
             assert_clean(app)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from rich.text import Text
-from textual.widgets import Input, OptionList, Switch
+from textual.widgets import Input, OptionList
 
 from engine.events import ForecastEvent
 from engine.forecast.portfolio import ValueRange
@@ -17,7 +17,8 @@ from engine.settings.holdings import Holding, load_holdings, save_holdings
 from tests.conftest import settle, sync
 from tests.fakes.fake_engine import FakeEngine
 from tui.app import CryptoApp
-from tui.widgets.holdings_panel import MASK, HoldingsPanel, build_view, format_money
+from tui.holdings.panel import MASK, HoldingsPanel, build_view, format_money, money_decimals
+from tui.widgets.dialog_parts import Toggle
 
 pytestmark = pytest.mark.usefixtures("utc")
 
@@ -28,7 +29,7 @@ def panel_text(app: CryptoApp) -> str:
 
 @sync
 async def test_dialog_saves_edits_and_removes(tmp_path: Path) -> None:
-    from tui.screens.holdings import HoldingScreen
+    from tui.holdings.dialog import HoldingScreen
 
     state = tmp_path / "ui.json"
     engine = FakeEngine(history=200)
@@ -61,7 +62,7 @@ async def test_dialog_saves_edits_and_removes(tmp_path: Path) -> None:
 
 @sync
 async def test_bad_amount_refused_nothing_stored(tmp_path: Path) -> None:
-    from tui.screens.holdings import HoldingScreen
+    from tui.holdings.dialog import HoldingScreen
 
     engine = FakeEngine(history=200)
     app = CryptoApp(engine, state_path=tmp_path / "ui.json")
@@ -78,7 +79,7 @@ async def test_bad_amount_refused_nothing_stored(tmp_path: Path) -> None:
             assert "amount" in msg and bad in msg
             await pilot.press("escape")
             await pilot.pause()
-        assert not (tmp_path / "holdings.json").exists() and app.holdings == {}
+        assert not (tmp_path / "holdings.json").exists() and app.holdings.holdings == {}
 
 
 @sync
@@ -94,17 +95,18 @@ async def test_privacy_masks_amounts_not_storage(tmp_path: Path) -> None:
         await settle(app, pilot)
         shown = panel_text(app)
         value = 0.5 * engine.snapshot("bitcoin").bars[-1].price
-        assert format_money(value) in shown
+        # The value column holds amounts above 1,000: one rule, whole units for the column.
+        assert value > 1000 and format_money(value, 0) in shown
         await pilot.press("m")
         await settle(app, pilot)
         masked = panel_text(app)
-        assert MASK in masked and format_money(value) not in masked
+        assert MASK in masked and format_money(value, 0) not in masked
         assert not any(ch.isdigit() for line in masked.splitlines()[1:] for ch in line), masked
         assert (tmp_path / "holdings.json").read_bytes() == before
         assert json.loads((tmp_path / "ui.json").read_text())["ui"]["privacy"] is True
         await pilot.press("m")
         await settle(app, pilot)
-        assert format_money(value) in panel_text(app)
+        assert format_money(value, 0) in panel_text(app)
 
 
 @sync
@@ -121,7 +123,7 @@ async def test_the_total_range_is_scored_live_as_minutes_mature(tmp_path: Path) 
         for _ in range(12):
             engine.advance(1)
             await settle(app, pilot)
-        score = app.range_score.scores[app.horizon]
+        score = app.holdings.range_score.scores[app.state.horizon]
         assert score.n >= 5 and 0 <= score.hits <= score.n
         assert f"range held {100 * score.hits / score.n:.0f} % of {score.n:,}" in panel_text(app)
 
@@ -174,30 +176,50 @@ def test_view_total_row_and_range() -> None:
     eur = {"bitcoin": Holding("bitcoin", 1.0, 90.0, "eur")}
     assert build_view(eur, ("bitcoin",), {}, prices, forecasts, 5, {}, "usd").total_pnl is None
     assert isinstance(ValueRange(0, 1, 0.5), ValueRange)
-    assert isinstance(Text(format_money(1234567.0)), Text) and format_money(1234567.0) == "1.23M"
+    assert isinstance(Text(format_money(1234567.0)), Text)
+
+
+def test_money_is_formatted_by_one_rule() -> None:
+    # One rule per column: cents while every value is under 1,000, whole units otherwise.
+    assert money_decimals([763.1, 12.0, None]) == 2
+    assert money_decimals([763.1, 3508.0]) == 0
+    assert format_money(763.1, 0) == "763" and format_money(3508.0, 0) == "3,508"
+    assert format_money(1234567.0) == "1,234,567.00"
+    # Words for money, never the SI "G": a 1e15 ETH holding at 381.55 is 381,550 trillion.
+    assert format_money(1e15 * 381.55, 0) == "381,550.00tn"
+    assert format_money(2.5e9, 0) == "2.50bn"
+    assert format_money(-2.5e9, 0, signed=True) == "-2.50bn"
+    assert format_money(25.0, 2, signed=True) == "+25.00"
+    assert format_money(None) == "–" and format_money(math.inf) == "–"
 
 
 def test_chance_alert_fires_once_per_rise() -> None:
-    from tui.alerts import AlertChecker, chance_text
+    from tui.alerts.rules import Alert, AlertChecker, chance_text
 
     checker = AlertChecker()
     levels = [101.0]
-    wide = fc("bitcoin", 100.0, 0.02)
-    narrow = fc("bitcoin", 100.0, 0.001)
-    assert checker.check_chances(narrow, levels, 5, 0.2, "Bitcoin") == []
-    alerts = checker.check_chances(wide, levels, 5, 0.2, "Bitcoin")
+
+    def check(half: float, minute: int, threshold: float | None = 0.2) -> list[Alert]:
+        f = fc("bitcoin", 100.0, half, ts=60 * minute)
+        return checker.check_chances(f, levels, 5, threshold, "Bitcoin", wall=10.0 * minute)
+
+    assert check(0.001, 0) == []  # a narrow band: no chance to speak of
+    alerts = check(0.02, 1)
     assert len(alerts) == 1 and alerts[0].kind == "chance" and "above 101" in alerts[0].title
-    assert checker.check_chances(wide, levels, 5, 0.2, "Bitcoin") == []  # told once
-    checker.check_chances(narrow, levels, 5, 0.2, "Bitcoin")  # falls back: re-armed
-    assert len(checker.check_chances(wide, levels, 5, 0.2, "Bitcoin")) == 1
-    assert checker.check_chances(wide, levels, 5, None, "Bitcoin") == []
-    assert chance_text(wide, 5, 101.0).endswith("% above in 5 min")
+    assert check(0.02, 20) == []  # still above the threshold: told once
+    assert check(0.019, 21) == []  # a wobble just under it does not re-arm it
+    assert check(0.02, 40) == []
+    assert check(0.001, 41) == []  # falls well back: re-armed ...
+    assert len(check(0.02, 60)) == 1  # ... and told again when it rises
+    assert check(0.001, 61) == [] and check(0.02, 62) == []  # within the quiet time after that
+    assert check(0.02, 90, threshold=None) == []
+    assert chance_text(fc("bitcoin", 100.0, 0.02), 5, 101.0).endswith("% above in 5 min")
     assert chance_text(None, 5, 101.0) == ""
 
 
 @sync
 async def test_alerts_modal_shows_chances_and_desktop_notification(tmp_path: Path) -> None:
-    from tui.screens.alerts import AlertsScreen
+    from tui.alerts.dialog import AlertsScreen
 
     sent: list[tuple[str, str]] = []
 
@@ -206,7 +228,7 @@ async def test_alerts_modal_shows_chances_and_desktop_notification(tmp_path: Pat
 
     engine = FakeEngine(history=200)
     app = CryptoApp(engine, state_path=tmp_path / "ui.json")
-    app.desktop_sender = sender
+    app.alerts.sender = sender
     async with app.run_test(size=(100, 40)) as pilot:
         await settle(app, pilot)
         price = engine.snapshot("bitcoin").bars[-1].price
@@ -225,7 +247,7 @@ async def test_alerts_modal_shows_chances_and_desktop_notification(tmp_path: Pat
         assert isinstance(app.screen, AlertsScreen)  # a bad threshold is refused, said why
         assert "not a chance" in str(app.screen.query_one("#alerts-hint").render())
         app.screen.query_one("#alerts-threshold", Input).value = "1"
-        app.screen.query_one("#alerts-desktop", Switch).value = True
+        app.screen.query_one("#alerts-desktop", Toggle).value = True
         await pilot.press("ctrl+s")
         await settle(app, pilot)
         assert app.prefs.thresholds == {"bitcoin": 0.01} and app.prefs.desktop == {"bitcoin": True}

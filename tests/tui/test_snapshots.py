@@ -97,7 +97,7 @@ def test_unknown_coin(snap_compare: Any) -> None:
 
     def add() -> None:
         engine.add_coin("notacoin")
-        app.select("notacoin")
+        app.main.select("notacoin")
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=snap_settle(app, add))
 

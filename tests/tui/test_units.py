@@ -9,7 +9,7 @@ from pathlib import Path
 
 from engine.events import Bar, CoinSnapshot, ForecastEvent, StatusEvent
 from tests.fakes.fake_engine import FakeEngine
-from tui.alerts import AlertChecker
+from tui.alerts.rules import AlertChecker
 from tui.chart_data import build_chart, downsample
 from tui.commands import COMMANDS, all_bindings
 from tui.notices import notice_for
@@ -129,13 +129,6 @@ def test_forward_forecast_and_band() -> None:
 def test_empty_snapshot() -> None:
     data = build_chart(CoinSnapshot("x"), 5, 3600, 60, 20)
     assert data.empty and data.y_range is None
-
-
-def test_level_alert_fires_on_crossing_only() -> None:
-    ch = AlertChecker()
-    bars = [Bar("b", 60 * i, p) for i, p in enumerate([99.0, 99.5, 100.5, 101.0, 99.0])]
-    fired = [a for b in bars for a in ch.check(b, [100.0], 5, False, "B")]
-    assert [a.title for a in fired] == ["B above 100.00", "B below 100.00"]
 
 
 def test_surprise_alert_outside_95_band_and_quiet_after() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import ClassVar
 
 from textual import on, work
@@ -16,6 +17,7 @@ from textual.widgets.option_list import Option
 
 from engine.api import CoinMatch, EngineAPI
 from engine.errors import CryptotuiError
+from engine.ids import is_coin_id
 from tui.safe_text import clean, plain
 from tui.widgets.safe_input import SafeInput
 
@@ -31,7 +33,16 @@ SYMBOL_LIMIT = 12
 ID_LIMIT = 64
 
 
-class AddCoinScreen(ModalScreen[str | None]):
+@dataclass(frozen=True)
+class Picked:
+    """The coin chosen: its id, and its name and symbol when a search result gave them."""
+
+    coin: str
+    name: str = ""
+    symbol: str = ""
+
+
+class AddCoinScreen(ModalScreen[Picked | None]):
     DEFAULT_CSS = """
     AddCoinScreen { align: center middle; }
     AddCoinScreen > Vertical { width: 64; max-width: 95%; height: auto; max-height: 90%;
@@ -127,6 +138,19 @@ class AddCoinScreen(ModalScreen[str | None]):
         if self.matches:
             index = ol.highlighted if ol.highlighted is not None else 0
             self._pick(self.matches[index].id)
+            return
+        # No result (offline, or the search failed): an exact CoinGecko id is added as typed,
+        # and the source says whether it knows it.
+        query = self.query_one(SafeInput).value.strip().lower()
+        if is_coin_id(query):
+            self._pick(query)
+        elif query:
+            self.query_one("#add-hint", Label).update(
+                plain(
+                    f"Nothing to add for {query!r}: pick a search result, or type an exact "
+                    "CoinGecko id (a-z, 0-9 and -, e.g. cardano)."
+                )
+            )
 
     @on(OptionList.OptionSelected, "#add-results")
     def _selected(self, event: OptionList.OptionSelected) -> None:
@@ -140,7 +164,13 @@ class AddCoinScreen(ModalScreen[str | None]):
                 plain(f"{clean(coin, ID_LIMIT)} is already in the watchlist.")
             )
             return
-        self.dismiss(coin)
+        match = next((m for m in self.matches if m.id == coin), None)
+        if match is None:
+            self.dismiss(Picked(coin))
+        else:
+            self.dismiss(
+                Picked(coin, clean(match.name, NAME_LIMIT), clean(match.symbol, SYMBOL_LIMIT))
+            )
 
     def action_focus_results(self) -> None:
         self.query_one(OptionList).focus()

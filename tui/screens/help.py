@@ -23,6 +23,47 @@ ABOUT = (
 )
 
 
+# What the words and columns of the side panels mean (the panels are short; help says it whole).
+PANEL_WORDS: tuple[tuple[str, str], ...] = (
+    ("MAE", "mean absolute error of the model's forecast of the return over the horizon"),
+    ("no chg", 'the same error for "no change" (the price stays where it is)'),
+    ("rel / rel MAE", 'MAE / no chg: below 1.00 the model beats "no change", 1.00 is no better'),
+    ("dir", "share of moves whose direction the model called right"),
+    ("cov80 / cov95", "share of outcomes inside the 80 % / 95 % band (aim: 80 % / 95 %)"),
+    ("n", "forecasts scored at that horizon (each is scored when its horizon has passed)"),
+    ("band", "which band is served: the network's, the simple one, or a blend of the two"),
+    ("vs simple", "the network band's interval score / the simple band's (below 1: better)"),
+    ("samples", "matured forecasts the network has learned from"),
+    ("steps", "gradient steps taken by the network so far"),
+    ("lr", "the network's learning rate (lowered after a roll-back)"),
+    ("ms/step", "time of one training step on this machine"),
+    ("loss", "the training loss, lower is better; falling, flat or rising over the last updates"),
+    (
+        "loss rising",
+        (
+            "recent losses above the earlier ones: the market changed, or the model is "
+            "unlearning; the divergence guard rolls it back if it blows up"
+        ),
+    ),
+    (
+        "rolled back",
+        (
+            "a training step went wrong (non-finite or a loss spike): the last good "
+            "weights were restored and the learning rate lowered"
+        ),
+    ),
+)
+
+
+def panel_table() -> Table:
+    table = Table(box=None, padding=(0, 2), show_header=False)
+    table.add_column("word", style="bold", no_wrap=True)
+    table.add_column("what it means")
+    for word, meaning in PANEL_WORDS:
+        table.add_row(word, meaning)
+    return table
+
+
 def help_table() -> Table:
     table = Table(box=None, padding=(0, 2), show_header=False)
     table.add_column("key", style="bold", no_wrap=True)
@@ -42,6 +83,7 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen > VerticalScroll { width: 76; max-width: 95%; height: auto; max-height: 90%;
                                   border: thick $primary; background: $surface; padding: 0 1; }
     HelpScreen #help-about { color: $text-muted; margin-top: 1; }
+    HelpScreen .help-heading { margin-top: 1; }
     """
     # q closes Help (as esc does): the footer says so, and q quits only from the main screen.
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -54,6 +96,11 @@ class HelpScreen(ModalScreen[None]):
             box.border_subtitle = "esc or q to close"
             yield Static(help_table(), id="help-keys")
             yield Static(Text(ABOUT), id="help-about")
+            yield Static(Text("The panels' words", style="bold"), classes="help-heading")
+            yield Static(panel_table(), id="help-panels")
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()  # up/down and page keys scroll it
 
     def action_close(self) -> None:
         self.dismiss(None)

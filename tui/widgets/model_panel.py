@@ -7,16 +7,16 @@ panel adds the mean served, the band per horizon against the simple one, coverag
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Sparkline, Static
 
-from engine.events import ForecastEvent, HorizonMetrics, MetricsEvent, TrainEvent
+from engine.events import ForecastEvent, HorizonMetrics, TrainEvent
 from tui.format import format_compact
 from tui.safe_text import clean
+from tui.state import ModelView
 from tui.widgets.columns import Column, TextLines, layout_columns, update_static, wrap_words
 from tui.widgets.palette import Palette
 
@@ -41,18 +41,6 @@ KEY = (
     "cov80 = outcomes inside the 80 % band · band = the one served · vs simple = the "
     "network's interval score against the simple band's"
 )
-
-
-@dataclass(frozen=True)
-class ModelView:
-    """What the panel shows for the selected coin; built by the app from the events it has seen."""
-
-    train: TrainEvent | None = None
-    metrics: MetricsEvent | None = None
-    forecast: ForecastEvent | None = None
-    horizon: int = 5
-    paused: bool = False  # the app's own switch: said here, and only here
-    no_data: str = ""  # set when the source has nothing for the coin ("no demo data for Solana")
 
 
 def _ratio_words(ratio: float) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -13,31 +12,14 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from tui.format import arrow, format_percent, format_price, sparkline
+from tui.state import SPARK_CELLS, CoinRow
 from tui.widgets.columns import Column, layout_columns
 from tui.widgets.palette import Palette
 
-SPARK_CELLS = 8  # width of the trend column
 # Optional columns, most useful first, with the cells each takes (its gap included).
 OPTIONAL = (("fc", 10), ("rel", 8), ("trend", 9))
 # A served forecast this close to zero is "no change", not an arrow and "+0.00%".
 FLAT = 0.00005
-
-
-@dataclass(frozen=True)
-class CoinRow:
-    """What one watchlist row shows; built by the app from the events it has seen."""
-
-    coin: str
-    label: str  # short display name (symbol)
-    price: float | None = None
-    change: float | None = None  # relative change over the chart window
-    forecast: float | None = None  # predicted relative change at the selected horizon
-    rel_mae: float | None = None  # model MAE / persistence MAE at the selected horizon
-    spark: tuple[float, ...] = ()
-    unknown: bool = False
-    state: str = ""  # training state, shown as a marker
-    note: str = ""  # why an unknown coin has no price ("no demo data", "unknown coin")
-    stale: bool = False  # its prices stopped while the others' go on
 
 
 class Watchlist(Widget):

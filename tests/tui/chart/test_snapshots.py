@@ -32,7 +32,6 @@ def chart_app(
     engine = FakeEngine(history=history, ohlc=ohlc, rel_mae={5: rel_mae})
     app = CryptoApp(engine)
     app.prefs.window = window
-    app.view = app.view.__class__({"1h": 3600, "6h": 6 * 3600, "24h": 24 * 3600}[window])
     if levels:
         app.prefs.levels["bitcoin"] = list(levels)
     return app

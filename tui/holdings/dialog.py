@@ -1,4 +1,9 @@
-"""The holding modal: enter, edit or remove the selected coin's amount and cost basis."""
+"""The holding dialog: enter, edit or remove the selected coin's amount and cost basis.
+
+Driven by the keyboard alone: Tab and shift+Tab move through the fields, the per-unit switch and
+the buttons in reading order; Enter saves from any field or the switch (space toggles it); Esc
+cancels. The box scrolls on a short terminal, so its buttons are never cut off.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,14 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Switch
+from textual.widgets import Button, Input, Label
 
 from engine.errors import ConfigError
 from engine.settings.holdings import Holding, make_holding
 from tui.format import format_price
+from tui.widgets.dialog_parts import DialogBox, Toggle
 
 
 @dataclass(frozen=True)
@@ -35,18 +41,18 @@ def _plain(value: float) -> str:
 class HoldingScreen(ModalScreen[HoldingResult | None]):
     DEFAULT_CSS = """
     HoldingScreen { align: center middle; }
-    HoldingScreen > Vertical { width: 64; max-width: 95%; height: auto; max-height: 95%;
-                               border: thick $primary; background: $surface; padding: 0 1; }
-    HoldingScreen Horizontal { height: auto; }
-    HoldingScreen Switch { margin-right: 1; }
-    HoldingScreen .row-label { padding-top: 1; }
+    HoldingScreen > DialogBox { width: 66; max-width: 100%; height: auto; max-height: 100%;
+                                     border: thick $primary; background: $surface; padding: 0 1; }
+    HoldingScreen Label { width: 100%; }
+    HoldingScreen Input { margin-bottom: 1; }
+    HoldingScreen #holding-note { color: $text-muted; }
     HoldingScreen #holding-error { color: $error; }
-    HoldingScreen #holding-buttons { align-horizontal: right; }
+    HoldingScreen #holding-buttons { height: auto; align-horizontal: right; margin-top: 1; }
     HoldingScreen Button { margin-left: 2; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "save", "Save"),
+        Binding("enter,ctrl+s", "save", "Save"),
     ]
 
     def __init__(
@@ -63,37 +69,52 @@ class HoldingScreen(ModalScreen[HoldingResult | None]):
         self.coin = coin
         self.coin_name = name
         self.price = price
-        self.currency = currency
+        self.currency = currency  # the engine's quote currency: new costs are in it
         self.current = current
         self.privacy = privacy
+        # An existing cost keeps the currency it was entered in, whatever the engine quotes now.
+        has_cost = current is not None and current.cost is not None
+        self.cost_currency = current.currency if has_cost and current is not None else currency
 
     def compose(self) -> ComposeResult:
-        cur = self.currency.upper()
-        with Vertical() as box:
+        with DialogBox() as box:
             # The name is foreign text (from a server): a Text, never markup.
             box.border_title = Text(f"Holding: {self.coin_name}")
-            box.border_subtitle = "enter/ctrl+s saves · esc cancels"
-            now = "" if self.price is None else f" (now {format_price(self.price)} {cur})"
-            yield Label(Text(f"Amount of {self.coin_name} you hold{now}:"))
+            box.border_subtitle = "tab moves · enter saves · esc cancels"
+            yield Label(Text(f"Amount of {self.coin_name} you hold:"))
             amount = "" if self.current is None else _plain(self.current.amount)
             # Privacy also covers the dialog: the fields show dots, not the stored numbers.
             yield Input(amount, placeholder="e.g. 0.25", id="holding-amount", password=self.privacy)
-            yield Label(Text(f"Cost basis in {cur} (optional, for P&L):"))
+            yield Label(self._cost_label(), id="holding-cost-label")
             cost = ""
             if self.current is not None and self.current.cost is not None:
                 cost = _plain(round(self.current.cost, 8))
             yield Input(
                 cost, placeholder="total paid, e.g. 15000", id="holding-cost", password=self.privacy
             )
-            with Horizontal():
-                yield Switch(value=False, id="holding-per-unit")
-                yield Label("The cost is per unit (else the total)", classes="row-label")
+            yield Toggle("The cost is per unit (else the total paid)", id="holding-per-unit")
+            yield Label(self._note(), id="holding-note")
             yield Label("", id="holding-error")
             with Horizontal(id="holding-buttons"):
                 if self.current is not None:
-                    yield Button("Remove", id="remove", variant="error")
-                yield Button("Cancel", id="cancel")
-                yield Button("Save", id="save", variant="primary")
+                    yield Button("Remove", id="remove", variant="error", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button("Save", id="save", variant="primary", compact=True)
+
+    def _cost_label(self) -> Text:
+        return Text(f"Cost basis in {self.cost_currency.upper()} (optional, for P&L):")
+
+    def _note(self) -> Text:
+        cur = self.currency.upper()
+        parts = []
+        if self.price is not None and not self.privacy:
+            parts.append(f"Price now {format_price(self.price)} {cur}.")
+        if self.cost_currency != self.currency:
+            parts.append(
+                f"The cost was entered in {self.cost_currency.upper()}; this engine quotes "
+                f"{cur}, so no P&L is shown until you enter the cost in {cur} (clear it first)."
+            )
+        return Text(" ".join(parts))
 
     def on_mount(self) -> None:
         self.query_one("#holding-amount", Input).focus()
@@ -102,7 +123,16 @@ class HoldingScreen(ModalScreen[HoldingResult | None]):
     def _submitted(self) -> None:
         self.action_save()
 
+    @on(Input.Changed, "#holding-cost")
+    def _cost_changed(self, event: Input.Changed) -> None:
+        # A cleared cost starts over in the engine's currency.
+        if not event.value.strip() and self.cost_currency != self.currency:
+            self.cost_currency = self.currency
+            self.query_one("#holding-cost-label", Label).update(self._cost_label())
+            self.query_one("#holding-note", Label).update(self._note())
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
         if event.button.id == "save":
             self.action_save()
         elif event.button.id == "remove":
@@ -116,8 +146,8 @@ class HoldingScreen(ModalScreen[HoldingResult | None]):
                 self.coin,
                 self.query_one("#holding-amount", Input).value,
                 self.query_one("#holding-cost", Input).value,
-                per_unit=self.query_one("#holding-per-unit", Switch).value,
-                currency=self.currency,
+                per_unit=self.query_one("#holding-per-unit", Toggle).value,
+                currency=self.cost_currency,
             )
         except ConfigError as exc:
             # One line saying what is wrong; the dialog stays open and nothing is stored.

@@ -1,34 +1,34 @@
-"""The alerts modal: price levels to watch for the selected coin with the chance of ending beyond
-each, a chance threshold to be told about, surprise alerts, bell and desktop notifications."""
+"""The alerts dialog: price levels to watch for the selected coin with the chance of ending beyond
+each, a chance threshold to be told about, desktop notifications, and the global surprise and bell.
+
+Driven by the keyboard alone: Tab and shift+Tab move through the level field, the levels, the
+threshold, the switches and the buttons in reading order; Enter in the level field adds the level,
+Enter anywhere else saves; del removes the highlighted level; space toggles a switch; Esc cancels.
+The box scrolls on a short terminal, so Save is never cut off.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, OptionList, Switch
+from textual.widgets import Button, Label, OptionList
 from textual.widgets.option_list import Option
 
 from engine.events import ForecastEvent
-from tui.alerts import chance_text
+from tui.alerts.controller import AlertSettings
+from tui.alerts.rules import chance_text
 from tui.format import format_price
 from tui.safe_text import clean, plain
+from tui.widgets.dialog_parts import DialogBox, Toggle
 from tui.widgets.safe_input import SafeInput
 
-
-@dataclass(frozen=True)
-class AlertSettings:
-    levels: tuple[float, ...]
-    surprise: bool
-    bell: bool
-    threshold: float | None = None  # tell when a level's chance reaches this fraction; None: off
-    desktop: bool = False  # this coin's alerts also as desktop notifications
+MAX_LEVELS = 20  # per coin: more is noise, and each is checked on every bar
 
 
 def parse_threshold(text: str) -> float | None:
@@ -54,24 +54,23 @@ def parse_level(text: str) -> float | None:
 class AlertsScreen(ModalScreen[AlertSettings | None]):
     DEFAULT_CSS = """
     AlertsScreen { align: center middle; }
-    AlertsScreen > Vertical { width: 64; max-width: 95%; height: auto; max-height: 95%;
-                              border: thick $primary; background: $surface; padding: 0 1; }
-    AlertsScreen OptionList { height: auto; max-height: 6; border: none; }
-    AlertsScreen Horizontal { height: auto; }
-    AlertsScreen Switch { margin-right: 1; }
-    AlertsScreen Input.short { width: 6; margin: 1 1 0 0; }
-    AlertsScreen .gap-after { margin-right: 2; }
-    AlertsScreen .row-label { padding-top: 1; }
+    AlertsScreen > DialogBox { width: 66; max-width: 100%; height: auto; max-height: 100%;
+                                    border: thick $primary; background: $surface; padding: 0 1; }
+    AlertsScreen Label { width: 100%; }
+    AlertsScreen OptionList, AlertsScreen OptionList:focus { height: auto; max-height: 5;
+                                                             border: none; padding: 0; }
+    AlertsScreen #alerts-threshold-row { height: auto; }
+    AlertsScreen #alerts-threshold { width: 8; margin-right: 1; }
+    AlertsScreen #alerts-threshold-label { width: 1fr; }
+    AlertsScreen #alerts-hint { color: $text-muted; }
     AlertsScreen .alerts-heading { text-style: bold; margin-top: 1; }
-    AlertsScreen #alerts-hint { color: $text-muted; width: 1fr; }
-    AlertsScreen #alerts-now { width: 1fr; }
-    AlertsScreen #alerts-buttons { align-horizontal: right; }
+    AlertsScreen #alerts-buttons { height: auto; align-horizontal: right; margin-top: 1; }
     AlertsScreen Button { margin-left: 2; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
+        Binding("enter,ctrl+s", "save", "Save"),
         Binding("delete,backspace", "delete_level", "Delete level", show=False),
-        Binding("ctrl+s", "save", "Save"),
     ]
 
     def __init__(
@@ -93,44 +92,51 @@ class AlertsScreen(ModalScreen[AlertSettings | None]):
         self.current = current
 
     def compose(self) -> ComposeResult:
-        with Vertical() as box:
-            box.border_title = "Alerts"
-            # Short enough for the 64-cell box; the other keys are in the hint below the levels.
-            box.border_subtitle = "ctrl+s save · esc cancel"
+        with DialogBox() as box:
+            box.border_title = Text(f"Alerts: {clean(self.coin_name, 48)}")
+            box.border_subtitle = "tab moves · enter saves · esc cancels"
             yield Label(self._price_line(), id="alerts-now", markup=False)
-            yield SafeInput(placeholder="price level, e.g. 70000", id="alerts-level", max_length=40)
-            yield OptionList(id="alerts-levels")
+            yield SafeInput(
+                placeholder="a price level, then enter (e.g. 70000)",
+                id="alerts-level",
+                max_length=40,
+                compact=True,
+            )
+            yield OptionList(id="alerts-levels", markup=False)
             yield Label("", id="alerts-hint")
-            yield Label("For every coin:", classes="alerts-heading")
-            # Two switches a row: the modal has to fit 24 lines, buttons included, with levels in it.
-            with Horizontal():
-                yield Switch(value=self.current.surprise, id="alerts-surprise")
-                yield Label("Surprise: leaves its 95 % band", classes="row-label gap-after")
-                yield Switch(value=self.current.bell, id="alerts-bell")
-                yield Label("Bell", classes="row-label")
-            with Horizontal():
+            with Horizontal(id="alerts-threshold-row"):
                 th = self.current.threshold
                 yield SafeInput(
                     "" if th is None else f"{100 * th:g}",
                     placeholder="off",
                     id="alerts-threshold",
-                    classes="short",
+                    max_length=6,
                     compact=True,
                 )
-                # Per coin, unlike the switches above.
                 yield Label(
-                    f"% at {self.horizon}m: tell me (this coin)", classes="row-label gap-after"
+                    f"% chance at {self.horizon} min to tell me (empty: off)",
+                    id="alerts-threshold-label",
                 )
-                yield Switch(value=self.current.desktop, id="alerts-desktop")
-                where = "" if self.desktop_available else " n/a"
-                yield Label(f"desktop{where}", classes="row-label")
+            where = "" if self.desktop_available else " (n/a: bell instead)"
+            yield Toggle(
+                f"Desktop notifications for this coin{where}",
+                self.current.desktop,
+                id="alerts-desktop",
+            )
+            yield Label("For every coin:", classes="alerts-heading")
+            yield Toggle(
+                "Surprise: the coin on screen leaves its 95 % band",
+                self.current.surprise,
+                id="alerts-surprise",
+            )
+            yield Toggle("Ring the bell with every alert", self.current.bell, id="alerts-bell")
             with Horizontal(id="alerts-buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Save", id="save", variant="primary")
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button("Save", id="save", variant="primary", compact=True)
 
     def _price_line(self) -> str:
-        now = f" (now {format_price(self.price)})" if self.price is not None else ""
-        return f"{clean(self.coin_name, 48)}: notify when the price crosses a level{now}:"
+        now = f" (price now {format_price(self.price)})" if self.price is not None else ""
+        return f"Tell me when {clean(self.coin_name, 48)} crosses a level{now}:"
 
     def set_price(self, price: float) -> None:
         """The coin's latest price: the dialog stays current while it is open."""
@@ -150,28 +156,56 @@ class AlertsScreen(ModalScreen[AlertSettings | None]):
         for level in self.levels:
             chance = chance_text(self.forecast, self.horizon, level)
             ol.add_option(Option(f"{format_price(level):>14}   {chance}"))
-        count = "No levels yet" if not self.levels else f"{len(self.levels)} level(s)"
-        hint = f"{count}: enter adds one, del removes the highlighted one."
+        ol.display = bool(self.levels)
+        if self.levels:
+            ol.highlighted = 0  # del acts on what is highlighted: never on nothing
+        n = len(self.levels)
+        count = "No levels yet" if not n else "1 level" if n == 1 else f"{n} levels"
+        hint = f"{count}: enter adds one; del removes the one highlighted in the list."
         self.query_one("#alerts-hint", Label).update(hint)
 
     @on(SafeInput.Submitted, "#alerts-level")
     def _add(self, event: SafeInput.Submitted) -> None:
+        event.stop()
+        if not event.value.strip():
+            self.action_save()  # Enter in an empty level field: nothing to add, so save
+            return
         level = parse_level(event.value)
         if level is None:
             self.query_one("#alerts-hint", Label).update(plain(f"{event.value!r} is not a price."))
             return
         if level not in self.levels:
-            self.levels = sorted(self.levels + [level])
+            if len(self.levels) >= MAX_LEVELS:
+                self.query_one("#alerts-hint", Label).update(
+                    f"At most {MAX_LEVELS} levels per coin: remove one first."
+                )
+                return
+            self.levels = sorted([*self.levels, level])
         event.input.value = ""
         self._refresh_levels()
+
+    @on(SafeInput.Submitted, "#alerts-threshold")
+    def _threshold_submitted(self, event: SafeInput.Submitted) -> None:
+        event.stop()
+        self.action_save()
+
+    @on(OptionList.OptionSelected)
+    def _option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.action_save()
 
     def action_delete_level(self) -> None:
         ol = self.query_one(OptionList)
         if self.focused is ol and ol.highlighted is not None and self.levels:
             del self.levels[ol.highlighted]
             self._refresh_levels()
+            if self.levels:
+                ol.focus()
+            else:
+                self.query_one("#alerts-level", SafeInput).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
         if event.button.id == "save":
             self.action_save()
         else:
@@ -189,10 +223,10 @@ class AlertsScreen(ModalScreen[AlertSettings | None]):
         self.dismiss(
             AlertSettings(
                 tuple(self.levels),
-                self.query_one("#alerts-surprise", Switch).value,
-                self.query_one("#alerts-bell", Switch).value,
+                self.query_one("#alerts-surprise", Toggle).value,
+                self.query_one("#alerts-bell", Toggle).value,
                 threshold,
-                self.query_one("#alerts-desktop", Switch).value,
+                self.query_one("#alerts-desktop", Toggle).value,
             )
         )
 

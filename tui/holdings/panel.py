@@ -48,10 +48,12 @@ class HoldingRow:
 class HoldingsView:
     rows: tuple[HoldingRow, ...]
     total: float | None
-    total_pnl: float | None
+    total_pnl: float | None  # over the coins with a cost basis in ``currency`` only
     total_range: ValueRange | None
     horizon: int
     currency: str
+    pnl_coins: int = 0  # how many priced coins the total's P&L counts
+    other_currency: tuple[str, ...] = ()  # currencies of cost bases not in ``currency``
 
 
 def build_view(
@@ -73,13 +75,16 @@ def build_view(
     values: dict[str, float] = {}
     ranges: dict[str, ValueRange] = {}
     pnl: dict[str, float] = {}
+    other: set[str] = set()
     for coin in order:
         h, last = holdings[coin], prices.get(coin)
         if last is None:
             continue
         ts, price = last
         values[coin] = h.value(price)
-        if h.currency == currency:
+        if h.cost is not None and h.currency != currency:
+            other.add(h.currency)
+        elif h.currency == currency:
             p = h.pnl(price)
             if p is not None:
                 pnl[coin] = p
@@ -104,41 +109,70 @@ def build_view(
     if priced and all(c in ranges for c in priced):
         matrix = [[1.0 if a == b else corr.get((a, b), 0.0) for b in priced] for a in priced]
         tr = total_range([ranges[c] for c in priced], matrix)
-    return HoldingsView(rows, total, sum(pnl.values()) if pnl else None, tr, horizon, currency)
+    return HoldingsView(
+        rows,
+        total,
+        sum(pnl.values()) if pnl else None,
+        tr,
+        horizon,
+        currency,
+        len(pnl),
+        tuple(sorted(other)),
+    )
 
 
-def format_money(value: float | None, *, signed: bool = False) -> str:
-    """Money for a narrow column: cents below 1,000, whole units above, k/M beyond a million."""
+def money_decimals(values: Sequence[float | None]) -> int:
+    """Decimals for a column of money: cents while every value is below 1,000, else none, so a
+    column never mixes "763.10" with "3,508"."""
+    big = max((abs(v) for v in values if v is not None and math.isfinite(v)), default=0.0)
+    return 2 if big < 1000 else 0
+
+
+def format_money(value: float | None, decimals: int = 2, *, signed: bool = False) -> str:
+    """Money in a narrow column: digits with separators up to a billion, then "bn" and "tn"
+    (words for money, not the SI "G" of a measurement)."""
     if value is None or not math.isfinite(value):
         return DASH
     sign = "+" if signed and value > 0 else ""
     a = abs(value)
+    if a >= 1e12:
+        return f"{sign}{value / 1e12:,.2f}tn"
     if a >= 1e9:
-        return f"{sign}{value / 1e9:,.2f}G"
-    if a >= 1e6:
-        return f"{sign}{value / 1e6:,.2f}M"
-    if a >= 1000:
-        return f"{sign}{value:,.0f}"
-    return f"{sign}{value:,.2f}"
+        return f"{sign}{value / 1e9:,.2f}bn"
+    return f"{sign}{value:,.{decimals}f}"
 
 
 class HoldingsPanel(TextLines):
-    """Holdings of the watched coins; the app hands it a ``HoldingsView`` and the privacy flag."""
+    """Holdings of the watched coins; the main screen hands it a ``HoldingsView``."""
 
-    def show(self, view: HoldingsView, privacy: bool, score: RangeScore | None = None) -> None:
-        self.set_builder(lambda width: self._lines(view, privacy, width, score))
+    def show(
+        self,
+        view: HoldingsView,
+        privacy: bool,
+        score: RangeScore | None = None,
+        read_only: bool = False,
+    ) -> None:
+        self.set_builder(lambda width: self._lines(view, privacy, width, score, read_only))
 
     def _lines(
-        self, view: HoldingsView, privacy: bool, width: int, score: RangeScore | None = None
+        self,
+        view: HoldingsView,
+        privacy: bool,
+        width: int,
+        score: RangeScore | None = None,
+        read_only: bool = False,
     ) -> list[Text]:
         pal = Palette.of(self)
+        values = [r.value for r in view.rows] + [view.total]
+        decimals = money_decimals(values)
+        pnl_decimals = money_decimals([r.pnl for r in view.rows] + [view.total_pnl])
 
-        def money(v: float | None, signed: bool = False) -> str:
-            return MASK if privacy and v is not None else format_money(v, signed=signed)
+        def money(v: float | None, d: int = decimals, signed: bool = False) -> str:
+            return MASK if privacy and v is not None else format_money(v, d, signed=signed)
 
         def coloured(v: float | None) -> Text:
             style = "" if v is None or privacy else pal.up if v > 0 else pal.down if v < 0 else ""
-            return Text(money(v, signed=True), style=style)
+            return Text(money(v, pnl_decimals, signed=True), style=style)
 
         def rng(r: ValueRange | None) -> str:
             if r is None:
@@ -147,7 +181,7 @@ class HoldingsPanel(TextLines):
                 return MASK
             # Narrow: the half-width as a share of the value; wide: the ends in money.
             if wide:
-                return f"{format_money(r.lo)}–{format_money(r.hi)}"
+                return f"{format_money(r.lo, decimals)}–{format_money(r.hi, decimals)}"
             return f"±{100 * (r.hi - r.lo) / 2 / r.centre:.2f}%" if r.centre > 0 else DASH
 
         wide = width >= 52
@@ -175,23 +209,31 @@ class HoldingsPanel(TextLines):
         styles = [""] * len(view.rows) + ["bold"]
         lines = layout_columns(columns, cells, styles)
         cur = view.currency.upper()
+
+        def note(text: str) -> None:
+            lines.append(Text(text, style="dim", no_wrap=True, overflow="ellipsis", end=""))
+
         if view.total_range is not None and not privacy:
-            lines.append(
-                Text(
-                    f"{view.horizon} min ahead, 80 %: {format_money(view.total_range.lo)}–"
-                    f"{format_money(view.total_range.hi)} {cur}",
-                    style="dim",
-                    no_wrap=True,
-                    end="",
-                )
+            lo, hi = view.total_range.lo, view.total_range.hi
+            note(
+                f"{view.horizon} min ahead, 80 %: {format_money(lo, decimals)}–"
+                f"{format_money(hi, decimals)} {cur}"
             )
         elif privacy:
-            lines.append(Text("amounts hidden (m shows them)", style="dim", no_wrap=True, end=""))
+            note("amounts hidden (m shows them)")
         else:
-            lines.append(Text(f"values in {cur}; no range yet", style="dim", no_wrap=True, end=""))
+            note(f"values in {cur}; no range yet")
+        priced = sum(1 for r in view.rows if r.value is not None)
+        if view.total_pnl is not None and view.pnl_coins < priced and not privacy:
+            note(f"P&L of {view.pnl_coins} of {priced} coins (those with a cost basis in {cur})")
+        if view.other_currency and not privacy:
+            others = ", ".join(c.upper() for c in view.other_currency)
+            note(f"cost in {others}: no P&L in {cur}")
         if score is not None and score.n and not privacy:
             held = f"range held {100 * score.hits / score.n:.0f} % of {score.n:,} (aim 80 %)"
             if wide:
                 held += f" · interval score {100 * score.score / score.n:.2f} %"
-            lines.append(Text(held, style="dim", no_wrap=True, end=""))
+            note(held)
+        if read_only:
+            note("the remote engine's holdings: edit them there")
         return lines

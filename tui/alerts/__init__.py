@@ -1,0 +1,1 @@
+"""Alerts: the rules, the controller that runs and delivers them, and their dialog."""

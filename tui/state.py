@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import islice
@@ -41,8 +42,11 @@ FORECAST_HISTORY = HISTORY_MINUTES + 60
 # A coin whose newest minute is this far behind the newest of any coin has stopped (market time,
 # so a fast replay and the live market are judged alike).
 STALE_AFTER = 15 * 60
-# A forecast older than this (seconds before the coin's last price) is not a forecast for now.
+# A forecast older than this (seconds of market time before the coin's last price) is not a
+# forecast for now, unless it arrived within FRESH_WALL seconds: a fast replay outruns a model
+# that is busy for a moment (pre-training a coin just reset), and its latest word still stands.
 FRESH_FORECAST = 180
+FRESH_WALL = 5.0
 SPARK_CELLS = 8  # the watchlist's trend column
 # Bounds on foreign text: a coin's name and symbol (from CoinGecko, a remote engine, state files).
 NAME_LIMIT = 48
@@ -100,8 +104,15 @@ def _ts(bar: Bar) -> int:
 class UIState:
     """Coins, selection, per-coin views, status and labels, as the engine's events told them."""
 
-    def __init__(self, mode: str, horizons: Iterable[int], prefs: Prefs) -> None:
+    def __init__(
+        self,
+        mode: str,
+        horizons: Iterable[int],
+        prefs: Prefs,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.mode = mode
+        self.clock = clock
         self.horizons: tuple[int, ...] = tuple(horizons) or (1,)
         self.prefs = prefs
         if prefs.horizon not in self.horizons:
@@ -115,6 +126,7 @@ class UIState:
         self.status: StatusEvent | None = None
         self.paused = False
         self._newest = 0  # the newest minute of any coin (for staleness)
+        self._forecast_at: dict[str, float] = {}  # coin -> wall clock of its newest forecast
 
     # What the user chose -------------------------------------------------------------------------
     @property
@@ -149,6 +161,7 @@ class UIState:
                 self.seed(snapshot(coin))
         for coin in set(self.views) - set(coins):
             del self.views[coin]
+            self._forecast_at.pop(coin, None)
         self.unknown &= set(coins)
         if self.selected not in coins:
             if not coins:
@@ -180,6 +193,7 @@ class UIState:
                 self._newest = max(self._newest, ev.bar.ts)
                 return {WATCHLIST, CHART_DATA} if mine else {WATCHLIST}
             if isinstance(ev, ForecastEvent):
+                self._forecast_at[coin] = self.clock()
                 return {WATCHLIST, CHART_DATA} if mine else {WATCHLIST}
             if isinstance(ev, MetricsEvent):
                 return {WATCHLIST, METRICS} if mine else {WATCHLIST}
@@ -244,12 +258,18 @@ class UIState:
 
     def current_forecast(self, coin: str | None) -> ForecastEvent | None:
         """The coin's newest forecast if it is one for now: not older than a few minutes before
-        its last price, and not of a coin whose prices stopped (no cone, no range for those)."""
+        its last price (or just arrived), and not of a coin whose prices stopped (no cone, no
+        range for those)."""
         view = self.view(coin)
-        if view is None or not view.bars or self.stale_since(coin) is not None:
+        if coin is None or view is None or not view.bars or self.stale_since(coin) is not None:
             return None
         f = view.forecast
-        return f if f is not None and f.ts >= view.bars[-1].ts - FRESH_FORECAST else None
+        if f is None:
+            return None
+        if f.ts >= view.bars[-1].ts - FRESH_FORECAST:
+            return f
+        arrived = self._forecast_at.get(coin)
+        return f if arrived is not None and self.clock() - arrived <= FRESH_WALL else None
 
     def unknown_words(self) -> str:
         return unknown_words(self.mode, self.status.source if self.status else "")

@@ -225,7 +225,7 @@ class HoldingsPanel(TextLines):
             note(f"values in {cur}; no range yet")
         priced = sum(1 for r in view.rows if r.value is not None)
         if view.total_pnl is not None and view.pnl_coins < priced and not privacy:
-            note(f"P&L of {view.pnl_coins} of {priced} coins (those with a cost basis in {cur})")
+            note(f"P&L: {view.pnl_coins} of {priced} coins have a cost basis in {cur}")
         if view.other_currency and not privacy:
             others = ", ".join(c.upper() for c in view.other_currency)
             note(f"cost in {others}: no P&L in {cur}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from engine.events import (
     Bar,
     BarEvent,
-    CoinSnapshot,
     CoinsEvent,
+    CoinSnapshot,
     ForecastEvent,
     MetricsEvent,
     SnapshotEvent,

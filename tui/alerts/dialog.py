@@ -16,7 +16,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.screen import ModalScreen
 from textual.widgets import Button, Label, OptionList
 from textual.widgets.option_list import Option
 
@@ -25,7 +24,7 @@ from tui.alerts.controller import AlertSettings
 from tui.alerts.rules import chance_text
 from tui.format import format_price
 from tui.safe_text import clean, plain
-from tui.widgets.dialog_parts import DialogBox, Toggle
+from tui.widgets.dialog_parts import Dialog, DialogBox, Toggle
 from tui.widgets.safe_input import SafeInput
 
 MAX_LEVELS = 20  # per coin: more is noise, and each is checked on every bar
@@ -51,7 +50,17 @@ def parse_level(text: str) -> float | None:
     return value if value > 0 and value != float("inf") else None
 
 
-class AlertsScreen(ModalScreen[AlertSettings | None]):
+class LevelInput(SafeInput):
+    """The level field: Enter hands its text over and empties it at once, in the order the keys
+    came (the dialog adds the level when its message arrives, by then the next may be typed)."""
+
+    async def action_submit(self) -> None:
+        value = self.value
+        self.value = ""
+        self.post_message(self.Submitted(self, value))
+
+
+class AlertsScreen(Dialog[AlertSettings | None]):
     DEFAULT_CSS = """
     AlertsScreen { align: center middle; }
     AlertsScreen > DialogBox { width: 66; max-width: 100%; height: auto; max-height: 100%;
@@ -96,7 +105,7 @@ class AlertsScreen(ModalScreen[AlertSettings | None]):
             box.border_title = Text(f"Alerts: {clean(self.coin_name, 48)}")
             box.border_subtitle = "tab moves · enter saves · esc cancels"
             yield Label(self._price_line(), id="alerts-now", markup=False)
-            yield SafeInput(
+            yield LevelInput(
                 placeholder="a price level, then enter (e.g. 70000)",
                 id="alerts-level",
                 max_length=40,
@@ -156,9 +165,11 @@ class AlertsScreen(ModalScreen[AlertSettings | None]):
         for level in self.levels:
             chance = chance_text(self.forecast, self.horizon, level)
             ol.add_option(Option(f"{format_price(level):>14}   {chance}"))
-        ol.display = bool(self.levels)
         if self.levels:
             ol.highlighted = 0  # del acts on what is highlighted: never on nothing
+        else:
+            # Always in the Tab order, so the fields after it are reached by the same keys.
+            ol.add_option(Option("   (no levels yet)", disabled=True))
         n = len(self.levels)
         count = "No levels yet" if not n else "1 level" if n == 1 else f"{n} levels"
         hint = f"{count}: enter adds one; del removes the one highlighted in the list."
@@ -181,7 +192,6 @@ class AlertsScreen(ModalScreen[AlertSettings | None]):
                 )
                 return
             self.levels = sorted([*self.levels, level])
-        event.input.value = ""
         self._refresh_levels()
 
     @on(SafeInput.Submitted, "#alerts-threshold")
@@ -196,7 +206,7 @@ class AlertsScreen(ModalScreen[AlertSettings | None]):
 
     def action_delete_level(self) -> None:
         ol = self.query_one(OptionList)
-        if self.focused is ol and ol.highlighted is not None and self.levels:
+        if self.focused is ol and ol.highlighted is not None and ol.highlighted < len(self.levels):
             del self.levels[ol.highlighted]
             self._refresh_levels()
             if self.levels:
@@ -212,6 +222,11 @@ class AlertsScreen(ModalScreen[AlertSettings | None]):
             self.action_cancel()
 
     def action_save(self) -> None:
+        self.after_keys(self._save)
+
+    def _save(self) -> None:
+        if not self.is_active:
+            return  # already saved or cancelled by an earlier key
         text = self.query_one("#alerts-threshold", SafeInput).value
         try:
             threshold = parse_threshold(text)

@@ -15,13 +15,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label
+from textual.widgets import Button, Label
 
 from engine.errors import ConfigError
 from engine.settings.holdings import Holding, make_holding
 from tui.format import format_price
-from tui.widgets.dialog_parts import DialogBox, Toggle
+from tui.widgets.dialog_parts import Dialog, DialogBox, Toggle
+from tui.widgets.safe_input import SafeInput
 
 
 @dataclass(frozen=True)
@@ -38,13 +38,13 @@ def _plain(value: float) -> str:
     return text if float(text) == value else repr(value)
 
 
-class HoldingScreen(ModalScreen[HoldingResult | None]):
+class HoldingScreen(Dialog[HoldingResult | None]):
     DEFAULT_CSS = """
     HoldingScreen { align: center middle; }
     HoldingScreen > DialogBox { width: 66; max-width: 100%; height: auto; max-height: 100%;
                                      border: thick $primary; background: $surface; padding: 0 1; }
     HoldingScreen Label { width: 100%; }
-    HoldingScreen Input { margin-bottom: 1; }
+    HoldingScreen SafeInput { margin-bottom: 1; }
     HoldingScreen #holding-note { color: $text-muted; }
     HoldingScreen #holding-error { color: $error; }
     HoldingScreen #holding-buttons { height: auto; align-horizontal: right; margin-top: 1; }
@@ -84,12 +84,14 @@ class HoldingScreen(ModalScreen[HoldingResult | None]):
             yield Label(Text(f"Amount of {self.coin_name} you hold:"))
             amount = "" if self.current is None else _plain(self.current.amount)
             # Privacy also covers the dialog: the fields show dots, not the stored numbers.
-            yield Input(amount, placeholder="e.g. 0.25", id="holding-amount", password=self.privacy)
+            yield SafeInput(
+                amount, placeholder="e.g. 0.25", id="holding-amount", password=self.privacy
+            )
             yield Label(self._cost_label(), id="holding-cost-label")
             cost = ""
             if self.current is not None and self.current.cost is not None:
                 cost = _plain(round(self.current.cost, 8))
-            yield Input(
+            yield SafeInput(
                 cost, placeholder="total paid, e.g. 15000", id="holding-cost", password=self.privacy
             )
             yield Toggle("The cost is per unit (else the total paid)", id="holding-per-unit")
@@ -117,14 +119,14 @@ class HoldingScreen(ModalScreen[HoldingResult | None]):
         return Text(" ".join(parts))
 
     def on_mount(self) -> None:
-        self.query_one("#holding-amount", Input).focus()
+        self.query_one("#holding-amount", SafeInput).focus()
 
-    @on(Input.Submitted)
+    @on(SafeInput.Submitted)
     def _submitted(self) -> None:
         self.action_save()
 
-    @on(Input.Changed, "#holding-cost")
-    def _cost_changed(self, event: Input.Changed) -> None:
+    @on(SafeInput.Changed, "#holding-cost")
+    def _cost_changed(self, event: SafeInput.Changed) -> None:
         # A cleared cost starts over in the engine's currency.
         if not event.value.strip() and self.cost_currency != self.currency:
             self.cost_currency = self.currency
@@ -141,11 +143,16 @@ class HoldingScreen(ModalScreen[HoldingResult | None]):
             self.action_cancel()
 
     def action_save(self) -> None:
+        self.after_keys(self._save)
+
+    def _save(self) -> None:
+        if not self.is_active:
+            return  # already saved or cancelled by an earlier key
         try:
             holding = make_holding(
                 self.coin,
-                self.query_one("#holding-amount", Input).value,
-                self.query_one("#holding-cost", Input).value,
+                self.query_one("#holding-amount", SafeInput).value,
+                self.query_one("#holding-cost", SafeInput).value,
                 per_unit=self.query_one("#holding-per-unit", Toggle).value,
                 currency=self.cost_currency,
             )

@@ -10,7 +10,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
@@ -19,6 +18,7 @@ from engine.api import CoinMatch, EngineAPI
 from engine.errors import CryptotuiError
 from engine.ids import is_coin_id
 from tui.safe_text import clean, plain
+from tui.widgets.dialog_parts import Dialog
 from tui.widgets.safe_input import SafeInput
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class Picked:
     symbol: str = ""
 
 
-class AddCoinScreen(ModalScreen[Picked | None]):
+class AddCoinScreen(Dialog[Picked | None]):
     DEFAULT_CSS = """
     AddCoinScreen { align: center middle; }
     AddCoinScreen > Vertical { width: 64; max-width: 95%; height: auto; max-height: 90%;

@@ -9,10 +9,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from tui.commands import COMMANDS
+from tui.widgets.dialog_parts import Dialog
 
 ABOUT = (
     "The chart shows the price, the model's past predictions at the selected horizon drawn at "
@@ -77,7 +77,7 @@ def help_table() -> Table:
     return table
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Dialog[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll { width: 76; max-width: 95%; height: auto; max-height: 90%;

@@ -1,7 +1,9 @@
-"""An ``Input`` that refuses control characters and escape sequences, however the text arrives."""
+"""An ``Input`` that refuses control characters and escape sequences, however the text arrives,
+and submits on Enter in the order the keys came."""
 
 from __future__ import annotations
 
+from textual import events
 from textual.widgets import Input
 
 from tui.safe_text import clean
@@ -24,3 +26,12 @@ class SafeInput(Input):
         # The limit is the text's own length: only codes are removed here, never an ellipsis added.
         cleaned = clean(text[: room * 4 + 64], max(1, len(text)))
         super().replace(cleaned[:room], start, end)
+
+    async def on_key(self, event: events.Key) -> None:
+        # Enter is Input's binding, resolved only once the key has bubbled up to the app: keys
+        # typed after it (a fast typist, a burst from a terminal multiplexer) reached the field
+        # first, and "7000<Enter>7400<Enter>" submitted "70007400". Handled here, in order.
+        if event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            await self.action_submit()

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from textual import events
 from textual.widgets import Button
 
 from tests.conftest import settle, sync
@@ -84,7 +85,7 @@ async def test_a_bad_threshold_keeps_the_dialog_open(tmp_path: Path) -> None:
     app = CryptoApp(FakeEngine(history=60), state_path=tmp_path / "ui.json")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        await pilot.press("A", "tab", *"150", "enter")
+        await pilot.press("A", "tab", "tab", *"150", "enter")
         await pilot.pause()
         assert isinstance(app.screen, AlertsScreen)
         assert "not a chance" in str(app.screen.query_one("#alerts-hint").render())
@@ -105,3 +106,24 @@ async def test_save_is_on_screen_at_80x24(tmp_path: Path, levels: int) -> None:
         await pilot.pause()
         save = app.screen.query_one("#save", Button)
         assert save.region.height >= 1 and 0 <= save.region.y and save.region.bottom <= 24
+
+
+@sync
+async def test_the_flow_typed_in_one_burst_stores_the_same(tmp_path: Path) -> None:
+    """Every key queued before any is handled, as a paste or tmux sends them."""
+    app = CryptoApp(FakeEngine(history=60), state_path=tmp_path / "ui.json")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("A")
+        await pilot.pause()
+        keys = [*"7000", "enter", *"7400", "enter", "tab", "tab", *"30", "tab", "tab", "space"]
+        keys += ["tab", "space", "enter"]
+        chars = {"enter": "\r", "tab": "\t", "space": " "}
+        for key in keys:
+            app.post_message(events.Key(key, chars.get(key, key)))
+        await settle(app, pilot)
+        assert not isinstance(app.screen, AlertsScreen)
+    ui = saved(tmp_path)
+    assert ui["levels"] == {"bitcoin": [7000.0, 7400.0]}
+    assert ui["thresholds"] == {"bitcoin": pytest.approx(0.3)}
+    assert ui["surprise"] is False and ui["bell"] is True

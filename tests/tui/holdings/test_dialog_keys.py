@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from textual.widgets import Button, Input
+from textual import events
+from textual.widgets import Button
 
 from tests.conftest import settle, sync
 from tests.fakes.fake_engine import FakeEngine
 from tui.app import CryptoApp
 from tui.holdings.dialog import HoldingScreen
 from tui.widgets.dialog_parts import Toggle
+from tui.widgets.safe_input import SafeInput
 
 
 def stored(tmp_path: Path) -> dict[str, dict[str, object]]:
@@ -77,7 +79,7 @@ async def test_edit_and_remove_by_keys_and_escape_changes_nothing(tmp_path: Path
         # Edit: the fields come filled in; select-all is not needed, End and backspace work.
         await pilot.press("H")
         await pilot.pause()
-        assert app.screen.query_one("#holding-amount", Input).value == "1"
+        assert app.screen.query_one("#holding-amount", SafeInput).value == "1"
         await pilot.press("backspace", *"3", "escape")
         await settle(app, pilot)
         assert stored(tmp_path)["bitcoin"]["amount"] == 1.0  # Esc: nothing stored
@@ -115,3 +117,20 @@ async def test_the_buttons_are_on_screen_at_80x24(tmp_path: Path) -> None:
         for button in app.screen.query(Button):
             region = button.region
             assert region.height >= 1 and 0 <= region.y and region.bottom <= 24, button.id
+
+
+@sync
+async def test_keys_typed_in_one_burst_land_in_their_fields(tmp_path: Path) -> None:
+    """As a fast typist, a paste or tmux sends them: every key queued before any is handled."""
+    app = CryptoApp(FakeEngine(history=60), state_path=tmp_path / "ui.json")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("H")
+        await pilot.pause()
+        burst = [("0", "0"), ("full_stop", "."), ("5", "5"), ("tab", "\t")]
+        burst += [(c, c) for c in "3000"] + [("tab", "\t"), ("space", " "), ("enter", "\r")]
+        for key, char in burst:
+            app.post_message(events.Key(key, char))
+        await settle(app, pilot)
+        assert not isinstance(app.screen, HoldingScreen)
+    assert stored(tmp_path) == {"bitcoin": {"amount": 0.5, "cost": 1500.0, "currency": "usd"}}

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from engine.events import ForecastEvent
+
 ROOT = Path(__file__).resolve().parent.parent  # the repository
 SHARED = ROOT.parent / "shared"
 
@@ -74,6 +76,14 @@ def server(engine: Any) -> Iterator[Any]:
 
 
 # Shared helpers (imported from here by the tests; one copy each) -------------------------------
+
+
+def banded(coin: str, price: float, half: float, ts: int = 0) -> ForecastEvent:
+    """A 5-minute forecast of no change from ``price`` with an 80 % band of +-``half`` (log
+    return) and a 95 % band twice as wide."""
+    return ForecastEvent(
+        coin, ts, price, (5,), (0.0,), (-half,), (half,), (-2 * half,), (2 * half,)
+    )
 
 
 def run_cli(

@@ -3,12 +3,17 @@ toasts never pile up (newest replaces oldest), the bell rings once per alert."""
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
+
+from textual.widgets import Input, OptionList
 
 from engine.events import Bar, BarEvent, ForecastEvent
-from tests.conftest import settle, sync
+from tests.conftest import banded, settle, sync
 from tests.fakes.fake_engine import FakeEngine
 from tui.app import CryptoApp
+from tui.widgets.dialog_parts import Toggle
 from tui.widgets.toasts import MAX_TOASTS, SHORT_MAX_TOASTS, Toasts
 
 
@@ -89,3 +94,69 @@ async def test_toasts_never_pile_up_and_stay_off_the_chart() -> None:
             app.notify(f"message {i}", title=f"toast {i}")
         await pilot.pause()
         assert len(app.main.query_one(Toasts).messages) == SHORT_MAX_TOASTS
+
+
+def test_chance_alert_fires_once_per_rise() -> None:
+    from tui.alerts.rules import Alert, AlertChecker, chance_text
+
+    checker = AlertChecker()
+    levels = [101.0]
+
+    def check(half: float, minute: int, threshold: float | None = 0.2) -> list[Alert]:
+        f = banded("bitcoin", 100.0, half, ts=60 * minute)
+        return checker.check_chances(f, levels, 5, threshold, "Bitcoin", wall=10.0 * minute)
+
+    assert check(0.001, 0) == []  # a narrow band: no chance to speak of
+    alerts = check(0.02, 1)
+    assert len(alerts) == 1 and alerts[0].kind == "chance" and "above 101" in alerts[0].title
+    assert check(0.02, 20) == []  # still above the threshold: told once
+    assert check(0.019, 21) == []  # a wobble just under it does not re-arm it
+    assert check(0.02, 40) == []
+    assert check(0.001, 41) == []  # falls well back: re-armed ...
+    assert len(check(0.02, 60)) == 1  # ... and told again when it rises
+    assert check(0.001, 61) == [] and check(0.02, 62) == []  # within the quiet time after that
+    assert check(0.02, 90, threshold=None) == []
+    assert chance_text(banded("bitcoin", 100.0, 0.02), 5, 101.0).endswith("% above in 5 min")
+    assert chance_text(None, 5, 101.0) == ""
+
+
+@sync
+async def test_alerts_modal_shows_chances_and_desktop_notification(tmp_path: Path) -> None:
+    from tui.alerts.dialog import AlertsScreen
+
+    sent: list[tuple[str, str]] = []
+
+    async def sender(title: str, message: str) -> None:
+        sent.append((title, message))
+
+    engine = FakeEngine(history=200)
+    app = CryptoApp(engine, state_path=tmp_path / "ui.json")
+    app.alerts.sender = sender
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(app, pilot)
+        price = engine.snapshot("bitcoin").bars[-1].price
+        await pilot.press("A")
+        await pilot.pause()
+        assert isinstance(app.screen, AlertsScreen)
+        await pilot.press(*f"{price * 1.0005:.2f}", "enter")
+        await pilot.pause()
+        levels = app.screen.query_one("#alerts-levels", OptionList)
+        option = str(levels.get_option_at_index(0).prompt)
+        assert "% above in 5 min" in option
+        await pilot.click("#alerts-threshold")
+        await pilot.press(*"abc")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, AlertsScreen)  # a bad threshold is refused, said why
+        assert "not a chance" in str(app.screen.query_one("#alerts-hint").render())
+        app.screen.query_one("#alerts-threshold", Input).value = "1"
+        app.screen.query_one("#alerts-desktop", Toggle).value = True
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert app.prefs.thresholds == {"bitcoin": 0.01} and app.prefs.desktop == {"bitcoin": True}
+        saved = json.loads((tmp_path / "ui.json").read_text())["ui"]
+        assert saved["thresholds"] == {"bitcoin": 0.01} and saved["desktop"] == {"bitcoin": True}
+        engine.advance(3)
+        await settle(app, pilot)
+        await app.workers.wait_for_complete()
+        assert sent and "chance above" in sent[0][0]

@@ -9,16 +9,14 @@ from pathlib import Path
 
 import pytest
 from rich.text import Text
-from textual.widgets import Input, OptionList
+from textual.widgets import Input
 
-from engine.events import ForecastEvent
 from engine.forecast.portfolio import ValueRange
 from engine.settings.holdings import Holding, load_holdings, save_holdings
-from tests.conftest import settle, sync
+from tests.conftest import banded, settle, sync
 from tests.fakes.fake_engine import FakeEngine
 from tui.app import CryptoApp
 from tui.holdings.panel import MASK, HoldingsPanel, build_view, format_money, money_decimals
-from tui.widgets.dialog_parts import Toggle
 
 pytestmark = pytest.mark.usefixtures("utc")
 
@@ -141,12 +139,6 @@ def test_live_range_score_uses_the_amounts_at_issue_and_skips_gaps() -> None:
     assert live.pending == {}
 
 
-def fc(coin: str, price: float, half: float, ts: int = 0) -> ForecastEvent:
-    return ForecastEvent(
-        coin, ts, price, (5,), (0.0,), (-half,), (half,), (-2 * half,), (2 * half,)
-    )
-
-
 def test_view_total_row_and_range() -> None:
     hs = {
         "bitcoin": Holding("bitcoin", 1.0, 90.0),
@@ -154,7 +146,10 @@ def test_view_total_row_and_range() -> None:
         "gone": Holding("gone", 3.0),
     }
     prices = {"bitcoin": (0, 100.0), "ethereum": (0, 50.0)}
-    forecasts = {"bitcoin": fc("bitcoin", 100.0, 0.01), "ethereum": fc("ethereum", 50.0, 0.02)}
+    forecasts = {
+        "bitcoin": banded("bitcoin", 100.0, 0.01),
+        "ethereum": banded("ethereum", 50.0, 0.02),
+    }
     corr = {("bitcoin", "ethereum"): 0.5, ("ethereum", "bitcoin"): 0.5}
     v = build_view(hs, ("bitcoin", "ethereum"), {}, prices, forecasts, 5, corr, "usd")
     assert [r.coin for r in v.rows] == ["bitcoin", "ethereum", "gone"]
@@ -167,7 +162,7 @@ def test_view_total_row_and_range() -> None:
         math.sqrt(d1 * d1 + d2 * d2 + d1 * d2)
     )
     # A stale forecast for one coin: no total range rather than one too narrow.
-    stale = dict(forecasts, ethereum=fc("ethereum", 50.0, 0.02, ts=-3600))
+    stale = dict(forecasts, ethereum=banded("ethereum", 50.0, 0.02, ts=-3600))
     assert (
         build_view(hs, ("bitcoin", "ethereum"), {}, prices, stale, 5, corr, "usd").total_range
         is None
@@ -191,69 +186,3 @@ def test_money_is_formatted_by_one_rule() -> None:
     assert format_money(-2.5e9, 0, signed=True) == "-2.50bn"
     assert format_money(25.0, 2, signed=True) == "+25.00"
     assert format_money(None) == "–" and format_money(math.inf) == "–"
-
-
-def test_chance_alert_fires_once_per_rise() -> None:
-    from tui.alerts.rules import Alert, AlertChecker, chance_text
-
-    checker = AlertChecker()
-    levels = [101.0]
-
-    def check(half: float, minute: int, threshold: float | None = 0.2) -> list[Alert]:
-        f = fc("bitcoin", 100.0, half, ts=60 * minute)
-        return checker.check_chances(f, levels, 5, threshold, "Bitcoin", wall=10.0 * minute)
-
-    assert check(0.001, 0) == []  # a narrow band: no chance to speak of
-    alerts = check(0.02, 1)
-    assert len(alerts) == 1 and alerts[0].kind == "chance" and "above 101" in alerts[0].title
-    assert check(0.02, 20) == []  # still above the threshold: told once
-    assert check(0.019, 21) == []  # a wobble just under it does not re-arm it
-    assert check(0.02, 40) == []
-    assert check(0.001, 41) == []  # falls well back: re-armed ...
-    assert len(check(0.02, 60)) == 1  # ... and told again when it rises
-    assert check(0.001, 61) == [] and check(0.02, 62) == []  # within the quiet time after that
-    assert check(0.02, 90, threshold=None) == []
-    assert chance_text(fc("bitcoin", 100.0, 0.02), 5, 101.0).endswith("% above in 5 min")
-    assert chance_text(None, 5, 101.0) == ""
-
-
-@sync
-async def test_alerts_modal_shows_chances_and_desktop_notification(tmp_path: Path) -> None:
-    from tui.alerts.dialog import AlertsScreen
-
-    sent: list[tuple[str, str]] = []
-
-    async def sender(title: str, message: str) -> None:
-        sent.append((title, message))
-
-    engine = FakeEngine(history=200)
-    app = CryptoApp(engine, state_path=tmp_path / "ui.json")
-    app.alerts.sender = sender
-    async with app.run_test(size=(100, 40)) as pilot:
-        await settle(app, pilot)
-        price = engine.snapshot("bitcoin").bars[-1].price
-        await pilot.press("A")
-        await pilot.pause()
-        assert isinstance(app.screen, AlertsScreen)
-        await pilot.press(*f"{price * 1.0005:.2f}", "enter")
-        await pilot.pause()
-        levels = app.screen.query_one("#alerts-levels", OptionList)
-        option = str(levels.get_option_at_index(0).prompt)
-        assert "% above in 5 min" in option
-        await pilot.click("#alerts-threshold")
-        await pilot.press(*"abc")
-        await pilot.press("ctrl+s")
-        await pilot.pause()
-        assert isinstance(app.screen, AlertsScreen)  # a bad threshold is refused, said why
-        assert "not a chance" in str(app.screen.query_one("#alerts-hint").render())
-        app.screen.query_one("#alerts-threshold", Input).value = "1"
-        app.screen.query_one("#alerts-desktop", Toggle).value = True
-        await pilot.press("ctrl+s")
-        await settle(app, pilot)
-        assert app.prefs.thresholds == {"bitcoin": 0.01} and app.prefs.desktop == {"bitcoin": True}
-        saved = json.loads((tmp_path / "ui.json").read_text())["ui"]
-        assert saved["thresholds"] == {"bitcoin": 0.01} and saved["desktop"] == {"bitcoin": True}
-        engine.advance(3)
-        await settle(app, pilot)
-        await app.workers.wait_for_complete()
-        assert sent and "chance above" in sent[0][0]

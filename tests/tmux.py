@@ -70,6 +70,10 @@ class Tmux:
             subprocess.run([*self.tmux, "send-keys", "-t", self.name, k], check=True)
             time.sleep(pause)
 
+    def burst(self, *keys: str) -> None:
+        """Send ``keys`` in one tmux call: they arrive together, as from a fast typist or a paste."""
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
+
     def resize(self, width: int, height: int) -> None:
         subprocess.run(
             [*self.tmux, "resize-window", "-t", self.name, "-x", str(width), "-y", str(height)],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import shutil
@@ -141,6 +142,38 @@ def test_demo_every_key_and_resize(tmp_path: Path, app_env: dict[str, str]) -> N
         )
         t.resize(120, 40)
         t.wait_for(lambda s: "Watchlist" in s, 10, "back to 120x40")
+        t.keys("q")
+        assert t.exit_status() == 0
+    finally:
+        t.kill()
+
+
+def test_dialogs_at_80x24_by_keys_alone(tmp_path: Path, app_env: dict[str, str]) -> None:
+    """The alerts dialog at 80x24 shows Save; both dialogs typed as one burst store what was typed."""
+    t = Tmux(
+        [cryptotui_command() or "", "--demo"], env=app_env, width=80, height=24, workdir=tmp_path
+    )
+    home = Path(app_env["CRYPTOTUI_HOME"])
+    try:
+        t.wait_for(lambda s: "Watchlist" in s and "BTC" in s, 20, "app")
+        t.keys("H")
+        t.wait_for(lambda s: "Amount of Bitcoin you hold" in s, 5, "holding dialog")
+        t.burst("0.5", "Tab", "3000", "Enter")
+        t.wait_for(lambda s: "Holdings" in s and "Amount of" not in s, 5, "holding saved")
+        holdings = json.loads((home / "holdings-demo.json").read_text())["holdings"]
+        assert holdings == {"bitcoin": {"amount": 0.5, "cost": 3000.0, "currency": "usd"}}
+        t.keys("A")
+        screen = t.wait_for(lambda s: "Alerts: Bitcoin" in s, 5, "alerts dialog")
+        lines = screen.splitlines()
+        assert len(lines) <= 24 and any("Cancel" in ln and "Save" in ln for ln in lines), screen
+        t.burst("7000", "Enter", "7400", "Enter", "Tab", "Tab", "30", "Tab", "Tab", "Space")
+        t.burst("Tab", "Space", "Enter")
+        t.wait_for(lambda s: "Alerts: Bitcoin" not in s, 5, "alerts saved")
+        ui = json.loads((home / "ui-demo.json").read_text())["ui"]
+        assert ui["levels"] == {"bitcoin": [7000.0, 7400.0]} and ui["thresholds"] == {
+            "bitcoin": 0.3
+        }
+        assert ui["surprise"] is False and ui["bell"] is True
         t.keys("q")
         assert t.exit_status() == 0
     finally:

@@ -6,7 +6,7 @@
 At the first refresh after mount it writes ``{"torch": bool, "since_start": s}`` to the file named
 by ``BENCH_FIRST_PAINT`` (torch: imported by then?). The bare app then exits; the real app exits
 once its chart has been drawn too (the plot joins in the frame after the first), so the parent can
-time both. The real app runs through ``tui.__main__.main``; only its ``on_mount`` is wrapped.
+time both. The real app runs through ``tui.__main__.main``; only its ``start_ui`` (run by the main screen's mount) is wrapped.
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ def app(argv: list[str]) -> int:
     import tui.app
     from tui.__main__ import main
 
-    original = tui.app.CryptoApp.on_mount
+    original = tui.app.CryptoApp.start_ui
 
-    def on_mount(self: tui.app.CryptoApp) -> None:
+    def start_ui(self: tui.app.CryptoApp) -> None:
         # Scheduled first, so the report runs before anything the app defers to after the first
         # paint (the engine's start): "torch imported" then means imported on the path to it.
         self.call_after_refresh(_report, self, False)
@@ -67,7 +67,7 @@ def app(argv: list[str]) -> int:
 
         self.set_timer(0.01, exit_once_charted)
 
-    tui.app.CryptoApp.on_mount = on_mount  # type: ignore[method-assign]
+    tui.app.CryptoApp.start_ui = start_ui  # type: ignore[method-assign]
     return int(main(argv) or 0)
 
 

@@ -123,7 +123,7 @@ async def _session(mode: str, seconds: float, seed: int) -> dict[str, Any]:
             render = getattr(renderable, "render_segments", None)
             if render is not None:
                 render(self.console)  # the bytes a real terminal would get
-            frames.append((time.perf_counter(), self.selected))
+            frames.append((time.perf_counter(), self.state.selected))
 
     with tempfile.TemporaryDirectory() as tmp:
         engine: Any

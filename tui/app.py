@@ -51,12 +51,8 @@ INFO_TITLES = {"Demo": "The demo had played to the end: it starts again from the
 ERROR_REPEAT_SECONDS = 30  # the same failure again within this is not toasted again
 
 
-class EngineEvent(Message):
-    """An engine event handed to the UI thread (``post_message`` is safe from any thread)."""
-
-    def __init__(self, event: Event) -> None:
-        super().__init__()
-        self.event = event
+class EngineEvents(Message):
+    """Engine events are waiting in the app's inbox: one message however many came meanwhile."""
 
 
 class CryptoApp(App[None]):
@@ -99,6 +95,11 @@ class CryptoApp(App[None]):
         self._engine_started = False
         self._last_error: tuple[str, str, float] | None = None
         self._main: MainScreen | None = None
+        # Events from the engine's threads wait here for the UI thread, which takes them all at
+        # once: a flood costs one message per frame, not one per event.
+        self._inbox: deque[Event] = deque()
+        self._inbox_lock = threading.Lock()
+        self._wake_posted = False
 
     @property
     def main(self) -> MainScreen:
@@ -201,10 +202,22 @@ class CryptoApp(App[None]):
     # Engine events --------------------------------------------------------------------------------
     def _listener(self, event: Event) -> None:
         # Runs on an engine thread (or, with the fake engine, on ours): hand over, nothing else.
-        self.post_message(EngineEvent(event))
+        with self._inbox_lock:
+            self._inbox.append(event)
+            if self._wake_posted:
+                return
+            self._wake_posted = True
+        self.post_message(EngineEvents())
 
-    def on_engine_event(self, message: EngineEvent) -> None:
-        ev = message.event
+    def on_engine_events(self, _message: EngineEvents) -> None:
+        with self._inbox_lock:
+            events = list(self._inbox)
+            self._inbox.clear()
+            self._wake_posted = False
+        for ev in events:
+            self._fold(ev)
+
+    def _fold(self, ev: Event) -> None:
         if isinstance(ev, ErrorEvent):
             self._on_error(ev)
             return

@@ -209,7 +209,9 @@ class Engine:
         given = self.settings.coins != Settings().coins
         if given:
             return tuple(self.settings.coins)
-        saved = load_watchlist(self.loc, self._state_key)
+        problems: list[str] = []
+        saved = load_watchlist(self.loc, self._state_key, problems)
+        self._notices.extend(ErrorEvent("Settings", line) for line in problems)
         if saved:
             return saved
         return DEMO_COINS if self.demo else tuple(self.settings.coins)

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from engine.errors import ConfigError
 from engine.ids import coin_id
 from engine.settings.locations import DEMO, LIVE, replay_world
+from engine.settings.numbers import number_problem
 
 log = logging.getLogger(__name__)
 
@@ -128,11 +129,22 @@ def speed_problem(value: float) -> str | None:
     return None
 
 
+CURRENCY_MAX = 10  # CoinGecko's vs currencies are 3-4 letters (usd, eur, btc, sats)
+_CURRENCY = re.compile(rf"[a-z]{{1,{CURRENCY_MAX}}}")
+
+
+def currency_problem(value: object) -> str | None:
+    """Why a currency code is unusable, or None: the one rule for ``--vs``, the config file, a
+    holding's currency and a remote engine's ``vs_currency`` (a short a-z code; case and
+    surrounding spaces are forgiven)."""
+    if not isinstance(value, str) or not _CURRENCY.fullmatch(value.strip().lower()):
+        return f"expected a currency code like usd (letters a-z, at most {CURRENCY_MAX})"
+    return None
+
+
 def vs_problem(value: str) -> str | None:
     """Why a quote currency is unusable, or None: one rule for the config file and ``--vs``."""
-    if not (value.strip() and value.strip().isascii() and value.strip().isalnum()):
-        return "expected a currency code like usd"
-    return None
+    return currency_problem(value)
 
 
 _SOURCES_EXPECTED = f"expected {', '.join(SOURCES[:-1])} or {SOURCES[-1]}"
@@ -163,6 +175,14 @@ def _has_type(value: object, expected: type | tuple[type, ...]) -> bool:
 
 def _check_value(key: str, value: Any) -> str | None:
     """Why a (well-typed) config value is unusable, or None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        # The one rule for a number from a file first (finite; an int of 400 digits is refused
+        # before any float conversion could overflow).
+        problem = number_problem(
+            value, low=-math.inf, high=math.inf, integer=_FILE_KEYS[key] is int
+        )
+        if problem:
+            return problem
     if key == "speed":
         return speed_problem(value)
     if key == "poll_seconds":

@@ -102,6 +102,24 @@ class Locations:
         except OSError as exc:
             reason = exc.strerror or exc.__class__.__name__
             raise ConfigError(f"cannot write to data dir {self.data_dir}: {reason}") from None
+        self.remove_stale_temps()
+
+    def remove_stale_temps(self) -> int:
+        """Remove what interrupted atomic writes left behind (a kill -9 in the middle of saving
+        holdings, a checkpoint or an export leaves a full hidden temp copy); how many."""
+        from engine.atomic import remove_stale_temps
+
+        folders = [self.data_dir, self.exports_dir, *self.data_dir.glob("models*")]
+        removed = [p for folder in folders if folder.is_dir() for p in remove_stale_temps(folder)]
+        if removed:
+            import logging
+
+            logging.getLogger(__name__).info(
+                "removed %d temp files of unfinished writes: %s",
+                len(removed),
+                ", ".join(p.name for p in removed[:5]),
+            )
+        return len(removed)
 
 
 __all__ = ["APP", "DEMO", "LIVE", "Locations", "replay_world"]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.atomic import write_atomic
+from engine.settings.numbers import file_number
 from engine.sources.retry import clamp_delay
 
 # Plan defaults (calls per minute, calls per month; None: no monthly cap). Keyless is per IP and
@@ -165,7 +166,10 @@ def load_counts(path: Path | None) -> dict[str, Any]:
     if not isinstance(data, dict):
         return {}
     month, used = data.get("month"), data.get("month_used")
-    if not isinstance(month, str) or type(used) is not int or used < 0:
+    if not isinstance(month, str) or len(month) > 7:
+        return {}
+    used = file_number(used, low=0, integer=True)
+    if used is None:
         return {}
     return {"month": month, "month_used": used}
 

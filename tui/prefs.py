@@ -111,7 +111,9 @@ class Prefs:
         desktop = data.get("desktop")
         if isinstance(desktop, dict):
             p.desktop = {
-                c: True for c, v in list(desktop.items())[:MAX_PREF_COINS] if v is True and is_coin_id(c)
+                c: True
+                for c, v in list(desktop.items())[:MAX_PREF_COINS]
+                if v is True and is_coin_id(c)
             }
         for key in ("surprise", "bell", "privacy"):
             if isinstance(data.get(key), bool):
@@ -150,7 +152,9 @@ def load_prefs(path: Path | None, problems: list[str] | None = None) -> Prefs:
         if aside is not None:
             save_prefs(path, prefs)  # the next start is clean; the copy keeps what was left out
         where = f"the file as it was is kept as {aside.name}" if aside else "the file is unchanged"
-        shown = ", ".join(rejected[:3]) + (f" and {len(rejected) - 3} more" if len(rejected) > 3 else "")
+        shown = ", ".join(rejected[:3]) + (
+            f" and {len(rejected) - 3} more" if len(rejected) > 3 else ""
+        )
         report(problems, f"UI state file {path.name}: left out {shown}; {where}")
     return prefs
 

@@ -115,18 +115,21 @@ def make_holding(
     return Holding(coin_id(coin), amt, basis, currency)
 
 
-def _from_dict(coin: str, d: Any) -> Holding | None:
+def holding_from_entry(coin: object, d: Any) -> Holding | None:
     """A stored holding, or None for an entry that breaks the rules (hand-edited, damaged).
 
     The one rule for a holding from any file or peer (``holdings*.json``, a feed's ``hello``):
     a coin id, an amount and an optional cost by ``file_number``'s rule, a currency code.
     """
     reason = entry_problem(coin, d)
-    if reason is not None:
+    if reason is not None or not isinstance(coin, str):
         return None
     amount, cost = d["amount"], d.get("cost")
-    currency = d.get("currency", "usd").lower()
+    currency = d.get("currency", "usd").strip().lower()
     return Holding(coin_id(coin), float(amount), None if cost is None else float(cost), currency)
+
+
+_from_dict = holding_from_entry  # the name an earlier version used
 
 
 def entry_problem(coin: object, d: Any) -> str | None:
@@ -180,7 +183,7 @@ def load_holdings(path: Path, problems: list[str] | None = None) -> dict[str, Ho
             refused.append(f"{len(entries) - seen} more beyond the first {MAX_HOLDINGS} holdings")
             break
         reason = entry_problem(coin, d)
-        h = _from_dict(coin, d) if reason is None else None
+        h = holding_from_entry(coin, d) if reason is None else None
         if h is None:
             refused.append(f"{str(coin)[:40]!r}: {reason}")
         else:
@@ -193,7 +196,9 @@ def load_holdings(path: Path, problems: list[str] | None = None) -> dict[str, Ho
             except OSError as exc:
                 log.warning("cannot rewrite %s: %s", path, exc.strerror or exc)
         where = f"the file as it was is kept as {aside.name}" if aside else "the file is unchanged"
-        shown = "; ".join(refused[:3]) + (f"; and {len(refused) - 3} more" if len(refused) > 3 else "")
+        shown = "; ".join(refused[:3]) + (
+            f"; and {len(refused) - 3} more" if len(refused) > 3 else ""
+        )
         report(
             problems,
             f"holdings file {path.name}: {len(refused)} entr{'y' if len(refused) == 1 else 'ies'} "

@@ -59,7 +59,9 @@ def parse_json(data: bytes, max_depth: int = MAX_DEPTH) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise Unreadable(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise Unreadable(
+            f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     except (ValueError, RecursionError) as exc:
         # ValueError: an integer of more than 4,300 digits (Python's own guard).
         raise Unreadable(f"not valid JSON: {str(exc)[:80]}") from None
@@ -125,7 +127,9 @@ def read_json(path: Path, what: str, problems: list[str] | None, *, max_bytes: i
     except Unreadable as exc:
         aside = move_aside(path)
         where = f"moved to {aside.name}" if aside else "left in place (could not be moved)"
-        report(problems, f"{what} {path.name} could not be read ({exc}); {where}, starting without it")
+        report(
+            problems, f"{what} {path.name} could not be read ({exc}); {where}, starting without it"
+        )
         return None
 
 

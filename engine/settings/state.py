@@ -10,8 +10,8 @@ from typing import Any
 
 from engine.atomic import write_atomic
 from engine.ids import valid_coin_ids
-from engine.settings.jsonfile import keep_aside, move_aside, read_json, report
 from engine.settings.config import MAX_COINS
+from engine.settings.jsonfile import keep_aside, move_aside, read_json, report
 from engine.settings.locations import Locations
 
 log = logging.getLogger(__name__)
@@ -32,9 +32,7 @@ def load_state(loc: Locations, problems: list[str] | None = None) -> dict[str, A
     return {}
 
 
-def load_watchlist(
-    loc: Locations, key: str, problems: list[str] | None = None
-) -> tuple[str, ...]:
+def load_watchlist(loc: Locations, key: str, problems: list[str] | None = None) -> tuple[str, ...]:
     """The coins remembered under ``key`` in ``state.json``, without any entry that is not a valid
     coin id (an older version stored ids unchecked); dropped entries are logged, kept in a
     ``state.json.bad-TIME`` copy, and the file is rewritten without them."""

@@ -424,7 +424,8 @@ def _make_app(args: argparse.Namespace) -> tuple[Any, Any]:
         loc = Locations.resolve(args.home)
         from engine.feed.remote import RemoteEngine
 
-        engine: Any = RemoteEngine(args.connect, token=args.token)
+        # The viewer's exports go to its own --home (or the default data dir), like a local app's.
+        engine: Any = RemoteEngine(args.connect, token=args.token, export_dir=loc.exports_dir)
         state_path = loc.data_dir / "ui-remote.json" if _writable(loc) else None
     else:
         loc, settings = _open(args, headless=False)

@@ -278,6 +278,7 @@ def _forecast(d: object) -> ForecastEvent:
 
 _METRIC_INTS = {"horizon": (1, 1440), "n": (0, MAX_COUNT), "recent_n": (0, MAX_COUNT)}
 _METRIC_TEXT = {"served80", "served95"}
+SERVED_BANDS = ("", "network", "simple", "blend")
 
 
 def _row(d: object) -> HorizonMetrics:
@@ -293,7 +294,8 @@ def _row(d: object) -> HorizonMetrics:
         elif f.name == "best_lag":
             kwargs[f.name] = _int(v, -MAX_COUNT, MAX_COUNT)
         elif f.name in _METRIC_TEXT:
-            kwargs[f.name] = _text(v, f.name, 16)
+            # An enum (which band is served): the UI looks its words up by it.
+            kwargs[f.name] = v if v in SERVED_BANDS else ""
         else:
             kwargs[f.name] = _float(v)
     return HorizonMetrics(**kwargs)

@@ -372,7 +372,7 @@ class RemoteEngine:
         if key in told:
             return
         told.add(key)
-        log.warning("engine at %s: %s", self.url, msg)
+        log.warning("%s", msg)
         self._emit(ErrorEvent(title, msg))
 
     # Client thread --------------------------------------------------------------------------------

@@ -292,8 +292,11 @@ def check_permissions(path: Path) -> str | None:
 
 
 def parse_coins(value: str | list[Any]) -> tuple[str, ...]:
-    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
-    coins = tuple(dict.fromkeys(coin_id(c) for c in items if c.strip()))
+    """Coin ids from ids, symbols or names as typed (``BTC,eth`` -> bitcoin, ethereum); see
+    ``engine.sources.coins.resolve_coins`` for the notes to tell the user."""
+    from engine.sources.coins import resolve_coins
+
+    coins, _notes = resolve_coins(value)
     if not coins:
         raise ConfigError("no coins given")
     return coins

@@ -37,7 +37,8 @@ MAX_COST = 1e18
 # its prices), so every watched coin plus as many held but no longer watched. A hand-made file of
 # 100,000 entries once took 79 s to the first price; beyond this the rest is kept aside.
 MAX_HOLDINGS = 2 * MAX_COINS
-MAX_FILE_BYTES = 1_000_000  # 200 holdings take about 20 kB
+# 200 holdings take about 20 kB; a far larger file is still read (its first MAX_HOLDINGS kept).
+MAX_FILE_BYTES = 16_000_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -401,6 +401,21 @@ def setup_logging(loc: Locations, settings: Settings, *, stderr: bool) -> None:
         root.addHandler(h)
 
 
+def _log_to_file(loc: Locations) -> None:
+    """The log goes to the data dir's log file (never the terminal: what the user must know is
+    said on stderr in one line); without a writable data dir, nowhere."""
+    handler: logging.Handler
+    try:
+        handler = logging.handlers.RotatingFileHandler(
+            loc.log_file, maxBytes=2_000_000, backupCount=2, encoding="utf-8"
+        )
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(RedactingFilter())
+    except OSError:
+        handler = logging.NullHandler()
+    logging.getLogger().addHandler(handler)
+
+
 def log_to_stderr() -> None:
     """Also log to stderr (serve), once start-up checks have passed and errors are one line."""
     h = logging.StreamHandler(sys.stderr)
@@ -508,7 +523,6 @@ def run_serve(argv: list[str]) -> int:
         engine = Engine(settings, loc)
     except CryptotuiError as exc:
         fail(exc.msg)
-    log_to_stderr()
     options: dict[str, Any] = {}
     if args.with_holdings:
         from engine.settings.holdings import holdings_path, load_holdings
@@ -516,7 +530,8 @@ def run_serve(argv: list[str]) -> int:
         problems: list[str] = []
         options["holdings"] = load_holdings(holdings_path(loc.ui_file(settings.world)), problems)
         for line in problems:
-            warn(line)
+            warn(line)  # one line each (before the log also goes to stderr)
+    log_to_stderr()
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -547,6 +562,7 @@ def run_export(argv: list[str]) -> int:
     if args.out is not None and not to_stdout and not args.out.parent.is_dir():
         fail(f"--out: no such directory: {args.out.parent}")
     loc = Locations.resolve(args.home)
+    _log_to_file(loc)
     db = loc.database(args.demo)
     if not db.exists():
         fail(f"no database at {db}: run cryptotui first")

@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from engine.errors import ConfigError
-from engine.ids import coin_id
 from engine.settings.locations import DEMO, LIVE, replay_world
 from engine.settings.numbers import number_problem
 

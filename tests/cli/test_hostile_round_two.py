@@ -35,7 +35,7 @@ def write_db(home: Path, minutes: int, coin: str = "bitcoin") -> Path:
 
 
 def eval_file(tmp_path: Path, rows: int = 300) -> Path:
-    src = sorted((SHARED / "data" / "eval").glob("*.csv"))[0]
+    src = min((SHARED / "data" / "eval").glob("*.csv"))
     lines = src.read_text().splitlines()[: rows + 1]
     out = tmp_path / "in.csv"
     out.write_text("\n".join(lines) + "\n")

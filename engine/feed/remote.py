@@ -252,7 +252,11 @@ class RemoteEngine:
                 )
             parts = self._request_stream({"op": "export", "coin": coin})
             first = next(parts)
-            with atomic_text(path) as fh:
+            # A regular file (or a new name) is replaced atomically; a device or pipe is written.
+            direct = path.exists() and not path.is_file()
+            with (
+                open(path, "w", encoding="utf-8", newline="") if direct else atomic_text(path) as fh
+            ):
                 fh.write(first)
                 for text in parts:
                     fh.write(text)

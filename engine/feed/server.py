@@ -268,6 +268,7 @@ class FeedServer:
         max_coins_per_client: int = MAX_COINS_PER_CLIENT,
         clock: Callable[[], float] = time.monotonic,
         holdings: Mapping[str, Holding] | None = None,
+        export_every: float = EXPORT_EVERY,
     ) -> None:
         check_bind(host, token)
         # The user's holdings go out only when the operator asked (serve --with-holdings).
@@ -292,6 +293,7 @@ class FeedServer:
         self.ops_burst = ops_burst
         self.max_coins = max_coins
         self.max_coins_per_client = max_coins_per_client
+        self.export_every = export_every
         self._clock = clock
         # Coins asked for by a watch op that the engine's watchlist does not show yet (its add is
         # queued): counted against max_coins so a burst of watches cannot overshoot it.
@@ -763,8 +765,8 @@ class FeedServer:
         why = ""
         if client.export_task is not None and not client.export_task.done():
             why = "an export is already being sent to this client; wait for it"
-        elif self._clock() - client.last_export < EXPORT_EVERY:
-            why = f"at most one export every {EXPORT_EVERY:g} s per client"
+        elif self._clock() - client.last_export < self.export_every:
+            why = f"at most one export every {self.export_every:g} s per client"
         elif self._exports >= MAX_EXPORTS:
             why = f"the engine is sending {self._exports} exports already; try again shortly"
         if why:

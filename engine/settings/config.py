@@ -223,6 +223,8 @@ def load_config_file(path: Path) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {_decode_error_line(text, exc)}") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply") from None
     section = data.get("cryptotui", data)
     if not isinstance(section, dict):
         line = _toml_line(text, "cryptotui")
@@ -278,7 +280,7 @@ def check_permissions(path: Path) -> str | None:
         data = tomllib.loads(text)
         section = data.get("cryptotui", data)
         has_key = isinstance(section, dict) and bool(section.get("api_key"))
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         # Unparsable files are reported elsewhere; still warn if a key seems to be in there.
         has_key = _toml_line(text, "api_key") is not None
     if not has_key:

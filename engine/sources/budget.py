@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.atomic import write_atomic
+from engine.settings.jsonfile import Unreadable, parse_json
 from engine.settings.numbers import file_number
 from engine.sources.retry import clamp_delay
 
@@ -160,8 +161,8 @@ def load_counts(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = parse_json(Path(path).read_bytes())  # depth checked: never a RecursionError
+    except (OSError, Unreadable):
         return {}
     if not isinstance(data, dict):
         return {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -211,3 +212,27 @@ def test_the_ui_export_raises_one_line_errors(tmp_path: Path) -> None:
         assert len(rows) == 30
     finally:
         e.stop()
+
+
+def test_the_app_is_told_which_coin_a_symbol_means(tmp_path: Path) -> None:
+    from tui import __main__ as cli
+
+    args = cli.build_parser().parse_args(
+        ["--demo", "--coins", "BTC,litecoin", "--home", str(tmp_path)]
+    )
+    assert args.coins == ("bitcoin", "litecoin")
+    cli._NOTICES.clear()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        _loc, settings = cli._open(args, headless=False)
+        assert settings.coins == ("bitcoin", "litecoin")
+        notes = [(n.title, n.msg) for n in cli._NOTICES]
+        assert notes == [("Coins", "BTC -> bitcoin")]
+    finally:
+        cli._NOTICES.clear()
+        cli._COIN_NOTES.clear()
+        for h in set(root.handlers) - set(handlers):  # _open logs to the data dir's file
+            root.removeHandler(h)
+            h.close()
+        root.setLevel(level)

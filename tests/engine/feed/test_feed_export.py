@@ -92,3 +92,28 @@ def test_a_viewer_exports_a_large_coin_in_parts_into_its_own_folder(
         finally:
             r.stop()
             served_engine.stop()
+
+
+def test_a_demo_engine_is_said_and_its_exports_named_as_local_ones(tmp_path: Path) -> None:
+    from engine.settings.holdings import Holding
+
+    engine = FakeEngine(history=30)  # a DEMO engine
+    held = {"bitcoin": Holding("bitcoin", 0.5, 3000.0, "usd")}
+    with ServerThread(engine, holdings=held) as st:
+        r = RemoteEngine(st.url, export_dir=tmp_path / "exports")
+        r.start()
+        try:
+            assert r.wait_ready(10)
+            assert (r.mode, r.served_mode, r.source_info) == ("REMOTE", "DEMO", "")
+            assert r.holdings == held
+            path = r.export("bitcoin")
+            assert path.name.startswith("bitcoin-demo-") and path.parent == tmp_path / "exports"
+        finally:
+            r.stop()
+    with ServerThread(FakeEngine(history=5)) as st:  # without --with-holdings: none
+        r = RemoteEngine(st.url)
+        r.start()
+        try:
+            assert r.wait_ready(10) and r.holdings is None
+        finally:
+            r.stop()

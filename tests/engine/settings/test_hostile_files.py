@@ -264,6 +264,20 @@ def test_config_numbers_follow_the_same_rule(tmp_path: Path) -> None:
     path.write_text("calls_per_month = 100000000000000000000\n")
     with pytest.raises(ConfigError, match="too large"):
         load_config_file(path)
+    path.write_text("coins = " + DEEP + "\n")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_config_file(path)
+
+
+def test_the_request_budget_file_survives_damage(tmp_path: Path) -> None:
+    from engine.sources.budget import load_counts
+
+    path = tmp_path / "budget.json"
+    for text in (DEEP, '{"month": "2026-01", "month_used": ' + "9" * 400 + "}", "{"):
+        path.write_text(text)
+        assert load_counts(path) == {}
+    path.write_text('{"month": "2026-01", "month_used": 12}')
+    assert load_counts(path) == {"month": "2026-01", "month_used": 12}
 
 
 # --- replay worlds and coins ---------------------------------------------------------------------

@@ -115,6 +115,15 @@ def snapshot(coin_bars: dict[str, int]) -> str:
     return json.dumps({"v": 1, "type": "snapshot", "coins": coins, "status": None})
 
 
+def hold(ws: ServerConnection) -> None:
+    """Keep the connection until the client goes (the server then shuts down at once)."""
+    try:
+        for _ in ws:
+            pass
+    except Exception:  # noqa: BLE001 - closed, whichever way
+        return
+
+
 def coins_flood(ws: ServerConnection) -> None:
     ws.send(hello(["bitcoin", "ethereum", "solana"]))
     ws.send(snapshot({"bitcoin": 100, "ethereum": 100, "solana": 100}))
@@ -125,7 +134,7 @@ def coins_flood(ws: ServerConnection) -> None:
         frames = [{"v": 1, "type": "bar", "bar": bar(f"y{n}-{i}", 60)} for i in range(200)]
         ws.send(json.dumps({"v": 1, "type": "batch", "frames": frames}))
     ws.send(json.dumps({"v": 1, "type": "coins", "coins": ["bitcoin", "ethereum", "solana"]}))
-    time.sleep(60)
+    hold(ws)
 
 
 def giant(mb: int) -> Any:
@@ -138,7 +147,7 @@ def giant(mb: int) -> Any:
         ws.send(snapshot({"bitcoin": 10}))
         time.sleep(1.0)
         ws.send(frame)
-        time.sleep(60)
+        hold(ws)
 
     return handler, len(frame)
 

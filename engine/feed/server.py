@@ -757,6 +757,8 @@ class FeedServer:
             self._exports += 1
             self.stats["exports"] += 1
             client.export_task = asyncio.ensure_future(self._export(client, rid, coin))
+            # Counted down when the task ends in any way (even cancelled before it started).
+            client.export_task.add_done_callback(self._export_done)
             raise _Answered
         return None
 
@@ -772,6 +774,9 @@ class FeedServer:
         if why:
             self.stats["exports_refused"] += 1
             raise CryptotuiError(why, title="Too many requests")
+
+    def _export_done(self, _task: asyncio.Task[None]) -> None:
+        self._exports -= 1
 
     async def _export(self, client: _Client, rid: Any, coin: str) -> None:
         """Send a coin's CSV to ``client`` as reply parts, produced as they are sent (no file)."""
@@ -812,7 +817,6 @@ class FeedServer:
             msg = f"export failed: {exc.__class__.__name__}"
             self._reply(client, rid, "export", False, error=msg, title="Server error")
         finally:
-            self._exports -= 1
             close = getattr(parts, "close", None)
             if close is not None:
                 await asyncio.to_thread(close)

@@ -287,7 +287,7 @@ def test_demo_without_data_for_a_coin_and_alerts_under_toasts_at_80x24(
     try:
         # BTC with a price: an export of a coin with no data yet is refused in words (issue 24).
         screen = t.wait_for(
-            lambda s: "SOL" in s and "no demo data" in s and re.search(r"BTC +[\d,]+\.\d", s),
+            lambda s: "SOL" in s and "no demo data" in s and bool(re.search(r"BTC +[\d,]+\.\d", s)),
             30,
             "no demo data for solana, and bitcoin's first prices",
         )

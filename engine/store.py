@@ -39,6 +39,12 @@ PredictionRow = tuple[
     float | None,
 ]
 
+PREDICTIONS_ABOUT = (
+    "SELECT made_ts, horizon, target_ts, base_price, mean, lo80, hi80, lo95, hi95, outcome, raw "
+    "FROM predictions INDEXED BY predictions_target "
+    "WHERE coin=? AND target_ts BETWEEN ? AND ? ORDER BY made_ts, horizon"
+)
+
 # Each entry upgrades the schema from version i to i + 1; never edit one that has shipped.
 MIGRATIONS: list[str] = [
     """
@@ -273,6 +279,25 @@ class Store:
             rows = db.execute(sql, args).fetchall()
         return bars_from_rows(rows)
 
+    def bars_page(self, coin: str, after: int | None, limit: int) -> list[Bar]:
+        """At most ``limit`` bars of ``coin`` after minute ``after`` (from the first with None), in
+        time order: one short read at a time, so a long export never holds the lock for long."""
+        sql = (
+            "SELECT coin, ts, price, open, high, low, volume, source, filled FROM bars "
+            "WHERE coin=? AND ts>? ORDER BY ts LIMIT ?"
+        )
+        with self._reading() as db:
+            rows = db.execute(sql, (coin, -(2**62) if after is None else after, limit)).fetchall()
+        return bars_from_rows(rows)
+
+    def predictions_about(self, coin: str, first: int, last: int) -> list[PredictionRow]:
+        """Prediction rows (as ``predictions_rows``) whose target minute is in ``first..last``,
+        ordered by the minute they were made at."""
+        # INDEXED BY: to avoid sorting, SQLite's planner would rather walk the primary key (every
+        # prediction of the coin) for each page of an export: quadratic, 1 M minutes took minutes.
+        with self._reading() as db:
+            return db.execute(PREDICTIONS_ABOUT, (coin, first, last)).fetchall()
+
     def last_ts(self, coin: str) -> int | None:
         with self._reading() as db:
             row = db.execute("SELECT MAX(ts) FROM bars WHERE coin=?", (coin,)).fetchone()
@@ -281,6 +306,14 @@ class Store:
     def coins(self) -> list[str]:
         with self._reading() as db:
             return [r[0] for r in db.execute("SELECT DISTINCT coin FROM bars ORDER BY coin")]
+
+    def has_bars(self, coin: str) -> bool:
+        """Whether any bar of ``coin`` is stored (one index probe, whatever the count)."""
+        with self._reading() as db:
+            return (
+                db.execute("SELECT 1 FROM bars WHERE coin=? LIMIT 1", (coin,)).fetchone()
+                is not None
+            )
 
     def count_bars(self, coin: str | None = None) -> int:
         with self._reading() as db:

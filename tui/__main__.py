@@ -28,7 +28,6 @@ from engine.settings.config import (
     Settings,
     check_permissions,
     load_config_file,
-    parse_coins,
     parse_horizons,
     settings_from,
     speed_problem,
@@ -108,11 +107,48 @@ def _replay(value: str) -> tuple[str, Path]:
         raise argparse.ArgumentTypeError(exc.msg) from None
 
 
+# What --coins (or export's --coin) read as something else ("BTC -> bitcoin"), said once: on
+# stderr by serve and export, as notifications by the TUI.
+_COIN_NOTES: list[str] = []
+
+
+def _coins(value: str) -> tuple[str, ...]:
+    from engine.sources.coins import resolve_coins
+
+    try:
+        ids, notes = resolve_coins(value)
+    except CryptotuiError as exc:
+        raise argparse.ArgumentTypeError(exc.msg) from None
+    if not ids:
+        raise argparse.ArgumentTypeError("no coins given")
+    _COIN_NOTES.extend(n for n in notes if n not in _COIN_NOTES)
+    return ids
+
+
+def _coin(value: str) -> str:
+    return _coins(value)[0] if value.strip() and "," not in value else coin_id_or_fail(value)
+
+
+def coin_id_or_fail(value: str) -> str:
+    try:
+        return coin_id(value)
+    except CryptotuiError as exc:
+        raise argparse.ArgumentTypeError(exc.msg) from None
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr (headless commands), foreign text cleaned."""
+    from engine.text import clean
+
+    sys.stderr.write(f"{PROG}: warning: {clean(message, 2000)}\n")
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--coins",
-        type=_checked(parse_coins),
-        help="CoinGecko ids, comma-separated (default: bitcoin,ethereum,solana)",
+        type=_coins,
+        help="coins by CoinGecko id, symbol or name, comma-separated "
+        "(default: bitcoin,ethereum,solana; BTC,eth -> bitcoin,ethereum)",
     )
     p.add_argument("--vs", type=_vs, help="quote currency (default: usd)")
     p.add_argument("--home", help="where config, database and models live (env CRYPTOTUI_HOME)")
@@ -224,7 +260,7 @@ def build_export_parser() -> argparse.ArgumentParser:
         prog=f"{PROG} export", description="Write a coin's stored prices and predictions as CSV."
     )
     p.add_argument(
-        "--coin", required=True, type=_checked(coin_id), help="CoinGecko id, e.g. bitcoin"
+        "--coin", required=True, type=_coin, help="CoinGecko id or symbol, e.g. bitcoin or BTC"
     )
     p.add_argument(
         "--out",
@@ -365,6 +401,21 @@ def setup_logging(loc: Locations, settings: Settings, *, stderr: bool) -> None:
         root.addHandler(h)
 
 
+def _log_to_file(loc: Locations) -> None:
+    """The log goes to the data dir's log file (never the terminal: what the user must know is
+    said on stderr in one line); without a writable data dir, nowhere."""
+    handler: logging.Handler
+    try:
+        handler = logging.handlers.RotatingFileHandler(
+            loc.log_file, maxBytes=2_000_000, backupCount=2, encoding="utf-8"
+        )
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(RedactingFilter())
+    except OSError:
+        handler = logging.NullHandler()
+    logging.getLogger().addHandler(handler)
+
+
 def log_to_stderr() -> None:
     """Also log to stderr (serve), once start-up checks have passed and errors are one line."""
     h = logging.StreamHandler(sys.stderr)
@@ -381,6 +432,11 @@ def _open(args: argparse.Namespace, *, headless: bool) -> tuple[Locations, Setti
     except CryptotuiError as exc:
         fail(exc.msg)
     setup_logging(loc, settings, stderr=False)
+    for note in _COIN_NOTES:
+        if headless:
+            warn(note)
+        else:
+            _NOTICES.append(ErrorEvent("Coins", note))
     warning = check_permissions(loc.config_file)
     if warning:
         logging.getLogger(PROG).warning("%s", warning)
@@ -398,6 +454,7 @@ _NOTICES: list[ErrorEvent] = []
 
 
 def run_tui(argv: list[str]) -> int:
+    _COIN_NOTES.clear()
     args = build_parser().parse_args(argv)
     args.token = resolve_token(args)
     # Start-up allocates a few hundred thousand objects that live as long as the app (Textual,
@@ -424,7 +481,8 @@ def _make_app(args: argparse.Namespace) -> tuple[Any, Any]:
         loc = Locations.resolve(args.home)
         from engine.feed.remote import RemoteEngine
 
-        engine: Any = RemoteEngine(args.connect, token=args.token)
+        # The viewer's exports go to its own --home (or the default data dir), like a local app's.
+        engine: Any = RemoteEngine(args.connect, token=args.token, export_dir=loc.exports_dir)
         state_path = loc.data_dir / "ui-remote.json" if _writable(loc) else None
     else:
         loc, settings = _open(args, headless=False)
@@ -451,6 +509,7 @@ def _writable(loc: Locations) -> bool:
 
 
 def run_serve(argv: list[str]) -> int:
+    _COIN_NOTES.clear()
     args = build_serve_parser().parse_args(argv)
     args.token = resolve_token(args)
     from engine.feed.server import is_loopback, serve_forever
@@ -464,12 +523,15 @@ def run_serve(argv: list[str]) -> int:
         engine = Engine(settings, loc)
     except CryptotuiError as exc:
         fail(exc.msg)
-    log_to_stderr()
     options: dict[str, Any] = {}
     if args.with_holdings:
         from engine.settings.holdings import holdings_path, load_holdings
 
-        options["holdings"] = load_holdings(holdings_path(loc.ui_file(settings.world)))
+        problems: list[str] = []
+        options["holdings"] = load_holdings(holdings_path(loc.ui_file(settings.world)), problems)
+        for line in problems:
+            warn(line)  # one line each (before the log also goes to stderr)
+    log_to_stderr()
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -489,43 +551,61 @@ def run_serve(argv: list[str]) -> int:
 
 
 def run_export(argv: list[str]) -> int:
+    _COIN_NOTES.clear()
     args = build_export_parser().parse_args(argv)
     from engine.runtime.export import export_csv, export_path, write_csv
     from engine.store import Store
 
-    if args.out is not None and str(args.out) != "-" and not args.out.parent.is_dir():
+    for note in _COIN_NOTES:
+        warn(note)
+    to_stdout = args.out is not None and str(args.out) == "-"
+    if args.out is not None and not to_stdout and not args.out.parent.is_dir():
         fail(f"--out: no such directory: {args.out.parent}")
     loc = Locations.resolve(args.home)
+    _log_to_file(loc)
     db = loc.database(args.demo)
     if not db.exists():
         fail(f"no database at {db}: run cryptotui first")
     horizons = args.horizons or Settings().horizons
+    hfile = None
     holding = None
     if args.with_holdings:
         from engine.settings.holdings import holdings_path, load_holdings
 
         hfile = holdings_path(loc.ui_file(args.demo))
-        holding = load_holdings(hfile).get(args.coin)
+        problems: list[str] = []
+        holding = load_holdings(hfile, problems).get(args.coin)
+        for line in problems:
+            warn(line)
         if holding is None:
             fail(f"no holding of {args.coin!r} in {hfile}: enter one in the app (key H) first")
+    if args.out is not None and not to_stdout:
+        # The output must never be one of the inputs (or the database's journal files).
+        inputs = [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+        clash = same_file(args.out, [*inputs, *([hfile] if hfile else [])])
+        if clash is not None:
+            fail(f"--out {args.out} is {clash}, an input of this export: choose another file")
     try:
         # Read-only: an export writes nothing to the database, so it works on a full disk.
         store = Store(db, readonly=True)
     except CryptotuiError as exc:
         fail(exc.msg)
     try:
-        if store.count_bars(args.coin) == 0:
+        if not store.has_bars(args.coin):
             known = ", ".join(store.coins()) or "none"
             fail(f"no data for {args.coin!r} in {db} (coins stored: {known})")
-        if args.out is not None and str(args.out) == "-":
-            write_csv(store, args.coin, sys.stdout, horizons, holding)
-            sys.stdout.flush()
-            return 0
+        if to_stdout:
+            return _export_to_stdout(store, args.coin, horizons, holding, write_csv)
         out = args.out
         if out is None:
             loc.exports_dir.mkdir(parents=True, exist_ok=True)
             out = export_path(loc.exports_dir, args.coin, "demo" if args.demo else "")
-        path = export_csv(store, args.coin, out, horizons, holding)
+        try:
+            path = export_csv(store, args.coin, out, horizons, holding)
+        except OSError:
+            if args.out is None:
+                out.unlink(missing_ok=True)  # the empty file export_path made
+            raise
     except CryptotuiError as exc:
         fail(exc.msg)
     except OSError as exc:
@@ -534,6 +614,36 @@ def run_export(argv: list[str]) -> int:
         store.close()
     sys.stdout.write(f"{path}\n")
     return 0
+
+
+def _export_to_stdout(store: Any, coin: str, horizons: Any, holding: Any, write_csv: Any) -> int:
+    """``export --out -``: a reader that stops early (``| head``) is no error: exit 0, quietly."""
+    try:
+        write_csv(store, coin, sys.stdout, horizons, holding)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python would report the broken pipe again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return 0
+
+
+def same_file(path: Path, inputs: list[Path]) -> Path | None:
+    """The input that ``path`` is, or resolves to (a symlink, ``..``, a hard link), else None."""
+    try:
+        target = path.resolve()
+    except (OSError, RuntimeError):
+        return None
+    for item in inputs:
+        try:
+            if target == item.resolve():
+                return item
+            if path.exists() and item.exists() and os.path.samefile(path, item):
+                return item
+        except (OSError, RuntimeError):
+            continue
+    return None
 
 
 def run_backtest(argv: list[str]) -> int:
@@ -553,10 +663,19 @@ def run_backtest(argv: list[str]) -> int:
         portfolio=args.portfolio,
         weights=args.weights,
     )
+    if args.predictions is not None:
+        # The predictions file replaces whatever has its name: never one of the inputs.
+        clash = same_file(args.predictions, list(args.files))
+        if clash is not None:
+            fail(f"--predictions {args.predictions} is the input {clash}: choose another file")
     try:
         return run(opts)
     except CryptotuiError as exc:
         fail(exc.msg)
+    except OSError as exc:
+        # Writing the predictions failed part way (a full disk): one line, not a traceback.
+        where = f"--predictions {args.predictions}" if args.predictions else "the output"
+        fail(f"cannot write {where}: {exc.strerror or exc.__class__.__name__}", 1)
 
 
 COMMANDS = {"serve": run_serve, "backtest": run_backtest, "export": run_export}

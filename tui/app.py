@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import ClassVar
@@ -47,7 +47,10 @@ TOAST_TITLE_LIMIT = 80
 TOAST_LIMIT = 400
 TOAST_SECONDS = 6.0
 # Engine notices that are news, not failures: shown as information, in these words when given.
-INFO_TITLES = {"Demo": "The demo had played to the end: it starts again from the beginning."}
+INFO_TITLES = {
+    "Demo": "The demo had played to the end: it starts again from the beginning.",
+    "Coins": "",  # "BTC -> bitcoin": which coin a symbol on the command line means
+}
 ERROR_REPEAT_SECONDS = 30  # the same failure again within this is not toasted again
 
 
@@ -69,17 +72,18 @@ class CryptoApp(App[None]):
         super().__init__()
         self.engine = engine
         self.state_path = state_path
-        self.prefs: Prefs = load_prefs(state_path)
+        # What could not be read from the user's files (each moved aside, said once on screen).
+        self.file_problems: list[str] = []
+        self.prefs: Prefs = load_prefs(state_path, self.file_problems)
         # The theme the user chose last time (ctrl+p > Theme), if this Textual still has it.
         if self.prefs.theme and self.prefs.theme in self.available_themes:
             self.theme = self.prefs.theme
         self.state = UIState(engine.mode, engine.horizons, self.prefs)
-        remote = getattr(engine, "holdings", None)
         self.holdings = HoldingsController(
             self.state,
-            engine.vs_currency,
+            engine,
             holdings_path(state_path) if state_path is not None else None,
-            remote=remote if isinstance(remote, Mapping) else None,
+            problems=self.file_problems,
         )
         self.alerts = AlertsController(
             self.state,
@@ -134,6 +138,8 @@ class CryptoApp(App[None]):
         if self.prefs.coin in st.coins:
             st.selected = self.prefs.coin
         self.theme_changed_signal.subscribe(self, self._theme_changed)
+        for problem in self.file_problems:
+            self.notify(problem, title="Your files", severity="warning", timeout=15)
         # The engine starts after the first frame is on screen: its model thread imports torch,
         # which would otherwise hold the GIL while the first frame is being painted.
         self.call_after_refresh(self._after_first_paint)
@@ -314,13 +320,14 @@ class CryptoApp(App[None]):
             self._main.mark(parts.ALL)
 
     # What the header says ------------------------------------------------------------------------
-    def mode_badge(self) -> str:
-        """LIVE, DEMO or REMOTE; a remote engine that says its own mode shows it ("DEMO remote")."""
+    def mode_badge(self) -> tuple[str, bool]:
+        """The data's mode (LIVE, DEMO: a remote engine's own when it says it) and whether the
+        engine is remote."""
         mode = self.engine.mode
         served = getattr(self.engine, "served_mode", "")
-        if mode == "REMOTE" and isinstance(served, str) and served:
-            return f"{clean(served, 12)} remote"
-        return mode
+        if mode == "REMOTE":
+            return (clean(served, 12) if isinstance(served, str) and served else mode), True
+        return mode, False
 
     def source_info(self) -> str:
         """What the data is, for the header: a replay names its files and dates (engine's words)."""

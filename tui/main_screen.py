@@ -163,12 +163,14 @@ class MainScreen(Screen[None]):
     def _draw_header(self) -> None:
         st = self.state
         coin = st.selected
+        mode, remote = self.crypto.mode_badge()
         self.query_one(HeaderBar).show(
-            self.crypto.mode_badge(),
+            mode,
             st.coin_title(coin) if coin else "no coin",
             st.window,
             st.horizon,
             self.crypto.source_info(),
+            remote,
         )
 
     def _draw_holdings(self) -> None:
@@ -362,7 +364,9 @@ class MainScreen(Screen[None]):
         def confirmed(yes: bool | None) -> None:
             if yes:
                 self.engine.reset_model(coin)
-                self.notify(f"{name}: model reset; it warms up again.", timeout=5)
+                self.notify(
+                    f"{name}: model reset; it learns again from the stored history.", timeout=5
+                )
 
         self.app.push_screen(
             ConfirmScreen(
@@ -438,12 +442,17 @@ class MainScreen(Screen[None]):
         holdings = self.crypto.holdings
         name = self.state.coin_title(coin)
         if holdings.read_only:
-            self.notify(
-                "These are the remote engine's holdings: edit them where it runs "
-                "(cryptotui there, key H), then restart its serve --with-holdings.",
-                title="Holdings are read-only here",
-                timeout=8,
-            )
+            if holdings.shared:
+                words = (
+                    "These are the remote engine's holdings: edit them where it runs (cryptotui "
+                    "there, key H); its serve --with-holdings sends them again when restarted."
+                )
+            else:
+                words = (
+                    "Holdings are kept where the engine runs; this one does not share them "
+                    "(serve --with-holdings would show them here, read-only)."
+                )
+            self.notify(words, title="Holdings are read-only here", timeout=8)
             return
 
         def done(result: HoldingResult | None) -> None:

@@ -1,11 +1,18 @@
 """RemoteEngine: the EngineAPI of an engine served by ``cryptotui serve``, over its WebSocket feed.
 
 A background thread runs the websockets client on its own asyncio loop. Frames become events
-(``engine.feed.codec.from_dict``) and go to the listeners on that thread, as a local engine's would.
+(``engine.feed.codec.decode_foreign``) and go to the listeners on that thread, as a local engine's would.
 The last data stays in memory, so ``snapshot()`` keeps answering while the engine is away; the
 client reconnects with exponential backoff and says so with
 ``StatusEvent(source="remote", state="offline", ...)``. A fresh snapshot replaces the state on
 every (re)connect.
+
+A remote engine is foreign input. Every frame is checked field by field where it is decoded
+(``engine.feed.codec.decode_foreign`` / ``decode_hello``: strings lose escape sequences and
+control characters, ids and numbers are checked), and what the viewer keeps is bounded: at most
+``MAX_COINS`` coins, ``MAX_BARS`` bars and ``MAX_FORECASTS`` forecasts per coin, frames of at
+most ``MAX_FRAME_BYTES``. A remote engine that goes past a bound is said once per connection (one
+log line, one ``ErrorEvent``), not once per frame.
 
 Thread rule: only the client thread mutates the state, under ``_lock``; ``snapshot()`` and
 ``coins()`` read it under the same lock and return immutable tuples.
@@ -18,15 +25,16 @@ import concurrent.futures
 import itertools
 import json
 import logging
+import queue
 import random
 import threading
 import time
-from datetime import datetime
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, PayloadTooBig
 
 from engine.api import CoinMatch, Listener
 from engine.errors import ConfigError, CryptotuiError, NetworkError
@@ -43,17 +51,29 @@ from engine.events import (
     StatusEvent,
     TrainEvent,
 )
-from engine.feed.codec import from_dict
+from engine.feed.codec import Caps, decode_foreign, decode_hello
 from engine.ids import is_coin_id, require_coin_id
 from engine.redact import register_url_secrets, safe_url
-from engine.settings.config import DEFAULT_HORIZONS, url_problem
+from engine.runtime.coin_state import FORECAST_HISTORY
+from engine.settings.config import DEFAULT_HORIZONS, MAX_COINS, url_problem
+from engine.settings.holdings import Holding, holding_from_entry
 from engine.settings.locations import Locations
+from engine.text import clean, clean_lines
 from engine.view import CoinView
 
 log = logging.getLogger(__name__)
 
-MAX_BARS = 4320  # three days of minutes kept per coin
-MAX_FORECASTS = 4320
+# What the viewer keeps of a remote engine. The TUI draws the last day (1440 minutes) and the band
+# issued up to 60 minutes before each of them: a day and an hour of bars and forecasts per coin.
+MAX_BARS = 1500
+MAX_FORECASTS = FORECAST_HISTORY  # 1500, what a local engine keeps
+# The largest frame read (websockets closes the connection beyond it, code 1009, without reading
+# it). The largest frame a cryptotui server sends is its snapshot, which it keeps under
+# engine.feed.server.SNAPSHOT_MAX_BYTES (24 MiB: a day of ~18 coins; more coins, less history);
+# the rest are small (an export arrives in 1 MiB parts). Parsing a frame costs about 6 times its
+# size at its peak (bench/bench_remote.py), so this bounds one frame's cost near 200 MB.
+MAX_FRAME_BYTES = 32 * 1024 * 1024
+MAX_SEARCH_RESULTS = 100
 
 
 class RemoteEngine:
@@ -70,7 +90,7 @@ class RemoteEngine:
         backoff: tuple[float, float] = (0.5, 30.0),
         open_timeout: float = 5.0,
         request_timeout: float = 30.0,
-        max_size: int | None = 256 * 1024 * 1024,
+        max_size: int = MAX_FRAME_BYTES,
     ) -> None:
         problem = url_problem(url, "ws")
         if problem:
@@ -83,7 +103,15 @@ class RemoteEngine:
         self._token = token  # never logged
         self.horizons: tuple[int, ...] = DEFAULT_HORIZONS
         self.vs_currency = "usd"
-        self.server_info: dict[str, Any] = {}  # the last hello frame (server version, remote mode)
+        # From the last hello, checked: the served engine's mode ("LIVE" | "DEMO"; "" before the
+        # first hello or when it sent something else) and what its data is (a replay's file and
+        # dates; "" for live sources). ``mode`` stays "REMOTE": this engine is remote.
+        self.served_mode = ""
+        self.source_info = ""
+        # The served engine's holdings (``serve --with-holdings``; None without), each entry
+        # checked by the rule of the local holdings file.
+        self.holdings: Mapping[str, Holding] | None = None
+        self.server_info: dict[str, Any] = {}  # the last hello, checked (server, mode, coins...)
         self.connected = False
         self._export_dir = export_dir
         self._backoff = backoff
@@ -98,6 +126,11 @@ class RemoteEngine:
         self._ready = threading.Event()  # set at the first snapshot
         self._ids = itertools.count(1)
         self._pending: dict[int, concurrent.futures.Future[Any]] = {}
+        # Export parts by request id: the reply frames go to the waiting exporter's queue.
+        self._streams: dict[int, queue.Queue[tuple[bool, Any]]] = {}
+        self._caps = Caps(MAX_COINS, MAX_BARS, MAX_FORECASTS)
+        self._told: set[str] = set()  # bounds and faults already said on this connection
+        self._told_ever: set[str] = set()  # ... and those said once for the engine's lifetime
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ws: ClientConnection | None = None
         self._task: asyncio.Task[None] | None = None
@@ -174,24 +207,70 @@ class RemoteEngine:
     def search(self, query: str) -> list[CoinMatch]:
         """Search on the server (blocking: call from a worker thread)."""
         result = self._request({"op": "search", "query": query})
-        # A remote engine is foreign input too: an id it sends must pass the same check.
-        return [
-            CoinMatch(m["id"], m["name"], m["symbol"], m.get("rank"))
-            for m in result
-            if isinstance(m, dict) and is_coin_id(m.get("id"))
-        ]
+        # A remote engine is foreign input too: an id it sends must pass the same check, and its
+        # words are text, bounded.
+        if not isinstance(result, list):
+            return []
+        out: list[CoinMatch] = []
+        for m in result[:MAX_SEARCH_RESULTS]:
+            if not isinstance(m, dict) or not is_coin_id(m.get("id")):
+                continue
+            rank = m.get("rank")
+            ok_rank = isinstance(rank, int) and not isinstance(rank, bool) and 0 < rank < 10**9
+            out.append(
+                CoinMatch(
+                    m["id"],
+                    clean(m.get("name", ""), 80) if isinstance(m.get("name"), str) else m["id"],
+                    clean(m.get("symbol", ""), 24) if isinstance(m.get("symbol"), str) else "",
+                    rank if ok_rank else None,
+                )
+            )
+        return out
 
     def export(self, coin: str, path: Path | None = None) -> Path:
-        """Export on the server and write the CSV here (blocking: call from a worker thread)."""
+        """Export on the server and write the CSV here (blocking: call from a worker thread).
+
+        The CSV arrives in parts and is written as it comes (flat memory), atomically: a failure
+        part way leaves no file. Default path: ``export_dir`` (the viewer's ``--home``), named as
+        a local engine names it (``COIN-demo-TIME.csv`` for a demo engine). Raises
+        CryptotuiError with a title and a one-line message (no data yet, a full disk, the engine
+        went away).
+        """
+        from engine.atomic import atomic_text
+        from engine.runtime.export import export_path
+
         coin = require_coin_id(coin)
-        result = self._request({"op": "export", "coin": coin})
-        if path is None:
-            folder = self._export_dir or Locations.resolve().exports_dir
-            folder.mkdir(parents=True, exist_ok=True)
-            # Named here from the checked id: the server's file name could hold "..", a newline
-            # or another folder.
-            path = folder / f"{coin}-{datetime.now():%Y%m%d-%H%M%S}.csv"
-        path.write_text(result["csv"], encoding="utf-8")
+        made: Path | None = None
+        try:
+            if path is None:
+                folder = self._export_dir or Locations.resolve().exports_dir
+                folder.mkdir(parents=True, exist_ok=True)
+                # Named here from the checked id: the server's file name could hold "..", a
+                # newline or another folder.
+                made = path = export_path(
+                    folder, coin, "demo" if self.served_mode == "DEMO" else ""
+                )
+            parts = self._request_stream({"op": "export", "coin": coin})
+            first = next(parts)
+            # A regular file (or a new name) is replaced atomically; a device or pipe is written.
+            direct = path.exists() and not path.is_file()
+            with (
+                open(path, "w", encoding="utf-8", newline="") if direct else atomic_text(path) as fh
+            ):
+                fh.write(first)
+                for text in parts:
+                    fh.write(text)
+        except CryptotuiError:
+            if made is not None:
+                made.unlink(missing_ok=True)
+            raise
+        except OSError as exc:
+            if made is not None:
+                made.unlink(missing_ok=True)
+            raise CryptotuiError(
+                f"cannot write {path}: {exc.strerror or exc.__class__.__name__}",
+                title="Export failed",
+            ) from None
         return path
 
     # Requests from other threads -----------------------------------------------------------------
@@ -224,6 +303,40 @@ class RemoteEngine:
         finally:
             self._pending.pop(rid, None)
 
+    def _request_stream(self, op: dict[str, Any]) -> Any:
+        """Send an op whose answer comes in parts (export); a generator of its text parts.
+
+        The first part is awaited before this returns the generator's first value, so an error
+        (no data, refused) is raised by the first ``next``.
+        """
+        loop, ws = self._loop, self._ws
+        if loop is None or ws is None or not self.connected:
+            raise NetworkError(f"engine at {self.url} is not connected")
+        rid = next(self._ids)
+        parts: queue.Queue[tuple[bool, Any]] = queue.Queue()
+        self._streams[rid] = parts
+        asyncio.run_coroutine_threadsafe(self._send(ws, {**op, "id": rid}), loop)
+
+        def generate() -> Any:
+            try:
+                while True:
+                    try:
+                        ok, value = parts.get(timeout=self._request_timeout)
+                    except queue.Empty:
+                        raise NetworkError(
+                            f"engine at {self.url} did not answer {op['op']} in time"
+                        ) from None
+                    if not ok:
+                        raise value
+                    text, more = value
+                    yield text
+                    if not more:
+                        return
+            finally:
+                self._streams.pop(rid, None)
+
+        return generate()
+
     async def _send(self, ws: ClientConnection, op: dict[str, Any]) -> None:
         try:
             await ws.send(json.dumps(op))
@@ -253,6 +366,18 @@ class RemoteEngine:
             if not fut.done():
                 fut.set_exception(NetworkError(msg))
             self._pending.pop(rid, None)
+        for rid, parts in list(self._streams.items()):
+            parts.put((False, NetworkError(msg)))
+            self._streams.pop(rid, None)
+
+    def _tell_once(self, key: str, title: str, msg: str, *, ever: bool = False) -> None:
+        """Say a fault of the remote engine once per connection (``ever``: once for good)."""
+        told = self._told_ever if ever else self._told
+        if key in told:
+            return
+        told.add(key)
+        log.warning("%s", msg)
+        self._emit(ErrorEvent(title, msg))
 
     # Client thread --------------------------------------------------------------------------------
     def _run(self, started: threading.Event) -> None:
@@ -300,6 +425,7 @@ class RemoteEngine:
                     logger=logger,
                 ) as ws:
                     self._ws = ws
+                    self._told.clear()
                     delay = self._backoff[0]
                     told_401 = False
                     await self._receive(ws)
@@ -316,10 +442,20 @@ class RemoteEngine:
                     told_401 = True
                     self._emit(ErrorEvent("Not authorized", f"engine at {self.url} {reason}"))
             except InvalidURI as exc:
-                self._emit(ErrorEvent("Bad URL", str(exc)))
+                self._emit(ErrorEvent("Bad URL", clean(str(exc), 200)))
                 reason = "bad URL"
             except ConnectionClosed as exc:
                 reason = f"connection lost ({exc.__class__.__name__})"
+                if isinstance(exc.__cause__, PayloadTooBig) or (exc.rcvd and exc.rcvd.code == 1009):
+                    reason = "a frame over this viewer's limit"
+                    self._tell_once(
+                        "frame",
+                        "Remote engine",
+                        f"engine at {self.url} sent a frame larger than "
+                        f"{self._max_size // 2**20} MiB; the connection was closed "
+                        "(reconnecting; said once)",
+                        ever=True,
+                    )
             except OSError as exc:  # refused, reset, timeout
                 reason = exc.strerror or exc.__class__.__name__
             except Exception as exc:  # never let the client thread die
@@ -353,24 +489,43 @@ class RemoteEngine:
         async for message in ws:
             try:
                 data = json.loads(message)
-            except ValueError:
-                log.warning("ignored a malformed frame from %s", self.url)
+            except (ValueError, RecursionError):
+                self._malformed("JSON", "not JSON, or nested too deeply")
                 continue
             if not isinstance(data, dict):
+                self._malformed("JSON", "not a JSON object")
                 continue
             if data.get("type") == "batch":
-                for frame in data.get("frames") or ():
+                frames = data.get("frames")
+                for frame in frames if isinstance(frames, list) else ():
                     if isinstance(frame, dict):
                         self._on_frame(frame)
             else:
                 self._on_frame(data)
+
+    def _malformed(self, kind: object, why: str) -> None:
+        shown = clean(kind, 20) if isinstance(kind, str) else "?"
+        self._tell_once(
+            f"malformed {shown}",
+            "Remote engine",
+            f"engine at {self.url} sent malformed {shown!r} frames ({clean(why, 120)}); "
+            "they are ignored (said once per connection)",
+        )
 
     def _on_frame(self, data: dict[str, Any]) -> None:
         """One protocol frame (a batch's frames come here one by one); a malformed one is skipped."""
         try:
             self._handle_frame(data)
         except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
-            log.warning("ignored a malformed %r frame from %s: %s", data.get("type"), self.url, exc)
+            self._malformed(data.get("type"), f"{exc.__class__.__name__}: {exc}")
+        for name, what in list(self._caps.hit.items()):
+            self._tell_once(
+                f"cap {name}",
+                "Remote engine",
+                f"engine at {self.url} sent more than this viewer keeps ({what}); the rest is "
+                "not kept (said once per connection)",
+            )
+        self._caps.hit.clear()
 
     def _handle_frame(self, data: dict[str, Any]) -> None:
         kind = data.get("type")
@@ -379,11 +534,7 @@ class RemoteEngine:
         elif kind == "reply":
             self._on_reply(data)
         else:
-            try:
-                event = from_dict(data)
-            except (ValueError, TypeError):
-                log.warning("ignored an unknown %r frame from %s", kind, self.url)
-                return
+            event = decode_foreign(data, self._caps)
             for out in self._apply(event):
                 self._emit(out)
 
@@ -393,15 +544,49 @@ class RemoteEngine:
                 ErrorEvent(
                     "Protocol",
                     f"engine at {self.url} speaks protocol "
-                    f"v{data.get('v')}, this client v{PROTOCOL_VERSION}",
+                    f"v{clean(data.get('v'), 10)}, this client v{PROTOCOL_VERSION}",
                 )
             )
-        self.server_info = data
-        horizons = tuple(int(h) for h in data.get("horizons") or self.horizons)
-        self.horizons = horizons
-        self.vs_currency = str(data.get("vs_currency") or self.vs_currency)
+        hello = decode_hello(data, self._caps)
+        problems = list(hello.problems)
+        if hello.horizons is not None:
+            self.horizons = hello.horizons
+        if hello.vs_currency is not None:
+            self.vs_currency = hello.vs_currency
+        self.served_mode = hello.mode
+        self.source_info = hello.source_info
+        if hello.holdings is None:
+            self.holdings = None
+        else:
+            kept: dict[str, Holding] = {}
+            refused = 0
+            for coin, entry in list(hello.holdings.items())[: 2 * MAX_COINS]:
+                h = holding_from_entry(coin, entry)
+                if h is None:
+                    refused += 1
+                else:
+                    kept[h.coin] = h
+            refused += max(0, len(hello.holdings) - 2 * MAX_COINS)
+            if refused:
+                problems.append(f"{refused} holdings that break the holdings file's rules")
+            self.holdings = kept
+        self.server_info = {
+            "server": hello.server,
+            "mode": hello.mode,
+            "coins": list(hello.coins),
+            "horizons": list(self.horizons),
+            "vs_currency": self.vs_currency,
+            "source_info": hello.source_info,
+        }
+        if problems:
+            self._tell_once(
+                "hello",
+                "Remote engine",
+                f"engine at {self.url} sent {'; '.join(problems)}: not used "
+                f"(values in {self.vs_currency})",
+            )
         self.connected = True
-        log.info("connected to %s (%s, %s engine)", self.url, data.get("server"), data.get("mode"))
+        log.info("connected to %s (%s, %s engine)", self.url, hello.server, hello.mode or "?")
         self._emit(
             StatusEvent(
                 source="remote",
@@ -412,29 +597,53 @@ class RemoteEngine:
         )
 
     def _on_reply(self, data: dict[str, Any]) -> None:
-        fut = self._pending.get(data.get("id"))  # type: ignore[arg-type]
+        rid = data.get("id")
+        if not isinstance(rid, int) or isinstance(rid, bool):
+            return
+        title = data.get("title")
+        title = clean(title, 80) if isinstance(title, str) and title.strip() else "Remote engine"
+        error = data.get("error")
+        failure = CryptotuiError(
+            clean(error, 400) if isinstance(error, str) else "failed", title=title
+        )
+        parts = self._streams.get(rid)
+        if parts is not None:
+            result = data.get("result")
+            if not data.get("ok"):
+                parts.put((False, failure))
+            elif isinstance(result, dict) and isinstance(result.get("csv"), str):
+                # Written to a file the user may cat: no escape sequence survives in it.
+                more = result.get("more") is True
+                parts.put((True, (clean_lines(result["csv"]), more)))
+            else:
+                parts.put((False, CryptotuiError("a malformed export reply", title=title)))
+            return
+        fut = self._pending.get(rid)
         if fut is None or fut.done():
             return
         if data.get("ok"):
             fut.set_result(data.get("result"))
         else:
-            error = str(data.get("error", "failed"))
-            fut.set_exception(CryptotuiError(error, title="Remote engine"))
+            fut.set_exception(failure)
 
     def _view(self, coin: str) -> CoinView:
         view = self._state.get(coin)
         if view is None:
-            view = self._state[coin] = CoinView(coin, MAX_BARS, MAX_FORECASTS)
+            view = self._state[coin] = self._new_view(coin)
         return view
 
     def _apply(self, event: Event) -> list[Event]:
-        """Fold an event into the local state; the events to pass on (duplicates are not)."""
+        """Fold an event into the local state; the events to pass on (duplicates are not).
+
+        Events of coins that are not on the watchlist are dropped: no view is made for them, so a
+        remote engine cannot grow the viewer past ``MAX_COINS`` coins with bars of made-up ids.
+        """
         with self._lock:
             if isinstance(event, SnapshotEvent):
                 old = self._coins
-                self._coins = tuple(c.coin for c in event.coins)
+                self._coins = tuple(c.coin for c in event.coins)[:MAX_COINS]
                 self._state = {}
-                for cs in event.coins:
+                for cs in event.coins[:MAX_COINS]:
                     self._view(cs.coin).seed(cs)
                 if event.status is not None:
                     self._status = event.status
@@ -444,17 +653,23 @@ class RemoteEngine:
                     out.append(CoinsEvent(coins=self._coins))
                 return out
             if isinstance(event, BarEvent):
+                view = self._state.get(event.bar.coin)
                 # Not passed on when already in the snapshot that overtook it.
-                return [event] if self._view(event.bar.coin).apply(event) else []
+                return [event] if view is not None and view.apply(event) else []
             if isinstance(event, (ForecastEvent, MetricsEvent, TrainEvent)):
-                return [event] if self._view(event.coin).apply(event) else []
+                view = self._state.get(event.coin)
+                return [event] if view is not None and view.apply(event) else []
             if isinstance(event, CoinsEvent):
-                self._coins = event.coins
-                for c in event.coins:
-                    self._view(c)
+                self._coins = event.coins[:MAX_COINS]
+                # Coins that left the watchlist leave the viewer too (their memory with them).
+                self._state = {c: self._state.get(c) or self._new_view(c) for c in self._coins}
             elif isinstance(event, StatusEvent):
                 self._status = event
             return [event]
 
+    @staticmethod
+    def _new_view(coin: str) -> CoinView:
+        return CoinView(coin, MAX_BARS, MAX_FORECASTS)
 
-__all__ = ["RemoteEngine"]
+
+__all__ = ["MAX_BARS", "MAX_FORECASTS", "MAX_FRAME_BYTES", "RemoteEngine"]

@@ -23,10 +23,11 @@ import hmac
 import ipaddress
 import json
 import logging
+import math
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Self
@@ -40,6 +41,7 @@ from engine.api import EngineAPI
 from engine.errors import ConfigError, CryptotuiError
 from engine.events import (
     PROTOCOL_VERSION,
+    CoinSnapshot,
     ErrorEvent,
     Event,
     SnapshotEvent,
@@ -68,7 +70,21 @@ DEFAULT_QUEUE_SIZE = 32768
 MAX_OP_BYTES = 4096  # a client op larger than this gets an ``error`` frame
 # Hard cap enforced by websockets itself (close code 1009): beyond it the frame is not even read.
 TRANSPORT_MAX_SIZE = 64 * 1024
-MAX_EXPORT_BYTES = 64 * 1024 * 1024
+# An export travels as reply frames of at most EXPORT_PART_BYTES of CSV each ("more": true until the
+# last), produced from the store as they are sent: the server writes no file and holds one part
+# at a time. The total is capped (a viewer has no use for a bigger one over the feed: ``cryptotui
+# export`` on the server has no cap), each client may start one every EXPORT_EVERY seconds and
+# have one running, and the server runs at most MAX_EXPORTS at once.
+MAX_EXPORT_BYTES = 256 * 1024 * 1024
+EXPORT_PART_BYTES = 1024 * 1024
+EXPORT_EVERY = 5.0
+MAX_EXPORTS = 2
+EXPORT_STALL_SECONDS = 30.0  # a client that reads none of its export parts for this long loses it
+# The snapshot is the largest frame: kept under this by sending less history per coin when the
+# watchlist is long (a day of bars and forecasts of a coin is about 1.3 MB of JSON, so a full day
+# for up to ~18 coins). engine.feed.remote.MAX_FRAME_BYTES, what a viewer reads, is above it.
+SNAPSHOT_MAX_BYTES = 24 * 1024 * 1024
+SNAPSHOT_MINUTES = 1500  # history per coin in a snapshot: what a viewer keeps (a day and an hour)
 # A client that asked for ``?batch=1`` gets what piled up for it as one ``batch`` frame:
 # per-message costs (framing, a syscall, the client's recv) are then paid once per batch.
 MAX_BATCH_FRAMES = 512
@@ -142,6 +158,10 @@ class _BadOp(Exception):
     """A client op we refuse; its message goes back to that client."""
 
 
+class _Answered(Exception):
+    """The op answers by itself (an export's parts): no reply now."""
+
+
 class _Ring:
     """The last ``size`` encoded event frames, numbered; every client reads it at its own cursor.
 
@@ -186,6 +206,8 @@ class _Client:
         "closing",
         "control",
         "cursor",
+        "export_task",
+        "last_export",
         "limited",
         "peer",
         "refilled",
@@ -215,6 +237,8 @@ class _Client:
         self.refilled = now  # clock reading the tokens were last topped up at
         self.limited = False  # told "Too many requests" and not yet slowed down
         self.added: set[str] = set()  # coins this client added to the watchlist
+        self.export_task: asyncio.Task[None] | None = None  # the export being sent, if any
+        self.last_export = -math.inf  # clock reading of its last export's start
 
     def wake(self) -> None:
         waiter = self.waiter
@@ -244,6 +268,7 @@ class FeedServer:
         max_coins_per_client: int = MAX_COINS_PER_CLIENT,
         clock: Callable[[], float] = time.monotonic,
         holdings: Mapping[str, Holding] | None = None,
+        export_every: float = EXPORT_EVERY,
     ) -> None:
         check_bind(host, token)
         # The user's holdings go out only when the operator asked (serve --with-holdings).
@@ -268,6 +293,7 @@ class FeedServer:
         self.ops_burst = ops_burst
         self.max_coins = max_coins
         self.max_coins_per_client = max_coins_per_client
+        self.export_every = export_every
         self._clock = clock
         # Coins asked for by a watch op that the engine's watchlist does not show yet (its add is
         # queued): counted against max_coins so a burst of watches cannot overshoot it.
@@ -284,6 +310,7 @@ class FeedServer:
         # A build under way: (ring head it starts from, its future), shared by whoever waits.
         self._snapshot_task: tuple[int, asyncio.Future[tuple[bytes, int]]] | None = None
         self._batches: dict[tuple[int, int], bytes] = {}  # recent batch frames by ring range
+        self._exports = 0  # exports being sent now (all clients)
         self._last_status: StatusEvent | None = None
         self.stats: dict[str, int] = {
             "connections": 0,
@@ -299,6 +326,8 @@ class FeedServer:
             "bad_ops": 0,
             "rate_limited": 0,
             "coins_refused": 0,
+            "exports": 0,
+            "exports_refused": 0,
         }
 
     def __repr__(self) -> str:
@@ -393,6 +422,8 @@ class FeedServer:
                 "server": f"cryptotui/{SERVER_VERSION}",
                 "protocol": PROTOCOL_VERSION,
                 "mode": self.engine.mode,
+                # What the data is (a replay's file and dates); "" for live sources.
+                "source_info": _source_info(self.engine),
                 "coins": list(self.engine.coins()),
                 "horizons": list(self.engine.horizons),
                 "vs_currency": self.engine.vs_currency,
@@ -435,7 +466,7 @@ class FeedServer:
 
         def build() -> bytes:
             coins = tuple(self.engine.snapshot(c) for c in self.engine.coins())
-            return encode(to_dict(SnapshotEvent(coins=coins, status=status)))
+            return snapshot_frame(coins, status)
 
         try:
             frame = await asyncio.to_thread(build)
@@ -478,6 +509,7 @@ class FeedServer:
         ok: bool,
         result: Any = None,
         error: str | None = None,
+        title: str | None = None,
     ) -> None:
         body: dict[str, Any] = {
             "v": PROTOCOL_VERSION,
@@ -490,6 +522,8 @@ class FeedServer:
             body["result"] = result
         else:
             body["error"] = error or "failed"
+            if title:
+                body["title"] = title
         self._send_own(client, encode(body))
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -538,6 +572,8 @@ class FeedServer:
             self._clients.discard(client)
             self._idle.discard(client)
             client.sender.cancel()
+            if client.export_task is not None:
+                client.export_task.cancel()
             log.info("client %s disconnected (%d now)", peer, len(self._clients))
 
     async def _sender(self, client: _Client) -> None:
@@ -664,6 +700,8 @@ class FeedServer:
             result = await self._run_op(client, op, data)
             if rid is not None:
                 self._reply(client, rid, op, True, result)
+        except _Answered:
+            pass
         except _BadOp as exc:
             self.stats["bad_ops"] += 1
             log.info("bad op from %s: %s", client.peer, exc)
@@ -676,7 +714,7 @@ class FeedServer:
 
     def _fail(self, client: _Client, rid: Any, op: str, title: str, msg: str) -> None:
         if rid is not None:
-            self._reply(client, rid, op, False, error=msg)
+            self._reply(client, rid, op, False, error=msg, title=title)
         else:
             self._send_own(client, _error_frame(title, msg))
 
@@ -711,12 +749,77 @@ class FeedServer:
         elif op == "reset":
             self.engine.reset_model(coin)
         elif op == "export":
-            if data.get("id") is None:
+            rid = data.get("id")
+            if rid is None:
                 raise _BadOp('export needs an "id": its CSV comes back in a reply')
-            path = await asyncio.to_thread(self.engine.export, coin)
-            text = await asyncio.to_thread(_read_capped, path)
-            return {"filename": path.name, "csv": text}
+            self._check_export(client)
+            client.last_export = self._clock()
+            self._exports += 1
+            self.stats["exports"] += 1
+            client.export_task = asyncio.ensure_future(self._export(client, rid, coin))
+            # Counted down when the task ends in any way (even cancelled before it started).
+            client.export_task.add_done_callback(self._export_done)
+            raise _Answered
         return None
+
+    def _check_export(self, client: _Client) -> None:
+        """Refuse an export over the client's or the server's export limits."""
+        why = ""
+        if client.export_task is not None and not client.export_task.done():
+            why = "an export is already being sent to this client; wait for it"
+        elif self._clock() - client.last_export < self.export_every:
+            why = f"at most one export every {self.export_every:g} s per client"
+        elif self._exports >= MAX_EXPORTS:
+            why = f"the engine is sending {self._exports} exports already; try again shortly"
+        if why:
+            self.stats["exports_refused"] += 1
+            raise CryptotuiError(why, title="Too many requests")
+
+    def _export_done(self, _task: asyncio.Task[None]) -> None:
+        self._exports -= 1
+
+    async def _export(self, client: _Client, rid: Any, coin: str) -> None:
+        """Send a coin's CSV to ``client`` as reply parts, produced as they are sent (no file)."""
+        parts = export_parts(self.engine, coin, EXPORT_PART_BYTES)
+        sent = 0
+        try:
+            part = await asyncio.to_thread(next, parts, None)
+            while part is not None:
+                sent += len(part)
+                if sent > MAX_EXPORT_BYTES:
+                    raise CryptotuiError(
+                        f"the export of {coin} is larger than {MAX_EXPORT_BYTES // 2**20} MiB: "
+                        "run 'cryptotui export' where the engine runs",
+                        title="Export too large",
+                    )
+                following = await asyncio.to_thread(next, parts, None)
+                result = {"filename": f"{coin}.csv", "csv": part, "more": following is not None}
+                self._reply(client, rid, "export", True, result)
+                part = following
+                # Back-pressure: the next part is made only once this client has read this one.
+                waited = 0.0
+                while len(client.control) > 1 and not client.closing:
+                    if waited > EXPORT_STALL_SECONDS:
+                        raise CryptotuiError(
+                            "this client stopped reading its export", title="Export"
+                        )
+                    await asyncio.sleep(0.02)
+                    waited += 0.02
+        except CryptotuiError as exc:
+            self._reply(client, rid, "export", False, error=exc.msg, title=exc.title)
+        except OSError as exc:
+            msg = f"cannot export {coin}: {exc.strerror or exc.__class__.__name__}"
+            self._reply(client, rid, "export", False, error=msg, title="Export failed")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("export of %s for %s failed", coin, client.peer)
+            msg = f"export failed: {exc.__class__.__name__}"
+            self._reply(client, rid, "export", False, error=msg, title="Server error")
+        finally:
+            close = getattr(parts, "close", None)
+            if close is not None:
+                await asyncio.to_thread(close)
 
     def _check_watch(self, client: _Client, coin: str) -> None:
         """Count a new coin against the client's and the server's caps, or refuse it."""
@@ -742,11 +845,48 @@ class FeedServer:
         self._pending_adds.add(coin)
 
 
-def _read_capped(path: Path) -> str:
-    size = path.stat().st_size
-    if size > MAX_EXPORT_BYTES:
-        raise CryptotuiError(f"export of {size} bytes is too large to send", title="Export")
-    return path.read_text(encoding="utf-8")
+def export_parts(engine: EngineAPI, coin: str, part_bytes: int) -> Iterator[str]:
+    """A coin's CSV in parts of about ``part_bytes`` characters, made as they are taken.
+
+    The local engine streams from its store (``Engine.export_parts``); any other EngineAPI
+    exports into a private temporary folder that is removed once the parts are read. Either way
+    no file is left on the server.
+    """
+    stream = getattr(engine, "export_parts", None)
+    if stream is not None:
+        yield from stream(coin, part_bytes)
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="cryptotui-export-") as folder:
+        path = engine.export(coin, Path(folder) / f"{coin}.csv")
+        with open(path, encoding="utf-8", newline="") as fh:
+            while part := fh.read(part_bytes):
+                yield part
+
+
+def snapshot_frame(coins: tuple[CoinSnapshot, ...], status: StatusEvent | None) -> bytes:
+    """The snapshot frame of ``coins``, with at most SNAPSHOT_MINUTES of history per coin and
+    fewer when the whole would pass SNAPSHOT_MAX_BYTES (a long watchlist gets a shorter day)."""
+    keep = SNAPSHOT_MINUTES
+    while True:
+        trimmed = tuple(
+            dataclasses.replace(c, bars=c.bars[-keep:], forecasts=c.forecasts[-keep:])
+            if len(c.bars) > keep or len(c.forecasts) > keep
+            else c
+            for c in coins
+        )
+        frame = encode(to_dict(SnapshotEvent(coins=trimmed, status=status)))
+        longest = max((max(len(c.bars), len(c.forecasts)) for c in trimmed), default=0)
+        if len(frame) <= SNAPSHOT_MAX_BYTES or longest <= 1:
+            return frame
+        # Scale the history by what is over, with a margin for what does not scale (metrics).
+        keep = max(1, min(longest - 1, int(longest * SNAPSHOT_MAX_BYTES / len(frame) * 0.9)))
+
+
+def _source_info(engine: EngineAPI) -> str:
+    info = getattr(engine, "source_info", "")
+    return info if isinstance(info, str) else ""
 
 
 def _peer(ws: ServerConnection) -> str:

@@ -202,9 +202,9 @@ def prob_beyond(
     """Probability that the price at ``horizon`` is beyond ``level``: above it when the level is
     above the base price, below it otherwise. None without a served band."""
     q = served_quantiles(f, horizon)
-    if q is None or f.price <= 0 or level <= 0:
+    if q is None or not (0 < f.price < math.inf and 0 < level < math.inf):
         return None
-    x = math.log(level / f.price)
+    x = math.log(level) - math.log(f.price)  # level / price may underflow to 0 (a 1e-320 level)
     p = CDFS[cdf](q, x)
     return 1.0 - p if level > f.price else p
 

@@ -18,7 +18,7 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,7 +37,7 @@ from engine.events import (
 )
 from engine.ids import is_coin_id, require_coin_id
 from engine.runtime.coin_state import CoinState
-from engine.runtime.export import export_csv, export_path
+from engine.runtime.export import csv_parts, export_csv, export_path
 from engine.runtime.lock import acquire_instance_lock
 from engine.runtime.messages import (
     AddCoin,
@@ -209,7 +209,9 @@ class Engine:
         given = self.settings.coins != Settings().coins
         if given:
             return tuple(self.settings.coins)
-        saved = load_watchlist(self.loc, self._state_key)
+        problems: list[str] = []
+        saved = load_watchlist(self.loc, self._state_key, problems)
+        self._notices.extend(ErrorEvent("Settings", line) for line in problems)
         if saved:
             return saved
         return DEMO_COINS if self.demo else tuple(self.settings.coins)
@@ -344,12 +346,40 @@ class Engine:
         return self.source.describe()
 
     def export(self, coin: str, path: Path | None = None) -> Path:
-        if path is None:
-            self.loc.exports_dir.mkdir(parents=True, exist_ok=True)
-            path = export_path(
-                self.loc.exports_dir, require_coin_id(coin), "demo" if self.demo else ""
-            )
-        return export_csv(self.store, coin, path, self.horizons)
+        """Write ``coin``'s stored bars and predictions as CSV (default: a new file in the
+        exports folder); the path. Streamed from the store, so memory stays flat at any size.
+
+        Raises CryptotuiError with a title and a one-line message: no data for the coin yet
+        (nothing is written), or the file cannot be written (a full disk: no half file is left).
+        """
+        coin = require_coin_id(coin)
+        self._check_exportable(coin)
+        made: Path | None = None
+        try:
+            if path is None:
+                self.loc.exports_dir.mkdir(parents=True, exist_ok=True)
+                made = path = export_path(self.loc.exports_dir, coin, "demo" if self.demo else "")
+            return export_csv(self.store, coin, path, self.horizons)
+        except OSError as exc:
+            if made is not None:
+                made.unlink(missing_ok=True)
+            raise CryptotuiError(
+                f"cannot write {path or self.loc.exports_dir}: "
+                f"{exc.strerror or exc.__class__.__name__}",
+                title="Export failed",
+            ) from None
+
+    def export_parts(self, coin: str, part_chars: int = 1 << 20) -> Iterator[str]:
+        """The CSV of ``export`` in parts of about ``part_chars`` characters, read from the store
+        as they are taken (the feed's export op: no file on the server)."""
+        coin = require_coin_id(coin)
+        self._check_exportable(coin)
+        return csv_parts(self.store, coin, self.horizons, part_chars)
+
+    def _check_exportable(self, coin: str) -> None:
+        # In the CLI's words: an export of no data would be a header and nothing else.
+        if not self.store.has_bars(coin):
+            raise CryptotuiError(f"no data for {coin} yet: nothing to export", title="Export")
 
     def add_notice(self, notice: ErrorEvent) -> None:
         """A message for the user, shown when the engine starts (e.g. a config warning)."""

@@ -315,17 +315,28 @@ class ModelWorker:
             self.host.emit(ev)
 
     def _reset(self, coin: str) -> None:
+        """Start the coin's model again: weights, optimizer, calibration, trackers and scores.
+
+        The price and prediction history stay (in the store and on the chart: every prediction
+        the old model made is still exported); other coins are not touched (with
+        ``--shared-model`` the shared weights stay too: only this coin's own state restarts).
+        """
         self.fcs.pop(coin, None)
         self.pending.pop(coin, None)
         self._path(coin).unlink(missing_ok=True)
-        self.host.store.delete_coin(coin, predictions_only=True)
         st = self.host.coin_state(coin)
         with st.lock:
-            st.forecasts.clear()
-            st.metrics = None
+            st.metrics = None  # the old model's scoreboard; the new one scores itself
         fc = self._get(coin)
         self._publish_train(coin, fc.status(), force=True)
-        self.host.emit(ErrorEvent("Model", f"{coin}: model reset, learning from scratch", coin))
+        self.host.emit(
+            ErrorEvent(
+                "Model",
+                f"{coin}: model reset, learning again from the stored history "
+                "(its price and prediction history are kept)",
+                coin,
+            )
+        )
 
     def _save(self, coin: str, fc: Forecaster) -> None:
         try:

@@ -17,8 +17,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from engine.errors import ConfigError
-from engine.ids import coin_id
 from engine.settings.locations import DEMO, LIVE, replay_world
+from engine.settings.numbers import number_problem
 
 log = logging.getLogger(__name__)
 
@@ -128,11 +128,22 @@ def speed_problem(value: float) -> str | None:
     return None
 
 
+CURRENCY_MAX = 10  # CoinGecko's vs currencies are 3-4 letters (usd, eur, btc, sats)
+_CURRENCY = re.compile(rf"[a-z]{{1,{CURRENCY_MAX}}}")
+
+
+def currency_problem(value: object) -> str | None:
+    """Why a currency code is unusable, or None: the one rule for ``--vs``, the config file, a
+    holding's currency and a remote engine's ``vs_currency`` (a short a-z code; case and
+    surrounding spaces are forgiven)."""
+    if not isinstance(value, str) or not _CURRENCY.fullmatch(value.strip().lower()):
+        return f"expected a currency code like usd (letters a-z, at most {CURRENCY_MAX})"
+    return None
+
+
 def vs_problem(value: str) -> str | None:
     """Why a quote currency is unusable, or None: one rule for the config file and ``--vs``."""
-    if not (value.strip() and value.strip().isascii() and value.strip().isalnum()):
-        return "expected a currency code like usd"
-    return None
+    return currency_problem(value)
 
 
 _SOURCES_EXPECTED = f"expected {', '.join(SOURCES[:-1])} or {SOURCES[-1]}"
@@ -163,6 +174,14 @@ def _has_type(value: object, expected: type | tuple[type, ...]) -> bool:
 
 def _check_value(key: str, value: Any) -> str | None:
     """Why a (well-typed) config value is unusable, or None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        # The one rule for a number from a file first (finite; an int of 400 digits is refused
+        # before any float conversion could overflow).
+        problem = number_problem(
+            value, low=-math.inf, high=math.inf, integer=_FILE_KEYS[key] is int
+        )
+        if problem:
+            return problem
     if key == "speed":
         return speed_problem(value)
     if key == "poll_seconds":
@@ -204,6 +223,8 @@ def load_config_file(path: Path) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {_decode_error_line(text, exc)}") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply") from None
     section = data.get("cryptotui", data)
     if not isinstance(section, dict):
         line = _toml_line(text, "cryptotui")
@@ -259,7 +280,7 @@ def check_permissions(path: Path) -> str | None:
         data = tomllib.loads(text)
         section = data.get("cryptotui", data)
         has_key = isinstance(section, dict) and bool(section.get("api_key"))
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         # Unparsable files are reported elsewhere; still warn if a key seems to be in there.
         has_key = _toml_line(text, "api_key") is not None
     if not has_key:
@@ -272,8 +293,11 @@ def check_permissions(path: Path) -> str | None:
 
 
 def parse_coins(value: str | list[Any]) -> tuple[str, ...]:
-    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
-    coins = tuple(dict.fromkeys(coin_id(c) for c in items if c.strip()))
+    """Coin ids from ids, symbols or names as typed (``BTC,eth`` -> bitcoin, ethereum); see
+    ``engine.sources.coins.resolve_coins`` for the notes to tell the user."""
+    from engine.sources.coins import resolve_coins
+
+    coins, _notes = resolve_coins(value)
     if not coins:
         raise ConfigError("no coins given")
     return coins

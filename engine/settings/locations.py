@@ -31,14 +31,44 @@ def _world(world: str | bool) -> str:
 
 
 def replay_world(coins: tuple[str, ...], files: tuple[Path, ...]) -> str:
-    """The world of a replay: a hash of which file plays which (checked) coin, so the same files
-    resume their own store, and different ones never mix."""
+    """The world of a replay: a hash of which (checked) coin each file plays and of each file's
+    content, so the same files resume their own store, and different ones never mix.
+
+    By content (SHA-256 of the bytes), not by path or modification time: a file rewritten in
+    place with another coin's rows must be a new world (else one model learns two coins'
+    prices), and copy tools keep modification times (``cp -p``, ``rsync -t``, ``tar``) while
+    sizes can match. Hashing reads the file once at start (about 1 s per GB; replays are MBs).
+    """
     import hashlib
 
     identity = "\n".join(
-        sorted(f"{coin}={Path(f).expanduser().resolve()}" for coin, f in zip(coins, files))
+        sorted(f"{coin}={_content_hash(Path(f))}" for coin, f in zip(coins, files, strict=False))
     )
     return "replay-" + hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+_HASHES: dict[tuple[str, int, int, int, int], str] = {}
+
+
+def _content_hash(path: Path) -> str:
+    """SHA-256 of the file's bytes; the resolved path when it cannot be read (the replay reports
+    that). Remembered within one run by path, size, inode and both times: the change time is set
+    by the kernel on every write and no copy tool can set it back, so a rewrite is hashed again."""
+    import hashlib
+
+    try:
+        resolved = path.expanduser().resolve()
+        st = resolved.stat()
+        key = (str(resolved), st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+        if key not in _HASHES:
+            digest = hashlib.sha256()
+            with open(resolved, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+            _HASHES[key] = digest.hexdigest()
+        return _HASHES[key]
+    except OSError:
+        return f"unreadable:{path}"
 
 
 @dataclass(frozen=True)
@@ -102,6 +132,24 @@ class Locations:
         except OSError as exc:
             reason = exc.strerror or exc.__class__.__name__
             raise ConfigError(f"cannot write to data dir {self.data_dir}: {reason}") from None
+        self.remove_stale_temps()
+
+    def remove_stale_temps(self) -> int:
+        """Remove what interrupted atomic writes left behind (a kill -9 in the middle of saving
+        holdings, a checkpoint or an export leaves a full hidden temp copy); how many."""
+        from engine.atomic import remove_stale_temps
+
+        folders = [self.data_dir, self.exports_dir, *self.data_dir.glob("models*")]
+        removed = [p for folder in folders if folder.is_dir() for p in remove_stale_temps(folder)]
+        if removed:
+            import logging
+
+            logging.getLogger(__name__).info(
+                "removed %d temp files of unfinished writes: %s",
+                len(removed),
+                ", ".join(p.name for p in removed[:5]),
+            )
+        return len(removed)
 
 
 __all__ = ["APP", "DEMO", "LIVE", "Locations", "replay_world"]

@@ -11,40 +11,44 @@ from typing import Any
 from engine.atomic import write_atomic
 from engine.ids import valid_coin_ids
 from engine.settings.config import MAX_COINS
+from engine.settings.jsonfile import keep_aside, move_aside, read_json, report
 from engine.settings.locations import Locations
 
 log = logging.getLogger(__name__)
 
-
-def load_state(loc: Locations) -> dict[str, Any]:
-    """App-managed state (watchlist, alerts); a damaged file is ignored, never fatal."""
-    try:
-        data = json.loads(loc.state_file.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+MAX_FILE_BYTES = 4_000_000  # a few watchlists of at most MAX_COINS ids each
 
 
-def load_watchlist(loc: Locations, key: str) -> tuple[str, ...]:
+def load_state(loc: Locations, problems: list[str] | None = None) -> dict[str, Any]:
+    """App-managed state (the watchlists); never fatal. A file that cannot be read (bad JSON or
+    UTF-8, nested too deep, too large, not an object) is moved aside to ``state.json.bad-TIME``
+    before anything writes a new one, and one line saying so goes to ``problems``."""
+    data = read_json(loc.state_file, "state file", problems, max_bytes=MAX_FILE_BYTES)
+    if data is None or isinstance(data, dict):
+        return data or {}
+    aside = move_aside(loc.state_file)
+    where = f"moved to {aside.name}" if aside else "left in place"
+    report(problems, f"state file {loc.state_file.name} is not an object; {where}")
+    return {}
+
+
+def load_watchlist(loc: Locations, key: str, problems: list[str] | None = None) -> tuple[str, ...]:
     """The coins remembered under ``key`` in ``state.json``, without any entry that is not a valid
-    coin id (an older version stored ids unchecked); dropped entries are logged and the file is
-    rewritten without them."""
-    ids, bad = valid_coin_ids(load_state(loc).get(key))
+    coin id (an older version stored ids unchecked); dropped entries are logged, kept in a
+    ``state.json.bad-TIME`` copy, and the file is rewritten without them."""
+    ids, bad = valid_coin_ids(load_state(loc, problems).get(key))
+    what: list[str] = []
     if bad:
-        log.warning(
-            "%s: dropped %d invalid coin ids from %r: %s",
-            loc.state_file,
-            len(bad),
-            key,
-            ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""),
-        )
+        shown = ", ".join(bad[:3]) + (" ..." if len(bad) > 3 else "")
+        what.append(f"dropped {len(bad)} invalid coin ids from {key!r} ({shown})")
     if len(ids) > MAX_COINS:
         # An older version let a feed client add thousands; each would load a model at start.
-        log.warning(
-            "%s: %r holds %d coins; keeping the first %d", loc.state_file, key, len(ids), MAX_COINS
-        )
+        what.append(f"{key!r} holds {len(ids)} coins; keeping the first {MAX_COINS}")
         bad, ids = bad + ids[MAX_COINS:], ids[:MAX_COINS]
     if bad:
+        aside = keep_aside(loc.state_file)
+        where = f"the file as it was is kept as {aside.name}" if aside else "the file is unchanged"
+        report(problems, f"state file {loc.state_file.name}: {'; '.join(what)}; {where}")
         try:
             update_state(loc, key, list(ids))
         except OSError as exc:  # a read-only data dir: the list is still cleaned in memory

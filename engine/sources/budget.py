@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.atomic import write_atomic
+from engine.settings.jsonfile import Unreadable, parse_json
+from engine.settings.numbers import file_number
 from engine.sources.retry import clamp_delay
 
 # Plan defaults (calls per minute, calls per month; None: no monthly cap). Keyless is per IP and
@@ -159,13 +161,16 @@ def load_counts(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = parse_json(Path(path).read_bytes())  # depth checked: never a RecursionError
+    except (OSError, Unreadable):
         return {}
     if not isinstance(data, dict):
         return {}
     month, used = data.get("month"), data.get("month_used")
-    if not isinstance(month, str) or type(used) is not int or used < 0:
+    if not isinstance(month, str) or len(month) > 7:
+        return {}
+    used = file_number(used, low=0, integer=True)
+    if used is None:
         return {}
     return {"month": month, "month_used": used}
 

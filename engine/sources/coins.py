@@ -113,6 +113,54 @@ def search_table(query: str, vs: str | None = None, limit: int = 25) -> list[Coi
     return [CoinMatch(i.id, i.name, i.symbol, i.rank) for _, _, i in hits[:limit]]
 
 
+def resolve_coin(text: str) -> tuple[str, str | None]:
+    """What a person typed for a coin (an id, a symbol or a name, any case) as a coin id, with a
+    one-line note when it was read as something else ("BTC -> bitcoin") or looks like a typo of a
+    coin this table knows (a suggestion); ConfigError (with the suggestion) for an invalid id.
+
+    An id the table does not know is kept: CoinGecko lists thousands of coins.
+    """
+    import difflib
+
+    from engine.errors import ConfigError
+    from engine.ids import coin_id
+
+    typed = text.strip()
+    key = typed.lower()
+    if key in BY_ID:
+        return key, None
+    for info in COINS:
+        if key in (info.symbol.lower(), info.name.lower()):
+            return info.id, f"{typed} -> {info.id}"
+    names = {c.symbol.lower(): c for c in COINS} | {c.id: c for c in COINS}
+    names |= {c.name.lower(): c for c in COINS}
+    close = difflib.get_close_matches(key, list(names), n=1, cutoff=0.75)
+    hint = f"did you mean {names[close[0]].id} ({names[close[0]].symbol})?" if close else ""
+    try:
+        cid = coin_id(typed)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc.msg}; {hint}" if hint else exc.msg) from None
+    if hint:
+        return cid, f"{typed}: not a coin id or symbol this app knows; kept as an id ({hint})"
+    return cid, None
+
+
+def resolve_coins(value: str | list[object]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``--coins BTC,eth`` -> ((bitcoin, ethereum), ("BTC -> bitcoin", "eth -> ethereum")): ids in
+    order without repeats, and the notes of ``resolve_coin`` (each said once)."""
+    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
+    ids: dict[str, None] = {}
+    notes: dict[str, None] = {}
+    for item in items:
+        if not item.strip():
+            continue
+        cid, note = resolve_coin(item)
+        ids[cid] = None
+        if note:
+            notes[note] = None
+    return tuple(ids), tuple(notes)
+
+
 __all__ = [
     "BY_ID",
     "COINS",
@@ -120,6 +168,8 @@ __all__ = [
     "coin_of_pair",
     "kraken_pair",
     "no_pair_reason",
+    "resolve_coin",
+    "resolve_coins",
     "search_table",
     "symbol_of",
 ]

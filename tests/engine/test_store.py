@@ -130,3 +130,18 @@ def test_bars_from_rows_are_the_bars_the_dataclass_makes(tmp_path: Path) -> None
     store.add_bars(want)
     assert store.bars("bitcoin") == [b for b in want if b.coin == "bitcoin"]
     store.close()
+
+
+def test_an_export_page_reads_predictions_by_their_target_index(tmp_path: Path) -> None:
+    # Walking the primary key instead (every prediction of the coin, for each page) made an
+    # export quadratic: 2 M minutes took 133 s instead of 50.
+    from engine.store import PREDICTIONS_ABOUT
+
+    store = Store(tmp_path / "db.sqlite3")
+    store.add_forecast(ForecastEvent("bitcoin", 60, 1.0, (1, 5), (0.0, 0.0)))
+    plan = store._db.execute(
+        "EXPLAIN QUERY PLAN " + PREDICTIONS_ABOUT, ("bitcoin", 0, 1)
+    ).fetchall()
+    assert "predictions_target" in str(plan)
+    assert [r[:3] for r in store.predictions_about("bitcoin", 120, 120)] == [(60, 1, 120)]
+    store.close()

@@ -19,7 +19,10 @@ from textual.containers import Horizontal
 from textual.widgets import Button, Label, OptionList
 from textual.widgets.option_list import Option
 
+from engine.errors import ConfigError
 from engine.events import ForecastEvent
+from engine.settings.numbers import parse_user_number
+from engine.sources.base import MAX_PRICE, MIN_PRICE
 from tui.alerts.controller import AlertSettings
 from tui.alerts.rules import chance_text
 from tui.format import format_price
@@ -31,23 +34,18 @@ MAX_LEVELS = 20  # per coin: more is noise, and each is checked on every bar
 
 
 def parse_threshold(text: str) -> float | None:
-    """A chance in percent ("30", "30%"), as a fraction; "" is off. ValueError if not 1-99."""
+    """A chance in percent ("30", "30%"), as a fraction; "" is off. ConfigError (one line) if it is
+    not a number people type, or not 1-99."""
     raw = text.strip().rstrip("%").strip()
     if not raw:
         return None
-    value = float(raw)  # ValueError for words
-    if not 1 <= value <= 99:
-        raise ValueError(raw)
-    return value / 100
+    return parse_user_number(raw, "chance", 99, minimum=1) / 100
 
 
-def parse_level(text: str) -> float | None:
-    """A price typed by the user ("70,000", "0.00001234", "7e4"), or None if it is not one."""
-    try:
-        value = float(text.strip().replace(",", "").replace("_", ""))
-    except ValueError:
-        return None
-    return value if value > 0 and value != float("inf") else None
+def parse_level(text: str) -> float:
+    """A price typed by the user ("70,000", "0.00001234", "7e4"); ConfigError (one line) if it is
+    not one: "1,5" is refused with a hint, never read as 15."""
+    return parse_user_number(text, "level", MAX_PRICE, minimum=MIN_PRICE)
 
 
 class LevelInput(SafeInput):
@@ -181,9 +179,10 @@ class AlertsScreen(Dialog[AlertSettings | None]):
         if not event.value.strip():
             self.action_save()  # Enter in an empty level field: nothing to add, so save
             return
-        level = parse_level(event.value)
-        if level is None:
-            self.query_one("#alerts-hint", Label).update(plain(f"{event.value!r} is not a price."))
+        try:
+            level = parse_level(event.value)
+        except ConfigError as exc:
+            self.query_one("#alerts-hint", Label).update(plain(exc.msg))
             return
         if level not in self.levels:
             if len(self.levels) >= MAX_LEVELS:
@@ -230,9 +229,9 @@ class AlertsScreen(Dialog[AlertSettings | None]):
         text = self.query_one("#alerts-threshold", SafeInput).value
         try:
             threshold = parse_threshold(text)
-        except ValueError:
+        except ConfigError as exc:
             self.query_one("#alerts-hint", Label).update(
-                Text(f"{text.strip()!r} is not a chance: a percent from 1 to 99, or empty for off.")
+                plain(f"{exc.msg}: a chance is a percent from 1 to 99, or empty for off.")
             )
             return
         self.dismiss(

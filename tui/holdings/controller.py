@@ -11,6 +11,7 @@ import bisect
 from collections.abc import Mapping
 from pathlib import Path
 
+from engine.api import EngineAPI
 from engine.events import Bar
 from engine.forecast.portfolio import LiveRangeScore, RangeScore, correlation, scaled_returns
 from engine.settings.holdings import Holding, load_holdings, save_holdings
@@ -28,23 +29,40 @@ class HoldingsController:
     def __init__(
         self,
         state: UIState,
-        currency: str,
+        engine: EngineAPI,
         path: Path | None = None,
-        remote: Mapping[str, Holding] | None = None,
+        problems: list[str] | None = None,
     ) -> None:
         self.state = state
-        self.currency = currency
-        self.read_only = remote is not None
+        self.engine = engine
+        # A remote engine's holdings are its own (sent in its hello with --with-holdings, or
+        # none): shown read-only, never written to a file of the viewer's.
+        self.read_only = engine.mode == "REMOTE"
         self.path = None if self.read_only else path
-        if remote is not None:
-            self.holdings: dict[str, Holding] = dict(remote)
-        else:
-            self.holdings = load_holdings(path) if path is not None else {}
+        self._own: Mapping[str, Holding] = {}
+        if not self.read_only and path is not None:
+            self._own = load_holdings(path, problems)
         self.range_score = LiveRangeScore()
         self._corr_key: tuple[object, ...] = ()
         self._corr: dict[tuple[str, str], float] = {}
         self._view_key: tuple[object, ...] = ()
         self._view: HoldingsView | None = None
+
+    @property
+    def holdings(self) -> Mapping[str, Holding]:
+        if not self.read_only:
+            return self._own
+        remote = getattr(self.engine, "holdings", None)  # set by each hello of the engine
+        return remote if isinstance(remote, Mapping) else {}
+
+    @property
+    def shared(self) -> bool:
+        """Whether a remote engine shares its holdings (``serve --with-holdings``)."""
+        return isinstance(getattr(self.engine, "holdings", None), Mapping)
+
+    @property
+    def currency(self) -> str:
+        return self.engine.vs_currency
 
     def view(self) -> HoldingsView:
         """The panel's rows, total and range (worked out again only when an input changed)."""
@@ -120,14 +138,14 @@ class HoldingsController:
         """Store the change; raises OSError (nothing changed) when the file cannot be written."""
         if self.read_only:
             raise PermissionError("the holdings are the remote engine's")
-        new = dict(self.holdings)
+        new = dict(self._own)
         if holding is None:
             new.pop(coin, None)
         else:
             new[coin] = holding
         if self.path is not None:
             save_holdings(self.path, new)
-        self.holdings = new
+        self._own = new
 
 
 __all__ = ["HoldingsController"]

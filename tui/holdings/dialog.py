@@ -18,7 +18,7 @@ from textual.containers import Horizontal
 from textual.widgets import Button, Label
 
 from engine.errors import ConfigError
-from engine.settings.holdings import Holding, make_holding
+from engine.settings.holdings import Holding, cost_currency, make_holding
 from tui.format import format_price
 from tui.widgets.dialog_parts import Dialog, DialogBox, Toggle
 from tui.widgets.safe_input import SafeInput
@@ -73,8 +73,7 @@ class HoldingScreen(Dialog[HoldingResult | None]):
         self.current = current
         self.privacy = privacy
         # An existing cost keeps the currency it was entered in, whatever the engine quotes now.
-        has_cost = current is not None and current.cost is not None
-        self.cost_currency = current.currency if has_cost and current is not None else currency
+        self.cost_currency = cost_currency(current, currency)
 
     def compose(self) -> ComposeResult:
         with DialogBox() as box:

@@ -34,7 +34,11 @@ class HeaderBar(Static):
     HeaderBar { height: 1; background: $panel; padding: 0 1; }
     """
 
-    def show(self, mode: str, coin: str, window: str, horizon: int, info: str = "") -> None:
+    def show(
+        self, mode: str, coin: str, window: str, horizon: int, info: str = "", remote: bool = False
+    ) -> None:
+        """``mode``: the data's (LIVE, DEMO; REMOTE when a remote engine does not say its own);
+        ``remote``: the engine runs elsewhere (``--connect``), said beside the mode."""
         pal = Palette.of(self)
         badge = {"LIVE": pal.up, "DEMO": pal.warning, "REMOTE": pal.primary}.get(mode, pal.accent)
         width = self.size.width or 80
@@ -43,13 +47,15 @@ class HeaderBar(Static):
             (f" {mode} ", badge_style(badge)),
             " ",
         ]
+        if remote and mode != "REMOTE":
+            parts += [(" remote ", badge_style(pal.primary)), " "]
         parts.append((coin, "bold"))
         if width >= 90:
             parts.append(f"  window {window}  horizon {horizon} min")
         else:
             parts.append(f"  {window} · {horizon}m ahead")
         # What the data is comes last: where it does not fit, it is what gets cut.
-        hint = info or _MODE_HINT.get(mode, "")
+        hint = info or _MODE_HINT.get("REMOTE" if remote else mode, "")
         if width >= 110 and hint:
             parts.append(("  " + hint, "dim"))
         update_static(

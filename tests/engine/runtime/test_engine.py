@@ -175,18 +175,32 @@ def test_export_carries_the_network_forecast_beside_the_served_one(tmp_path: Pat
     assert float(rows[1]["net_1m"]) == pytest.approx(100.0 * math.exp(0.02))
 
 
-def test_pause_and_reset_reach_the_model(tmp_path: Path) -> None:
-    files = {"bitcoin": make_csv(tmp_path / "b.csv", 30)}
+def test_pause_and_reset_reach_the_model_and_reset_keeps_the_history(tmp_path: Path) -> None:
+    files = {
+        "bitcoin": make_csv(tmp_path / "b.csv", 30),
+        "ethereum": make_csv(tmp_path / "e.csv", 30),
+    }
     e = engine_for(tmp_path / "h", files, speed=1e5)
     run_until(e, finished)
     e.set_paused(True)
     e.wait_idle()
     time.sleep(0.1)
     assert e.snapshot("bitcoin").train.state == "paused"  # type: ignore[union-attr]
+    before = e.store.predictions_rows("bitcoin")
+    other = (e.store.predictions_rows("ethereum"), e.snapshot("ethereum"))
+    exported_before = e.export("bitcoin", tmp_path / "before.csv").read_text()
+    assert before and "pred_1m" in exported_before
     e.reset_model("bitcoin")
     e.wait_idle()
-    assert e.snapshot("bitcoin").forecasts == ()
-    assert e.store.predictions_rows("bitcoin") == []
+    time.sleep(0.1)
+    # The model starts again; its price and prediction history stay: in the store, on the chart
+    # and in a later export, every prediction made before the reset is still there.
+    assert e.store.predictions_rows("bitcoin") == before
+    assert e.snapshot("bitcoin").forecasts and e.snapshot("bitcoin").bars
+    assert e.snapshot("bitcoin").metrics is None
+    assert e.export("bitcoin", tmp_path / "after.csv").read_text() == exported_before
+    # The other coin's state is untouched.
+    assert (e.store.predictions_rows("ethereum"), e.snapshot("ethereum")) == other
     e.stop()
 
 

@@ -148,7 +148,7 @@ async def test_alerts_modal_shows_chances_and_desktop_notification(tmp_path: Pat
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert isinstance(app.screen, AlertsScreen)  # a bad threshold is refused, said why
-        assert "not a chance" in str(app.screen.query_one("#alerts-hint").render())
+        assert "chance 'abc' is not a number" in str(app.screen.query_one("#alerts-hint").render())
         app.screen.query_one("#alerts-threshold", Input).value = "1"
         app.screen.query_one("#alerts-desktop", Toggle).value = True
         await pilot.press("ctrl+s")

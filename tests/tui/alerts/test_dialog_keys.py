@@ -88,7 +88,7 @@ async def test_a_bad_threshold_keeps_the_dialog_open(tmp_path: Path) -> None:
         await pilot.press("A", "tab", "tab", *"150", "enter")
         await pilot.pause()
         assert isinstance(app.screen, AlertsScreen)
-        assert "not a chance" in str(app.screen.query_one("#alerts-hint").render())
+        assert "chance '150' is too large" in str(app.screen.query_one("#alerts-hint").render())
 
 
 @pytest.mark.parametrize("levels", [0, 8])
